@@ -1,0 +1,57 @@
+"""The seeded demo: a platform admin, the agency "Northwind Agency" with two client
+workspaces, and one user per role. Seeded only into an empty database."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from overture.platform.db import db, scoped_to
+from overture.tenants.lifecycle import create_tenant
+from overture.tenants.models import Membership, Tenant, TenantKind
+from overture.tenants.roles import Role
+from overture.tenants.users import create_user
+
+DEMO_PASSWORD = "overture-demo"  # noqa: S105 - printed at start-up; demo data only
+
+# (email, name, tenant slug, role)
+DEMO_USERS = [
+    ("owner@northwind.example.com", "Nadia Northwind (agency owner)", "northwind", Role.OWNER),
+    ("admin@northwind.example.com", "Noah Northwind (agency admin)", "northwind", Role.ADMIN),
+    ("owner@acme.example.com", "Ava Acme (owner)", "acme-support", Role.OWNER),
+    ("admin@acme.example.com", "Adam Acme (admin)", "acme-support", Role.ADMIN),
+    ("builder@acme.example.com", "Bea Builder", "acme-support", Role.BUILDER),
+    ("operator@acme.example.com", "Otto Operator", "acme-support", Role.OPERATOR),
+    ("viewer@acme.example.com", "Vera Viewer", "acme-support", Role.VIEWER),
+    ("auditor@acme.example.com", "Audrey Auditor", "acme-support", Role.AUDITOR),
+    ("customer@acme.example.com", "Carl Customer (portal member)", "acme-support", Role.MEMBER),
+    ("owner@globex.example.com", "Gus Globex (owner)", "globex-sales", Role.OWNER),
+]
+PLATFORM_ADMIN_EMAIL = "admin@overture.example.com"
+
+
+def is_seeded() -> bool:
+    return bool(db.session.scalar(select(func.count()).select_from(Tenant)))
+
+
+def seed_demo() -> list[tuple[str, str]]:
+    """Create the demo data; returns (email, what they are) for the start-up banner."""
+    admin = create_user(PLATFORM_ADMIN_EMAIL, DEMO_PASSWORD, "Pat Platform",
+                        is_platform_admin=True)
+    agency = create_tenant("Northwind Agency", TenantKind.AGENCY, admin, slug="northwind")
+    tenants = {
+        "northwind": agency,
+        "acme-support": create_tenant("Acme Support", TenantKind.WORKSPACE, admin,
+                                      parent=agency, slug="acme-support"),
+        "globex-sales": create_tenant("Globex Sales", TenantKind.WORKSPACE, admin,
+                                      parent=agency, slug="globex-sales"),
+    }
+    logins = [(PLATFORM_ADMIN_EMAIL, "platform admin")]
+    for email, name, slug, role in DEMO_USERS:
+        user = create_user(email, DEMO_PASSWORD, name)
+        tenant = tenants[slug]
+        with scoped_to(tenant.id):
+            db.session.add(Membership(user_id=user.id, role=role, invited_by_id=admin.id))
+            db.session.flush()
+        logins.append((email, f"{role} of {tenant.name}"))
+    db.session.commit()
+    return logins

@@ -1,0 +1,68 @@
+"""Process runners: the embedded all-in-one (`overture up`) and gunicorn (`overture web`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from overture.platform import migrate
+from overture.platform.config import Settings
+from overture.platform.queue import EmbeddedWorker
+
+
+def run_embedded(settings: Settings) -> None:
+    import waitress
+
+    from overture.demo import DEMO_PASSWORD, is_seeded, seed_demo
+    from overture.web.app import create_app
+
+    migrate.upgrade(settings)
+    app = create_app(settings)
+    logins: list[tuple[str, str]] = []
+    with app.app_context():
+        if not is_seeded():
+            logins = seed_demo()
+    worker = EmbeddedWorker(app.extensions["overture.broker"]) if not settings.redis_url else None
+    if worker:
+        worker.start()
+    _banner(settings, logins, DEMO_PASSWORD)
+    try:
+        waitress.serve(app, host=settings.host, port=settings.port, threads=8,
+                       ident="overture", _quiet=True)
+    finally:
+        if worker:
+            worker.stop()
+
+
+def _banner(settings: Settings, logins: list[tuple[str, str]], password: str) -> None:
+    click.echo(f"\nOverture is running at {settings.public_url}/")
+    click.echo(f"  database: {settings.database_url}")
+    click.echo(f"  broker:   {'redis ' + settings.redis_url if settings.redis_url else 'in-process'}")
+    if logins:
+        click.echo("\nDemo logins (password for all: %s):" % password)
+        for email, what in logins:
+            click.echo(f"  {email:28} {what}")
+    else:
+        click.echo("\nThe database already held data; no demo was seeded. "
+                   f"Demo password, if it was seeded earlier: {password}")
+    click.echo("", nl=True)
+
+
+def run_gunicorn(settings: Settings, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from overture.web.app import create_app
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    _Server().run()

@@ -1,0 +1,1 @@
+"""Ground floor: config, database and tenant scope, errors, logging, queue."""

@@ -1,0 +1,148 @@
+"""Settings, read only from environment variables.
+
+Every variable is declared once in `VARIABLES`; the README table is generated
+from it (`overture config --markdown`) and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from overture.platform.errors import ConfigError
+
+DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder we refuse in production
+
+VARIABLES: list[tuple[str, str, str]] = [
+    ("OVERTURE_ENV", "development",
+     "`development`, `test` or `production`. Production refuses unsafe defaults."),
+    ("DATABASE_URL", "SQLite file in the instance folder",
+     "Database the app connects to. On PostgreSQL this role must own no table and "
+     "have NOBYPASSRLS."),
+    ("DATABASE_OWNER_URL", "`DATABASE_URL`",
+     "Connection used by migrations: the role that owns the tables."),
+    ("REDIS_URL", "unset: Dramatiq's stub broker with in-process worker threads",
+     "Redis for the Dramatiq broker and the rate-limit counters."),
+    ("SECRET_KEY", "generated into the instance folder (not in production)",
+     "Signs sessions and CSRF tokens. Required in production."),
+    ("OVERTURE_MASTER_KEY", "generated into the instance folder (not in production)",
+     "Master key(s) for the credentials vault."),
+    ("OVERTURE_INSTANCE_PATH", "`./instance`", "Folder for the SQLite file and local keys."),
+    ("PORT", "8000", "Port `overture up` and `overture web` listen on."),
+    ("HOST", "127.0.0.1", "Address `overture up` and `overture web` bind."),
+    ("OVERTURE_PUBLIC_URL", "`http://HOST:PORT`", "Base URL printed and used in links."),
+    ("OVERTURE_LOG_LEVEL", "INFO", "Log level; logs are JSON lines on stdout."),
+    ("OVERTURE_LOGIN_RATE_LIMIT", "10 per minute", "Login attempts per client address."),
+    ("OVERTURE_API_RATE_LIMIT", "600 per minute", "Requests per API key (or address)."),
+    ("OVERTURE_SESSION_COOKIE_SECURE", "true in production",
+     "Send the session cookie over HTTPS only."),
+]
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    instance_path: Path
+    database_url: str
+    database_owner_url: str
+    redis_url: str | None
+    secret_key: str
+    master_key: str | None
+    host: str
+    port: int
+    public_url: str
+    log_level: str
+    login_rate_limit: str
+    api_rate_limit: str
+    session_cookie_secure: bool
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def normalize_database_url(url: str) -> str:
+    """psycopg 3 is our PostgreSQL driver whatever scheme the operator wrote."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _instance_secret(instance: Path, name: str) -> str:
+    """A development secret kept in the instance folder so restarts keep sessions."""
+    path = instance / name
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env_vars = dict(os.environ if environ is None else environ)
+    env = env_vars.get("OVERTURE_ENV", "development").strip().lower()
+    if env not in {"development", "test", "production"}:
+        raise ConfigError(f"OVERTURE_ENV must be development, test or production, not {env!r}")
+    production = env == "production"
+    instance = Path(env_vars.get("OVERTURE_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+
+    database_url = env_vars.get("DATABASE_URL", "").strip()
+    if not database_url:
+        if production:
+            raise ConfigError("DATABASE_URL is required in production")
+        instance.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{instance / 'overture.db'}"
+    database_url = normalize_database_url(database_url)
+    owner_url = normalize_database_url(env_vars.get("DATABASE_OWNER_URL", "").strip()
+                                       or database_url)
+
+    secret_key = env_vars.get("SECRET_KEY", "").strip()
+    if production and (not secret_key or secret_key == DEFAULT_SECRET or len(secret_key) < 32):
+        raise ConfigError("SECRET_KEY must be set to a random value of at least 32 characters "
+                          "in production")
+    if not secret_key:
+        secret_key = _instance_secret(instance, "secret_key")
+
+    master_key = env_vars.get("OVERTURE_MASTER_KEY", "").strip() or None
+    host = env_vars.get("HOST", "127.0.0.1")
+    try:
+        port = int(env_vars.get("PORT", "8000"))
+    except ValueError as exc:
+        raise ConfigError(f"PORT must be a number, not {env_vars.get('PORT')!r}") from exc
+    return Settings(
+        env=env,
+        instance_path=instance,
+        database_url=database_url,
+        database_owner_url=owner_url,
+        redis_url=env_vars.get("REDIS_URL", "").strip() or None,
+        secret_key=secret_key,
+        master_key=master_key,
+        host=host,
+        port=port,
+        public_url=env_vars.get("OVERTURE_PUBLIC_URL", "").rstrip("/") or f"http://{host}:{port}",
+        log_level=env_vars.get("OVERTURE_LOG_LEVEL", "INFO").upper(),
+        login_rate_limit=env_vars.get("OVERTURE_LOGIN_RATE_LIMIT", "10 per minute"),
+        api_rate_limit=env_vars.get("OVERTURE_API_RATE_LIMIT", "600 per minute"),
+        session_cookie_secure=_flag(env_vars.get("OVERTURE_SESSION_COOKIE_SECURE"), production),
+    )
+
+
+def markdown_table() -> str:
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    rows += [f"| `{name}` | {default} | {meaning} |" for name, default, meaning in VARIABLES]
+    return "\n".join(rows)

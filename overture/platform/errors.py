@@ -1,0 +1,108 @@
+"""The one error hierarchy. Every error a user can cause is an `OvertureError`.
+
+The web layer renders them as RFC 9457 problem documents; the CLI prints the
+detail and exits non-zero. `code` is stable: clients may switch on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM_TYPE_PREFIX = "urn:overture:problem:"
+
+
+class OvertureError(Exception):
+    status: int = 500
+    code: str = "internal-error"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+    @property
+    def type_uri(self) -> str:
+        return PROBLEM_TYPE_PREFIX + self.code
+
+    def to_problem(self) -> dict[str, Any]:
+        body = {"type": self.type_uri, "title": self.title, "status": self.status,
+                "detail": self.detail}
+        body.update(self.extra)
+        return body
+
+
+class ConfigError(OvertureError):
+    """The process cannot start as configured. Never shown over HTTP."""
+
+    code = "config-error"
+    title = "Configuration error"
+
+
+class BadRequest(OvertureError):
+    status = 400
+    code = "bad-request"
+    title = "Bad request"
+
+
+class ValidationFailed(OvertureError):
+    """Input that does not fit. `errors` names each field: [{"field", "message"}]."""
+
+    status = 422
+    code = "validation-error"
+    title = "Validation failed"
+
+    def __init__(self, errors: list[dict[str, str]], detail: str | None = None) -> None:
+        detail = detail or "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        super().__init__(detail, errors=errors)
+        self.errors = errors
+
+    @classmethod
+    def field(cls, field: str, message: str) -> ValidationFailed:
+        return cls([{"field": field, "message": message}])
+
+
+class TenantRequired(BadRequest):
+    code = "tenant-required"
+    title = "Tenant required"
+
+
+class Unauthenticated(OvertureError):
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+
+class Forbidden(OvertureError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class TenantSuspended(Forbidden):
+    code = "tenant-suspended"
+    title = "Tenant suspended"
+
+
+class NotFound(OvertureError):
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class Conflict(OvertureError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class RateLimited(OvertureError):
+    status = 429
+    code = "rate-limited"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(OvertureError):
+    status = 503
+    code = "unavailable"
+    title = "Service unavailable"

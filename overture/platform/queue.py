@@ -1,0 +1,41 @@
+"""The Dramatiq broker: Redis in production, the stub broker with in-process worker
+threads in the embedded default."""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from overture.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def make_broker(redis_url: str | None) -> dramatiq.Broker:
+    broker: dramatiq.Broker = RedisBroker(url=redis_url) if redis_url else StubBroker()
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def broker_reachable(broker: dramatiq.Broker) -> bool:
+    if isinstance(broker, RedisBroker):
+        try:
+            return bool(broker.client.ping())
+        except Exception:  # any connection failure means "not ready"
+            log.warning("broker.unreachable", exc_info=True)
+            return False
+    return True
+
+
+class EmbeddedWorker:
+    """Dramatiq worker threads inside this process (embedded mode only)."""
+
+    def __init__(self, broker: dramatiq.Broker, threads: int = 4) -> None:
+        self._worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
+
+    def start(self) -> None:
+        self._worker.start()
+
+    def stop(self) -> None:
+        self._worker.stop()

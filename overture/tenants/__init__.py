@@ -1,0 +1,1 @@
+"""Tenants (agencies and their client workspaces), users, memberships, roles, API keys."""

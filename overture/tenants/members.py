@@ -1,0 +1,79 @@
+"""Members of the tenant in scope: invite, change role, remove. A tenant keeps an owner."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from overture.platform.db import db, get_or_404
+from overture.platform.errors import Conflict, Forbidden, ValidationFailed
+from overture.platform.pagination import Page, paginate
+from overture.tenants.access import Access
+from overture.tenants.models import Membership
+from overture.tenants.roles import Role, parse_role
+from overture.tenants.users import create_user, find_user_by_email, normalize_email
+
+
+def _role(value: str) -> Role:
+    role = parse_role(value)
+    if role is None:
+        raise ValidationFailed.field("role", f"must be one of {', '.join(r.value for r in Role)}")
+    return role
+
+
+def _check_can_grant(access: Access, role: Role) -> None:
+    """Only an owner makes owners: an admin cannot promote anyone above themselves."""
+    if role == Role.OWNER and access.role != Role.OWNER and not access.principal.user.is_platform_admin:
+        raise Forbidden("only an owner can grant the owner role")
+
+
+def list_members(access: Access, cursor: str | None, limit: int | None) -> Page[Membership]:
+    access.require("member.read")
+    return paginate(select(Membership), Membership.id, cursor, limit)
+
+
+def get_member(access: Access, membership_id: str) -> Membership:
+    access.require("member.read")
+    return get_or_404(Membership, membership_id, "member")
+
+
+def invite(access: Access, email: str, role: str, name: str = "") -> Membership:
+    """Add a person to the tenant in scope; unknown emails become invited users."""
+    access.require("member.manage")
+    granted = _role(role)
+    _check_can_grant(access, granted)
+    email = normalize_email(email)
+    user = find_user_by_email(email) or create_user(email, name=name)
+    exists = db.session.scalars(select(Membership).where(Membership.user_id == user.id)).first()
+    if exists is not None:
+        raise Conflict("this person is already a member")
+    membership = Membership(user_id=user.id, role=granted, invited_by_id=access.principal.user.id)
+    db.session.add(membership)
+    db.session.flush()
+    return membership
+
+
+def _owner_count() -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Membership).where(Membership.role == Role.OWNER)) or 0
+
+
+def change_role(access: Access, membership: Membership, role: str) -> Membership:
+    access.require("member.manage")
+    new_role = _role(role)
+    _check_can_grant(access, new_role)
+    if membership.role == Role.OWNER and new_role != Role.OWNER:
+        _check_can_grant(access, Role.OWNER)
+        if _owner_count() <= 1:
+            raise Conflict("the last owner cannot be demoted; make someone else owner first")
+    membership.role = new_role
+    return membership
+
+
+def remove(access: Access, membership: Membership) -> None:
+    access.require("member.manage")
+    if membership.role == Role.OWNER:
+        _check_can_grant(access, Role.OWNER)
+        if _owner_count() <= 1:
+            raise Conflict("the last owner cannot be removed")
+    db.session.delete(membership)
+    db.session.flush()

@@ -1,0 +1,61 @@
+"""Users: creation, password sign-in."""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+
+from overture.platform.db import db, utcnow
+from overture.platform.errors import Conflict, ValidationFailed
+from overture.tenants.models import User, UserStatus
+from overture.tenants.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
+
+
+def normalize_email(raw: str, field: str = "email") -> str:
+    try:
+        return validate_email(raw.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationFailed.field(field, str(exc)) from exc
+
+
+def find_user_by_email(email: str) -> User | None:
+    return db.session.scalars(
+        select(User).where(func.lower(User.email) == email.strip().lower())
+    ).one_or_none()
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < MIN_LENGTH:
+        raise ValidationFailed.field("password", f"must be at least {MIN_LENGTH} characters")
+
+
+def create_user(email: str, password: str | None = None, name: str = "",
+                is_platform_admin: bool = False) -> User:
+    email = normalize_email(email)
+    if find_user_by_email(email) is not None:
+        raise Conflict("a user with this email exists")
+    if password is not None:
+        check_password_policy(password)
+    user = User(email=email, name=name or email.split("@")[0],
+                password_hash=hash_password(password) if password else None,
+                status=UserStatus.ACTIVE if password else UserStatus.INVITED,
+                is_platform_admin=is_platform_admin)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user these credentials belong to, or None. Says nothing about which part failed."""
+    user = find_user_by_email(email or "")
+    ok = verify_password(user.password_hash if user else None, password or "")
+    if not ok or user is None or not user.is_active:
+        return None
+    if needs_rehash(user.password_hash or ""):
+        user.password_hash = hash_password(password)
+    user.last_login_at = utcnow()
+    return user
+
+
+def get_user(user_id: object) -> User | None:
+    return db.session.get(User, user_id)

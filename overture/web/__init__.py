@@ -1,0 +1,1 @@
+"""Top floor: the Flask app, REST API, console, portal, admin and webhooks."""

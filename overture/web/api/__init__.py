@@ -1,0 +1,17 @@
+"""The JSON API under /api/v1, documented at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from apiflask import APIBlueprint
+
+from overture.web.extensions import csrf
+
+api = APIBlueprint("api", __name__, url_prefix="/api/v1")
+# Bearer calls need no CSRF token; session calls are checked in web.auth.
+csrf.exempt(api)
+
+
+def load_endpoints() -> APIBlueprint:
+    from overture.web.api import apikeys, me, members, tenants  # noqa: F401  (registers routes)
+
+    return api

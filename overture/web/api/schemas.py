@@ -1,0 +1,124 @@
+"""Request and response shapes of API v1 (marshmallow, through apiflask)."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import UUID, Boolean, DateTime, Integer, List, Nested, String
+from apiflask.validators import Length, OneOf, Range
+from marshmallow import RAISE
+
+from overture.tenants.roles import PERMISSIONS, Role
+
+ROLES = [r.value for r in Role]
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class PageQuery(Strict):
+    cursor = String(load_default=None, metadata={"description": "`next_cursor` of the previous page"})
+    limit = Integer(load_default=50, validate=Range(1, 200))
+
+
+class TenantQuery(PageQuery):
+    status = String(load_default=None, validate=OneOf(["active", "suspended"]))
+
+
+class TenantOut(Schema):
+    id = UUID()
+    kind = String()
+    name = String()
+    slug = String()
+    parent_id = UUID(allow_none=True)
+    status = String()
+    created_at = DateTime()
+    suspended_at = DateTime(allow_none=True)
+
+
+class TenantWithRole(TenantOut):
+    role = String()
+
+
+class TenantPage(Schema):
+    items = List(Nested(TenantOut))
+    next_cursor = String(allow_none=True)
+
+
+class TenantCreate(Strict):
+    name = String(required=True, validate=Length(1, 120))
+    slug = String(load_default=None, validate=Length(1, 64))
+    kind = String(load_default="workspace", validate=OneOf(["workspace", "agency"]))
+    owner_email = String(load_default=None, validate=Length(3, 254),
+                         metadata={"description": "agencies only: invite this first owner"})
+
+
+class TenantUpdate(Strict):
+    name = String(required=True, validate=Length(1, 120))
+
+
+class UserOut(Schema):
+    id = UUID()
+    email = String()
+    name = String()
+    status = String()
+    is_platform_admin = Boolean()
+
+
+class MeOut(Schema):
+    user = Nested(UserOut)
+    auth = String(metadata={"description": "`session` or `api_key`"})
+    tenants = List(Nested(TenantWithRole))
+
+
+class MemberOut(Schema):
+    id = UUID()
+    tenant_id = UUID()
+    role = String()
+    user = Nested(UserOut)
+    created_at = DateTime()
+
+
+class MemberPage(Schema):
+    items = List(Nested(MemberOut))
+    next_cursor = String(allow_none=True)
+
+
+class MemberInvite(Strict):
+    email = String(required=True, validate=Length(3, 254))
+    role = String(required=True, validate=OneOf(ROLES))
+    name = String(load_default="", validate=Length(0, 120))
+
+
+class MemberUpdate(Strict):
+    role = String(required=True, validate=OneOf(ROLES))
+
+
+class ApiKeyOut(Schema):
+    id = UUID()
+    tenant_id = UUID()
+    name = String()
+    prefix = String()
+    scopes = List(String())
+    created_by_id = UUID()
+    created_at = DateTime()
+    expires_at = DateTime(allow_none=True)
+    last_used_at = DateTime(allow_none=True)
+    revoked_at = DateTime(allow_none=True)
+
+
+class ApiKeyCreated(ApiKeyOut):
+    token = String(metadata={"description": "the key itself: shown this once, never again"})
+
+
+class ApiKeyPage(Schema):
+    items = List(Nested(ApiKeyOut))
+    next_cursor = String(allow_none=True)
+
+
+class ApiKeyCreate(Strict):
+    name = String(required=True, validate=Length(1, 120))
+    scopes = List(String(validate=OneOf(list(PERMISSIONS))), load_default=None,
+                  metadata={"description": "permissions; default: all of yours"})
+    expires_at = DateTime(load_default=None)

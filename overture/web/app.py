@@ -1,0 +1,116 @@
+"""The Flask app factory."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import dramatiq
+import structlog
+from apiflask import APIFlask
+from flask import Response, g, request
+
+from overture.platform.config import Settings, load_settings
+from overture.platform.db import EMPTY_SCOPE, activate_scope, db
+from overture.platform.logging import configure_logging, get_logger
+from overture.platform.queue import make_broker
+from overture.tenants.users import get_user
+from overture.web import console, docs, health, problems
+from overture.web.api import load_endpoints
+from overture.web.auth import bearer_token
+from overture.web.extensions import client_address, csrf, limiter, login_manager
+
+log = get_logger(__name__)
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None = None) -> APIFlask:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    app = APIFlask(__name__, title="Overture API", version="v1",
+                   spec_path="/api/v1/openapi.json", docs_path=None)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
+        RATELIMIT_KEY_PREFIX="overture",
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+        SECURITY_SCHEMES={
+            "ApiKey": {"type": "http", "scheme": "bearer",
+                       "description": "an API key: `Authorization: Bearer ovt_...`"},
+            "Session": {"type": "apiKey", "in": "cookie", "name": "session"},
+        },
+    )
+    app.extensions["overture.settings"] = settings
+    app.extensions["overture.broker"] = broker or make_broker(settings.redis_url)
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "console.login"
+    login_manager.user_loader(get_user)
+    limiter.init_app(app)
+    _limit_api(settings)
+
+    problems.register(app)
+    _request_lifecycle(app)
+    app.register_blueprint(load_endpoints())
+    app.register_blueprint(health.bp)
+    app.register_blueprint(console.bp)
+    app.register_blueprint(docs.bp)
+    app.spec_processor(docs.add_security)
+    return app
+
+
+def _engine_options(settings: Settings) -> dict[str, object]:
+    if settings.is_sqlite:
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+
+
+def _limit_api(settings: Settings) -> None:
+    from overture.web.api import api
+
+    def key_or_address() -> str:
+        token = bearer_token()
+        return f"key:{token[:16]}" if token else f"ip:{client_address()}"
+
+    limiter.limit(settings.api_rate_limit, key_func=key_or_address)(api)
+    # Failed authentications are counted per address, so guessing keys is slow.
+    limiter.limit("30 per minute", key_func=client_address,
+                  deduct_when=lambda response: response.status_code == 401)(api)
+
+
+def _request_lifecycle(app: APIFlask) -> None:
+    @app.before_request
+    def _start() -> None:
+        activate_scope(EMPTY_SCOPE)
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        log.info("request", method=request.method, path=request.path,
+                 status=response.status_code)
+        return response
+
+    @app.teardown_request
+    def _end(exc: BaseException | None) -> None:
+        activate_scope(EMPTY_SCOPE)
+        structlog.contextvars.clear_contextvars()

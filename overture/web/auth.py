@@ -1,0 +1,93 @@
+"""Who is calling, and the one permission check every endpoint uses: `require`.
+
+People sign in with a session cookie (Flask-Login); programs send
+`Authorization: Bearer ovt_...`. A session-authenticated API call that changes
+something must carry the CSRF token (`X-CSRFToken`), as forms do.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import g, request
+from flask_login import current_user
+
+from overture.platform.errors import Unauthenticated
+from overture.tenants import access as tenant_access
+from overture.tenants.access import Access, Principal
+from overture.tenants.apikeys import authenticate_key
+from overture.tenants.models import User
+from overture.web.extensions import csrf
+
+F = TypeVar("F", bound=Callable[..., Any])
+TENANT_HEADER = "X-Overture-Tenant"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def current_principal() -> Principal:
+    """The caller of this request, authenticated once and remembered on `g`."""
+    principal = g.get("principal")
+    if principal is not None:
+        return principal
+    token = bearer_token()
+    if token is not None:
+        key = authenticate_key(token, request.remote_addr)
+        creator: User = key.created_by
+        if not creator.is_active:
+            raise Unauthenticated("invalid API key")
+        principal = Principal(user=creator, api_key=key)
+    elif current_user.is_authenticated:
+        if request.method not in SAFE_METHODS:
+            csrf.protect()
+        principal = Principal(user=current_user._get_current_object())
+    else:
+        raise Unauthenticated("sign in, or send an API key as 'Authorization: Bearer ovt_...'")
+    g.principal = principal
+    return principal
+
+
+def current_access() -> Access:
+    """The caller's access in the tenant this request acts in; the scope follows it."""
+    access = g.get("access")
+    if access is None:
+        access = tenant_access.enter(current_principal(), request.headers.get(TENANT_HEADER))
+        g.access = access
+    return access
+
+
+def require(permission: str | None = None) -> Callable[[F], F]:
+    """Authenticate, enter the tenant, and check `permission` before the view runs."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            access = current_access()
+            if permission is not None:
+                access.require(permission)
+            return view(*args, **kwargs)
+
+        wrapped._overture_permission = permission  # type: ignore[attr-defined]
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
+
+
+def authenticated(view: F) -> F:
+    """Any signed-in caller, acting in no particular tenant."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        current_principal()
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]

@@ -1,0 +1,61 @@
+"""The console's sign-in and landing pages (server-rendered, CSRF-protected forms)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from overture.platform.db import db
+from overture.platform.logging import get_logger
+from overture.tenants.access import reachable_tenants
+from overture.tenants.users import authenticate
+from overture.web.extensions import client_address, limiter
+
+bp = Blueprint("console", __name__)
+log = get_logger(__name__)
+FAILED_LOGIN = "Invalid email or password."
+
+
+def _login_limit() -> str:
+    return current_app.extensions["overture.settings"].login_rate_limit
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("console.home")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, key_func=client_address, methods=["POST"])
+def login() -> str | Response | tuple[str, int]:
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(url_for("console.home"))
+        return render_template("login.html", error=None, email="")
+    email = request.form.get("email", "")
+    user = authenticate(email, request.form.get("password", ""))
+    if user is None:
+        log.info("auth.login_failed", ip=client_address())
+        db.session.commit()
+        return render_template("login.html", error=FAILED_LOGIN, email=email), 401
+    db.session.commit()
+    login_user(user)
+    log.info("auth.login", user_id=str(user.id))
+    return redirect(_safe_next(request.args.get("next")))
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Response:
+    logout_user()
+    return redirect(url_for("console.login"))
+
+
+@bp.get("/")
+@login_required
+def home() -> str:
+    return render_template("home.html", user=current_user,
+                           tenants=reachable_tenants(current_user._get_current_object()))

@@ -1,0 +1,94 @@
+"""Every error leaves as an RFC 9457 problem document (`application/problem+json`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIFlask
+from apiflask.exceptions import HTTPError as APIFlaskHTTPError
+from flask import Response, g, json, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from overture.platform.errors import PROBLEM_TYPE_PREFIX, OvertureError
+from overture.platform.logging import get_logger
+
+log = get_logger(__name__)
+
+_HTTP_CODES = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+               405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
+               415: "unsupported-media-type", 422: "validation-error", 429: "rate-limited"}
+
+
+def problem(status: int, code: str, title: str, detail: str,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body = {"type": PROBLEM_TYPE_PREFIX + code, "title": title, "status": status,
+            "detail": detail, **extra}
+    rid = getattr(g, "request_id", None)
+    if rid:
+        body["request_id"] = rid
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response.headers.update(headers or {})
+    return response
+
+
+def _field_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
+    """Flatten marshmallow's nested messages into [{field, message}]."""
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            if key in ("json", "query", "headers", "form", "path", "view_args") and not path:
+                out += _field_errors(value, "")
+            else:
+                out += _field_errors(value, f"{path}.{key}" if path else str(key))
+        return out
+    if isinstance(detail, list) and all(isinstance(x, str) for x in detail):
+        return [{"field": path or "body", "message": " ".join(detail)}]
+    if isinstance(detail, list):
+        return [e for item in detail for e in _field_errors(item, path)]
+    return [{"field": path or "body", "message": str(detail)}]
+
+
+def wants_html() -> bool:
+    return not request.path.startswith("/api/") and request.accept_mimetypes.accept_html
+
+
+def register(app: APIFlask) -> None:
+    @app.errorhandler(OvertureError)
+    def _overture(err: OvertureError) -> Response:
+        return problem(err.status, err.code, err.title, err.detail, **err.extra)
+
+    @app.error_processor
+    def _apiflask(err: APIFlaskHTTPError) -> Response:
+        if err.status_code == 422:
+            errors = _field_errors(err.detail)
+            return problem(422, "validation-error", "Validation failed",
+                           "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+                           errors=errors)
+        code = _HTTP_CODES.get(err.status_code, "http-error")
+        return problem(err.status_code, code, err.message or "Error",
+                       err.message or "Error", headers=dict(err.headers or {}))
+
+    @app.errorhandler(RateLimitExceeded)
+    def _limited(err: RateLimitExceeded) -> Response:
+        retry = err.retry_after if hasattr(err, "retry_after") else None
+        headers = {"Retry-After": str(int(retry))} if retry else {}
+        return problem(429, "rate-limited", "Too many requests",
+                       f"rate limit exceeded: {err.description}", headers=headers)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(err: CSRFError) -> Response:
+        return problem(400, "csrf-failed", "CSRF check failed", err.description)
+
+    @app.errorhandler(HTTPException)
+    def _http(err: HTTPException) -> Response:
+        status = err.code or 500
+        return problem(status, _HTTP_CODES.get(status, "http-error"), err.name,
+                       err.description or err.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        log.exception("request.failed")
+        return problem(500, "internal-error", "Internal error",
+                       "something went wrong on our side; quote the request id to support")
