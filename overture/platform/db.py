@@ -51,6 +51,7 @@ NAMING = {
 }
 
 UNSCOPED = "overture_unscoped"
+NO_TENANT = uuid.UUID(int=0)
 
 
 def utcnow() -> datetime:
@@ -175,7 +176,10 @@ def _limit_to_scope(state: ORMExecuteState) -> None:
     if state.execution_options.get(UNSCOPED):
         return
     if state.is_select or state.is_update or state.is_delete:
-        tenant_id = current_tenant_id()
+        # Never None: a None here would compile to IS NULL and SQLAlchemy's lambda
+        # cache would then reuse that SQL for every later tenant. The nil UUID
+        # matches no tenant, so an empty scope still sees nothing.
+        tenant_id = current_tenant_id() or NO_TENANT
         state.statement = state.statement.options(
             with_loader_criteria(
                 TenantOwned,

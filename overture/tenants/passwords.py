@@ -12,6 +12,13 @@ _DUMMY_HASH = _hasher.hash("overture-timing-equaliser")
 MIN_LENGTH = 10
 
 
+def use_fast_parameters() -> None:
+    """Cheap argon2id parameters, for test suites that create hundreds of users."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    _DUMMY_HASH = _hasher.hash("overture-timing-equaliser")
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

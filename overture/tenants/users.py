@@ -59,3 +59,9 @@ def authenticate(email: str, password: str) -> User | None:
 
 def get_user(user_id: object) -> User | None:
     return db.session.get(User, user_id)
+
+
+def get_active_user(user_id: object) -> User | None:
+    """The user behind a session, only while active: disabling someone ends their sessions."""
+    user = get_user(user_id)
+    return user if user is not None and user.is_active else None

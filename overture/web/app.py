@@ -9,13 +9,13 @@ from datetime import timedelta
 import dramatiq
 import structlog
 from apiflask import APIFlask
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
-from overture.tenants.users import get_user
+from overture.tenants.users import get_active_user
 from overture.web import console, docs, health, problems
 from overture.web.api import load_endpoints
 from overture.web.auth import bearer_token
@@ -58,9 +58,9 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
-    login_manager.user_loader(get_user)
+    login_manager.user_loader(get_active_user)
     limiter.init_app(app)
-    _limit_api(settings)
+    _limit_api()
 
     problems.register(app)
     _request_lifecycle(app)
@@ -78,23 +78,39 @@ def _engine_options(settings: Settings) -> dict[str, object]:
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
 
 
-def _limit_api(settings: Settings) -> None:
+def _api_limit() -> str:
+    return current_app.extensions["overture.settings"].api_rate_limit
+
+
+def _key_or_address() -> str:
+    token = bearer_token()
+    return f"key:{token[:16]}" if token else f"ip:{client_address()}"
+
+
+def _failed_auth(response: Response) -> bool:
+    return response.status_code == 401
+
+
+def _limit_api() -> None:
+    """Limit the API blueprint, read per request from the app's own settings.
+
+    The limiter and the blueprint are shared by every app this process creates, so the
+    limits must be identical each time (the limiter keeps one of each): a rate fixed at
+    creation, or a fresh closure, would pile up and tighten every other app.
+    """
     from overture.web.api import api
 
-    def key_or_address() -> str:
-        token = bearer_token()
-        return f"key:{token[:16]}" if token else f"ip:{client_address()}"
-
-    limiter.limit(settings.api_rate_limit, key_func=key_or_address)(api)
+    limiter.limit(_api_limit, key_func=_key_or_address)(api)
     # Failed authentications are counted per address, so guessing keys is slow.
-    limiter.limit("30 per minute", key_func=client_address,
-                  deduct_when=lambda response: response.status_code == 401)(api)
+    limiter.limit("30 per minute", key_func=client_address, deduct_when=_failed_auth)(api)
 
 
 def _request_lifecycle(app: APIFlask) -> None:
     @app.before_request
     def _start() -> None:
         activate_scope(EMPTY_SCOPE)
+        g.pop("principal", None)  # per request, even where an app context outlives one
+        g.pop("access", None)
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()

@@ -22,8 +22,13 @@ def _login_limit() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never an open redirect."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only same-site paths: never an open redirect.
+
+    Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so
+    `/<TAB>/evil.example` is `//evil.example` to them: control characters are refused too.
+    """
+    if (target and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and target.isprintable()):
         return target
     return url_for("console.home")
 

@@ -8,7 +8,7 @@ from overture.platform.db import db
 from overture.tenants import apikeys
 from overture.tenants.models import ApiKey
 from overture.web.api import api
-from overture.web.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage, PageQuery
+from overture.web.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage, PageQuery, fields_of
 from overture.web.auth import current_access, require
 
 TAGS = ["API keys"]
@@ -33,7 +33,7 @@ def create_key(body: dict[str, Any]) -> dict[str, Any]:
     key, token = apikeys.create_key(current_access(), body["name"], body["scopes"],
                                     body["expires_at"])
     db.session.commit()
-    return {**ApiKeyOut().dump(key), "token": token}
+    return fields_of(key, ApiKeyOut, token=token)
 
 
 @api.get("/api-keys/<key_id>")

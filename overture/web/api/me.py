@@ -6,7 +6,7 @@ from typing import Any
 
 from overture.tenants.access import reachable_tenants
 from overture.web.api import api
-from overture.web.api.schemas import MeOut, TenantOut
+from overture.web.api.schemas import MeOut, TenantOut, fields_of
 from overture.web.auth import authenticated, current_access, current_principal
 
 
@@ -24,5 +24,5 @@ def get_me() -> dict[str, Any]:
     return {
         "user": principal.user,
         "auth": "api_key" if principal.api_key else "session",
-        "tenants": [{**TenantOut().dump(t), "role": str(role)} for t, role in tenants],
+        "tenants": [fields_of(t, TenantOut, role=str(role)) for t, role in tenants],
     }

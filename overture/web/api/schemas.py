@@ -122,3 +122,8 @@ class ApiKeyCreate(Strict):
     scopes = List(String(validate=OneOf(list(PERMISSIONS))), load_default=None,
                   metadata={"description": "permissions; default: all of yours"})
     expires_at = DateTime(load_default=None)
+
+
+def fields_of(obj: object, schema: type[Schema], **extra: object) -> dict[str, object]:
+    """The attributes a schema will dump, plus extras: for responses that add a field."""
+    return {name: getattr(obj, name) for name in schema().fields if name not in extra} | extra

@@ -1,0 +1,157 @@
+"""Real PostgreSQL and Redis for every test.
+
+A fresh database per test session, migrated by Alembic as the owner role; the app
+connects as a separate role that owns nothing and cannot bypass RLS.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from overture.platform import migrate
+from overture.platform.config import Settings, load_settings
+from overture.platform.db import EMPTY_SCOPE, activate_scope, db
+from tests.support import World, build_world
+
+PG_ADMIN = os.environ.get("OVERTURE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_HOST = os.environ.get("OVERTURE_TEST_PG_HOST", "127.0.0.1:5432")
+REDIS_URL = os.environ.get("OVERTURE_TEST_REDIS", "redis://127.0.0.1:6379/9")
+OWNER_ROLE = "overture_owner"
+APP_ROLE = "overture_app"
+
+
+def admin_execute(*statements: str, dbname: str | None = None) -> None:
+    url = PG_ADMIN if dbname is None else PG_ADMIN.rsplit("/", 1)[0] + "/" + dbname
+    with psycopg.connect(url, autocommit=True) as conn:
+        for stmt in statements:
+            conn.execute(stmt)
+
+
+def ensure_roles() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        existing = {r[0] for r in conn.execute("SELECT rolname FROM pg_roles")}
+        if OWNER_ROLE not in existing:
+            conn.execute(f"CREATE ROLE {OWNER_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+        if APP_ROLE not in existing:
+            conn.execute(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB "
+                         "NOCREATEROLE")
+
+
+def create_database(prefix: str = "overture_test") -> str:
+    ensure_roles()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin_execute(f"CREATE DATABASE {name} OWNER {OWNER_ROLE}",
+                  f"GRANT CONNECT ON DATABASE {name} TO {APP_ROLE}")
+    return name
+
+
+def drop_database(name: str) -> None:
+    admin_execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def pg_settings(dbname: str, **overrides: str) -> Settings:
+    env = {
+        "OVERTURE_ENV": "test",
+        "DATABASE_URL": f"postgresql://{APP_ROLE}@{PG_HOST}/{dbname}",
+        "DATABASE_OWNER_URL": f"postgresql://{OWNER_ROLE}@{PG_HOST}/{dbname}",
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "OVERTURE_INSTANCE_PATH": "/tmp/overture-test-instance",
+        "OVERTURE_API_RATE_LIMIT": "100000 per minute",
+        "OVERTURE_LOGIN_RATE_LIMIT": "100000 per minute",
+        "OVERTURE_LOG_LEVEL": "WARNING",
+    }
+    env.update(overrides)
+    return load_settings(env)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> None:
+    # Production parameters are asserted in test_auth; the rest need not pay them.
+    from overture.tenants.passwords import use_fast_parameters
+
+    use_fast_parameters()
+
+
+@pytest.fixture(scope="session")
+def database() -> Iterator[str]:
+    name = create_database()
+    try:
+        migrate.upgrade(pg_settings(name))
+        yield name
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def settings(database: str) -> Settings:
+    return pg_settings(database)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its lowest cost: every test's world hashes a dozen passwords."""
+    from argon2 import PasswordHasher
+
+    from overture.tenants import passwords
+
+    real = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    passwords._hasher = real
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_redis() -> None:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+class IsolatedClient(FlaskClient):
+    """Each request runs in an empty context, as in production: its own app context,
+    session and `g`, and no tenant scope left over from the test around it."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Any:
+    from overture.web.app import create_app
+
+    app = create_app(settings)
+    app.test_client_class = IsolatedClient
+    return app
+
+
+def truncate_all(database: str) -> None:
+    from overture.models import metadata
+
+    tables = ", ".join(t.name for t in metadata.sorted_tables)
+    admin_execute(f"TRUNCATE {tables} CASCADE", dbname=database)
+
+
+@pytest.fixture
+def app_ctx(app: Any, database: str) -> Iterator[Any]:
+    truncate_all(database)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with app.app_context():
+        activate_scope(EMPTY_SCOPE)
+        yield app
+        db.session.rollback()
+        activate_scope(EMPTY_SCOPE)
+
+
+@pytest.fixture
+def world(app_ctx: Any) -> World:
+    w = build_world()
+    activate_scope(EMPTY_SCOPE)
+    return w
