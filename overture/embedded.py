@@ -38,9 +38,10 @@ def run_embedded(settings: Settings) -> None:
 def _banner(settings: Settings, logins: list[tuple[str, str]], password: str) -> None:
     click.echo(f"\nOverture is running at {settings.public_url}/")
     click.echo(f"  database: {settings.database_url}")
-    click.echo(f"  broker:   {'redis ' + settings.redis_url if settings.redis_url else 'in-process'}")
+    broker = f"redis {settings.redis_url}" if settings.redis_url else "in-process"
+    click.echo(f"  broker:   {broker}")
     if logins:
-        click.echo("\nDemo logins (password for all: %s):" % password)
+        click.echo(f"\nDemo logins (password for all: {password}):")
         for email, what in logins:
             click.echo(f"  {email:28} {what}")
     else:

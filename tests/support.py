@@ -14,8 +14,8 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from overture.platform.db import db, scoped_to
-from overture.tenants.apikeys import create_key
 from overture.tenants.access import Principal, access_to
+from overture.tenants.apikeys import create_key
 from overture.tenants.lifecycle import create_tenant
 from overture.tenants.models import ApiKey, Membership, Tenant, TenantKind, User
 from overture.tenants.roles import Role

@@ -135,7 +135,8 @@ def test_viewer_cannot_mutate(app, world):
         assert response.status_code == 403, (method, path, response.get_json())
         assert response.get_json()["type"] == "urn:overture:problem:forbidden"
     assert viewer.get("/members").status_code == 200
-    assert as_key(app, world, "a_admin").get(f"/members/{admin_member}").get_json()["role"] == "admin"
+    still = as_key(app, world, "a_admin").get(f"/members/{admin_member}").get_json()
+    assert still["role"] == "admin"
 
 
 def test_portal_member_cannot_read_the_workspace(app, world):

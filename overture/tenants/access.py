@@ -84,9 +84,8 @@ def role_in(user: User, tenant: Tenant, memberships: list[Membership] | None = N
         held = parse_role(m.role)
         if held is None:
             continue
-        if m.tenant_id == tenant.id:
-            role = stronger(role, held)
-        elif tenant.parent_id == m.tenant_id and held in AGENCY_REACHING_ROLES:
+        through_agency = tenant.parent_id == m.tenant_id and held in AGENCY_REACHING_ROLES
+        if m.tenant_id == tenant.id or through_agency:
             role = stronger(role, held)
     return role
 

@@ -22,7 +22,8 @@ def _role(value: str) -> Role:
 
 def _check_can_grant(access: Access, role: Role) -> None:
     """Only an owner makes owners: an admin cannot promote anyone above themselves."""
-    if role == Role.OWNER and access.role != Role.OWNER and not access.principal.user.is_platform_admin:
+    platform_admin = access.principal.user.is_platform_admin
+    if role == Role.OWNER and access.role != Role.OWNER and not platform_admin:
         raise Forbidden("only an owner can grant the owner role")
 
 

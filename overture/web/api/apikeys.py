@@ -8,7 +8,14 @@ from overture.platform.db import db
 from overture.tenants import apikeys
 from overture.tenants.models import ApiKey
 from overture.web.api import api
-from overture.web.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyPage, PageQuery, fields_of
+from overture.web.api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    ApiKeyPage,
+    PageQuery,
+    fields_of,
+)
 from overture.web.auth import current_access, require
 
 TAGS = ["API keys"]

@@ -18,7 +18,8 @@ class Strict(Schema):
 
 
 class PageQuery(Strict):
-    cursor = String(load_default=None, metadata={"description": "`next_cursor` of the previous page"})
+    cursor = String(load_default=None,
+                    metadata={"description": "`next_cursor` of the previous page"})
     limit = Integer(load_default=50, validate=Range(1, 200))
 
 

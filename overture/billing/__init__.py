@@ -1,0 +1,1 @@
+"""Usage events, plans, quotas, price books, Stripe sync and webhooks."""

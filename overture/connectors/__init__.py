@@ -1,0 +1,1 @@
+"""Connector framework (auth, actions, triggers) and the library of app connectors."""

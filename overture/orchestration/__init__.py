@@ -1,0 +1,1 @@
+"""Workflows, versions, runs, the engine, agents, LLM providers, schedules."""
