@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from overture.platform.db import db, utcnow
 from overture.platform.errors import Conflict, ValidationFailed
+from overture.platform.ids import parse_id
 from overture.tenants.models import User, UserStatus
 from overture.tenants.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
 
@@ -58,7 +59,8 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def get_user(user_id: object) -> User | None:
-    return db.session.get(User, user_id)
+    ident = parse_id(user_id)  # type: ignore[arg-type]
+    return db.session.get(User, ident) if ident else None
 
 
 def get_active_user(user_id: object) -> User | None:

@@ -15,6 +15,10 @@ from overture.web.extensions import client_address, limiter
 bp = Blueprint("console", __name__)
 log = get_logger(__name__)
 FAILED_LOGIN = "Invalid email or password."
+# Guessing one account is limited per address and email (OVERTURE_LOGIN_RATE_LIMIT);
+# spraying many accounts from one address meets this ceiling. An office behind one
+# NAT address still signs in.
+LOGINS_PER_ADDRESS = "60 per minute"
 
 
 def _login_limit() -> str:
@@ -33,8 +37,13 @@ def _safe_next(target: str | None) -> str:
     return url_for("console.home")
 
 
+def _address_and_email() -> str:
+    return f"{client_address()}|{request.form.get('email', '').strip().lower()}"
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=client_address, methods=["POST"])
+@limiter.limit(_login_limit, key_func=_address_and_email, methods=["POST"])
+@limiter.limit(LOGINS_PER_ADDRESS, key_func=client_address, methods=["POST"])
 def login() -> str | Response | tuple[str, int]:
     if request.method == "GET":
         if current_user.is_authenticated:
