@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from urllib.parse import urljoin, urlsplit
 
+import argon2
+import dramatiq
 import pytest
 
 from overture.platform.db import db
+from overture.tenants import passwords
 from overture.tenants.models import UserStatus
 from overture.web.app import create_app
 from tests.conftest import pg_settings
 from tests.support import PASSWORD, Api, as_key, as_user, csrf_token, login
 
 PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def make_app(database):
+    """Another app on the suite's database, with some settings changed."""
+    previous = dramatiq.get_broker()  # create_app installs its broker process-wide
+    yield lambda **overrides: create_app(pg_settings(database, **overrides))
+    dramatiq.set_broker(previous)
 
 
 def post_login(client, email: str, password: str = PASSWORD, next_url: str | None = None):
@@ -37,6 +49,22 @@ def test_login_succeeds_and_the_session_reaches_the_api(app, world):
     assert body["user"]["email"] == "a.admin@people.example.com"
     assert body["auth"] == "session"
     assert [t["slug"] for t in body["tenants"]] == ["ws-a"]
+
+
+def test_login_email_is_case_insensitive(app, world):
+    client = app.test_client()
+    assert post_login(client, "  A.Admin@People.Example.COM").status_code == 302
+    assert me_status(client) == 200
+
+
+def test_invited_user_without_a_password_cannot_log_in(app, world):
+    r = as_user(app, world, "a_admin").post("/members", json={"email": "invitee@example.com",
+                                                              "role": "viewer"})
+    assert r.status_code == 201
+    for password in ("", PASSWORD):
+        client = app.test_client()
+        assert post_login(client, "invitee@example.com", password).status_code == 401
+        assert me_status(client) == 401
 
 
 def test_login_with_a_wrong_password_fails(app, world):
@@ -104,8 +132,8 @@ def test_bearer_api_keys_need_no_csrf(app, world):
     assert r.status_code == 200, r.get_json()
 
 
-def test_login_rate_limit_answers_429(database, world):
-    limited = create_app(pg_settings(database, OVERTURE_LOGIN_RATE_LIMIT="3 per minute"))
+def test_login_rate_limit_answers_429(make_app, world):
+    limited = make_app(OVERTURE_LOGIN_RATE_LIMIT="3 per minute")
     client = limited.test_client()
     for _ in range(3):
         assert post_login(client, "a.admin@people.example.com", "wrong password!").status_code \
@@ -121,8 +149,8 @@ def test_login_rate_limit_answers_429(database, world):
     assert client.get("/login").status_code == 200
 
 
-def test_api_key_rate_limit_answers_429_per_key(database, world):
-    limited = create_app(pg_settings(database, OVERTURE_API_RATE_LIMIT="3 per minute"))
+def test_api_key_rate_limit_answers_429_per_key(make_app, world):
+    limited = make_app(OVERTURE_API_RATE_LIMIT="3 per minute")
     key = Api(limited.test_client(), token=world.keys["a_admin"][1])
     for _ in range(3):
         assert key.get("/members").status_code == 200
@@ -135,11 +163,21 @@ def test_api_key_rate_limit_answers_429_per_key(database, world):
     assert other.get("/members").status_code == 200
 
 
-def test_api_rate_limit_of_one_app_does_not_leak_into_another(app, database, world):
-    create_app(pg_settings(database, OVERTURE_API_RATE_LIMIT="2 per minute"))
+def test_api_rate_limit_of_one_app_does_not_leak_into_another(app, make_app, world):
+    make_app(OVERTURE_API_RATE_LIMIT="2 per minute")
     key = as_key(app, world, "a_admin")
     statuses = {key.get("/members").status_code for _ in range(5)}
     assert statuses == {200}
+
+
+def test_failed_key_attempts_are_limited_per_address(app, make_app, world):
+    make_app()  # a second app in the process must not make this one stricter
+    guesser = Api(app.test_client(), token=world.keys["a_admin"][0].prefix + "_guess")
+    statuses = [guesser.get("/members").status_code for _ in range(31)]
+    assert statuses[:30] == [401] * 30
+    r = guesser.get("/members")
+    assert r.status_code == 429
+    assert r.mimetype == PROBLEM
 
 
 def session_cookie_header(app, world) -> str:
@@ -159,8 +197,8 @@ def test_session_cookie_is_httponly_and_samesite_lax(app, world):
     assert "secure" not in attrs
 
 
-def test_session_cookie_is_secure_when_configured(database, world):
-    secure = create_app(pg_settings(database, OVERTURE_SESSION_COOKIE_SECURE="true"))
+def test_session_cookie_is_secure_when_configured(make_app, world):
+    secure = make_app(OVERTURE_SESSION_COOKIE_SECURE="true")
     cookie = session_cookie_header(secure, world)
     attrs = {a.strip().lower() for a in cookie.split(";")}
     assert {"secure", "httponly", "samesite=lax"} <= attrs
@@ -180,6 +218,29 @@ def test_logout_without_csrf_token_is_refused(app, world):
     login(client, world.users["a_admin"].email)
     assert client.post("/logout").status_code == 400
     assert me_status(client) == 200
+
+
+def production_passwords():
+    """A fresh copy of the passwords module: the suite runs on cheap parameters."""
+    spec = importlib.util.spec_from_file_location("production_passwords", passwords.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_passwords_are_stored_as_argon2id_at_production_cost(world):
+    stored = world.users["a_admin"].password_hash
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    prod = production_passwords()
+    hashed = prod.hash_password(PASSWORD)
+    params = argon2.extract_parameters(hashed)
+    assert params.type is argon2.Type.ID
+    # OWASP's floor for argon2id: 19 MiB of memory and two passes.
+    assert params.memory_cost >= 19 * 1024 and params.time_cost >= 2
+    assert prod.verify_password(hashed, PASSWORD)
+    assert not prod.verify_password(hashed, PASSWORD + "!")
+    assert not prod.verify_password(None, PASSWORD)
 
 
 def disable(world, handle: str) -> None:

@@ -52,6 +52,8 @@ NAMING = {
 
 UNSCOPED = "overture_unscoped"
 NO_TENANT = uuid.UUID(int=0)
+# The installation itself, as a tenant row: its audit chain holds platform-level events.
+PLATFORM_TENANT_ID = uuid.UUID(int=1)
 
 
 def utcnow() -> datetime:
@@ -136,6 +138,18 @@ def scoped_to(tenant_id: uuid.UUID | None, **identity: Any) -> Iterator[Scope]:
     """Run a block in another scope and restore the previous one afterwards."""
     previous = current_scope()
     scope = Scope(tenant_id=tenant_id, **identity)
+    activate_scope(scope)
+    try:
+        yield scope
+    finally:
+        activate_scope(previous)
+
+
+@contextmanager
+def in_tenant(tenant_id: uuid.UUID) -> Iterator[Scope]:
+    """Switch only the tenant, keeping who is acting, for one block."""
+    previous = current_scope()
+    scope = replace(previous, tenant_id=tenant_id)
     activate_scope(scope)
     try:
         yield scope

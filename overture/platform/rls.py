@@ -16,7 +16,7 @@ CURRENT_USER = "NULLIF(current_setting('app.user_id', true), '')::uuid"
 CURRENT_KEY_PREFIX = "NULLIF(current_setting('app.api_key_prefix', true), '')"
 
 # Tables the app role may only read and append to (the audit log arrives here).
-APPEND_ONLY_TABLES: set[str] = set()
+APPEND_ONLY_TABLES: set[str] = {"audit_events"}
 
 
 def enable_tenant_rls(op: Any, table: str, identity_read: str | None = None) -> None:

@@ -12,10 +12,18 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import or_, select
 
-from overture.platform.db import Scope, activate_scope, current_scope, db, narrow_scope, unscoped
+from overture.platform.db import (
+    PLATFORM_TENANT_ID,
+    Scope,
+    activate_scope,
+    current_scope,
+    db,
+    narrow_scope,
+    unscoped,
+)
 from overture.platform.errors import Forbidden, NotFound, TenantRequired, TenantSuspended
 from overture.platform.ids import parse_id
-from overture.tenants.models import ApiKey, Membership, Tenant, TenantStatus, User
+from overture.tenants.models import ApiKey, Membership, Tenant, TenantKind, TenantStatus, User
 from overture.tenants.roles import (
     AGENCY_REACHING_ROLES,
     PLATFORM_ADMIN,
@@ -44,16 +52,17 @@ class Principal:
 
 @dataclass(frozen=True)
 class Access:
-    """What a principal may do in one tenant (or across the platform when tenant is None)."""
+    """What a principal may do in one tenant. Platform administration acts in the
+    platform tenant (the installation itself), so its acts land in the platform's audit."""
 
     principal: Principal
-    tenant: Tenant | None
+    tenant: Tenant
     role: Role | None
     permissions: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def is_platform(self) -> bool:
-        return self.tenant is None
+        return self.tenant.kind == TenantKind.PLATFORM
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions
@@ -61,6 +70,14 @@ class Access:
     def require(self, permission: str) -> None:
         if permission not in self.permissions:
             raise Forbidden(f"this action needs the '{permission}' permission")
+
+    def require_tenant(self) -> Tenant:
+        """The client tenant acted in. Platform administration holds no tenant-owned
+        data of its own, so the caller must name a tenant for that."""
+        if self.is_platform:
+            raise TenantRequired("name the tenant to act in with the X-Overture-Tenant header "
+                                 "(its id or slug)")
+        return self.tenant
 
 
 def memberships_of(user: User) -> list[Membership]:
@@ -143,7 +160,9 @@ def access_to(principal: Principal, tenant: Tenant) -> Access:
 def platform_access(principal: Principal) -> Access:
     if not principal.user.is_platform_admin or principal.api_key is not None:
         raise Forbidden("platform administration needs a platform admin")
-    return Access(principal, None, None, PLATFORM_ADMIN)
+    platform = db.session.get(Tenant, PLATFORM_TENANT_ID)
+    assert platform is not None, "the platform tenant is created by migration 0002"
+    return Access(principal, platform, None, PLATFORM_ADMIN)
 
 
 def enter(principal: Principal, tenant_ref: str | None) -> Access:
@@ -165,12 +184,13 @@ def enter(principal: Principal, tenant_ref: str | None) -> Access:
             tenant = homes[0].tenant
         elif not homes and user.is_platform_admin:
             access = platform_access(principal)
-            activate_scope(Scope(tenant_id=None, user_id=user.id))
+            activate_scope(Scope(tenant_id=PLATFORM_TENANT_ID, user_id=user.id))
             return access
         else:
             raise TenantRequired("name the tenant to act in with the X-Overture-Tenant header "
                                  "(its id or slug)")
-    assert tenant is not None
+    if tenant is None:
+        raise NotFound("tenant not found")
     access = access_to(principal, tenant)
     activate_scope(Scope(tenant_id=tenant.id, user_id=user.id,
                          api_key_prefix=principal.api_key.prefix if principal.api_key else None))

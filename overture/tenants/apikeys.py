@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from overture.platform import audit
 from overture.platform.db import db, get_or_404, narrow_scope, scoped_to, unscoped, utcnow
 from overture.platform.errors import Unauthenticated, ValidationFailed
 from overture.platform.pagination import Page, paginate
@@ -25,6 +26,7 @@ from overture.tenants.roles import PERMISSIONS
 KEY_PREFIX = "ovt_"
 LOOKUP_CHARS = 12
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # avoid a write on every request
+SEEN_IPS_KEPT = 20  # addresses a key was used from; a use from any other is audited
 
 
 def _digest(token: str) -> str:
@@ -63,6 +65,9 @@ def create_key(access: Access, name: str, scopes: list[str] | None,
                  scopes=scopes, created_by_id=access.principal.user.id, expires_at=expires_at)
     db.session.add(key)
     db.session.flush()
+    audit.record("apikey.created", target_type="api_key", target_id=key.id,
+                 details={"name": key.name, "prefix": key.prefix, "scopes": scopes,
+                          "expires_at": expires_at.isoformat() if expires_at else None})
     return key, token
 
 
@@ -80,6 +85,8 @@ def revoke(access: Access, key: ApiKey) -> ApiKey:
     access.require("apikey.manage")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        audit.record("apikey.revoked", target_type="api_key", target_id=key.id,
+                     details={"name": key.name, "prefix": key.prefix})
     return key
 
 
@@ -103,10 +110,18 @@ def authenticate_key(token: str, ip: str | None) -> ApiKey:
     tenant = db.session.get(Tenant, key.tenant_id)
     if tenant is None or tenant.status == TenantStatus.DELETED:
         raise Unauthenticated("invalid API key")
+    new_address = ip is not None and ip not in (key.seen_ips or [])
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION \
             or key.last_used_ip != ip:
         with scoped_to(key.tenant_id, api_key_prefix=prefix):
             key.last_used_at = now
             key.last_used_ip = ip
-            db.session.flush()
+            if new_address:
+                key.seen_ips = [*(key.seen_ips or [])[-(SEEN_IPS_KEPT - 1):], ip]
+                audit.record("apikey.used_from_new_ip", target_type="api_key",
+                             target_id=key.id, details={"ip": ip, "prefix": key.prefix},
+                             actor=audit.Actor("api_key", str(key.id), key.prefix))
+            # Its own transaction: a read-only request never commits, and the
+            # last-used time must stick all the same.
+            db.session.commit()
     return key

@@ -11,6 +11,7 @@ import uuid
 
 from sqlalchemy import select
 
+from overture.platform import audit
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.errors import Conflict, NotFound, ValidationFailed
 from overture.platform.ids import parse_id
@@ -71,14 +72,27 @@ def create_tenant(name: str, kind: TenantKind, created_by: User | None,
     return tenant
 
 
+def _audit(access: Access, action: str, tenant: Tenant, **details: object) -> None:
+    """Record a lifecycle act in the tenant's own log and in the log of the tenant the
+    caller acted from (the agency, or the platform), so both sides can read it."""
+    details = {"name": tenant.name, "slug": tenant.slug, "kind": tenant.kind, **details}
+    audit.record(action, target_type="tenant", target_id=tenant.id, details=details,
+                 tenant_id=tenant.id)
+    if access.tenant.id != tenant.id:
+        audit.record(action, target_type="tenant", target_id=tenant.id, details=details,
+                     tenant_id=access.tenant.id)
+
+
 def create_workspace(access: Access, name: str, slug: str | None = None) -> Tenant:
     """A client workspace under the agency the caller is acting in."""
     access.require("workspace.create")
     agency = access.tenant
     if agency is None or not agency.is_agency:
         raise ValidationFailed.field("kind", "client workspaces are created from an agency")
-    return create_tenant(name, TenantKind.WORKSPACE, access.principal.user, parent=agency,
-                         slug=slug)
+    tenant = create_tenant(name, TenantKind.WORKSPACE, access.principal.user, parent=agency,
+                           slug=slug)
+    _audit(access, "tenant.created", tenant)
+    return tenant
 
 
 def create_agency(access: Access, name: str, slug: str | None = None,
@@ -86,15 +100,19 @@ def create_agency(access: Access, name: str, slug: str | None = None,
     if not access.is_platform:
         raise ValidationFailed.field("kind", "only a platform admin creates agencies")
     access.require("workspace.create")
-    return create_tenant(name, TenantKind.AGENCY, access.principal.user, slug=slug, owner=owner)
+    tenant = create_tenant(name, TenantKind.AGENCY, access.principal.user, slug=slug,
+                           owner=owner)
+    _audit(access, "tenant.created", tenant,
+           owner=str(owner.id) if owner is not None else None)
+    return tenant
 
 
 def managed_tenants(access: Access, cursor: str | None, limit: int | None,
                     status: str | None = None) -> Page[Tenant]:
     """The tenants the caller administers: an agency's clients, or every tenant."""
-    stmt = select(Tenant).where(Tenant.status != TenantStatus.DELETED)
+    stmt = select(Tenant).where(Tenant.status != TenantStatus.DELETED,
+                                Tenant.kind != TenantKind.PLATFORM)
     if not access.is_platform:
-        assert access.tenant is not None
         stmt = stmt.where(Tenant.parent_id == access.tenant.id)
     if status:
         if status not in {TenantStatus.ACTIVE, TenantStatus.SUSPENDED}:
@@ -107,11 +125,11 @@ def managed_tenant(access: Access, tenant_id: str | uuid.UUID) -> Tenant:
     """One tenant the caller administers. Everything else is not found."""
     ident = parse_id(tenant_id)
     tenant = db.session.get(Tenant, ident) if ident else None
-    if tenant is None or tenant.status == TenantStatus.DELETED:
+    if tenant is None or tenant.status == TenantStatus.DELETED or \
+            tenant.kind == TenantKind.PLATFORM:
         raise NotFound("tenant not found")
     if access.is_platform:
         return tenant
-    assert access.tenant is not None
     if tenant.parent_id != access.tenant.id:
         raise NotFound("tenant not found")
     return tenant
@@ -119,7 +137,8 @@ def managed_tenant(access: Access, tenant_id: str | uuid.UUID) -> Tenant:
 
 def rename(access: Access, tenant: Tenant, name: str) -> Tenant:
     access.require("workspace.manage")
-    tenant.name = _clean_name(name)
+    old, tenant.name = tenant.name, _clean_name(name)
+    _audit(access, "tenant.renamed", tenant, previous_name=old)
     return tenant
 
 
@@ -128,13 +147,16 @@ def suspend(access: Access, tenant: Tenant) -> Tenant:
     if tenant.status != TenantStatus.SUSPENDED:
         tenant.status = TenantStatus.SUSPENDED
         tenant.suspended_at = utcnow()
+        _audit(access, "tenant.suspended", tenant)
     return tenant
 
 
 def resume(access: Access, tenant: Tenant) -> Tenant:
     access.require("workspace.manage")
-    tenant.status = TenantStatus.ACTIVE
-    tenant.suspended_at = None
+    if tenant.status != TenantStatus.ACTIVE:
+        tenant.status = TenantStatus.ACTIVE
+        tenant.suspended_at = None
+        _audit(access, "tenant.resumed", tenant)
     return tenant
 
 
@@ -144,14 +166,18 @@ def delete(access: Access, tenant: Tenant) -> None:
         Tenant.parent_id == tenant.id, Tenant.status != TenantStatus.DELETED)).first()
     if live_children:
         raise Conflict("delete this agency's client workspaces first")
+    _audit(access, "tenant.deleted", tenant)
     tenant.status = TenantStatus.DELETED
     tenant.deleted_at = utcnow()
-    tenant.slug = f"{tenant.slug[:40]}--deleted-{tenant.id.hex[:12]}"
+    # `~` never passes SLUG_RE, so no live tenant can already hold (or squat) the
+    # tombstone, and the whole id keeps tombstones of equal slugs apart.
+    tenant.slug = f"{tenant.slug[:38]}~deleted~{tenant.id.hex}"
 
 
 def rename_own(access: Access, name: str) -> Tenant:
     """Rename the tenant the caller is acting in."""
     access.require("tenant.manage")
-    assert access.tenant is not None
-    access.tenant.name = _clean_name(name)
-    return access.tenant
+    tenant = access.require_tenant()
+    old, tenant.name = tenant.name, _clean_name(name)
+    _audit(access, "tenant.renamed", tenant, previous_name=old)
+    return tenant

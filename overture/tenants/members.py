@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from overture.platform import audit
 from overture.platform.db import db, get_or_404
 from overture.platform.errors import Conflict, Forbidden, ValidationFailed
 from overture.platform.pagination import Page, paginate
@@ -29,17 +30,20 @@ def _check_can_grant(access: Access, role: Role) -> None:
 
 def list_members(access: Access, cursor: str | None, limit: int | None) -> Page[Membership]:
     access.require("member.read")
+    access.require_tenant()
     return paginate(select(Membership), Membership.id, cursor, limit)
 
 
 def get_member(access: Access, membership_id: str) -> Membership:
     access.require("member.read")
+    access.require_tenant()
     return get_or_404(Membership, membership_id, "member")
 
 
 def invite(access: Access, email: str, role: str, name: str = "") -> Membership:
     """Add a person to the tenant in scope; unknown emails become invited users."""
     access.require("member.manage")
+    access.require_tenant()
     granted = _role(role)
     _check_can_grant(access, granted)
     email = normalize_email(email)
@@ -50,12 +54,17 @@ def invite(access: Access, email: str, role: str, name: str = "") -> Membership:
     membership = Membership(user_id=user.id, role=granted, invited_by_id=access.principal.user.id)
     db.session.add(membership)
     db.session.flush()
+    audit.record("member.invited", target_type="member", target_id=membership.id,
+                 details={"user_id": str(user.id), "email": email, "role": granted})
     return membership
 
 
 def _owner_count() -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Membership).where(Membership.role == Role.OWNER)) or 0
+    """Owners of the tenant in scope, locked: two admins removing the last two owners at
+    once must not both succeed."""
+    owners = db.session.scalars(
+        select(Membership.id).where(Membership.role == Role.OWNER).with_for_update())
+    return len(owners.all())
 
 
 def change_role(access: Access, membership: Membership, role: str) -> Membership:
@@ -66,6 +75,10 @@ def change_role(access: Access, membership: Membership, role: str) -> Membership
         _check_can_grant(access, Role.OWNER)
         if _owner_count() <= 1:
             raise Conflict("the last owner cannot be demoted; make someone else owner first")
+    if membership.role != new_role:
+        audit.record("member.role_changed", target_type="member", target_id=membership.id,
+                     details={"user_id": str(membership.user_id), "from": membership.role,
+                              "to": new_role})
     membership.role = new_role
     return membership
 
@@ -76,5 +89,7 @@ def remove(access: Access, membership: Membership) -> None:
         _check_can_grant(access, Role.OWNER)
         if _owner_count() <= 1:
             raise Conflict("the last owner cannot be removed")
+    audit.record("member.removed", target_type="member", target_id=membership.id,
+                 details={"user_id": str(membership.user_id), "role": membership.role})
     db.session.delete(membership)
     db.session.flush()

@@ -13,6 +13,7 @@ from overture.platform.db import IdMixin, TenantOwned, db
 
 
 class TenantKind(StrEnum):
+    PLATFORM = "platform"  # the installation itself: one row, holds platform-level audit
     AGENCY = "agency"
     WORKSPACE = "workspace"
 
@@ -102,6 +103,7 @@ class ApiKey(TenantOwned, db.Model):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     last_used_ip: Mapped[str | None] = mapped_column(String(64))
+    seen_ips: Mapped[list[str]] = mapped_column(JSON, default=list)
     revoked_at: Mapped[datetime | None]
 
     created_by: Mapped[User] = relationship(lazy="joined")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 
-from overture.platform.db import db, utcnow
+from overture.platform import audit
+from overture.platform.db import PLATFORM_TENANT_ID, db, utcnow
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.platform.ids import parse_id
 from overture.tenants.models import User, UserStatus
@@ -67,3 +68,29 @@ def get_active_user(user_id: object) -> User | None:
     """The user behind a session, only while active: disabling someone ends their sessions."""
     user = get_user(user_id)
     return user if user is not None and user.is_active else None
+
+
+def user_actor(user: User) -> audit.Actor:
+    return audit.Actor("user", str(user.id), user.email)
+
+
+def sign_in(email: str, password: str) -> User | None:
+    """Authenticate and audit the attempt in the platform's log. A failure records
+    whether the email was known, never the typed email itself (people paste
+    passwords into the wrong field)."""
+    user = authenticate(email, password)
+    if user is not None:
+        audit.record("auth.login", target_type="user", target_id=user.id,
+                     actor=user_actor(user), tenant_id=PLATFORM_TENANT_ID)
+        return user
+    known = find_user_by_email(email or "")
+    audit.record("auth.login_failed", target_type="user" if known else None,
+                 target_id=known.id if known else None,
+                 details={"email_known": known is not None},
+                 actor=audit.Actor("anonymous"), tenant_id=PLATFORM_TENANT_ID)
+    return None
+
+
+def sign_out(user: User) -> None:
+    audit.record("auth.logout", target_type="user", target_id=user.id,
+                 actor=user_actor(user), tenant_id=PLATFORM_TENANT_ID)

@@ -11,6 +11,7 @@ import structlog
 from apiflask import APIFlask
 from flask import Response, current_app, g, request
 
+from overture.platform import audit
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
@@ -115,6 +116,9 @@ def _request_lifecycle(app: APIFlask) -> None:
         g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
+        audit.set_actor(audit.SYSTEM)
+        audit.set_origin(audit.Origin(g.request_id, request.remote_addr,
+                                      request.headers.get("User-Agent")))
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -129,4 +133,6 @@ def _request_lifecycle(app: APIFlask) -> None:
     @app.teardown_request
     def _end(exc: BaseException | None) -> None:
         activate_scope(EMPTY_SCOPE)
+        audit.set_actor(audit.SYSTEM)
+        audit.set_origin(audit.NOWHERE)
         structlog.contextvars.clear_contextvars()

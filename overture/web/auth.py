@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from flask import g, request
 from flask_login import current_user
 
+from overture.platform import audit
 from overture.platform.errors import Unauthenticated
 from overture.tenants import access as tenant_access
 from overture.tenants.access import Access, Principal
@@ -53,7 +54,15 @@ def current_principal() -> Principal:
     else:
         raise Unauthenticated("sign in, or send an API key as 'Authorization: Bearer ovt_...'")
     g.principal = principal
+    audit.set_actor(actor_of(principal))
     return principal
+
+
+def actor_of(principal: Principal) -> audit.Actor:
+    if principal.api_key is not None:
+        return audit.Actor("api_key", str(principal.api_key.id),
+                           f"{principal.api_key.prefix} by {principal.user.email}")
+    return audit.Actor("user", str(principal.user.id), principal.user.email)
 
 
 def current_access() -> Access:

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from overture.platform.db import db
 from overture.platform.logging import get_logger
 from overture.tenants.access import reachable_tenants
-from overture.tenants.users import authenticate
+from overture.tenants.users import sign_in, sign_out
 from overture.web.extensions import client_address, limiter
 
 bp = Blueprint("console", __name__)
@@ -50,7 +50,7 @@ def login() -> str | Response | tuple[str, int]:
             return redirect(url_for("console.home"))
         return render_template("login.html", error=None, email="")
     email = request.form.get("email", "")
-    user = authenticate(email, request.form.get("password", ""))
+    user = sign_in(email, request.form.get("password", ""))
     if user is None:
         log.info("auth.login_failed", ip=client_address())
         db.session.commit()
@@ -64,6 +64,8 @@ def login() -> str | Response | tuple[str, int]:
 @bp.post("/logout")
 @login_required
 def logout() -> Response:
+    sign_out(current_user._get_current_object())
+    db.session.commit()
     logout_user()
     return redirect(url_for("console.login"))
 

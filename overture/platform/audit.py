@@ -1,0 +1,260 @@
+"""The audit log: append-only, hash-chained per tenant, written in the transaction
+of the change it records.
+
+Each tenant's events form one chain: event n stores the hash of event n-1 and its
+own hash, SHA-256 over that previous hash and a canonical JSON of the event. A row
+per tenant in `audit_heads` holds the chain's tip; taking it FOR UPDATE serialises
+writers of one tenant (and only of that tenant) until their transaction ends, so
+concurrent writers still leave one valid chain. Editing, deleting or truncating
+events breaks the chain where it happened, and `verify_chain` names that place.
+The database also refuses UPDATE, DELETE and TRUNCATE outright (triggers), and the
+app role may only INSERT and SELECT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, String, UniqueConstraint, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, mapped_column
+
+from overture.platform.db import (
+    PLATFORM_TENANT_ID,
+    TenantOwned,
+    current_tenant_id,
+    db,
+    in_tenant,
+    utcnow,
+)
+from overture.platform.errors import ValidationFailed
+from overture.platform.ids import new_id
+
+GENESIS = "0" * 64
+
+
+# --------------------------------------------------------------------------- context
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: a user, an API key, an agent, or the system itself."""
+
+    type: str = "system"
+    id: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the request came from, when there was one."""
+
+    request_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+SYSTEM = Actor()
+NOWHERE = Origin()
+_actor: ContextVar[Actor] = ContextVar("overture_audit_actor", default=SYSTEM)
+_origin: ContextVar[Origin] = ContextVar("overture_audit_origin", default=NOWHERE)
+
+
+def set_actor(actor: Actor) -> None:
+    _actor.set(actor)
+
+
+def set_origin(origin: Origin) -> None:
+    _origin.set(origin)
+
+
+def current_actor() -> Actor:
+    return _actor.get()
+
+
+# --------------------------------------------------------------------------- tables
+
+
+class AuditEvent(TenantOwned, db.Model):
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("tenant_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    actor_label: Mapped[str | None] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(TenantOwned, db.Model):
+    """The tip of one tenant's chain; its row lock serialises that tenant's writers."""
+
+    __tablename__ = "audit_heads"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
+
+
+# --------------------------------------------------------------------------- hashing
+
+HASHED_FIELDS = ("tenant_id", "seq", "occurred_at", "actor_type", "actor_id", "actor_label",
+                 "action", "target_type", "target_id", "request_id", "ip", "user_agent",
+                 "details")
+
+
+def canonical(event: AuditEvent) -> str:
+    body = {name: getattr(event, name) for name in HASHED_FIELDS}
+    body["tenant_id"] = str(body["tenant_id"])
+    body["occurred_at"] = event.occurred_at.isoformat(timespec="microseconds")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
+def chain_hash(prev_hash: str, event: AuditEvent) -> str:
+    return hashlib.sha256((prev_hash + canonical(event)).encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _lock_head(tenant_id: uuid.UUID) -> AuditHead:
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(
+        insert(AuditHead)
+        .values(id=new_id(), tenant_id=tenant_id, last_seq=0, last_hash=GENESIS,
+                created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["tenant_id"])
+    )
+    return db.session.scalars(
+        select(AuditHead).with_for_update().execution_options(populate_existing=True)
+    ).one()
+
+
+def _clean_details(details: dict[str, Any] | None) -> dict[str, Any]:
+    # Round-trip through JSON now, so what is hashed is exactly what is stored.
+    return json.loads(json.dumps(details or {}, default=str))
+
+
+def record(action: str, *, target_type: str | None = None, target_id: object = None,
+           details: dict[str, Any] | None = None, tenant_id: uuid.UUID | None = None,
+           actor: Actor | None = None) -> AuditEvent:
+    """Append an event to a tenant's chain (the scope's tenant unless named) in the
+    current transaction, by the actor in context unless named. Never pass secrets in
+    `details`."""
+    tenant_id = tenant_id or current_tenant_id() or PLATFORM_TENANT_ID
+    actor, origin = actor or _actor.get(), _origin.get()
+    with in_tenant(tenant_id):
+        head = _lock_head(tenant_id)
+        event = AuditEvent(
+            tenant_id=tenant_id, seq=head.last_seq + 1, occurred_at=utcnow(),
+            actor_type=actor.type, actor_id=actor.id, actor_label=actor.label,
+            action=action, target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            request_id=origin.request_id, ip=origin.ip,
+            user_agent=(origin.user_agent or "")[:400] or None,
+            details=_clean_details(details), prev_hash=head.last_hash,
+        )
+        event.hash = chain_hash(head.last_hash, event)
+        db.session.add(event)
+        head.last_seq, head.last_hash = event.seq, event.hash
+        db.session.flush()
+    return event
+
+
+# --------------------------------------------------------------------------- verifying
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    events: int
+    broken_seq: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(batch: int = 1000) -> ChainReport:
+    """Recompute the scope tenant's chain from its first event; stop at the first break."""
+    expected_seq, prev, count = 1, GENESIS, 0
+    stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
+    for event in db.session.scalars(stmt):
+        if event.seq != expected_seq:
+            return ChainReport(False, count, expected_seq, "event missing (deleted?)")
+        if event.prev_hash != prev or chain_hash(prev, event) != event.hash:
+            return ChainReport(False, count, event.seq, "event altered")
+        prev, expected_seq, count = event.hash, expected_seq + 1, count + 1
+        db.session.expunge(event)  # flat memory over long chains
+    head = db.session.scalars(select(AuditHead)).one_or_none()
+    if head is not None and (head.last_seq != count or head.last_hash != prev):
+        return ChainReport(False, count, count + 1, "events missing at the end of the chain")
+    return ChainReport(True, count)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    actor_id: str | None = None
+    action_prefix: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, stmt: Any) -> Any:
+        if self.actor_id:
+            stmt = stmt.where(AuditEvent.actor_id == self.actor_id)
+        if self.action_prefix:
+            escaped = self.action_prefix.replace("\\", "\\\\").replace("%", r"\%") \
+                .replace("_", r"\_")
+            stmt = stmt.where(AuditEvent.action.like(escaped + "%", escape="\\"))
+        if self.target_type:
+            stmt = stmt.where(AuditEvent.target_type == self.target_type)
+        if self.target_id:
+            stmt = stmt.where(AuditEvent.target_id == self.target_id)
+        if self.since:
+            stmt = stmt.where(AuditEvent.occurred_at >= self.since)
+        if self.until:
+            stmt = stmt.where(AuditEvent.occurred_at < self.until)
+        return stmt
+
+
+def list_events(flt: EventFilter, after_seq: int | None,
+                limit: int) -> tuple[list[AuditEvent], int | None]:
+    """One page of the scope tenant's events, oldest first, and the seq to continue after."""
+    if flt.since and flt.until and flt.since >= flt.until:
+        raise ValidationFailed.field("until", "must be after since")
+    stmt = flt.apply(select(AuditEvent))
+    if after_seq is not None:
+        stmt = stmt.where(AuditEvent.seq > after_seq)
+    rows = list(db.session.scalars(stmt.order_by(AuditEvent.seq).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, rows[-1].seq if more and rows else None
+
+
+def iter_events(flt: EventFilter, batch: int = 500) -> Iterator[AuditEvent]:
+    """Every matching event, streamed from a server-side cursor in batches."""
+    stmt = flt.apply(select(AuditEvent)).order_by(AuditEvent.seq) \
+        .execution_options(yield_per=batch)
+    for event in db.session.scalars(stmt):
+        yield event
+        db.session.expunge(event)
