@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from overture.platform import audit
 from overture.platform.db import db, scoped_to, utcnow
@@ -181,3 +181,12 @@ def rename_own(access: Access, name: str) -> Tenant:
     old, tenant.name = tenant.name, _clean_name(name)
     _audit(access, "tenant.renamed", tenant, previous_name=old)
     return tenant
+
+
+def all_tenants(slug: str | None = None) -> list[Tenant]:
+    """Every tenant row, deleted ones included (their audit outlives them): for
+    system jobs that visit each tenant in turn."""
+    stmt = select(Tenant).order_by(Tenant.id)
+    if slug:
+        stmt = stmt.where(or_(Tenant.slug == slug, Tenant.slug.like(f"{slug[:38]}~deleted~%")))
+    return list(db.session.scalars(stmt))

@@ -12,6 +12,13 @@ csrf.exempt(api)
 
 
 def load_endpoints() -> APIBlueprint:
-    from overture.web.api import apikeys, me, members, tenants  # noqa: F401  (registers routes)
+    from overture.web.api import (  # noqa: F401  (registers routes)
+        apikeys,
+        audit,
+        credentials,
+        me,
+        members,
+        tenants,
+    )
 
     return api

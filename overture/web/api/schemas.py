@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import UUID, Boolean, DateTime, Integer, List, Nested, String
+from apiflask.fields import UUID, Boolean, DateTime, Dict, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
 from marshmallow import RAISE
 
+from overture.tenants.credentials import KINDS as CREDENTIAL_KINDS
 from overture.tenants.roles import PERMISSIONS, Role
 
 ROLES = [r.value for r in Role]
@@ -128,3 +129,106 @@ class ApiKeyCreate(Strict):
 def fields_of(obj: object, schema: type[Schema], **extra: object) -> dict[str, object]:
     """The attributes a schema will dump, plus extras: for responses that add a field."""
     return {name: getattr(obj, name) for name in schema().fields if name not in extra} | extra
+
+
+class AuditQuery(PageQuery):
+    actor = String(load_default=None, metadata={"description": "actor id (user or API key)"})
+    action = String(load_default=None, validate=Length(1, 80),
+                    metadata={"description": "action prefix, e.g. `member.` or `auth.login`"})
+    target_type = String(load_default=None, validate=Length(1, 40))
+    target_id = String(load_default=None, validate=Length(1, 64))
+    since = DateTime(load_default=None, metadata={"description": "inclusive, ISO 8601"})
+    until = DateTime(load_default=None, metadata={"description": "exclusive, ISO 8601"})
+
+
+class AuditExportQuery(AuditQuery):
+    format = String(load_default="jsonl", validate=OneOf(["jsonl", "csv"]))
+
+
+class AuditEventOut(Schema):
+    id = UUID()
+    tenant_id = UUID()
+    seq = Integer()
+    occurred_at = DateTime()
+    actor_type = String()
+    actor_id = String(allow_none=True)
+    actor_label = String(allow_none=True)
+    action = String()
+    target_type = String(allow_none=True)
+    target_id = String(allow_none=True)
+    request_id = String(allow_none=True)
+    ip = String(allow_none=True)
+    user_agent = String(allow_none=True)
+    details = Dict()
+    prev_hash = String()
+    hash = String()
+
+
+class AuditPage(Schema):
+    items = List(Nested(AuditEventOut))
+    next_cursor = String(allow_none=True)
+
+
+class ChainReportOut(Schema):
+    ok = Boolean()
+    events = Integer()
+    broken_seq = Integer(allow_none=True)
+    reason = String(allow_none=True)
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+class CredentialOut(Schema):
+    """A credential as every read shows it: secret values are always the placeholder."""
+
+    id = UUID()
+    tenant_id = UUID()
+    name = String()
+    kind = String()
+    connector_key = String(allow_none=True)
+    fields = Dict(attribute="masked_fields",
+                  metadata={"description": "every field; secret values read `********`"})
+    secret_fields = List(String(), metadata={"description": "the fields that are sealed"})
+    key_version = Integer(metadata={"description": "the tenant data key version sealing it"})
+    created_by_id = UUID(allow_none=True)
+    updated_by_id = UUID(allow_none=True)
+    rotated_by_id = UUID(allow_none=True)
+    created_at = DateTime()
+    updated_at = DateTime(allow_none=True)
+    rotated_at = DateTime(allow_none=True)
+    last_used_at = DateTime(allow_none=True)
+
+
+class CredentialPage(Schema):
+    items = List(Nested(CredentialOut))
+    next_cursor = String(allow_none=True)
+
+
+class CredentialQuery(PageQuery):
+    kind = String(load_default=None, validate=OneOf(CREDENTIAL_KINDS))
+    connector_key = String(load_default=None, validate=Length(1, 80))
+
+
+class CredentialCreate(Strict):
+    name = String(required=True, validate=Length(1, 120))
+    kind = String(required=True, validate=OneOf(CREDENTIAL_KINDS),
+                  metadata={"description": "api_key (seals api_key), basic (password), oauth2 "
+                                           "(access_token, refresh_token, client_secret) or "
+                                           "custom (seals the fields in secret_fields)"})
+    connector_key = String(load_default=None, allow_none=True, validate=Length(1, 80))
+    fields = Dict(keys=String(), required=True,
+                  metadata={"description": "field name to value, secret and public alike"})
+    secret_fields = List(String(), load_default=None,
+                         metadata={"description": "custom credentials: the fields to seal"})
+
+
+class CredentialUpdate(Strict):
+    name = String(validate=Length(1, 120))
+    connector_key = String(allow_none=True, validate=Length(1, 80))
+    fields = Dict(keys=String(), load_default=None,
+                  metadata={"description": "a merge patch: values replace, null removes a "
+                                           "field, `********` keeps the stored secret"})
+    secret_fields = List(String(), load_default=None,
+                         metadata={"description": "custom credentials: the fields to seal "
+                                                  "(a secret field never becomes public)"})
