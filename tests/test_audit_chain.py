@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import json
 import threading
 import tracemalloc
 
@@ -169,7 +170,7 @@ def bulk_events(database, tenant_id, n):
                                          details={"i": i, "note": "x" * 200})
                 event.hash = audit.chain_hash(prev, event)
                 copy.write_row((new_id(), tenant_id, seq, event.occurred_at, "system",
-                                "bulk.event", '{"i": %d, "note": "%s"}' % (i, "x" * 200),
+                                "bulk.event", json.dumps({"i": i, "note": "x" * 200}),
                                 prev, event.hash, base))
                 prev = event.hash
         conn.execute("INSERT INTO audit_heads (id, tenant_id, last_seq, last_hash, created_at) "

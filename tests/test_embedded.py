@@ -117,7 +117,7 @@ def test_embedded_make_up_serves_and_prints_demo_logins(embedded):
 
 
 def test_embedded_demo_logins_work(embedded):
-    base, clone = embedded
+    base, _ = embedded
     from overture.demo import DEMO_PASSWORD, DEMO_USERS, PLATFORM_ADMIN_EMAIL
 
     for email in [PLATFORM_ADMIN_EMAIL, *(u[0] for u in DEMO_USERS)]:
