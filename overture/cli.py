@@ -163,6 +163,32 @@ def keys_rotate_tenant(slug: str) -> None:
 
 
 @main.command()
+@click.option("--processes", default=2, show_default=True, help="worker processes")
+@click.option("--threads", default=8, show_default=True, help="threads per process")
+def worker(processes: int, threads: int) -> None:
+    """Run Dramatiq worker processes for workflow steps (needs REDIS_URL)."""
+    import os
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("overture worker needs REDIS_URL; `overture up` runs "
+                                   "its worker in-process")
+    os.execvp(sys.executable, [sys.executable, "-m", "dramatiq", "overture.worker_main",  # noqa: S606
+                               "--processes", str(processes), "--threads", str(threads),
+                               "--queues", "steps"])
+
+
+@main.command()
+@click.option("--interval", default=5.0, show_default=True, help="seconds between sweeps")
+def scheduler(interval: float) -> None:
+    """Fire cron schedules and sweep for lost, expired or overdue work, forever."""
+    from overture.orchestration.scheduler import run_scheduler
+    from overture.web.app import create_app
+
+    run_scheduler(create_app(_settings()), interval)
+
+
+@main.command()
 @click.option("--markdown/--plain", default=True)
 def permissions(markdown: bool) -> None:
     """Print the role -> permission matrix."""

@@ -30,7 +30,8 @@ PLATFORM_ADMIN_EMAIL = "admin@overture.example.com"
 
 
 def is_seeded() -> bool:
-    return bool(db.session.scalar(select(func.count()).select_from(Tenant)))
+    return bool(db.session.scalar(select(func.count()).select_from(Tenant)
+                                  .where(Tenant.kind != TenantKind.PLATFORM)))
 
 
 def seed_demo() -> list[tuple[str, str]]:

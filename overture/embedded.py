@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from overture.orchestration.worker import Sweeper
 from overture.platform import migrate
 from overture.platform.config import Settings
 from overture.platform.queue import EmbeddedWorker
@@ -26,11 +27,14 @@ def run_embedded(settings: Settings) -> None:
     worker = EmbeddedWorker(app.extensions["overture.broker"]) if not settings.redis_url else None
     if worker:
         worker.start()
+    sweeper = Sweeper(app)
+    sweeper.start()
     _banner(settings, logins, DEMO_PASSWORD)
     try:
         waitress.serve(app, host=settings.host, port=settings.port, threads=8,
                        ident="overture", _quiet=True)
     finally:
+        sweeper.stop()
         if worker:
             worker.stop()
 

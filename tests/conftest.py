@@ -102,6 +102,15 @@ def _fresh_redis() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
 
 
+def forget_rate_limits() -> None:
+    """Reset rate-limit counters between tests; the Dramatiq queues stay, as they
+    belong to worker processes that outlive a test."""
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = [k for k in client.scan_iter("LIMITS*")]
+    if keys:
+        client.delete(*keys)
+
+
 class IsolatedClient(FlaskClient):
     """Each request runs in an empty context, as in production: its own app context,
     session and `g`, and no tenant scope left over from the test around it."""
@@ -138,7 +147,7 @@ def truncate_all(database: str) -> None:
 @pytest.fixture
 def app_ctx(app: Any, database: str) -> Iterator[Any]:
     truncate_all(database)
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    forget_rate_limits()
     with app.app_context():
         activate_scope(EMPTY_SCOPE)
         yield app

@@ -99,7 +99,8 @@ def embedded(tmp_path_factory):
             pytest.fail("make up did not answer:\n" + (clone / "up.log").read_text()[-3000:])
         yield base, clone
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -28,7 +28,11 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("SECRET_KEY", "generated into the instance folder (not in production)",
      "Signs sessions and CSRF tokens. Required in production."),
     ("OVERTURE_MASTER_KEY", "generated into the instance folder (not in production)",
-     "Master key(s) for the credentials vault."),
+     "Master key(s) for the credentials vault: `kid:base64url-32-bytes`, comma-separated, "
+     "the first is the primary. Required in production (or the file below)."),
+    ("OVERTURE_MASTER_KEY_FILE", "unset",
+     "A file holding the master key(s) instead, one `kid:base64url-32-bytes` per line, "
+     "primary first."),
     ("OVERTURE_INSTANCE_PATH", "`./instance`", "Folder for the SQLite file and local keys."),
     ("PORT", "8000", "Port `overture up` and `overture web` listen on."),
     ("HOST", "127.0.0.1", "Address `overture up` and `overture web` bind."),
@@ -51,6 +55,7 @@ class Settings:
     redis_url: str | None
     secret_key: str
     master_key: str | None
+    master_key_file: Path | None
     host: str
     port: int
     public_url: str
@@ -120,6 +125,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         secret_key = _instance_secret(instance, "secret_key")
 
     master_key = env_vars.get("OVERTURE_MASTER_KEY", "").strip() or None
+    # Parsed (and, in development, generated) by platform.crypto.load_keyring.
+    master_key_file = env_vars.get("OVERTURE_MASTER_KEY_FILE", "").strip() or None
     host = env_vars.get("HOST", "127.0.0.1")
     try:
         port = int(env_vars.get("PORT", "8000"))
@@ -133,6 +140,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         redis_url=env_vars.get("REDIS_URL", "").strip() or None,
         secret_key=secret_key,
         master_key=master_key,
+        master_key_file=Path(master_key_file) if master_key_file else None,
         host=host,
         port=port,
         public_url=env_vars.get("OVERTURE_PUBLIC_URL", "").rstrip("/") or f"http://{host}:{port}",

@@ -11,13 +11,15 @@ import structlog
 from apiflask import APIFlask
 from flask import Response, current_app, g, request
 
+from overture.orchestration import worker
 from overture.platform import audit
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
+from overture.tenants import vault
 from overture.tenants.users import get_active_user
-from overture.web import console, docs, health, problems
+from overture.web import console, docs, health, hooks, problems
 from overture.web.api import load_endpoints
 from overture.web.auth import bearer_token
 from overture.web.extensions import client_address, csrf, limiter, login_manager
@@ -53,9 +55,13 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         },
     )
     app.extensions["overture.settings"] = settings
-    app.extensions["overture.broker"] = broker or make_broker(settings.redis_url)
+    app.extensions["overture.broker"] = broker = broker or make_broker(settings.redis_url)
+    worker.bind(app, broker)  # the step actor, and where the engine's messages go
 
     db.init_app(app)
+    # Refuses to start (ConfigError naming the key) when the master key is missing or
+    # cannot unwrap the stored data keys: never serve silently undecryptable credentials.
+    vault.install(app, settings)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
@@ -69,6 +75,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(health.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(hooks.bp)
     app.spec_processor(docs.add_security)
     return app
 

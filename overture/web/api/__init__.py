@@ -14,11 +14,14 @@ csrf.exempt(api)
 def load_endpoints() -> APIBlueprint:
     from overture.web.api import (  # noqa: F401  (registers routes)
         apikeys,
+        approvals,
         audit,
         credentials,
         me,
         members,
+        runs,
         tenants,
+        workflows,
     )
 
     return api

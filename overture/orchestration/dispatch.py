@@ -1,0 +1,48 @@
+"""Messages for step runs, sent only after the transaction that made the rows commits.
+
+The rows are the outbox: a message lost between commit and send (or with Redis)
+is re-sent by the sweeper, and a duplicate is dropped by the claim.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+OUTBOX = "overture_outbox"
+Sender = Callable[[uuid.UUID, uuid.UUID, int | None], None]
+_sender: list[Sender] = []
+
+
+def set_sender(sender: Sender) -> None:
+    """Where messages go: the Dramatiq actor, bound at boot."""
+    _sender[:] = [sender]
+
+
+def after_commit(session: Session, step_run_id: uuid.UUID, tenant_id: uuid.UUID,
+                 delay_ms: int | None = None) -> None:
+    session.info.setdefault(OUTBOX, []).append((step_run_id, tenant_id, delay_ms))
+
+
+def send_now(step_run_id: uuid.UUID, tenant_id: uuid.UUID, delay_ms: int | None = None) -> None:
+    if _sender:
+        _sender[0](step_run_id, tenant_id, delay_ms)
+
+
+@event.listens_for(Session, "after_commit")
+def _flush_outbox(session: Session) -> None:
+    for args in session.info.pop(OUTBOX, []):
+        send_now(*args)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_outbox(session: Session) -> None:
+    session.info.pop(OUTBOX, None)
+
+
+def pending(session: Session) -> list[Any]:
+    return list(session.info.get(OUTBOX, []))

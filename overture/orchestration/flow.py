@@ -1,0 +1,410 @@
+"""How a run moves: what an outcome does to a step run, its successors, the joins
+and loops around it, and the run itself. Everything here runs inside the one
+transaction that records a step (or decides an approval, or ends a child run)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from overture.billing.usage import record_usage
+from overture.orchestration import dispatch, expressions
+from overture.orchestration.definition import Graph
+from overture.orchestration.models import (
+    FINISHED_STEP,
+    Approval,
+    ApprovalStatus,
+    Run,
+    RunStatus,
+    StepRun,
+    StepStatus,
+    WorkflowVersion,
+)
+from overture.orchestration.outcomes import (
+    DEFAULT_NEXT,
+    TRANSIENT,
+    AwaitApproval,
+    AwaitRun,
+    Child,
+    Completed,
+    Defer,
+    Outcome,
+    Spawn,
+    StepFailed,
+    Stop,
+)
+from overture.platform import audit
+from overture.platform.db import db, utcnow
+
+DEFAULT_MAX_STEPS = 10_000
+DEFAULT_MAX_DURATION = 7 * 86400
+_graphs: OrderedDict[uuid.UUID, Graph] = OrderedDict()
+
+
+def graph_of(run: Run) -> Graph:
+    """The frozen graph of a run's version (versions never change, so cache them)."""
+    graph = _graphs.get(run.version_id)
+    if graph is None:
+        version = db.session.get(WorkflowVersion, run.version_id)
+        graph = Graph.of(version.definition)
+        _graphs[run.version_id] = graph
+        if len(_graphs) > 512:
+            _graphs.popitem(last=False)
+    return graph
+
+
+# --------------------------------------------------------------------------- queueing
+
+
+def queue_step(run: Run, step_id: str, path: str, graph: Graph,
+               input: Any = None) -> StepRun:
+    row = StepRun(run_id=run.id, step_id=step_id, path=path,
+                  step_type=graph.step(step_id)["type"], status=StepStatus.QUEUED,
+                  input=input, enqueued_at=utcnow())
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def send_later(step_run_id: uuid.UUID, tenant_id: uuid.UUID, delay_ms: int | None = None) -> None:
+    dispatch.after_commit(db.session(), step_run_id, tenant_id, delay_ms)
+
+
+def _ms_until(when: datetime) -> int:
+    return max(0, int((when - utcnow()).total_seconds() * 1000))
+
+
+# --------------------------------------------------------------------------- scope
+
+
+def scope_for(run: Run, row: StepRun) -> dict[str, Any]:
+    """What expressions in this step see: the run input, outputs of steps in this
+    iteration and the blocks around it, run metadata, and the loop item."""
+    paths = ancestor_paths(row.path)
+    outputs = db.session.execute(
+        select(StepRun.step_id, StepRun.path, StepRun.output).where(
+            StepRun.run_id == run.id, StepRun.path.in_(paths),
+            StepRun.status.in_([StepStatus.SUCCEEDED, StepStatus.SKIPPED]))
+    ).all()
+    depth = {p: i for i, p in enumerate(paths)}
+    steps: dict[str, Any] = {}
+    for step_id, _path, output in sorted(outputs, key=lambda o: depth[o.path]):
+        steps[step_id] = output
+    scope: dict[str, Any] = {"input": run.input, "steps": steps,
+                             "run": {"id": str(run.id), "workflow_id": str(run.workflow_id),
+                                     "attempt": row.attempt, "trigger": run.trigger,
+                                     "started_at": run.started_at.isoformat()
+                                     if run.started_at else None}}
+    scope.update(_loop_item(run, row.path))
+    if isinstance(row.input, dict) and "error" in row.input:
+        scope["error"] = row.input["error"]
+    return scope
+
+
+def ancestor_paths(path: str) -> list[str]:
+    """"a#1/b#2/" -> ["", "a#1/", "a#1/b#2/"]."""
+    parts = [p for p in path.split("/") if p]
+    return ["".join(f"{p}/" for p in parts[:i]) for i in range(len(parts) + 1)]
+
+
+def _split_last(path: str) -> tuple[str, str, int]:
+    """"a#1/b#2/" -> ("a#1/", "b", 2): the enclosing path, step and index."""
+    parts = [p for p in path.split("/") if p]
+    step_id, index = parts[-1].rsplit("#", 1)
+    return "".join(f"{p}/" for p in parts[:-1]), step_id, int(index)
+
+
+def _loop_item(run: Run, path: str) -> dict[str, Any]:
+    """`item` and `index` of the innermost loop iteration this path is in."""
+    if not path:
+        return {}
+    parent_path, step_id, index = _split_last(path)
+    parent = _step_row(run.id, step_id, parent_path)
+    if parent is None or not parent.state or "mode" not in parent.state:
+        return _loop_item(run, parent_path) if parent_path else {}
+    items = parent.state.get("items") or []
+    return {"index": index, "item": items[index] if index < len(items) else None}
+
+
+def _step_row(run_id: uuid.UUID, step_id: str, path: str, lock: bool = False) -> StepRun | None:
+    stmt = select(StepRun).where(StepRun.run_id == run_id, StepRun.step_id == step_id,
+                                 StepRun.path == path)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return db.session.scalars(stmt).one_or_none()
+
+
+# --------------------------------------------------------------------------- run policies
+
+
+def refuse_to_start(run: Run, graph: Graph, row: StepRun, now: datetime) -> str | None:
+    """Cancel the claimed step when its run may not go on; says why, or None."""
+    if run.status != RunStatus.RUNNING:
+        _cancel_row(row)
+        return "run finished"
+    if run.deadline_at and run.deadline_at <= now:
+        finish_run(run, RunStatus.TIMED_OUT, error={"code": "run_timeout", "message":
+                   "the run passed its maximum duration"})
+        return "run timed out"
+    if run.steps_executed >= graph.policy("max_steps", DEFAULT_MAX_STEPS):
+        finish_run(run, RunStatus.FAILED, error={"code": "max_steps", "message":
+                   "the run reached its maximum number of steps"})
+        return "too many steps"
+    return None
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
+          resumed: bool = False) -> uuid.UUID | None:
+    """Record `outcome` for `row`; returns a successor step run to run inline, if any.
+    A resumed step (after waiting) was counted when it started waiting."""
+    graph = graph_of(run)
+    step = graph.step(row.step_id)
+    now = utcnow()
+    row.lease_until = None
+    if isinstance(outcome, StepFailed):
+        return _failed(run, graph, row, step, outcome, now, resumed)
+    if not resumed:
+        run.steps_executed += 1
+        record_usage("steps", 1, workflow_id=run.workflow_id, run_id=run.id,
+                     step_id=row.step_id)
+    if isinstance(outcome, Completed):
+        next_id = step.get("next") if outcome.next is DEFAULT_NEXT else outcome.next
+        return succeed(run, graph, row, outcome.output, next_id)
+    if isinstance(outcome, Stop):
+        _finish_row(row, StepStatus.SUCCEEDED, output=outcome.output)
+        status = RunStatus.FAILED if outcome.status == "failed" else RunStatus.SUCCEEDED
+        error = {"code": "stopped", "message": str(outcome.error or "stopped by a stop step"),
+                 "step": row.step_id} if status == RunStatus.FAILED else None
+        finish_run(run, status, output=outcome.output, error=error)
+        return None
+    if isinstance(outcome, Defer):
+        row.status, row.claim, row.next_attempt_at = StepStatus.QUEUED, None, outcome.until
+        row.enqueued_at = now
+        send_later(row.id, row.tenant_id, _ms_until(outcome.until))
+        return None
+    row.status = StepStatus.WAITING
+    if isinstance(outcome, Spawn):
+        row.state = outcome.state
+        return _spawn(run, graph, outcome.children)
+    if isinstance(outcome, AwaitApproval):
+        from overture.orchestration.approvals import open_approval
+
+        open_approval(run, row, outcome)
+        return None
+    if isinstance(outcome, AwaitRun):
+        from overture.orchestration.runs import start_child_run
+
+        child = start_child_run(run, row, outcome.workflow_id, outcome.input)
+        return child
+    raise TypeError(f"unknown outcome {outcome!r}")
+
+
+def _spawn(run: Run, graph: Graph, children: list[Child]) -> uuid.UUID | None:
+    rows = [queue_step(run, c.step_id, c.path, graph) for c in children]
+    for extra in rows[1:]:
+        send_later(extra.id, extra.tenant_id)
+    return rows[0].id if rows else None
+
+
+def succeed(run: Run, graph: Graph, row: StepRun, output: Any,
+            next_id: str | None) -> uuid.UUID | None:
+    _finish_row(row, StepStatus.SUCCEEDED, output=output)
+    if next_id:
+        return queue_step(run, next_id, row.path, graph).id
+    return finish_block(run, graph, row, output)
+
+
+def _failed(run: Run, graph: Graph, row: StepRun, step: dict[str, Any], failure: StepFailed,
+            now: datetime, resumed: bool = False) -> uuid.UUID | None:
+    error = {**failure.as_error(), "step": row.step_id, "attempt": row.attempt}
+    policy = step.get("retry") or {}
+    retry_on = set(policy.get("retry_on") or TRANSIENT)
+    retryable = failure.code in retry_on and not resumed
+    if retryable and row.attempt < int(policy.get("max_attempts", 1)):
+        base = float(policy.get("backoff_seconds", 1.0))
+        cap = float(policy.get("max_backoff_seconds", 300.0))
+        delay = min(cap, base * 2 ** (row.attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+        row.status, row.claim, row.error = StepStatus.QUEUED, None, error
+        row.next_attempt_at = now + timedelta(seconds=delay)
+        row.enqueued_at = now
+        send_later(row.id, row.tenant_id, int(delay * 1000))
+        return None
+    if not resumed:
+        run.steps_executed += 1
+    _finish_row(row, StepStatus.FAILED, error=error)
+    if step.get("on_error"):
+        return queue_step(run, step["on_error"], row.path, graph, input={"error": error}).id
+    fail_run(run, error)
+    return None
+
+
+def _finish_row(row: StepRun, status: StepStatus, output: Any = None,
+                error: dict[str, Any] | None = None) -> None:
+    row.status, row.finished_at, row.claim, row.lease_until = status, utcnow(), None, None
+    if output is not None:
+        row.output = output
+    if error is not None:
+        row.error = error
+
+
+def _cancel_row(row: StepRun) -> None:
+    row.status, row.finished_at, row.claim, row.lease_until = (StepStatus.CANCELLED, utcnow(),
+                                                               None, None)
+
+
+# --------------------------------------------------------------------------- blocks and joins
+
+
+def finish_block(run: Run, graph: Graph, row: StepRun, output: Any) -> uuid.UUID | None:
+    """The last step of a block finished: end the run, a branch, or an iteration."""
+    if not row.path:
+        finish_run(run, RunStatus.SUCCEEDED, output=_run_output(run, graph, row, output))
+        return None
+    parent_path, parent_id, index = _split_last(row.path)
+    parent = _step_row(run.id, parent_id, parent_path, lock=True)
+    if parent is None or parent.status != StepStatus.WAITING:
+        return None  # the join already completed (any / n-of-m) or was cancelled
+    state = dict(parent.state or {})
+    if graph.step(parent_id)["type"] == "parallel":
+        return _branch_done(run, graph, parent, state, index, output)
+    return _iteration_done(run, graph, parent, state, index, output, row)
+
+
+def _branch_done(run: Run, graph: Graph, parent: StepRun, state: dict[str, Any], index: int,
+                 output: Any) -> uuid.UUID | None:
+    state["done"] = {**state["done"], str(index): True}
+    outputs = list(state["outputs"])
+    outputs[index] = output
+    state["outputs"] = outputs
+    parent.state = state
+    if len(state["done"]) < state["needed"]:
+        return None
+    _cancel_children(run, parent)
+    return succeed(run, graph, parent, outputs, graph.step(parent.step_id).get("next"))
+
+
+def _iteration_done(run: Run, graph: Graph, parent: StepRun, state: dict[str, Any], index: int,
+                    output: Any, last: StepRun) -> uuid.UUID | None:
+    step = graph.step(parent.step_id)
+    body_start = graph.blocks[parent.step_id].start
+    state["done"] = {**state["done"], str(index): True}
+    if state["mode"] == "for_each":
+        results = list(state["results"])
+        results[index] = output
+        state["results"] = results
+        if state["started"] < len(state["items"]):
+            nxt = state["started"]
+            state["started"] = nxt + 1
+            parent.state = state
+            return queue_step(run, body_start, f"{parent.path}{parent.step_id}#{nxt}/", graph).id
+        parent.state = state
+        if len(state["done"]) < len(state["items"]):
+            return None
+        return succeed(run, graph, parent, results, step.get("next"))
+    state["results"] = [*state["results"], output]
+    scope = scope_for(run, last) | {"index": index, "item": output}
+    try:
+        finished = expressions.evaluate(step["until"], scope) is True
+    except expressions.ExpressionError as exc:
+        parent.state = state
+        return _failed(run, graph, parent, step, StepFailed("expression", exc.detail), utcnow(),
+                       resumed=True)
+    if finished or state["started"] >= state["max"]:
+        parent.state = state
+        return succeed(run, graph, parent, state["results"], step.get("next"))
+    state["started"] += 1
+    parent.state = state
+    return queue_step(run, body_start, f"{parent.path}{parent.step_id}#{index + 1}/", graph).id
+
+
+def _cancel_children(run: Run, parent: StepRun) -> None:
+    prefix = f"{parent.path}{parent.step_id}#"
+    for child in db.session.scalars(select(StepRun).where(
+            StepRun.run_id == run.id, StepRun.path.startswith(prefix, autoescape=True),
+            StepRun.status.not_in(FINISHED_STEP))):
+        _cancel_row(child)
+        _cancel_approvals(child.id)
+
+
+def _run_output(run: Run, graph: Graph, row: StepRun, last_output: Any) -> Any:
+    template = graph.definition.get("output")
+    if template is None:
+        return last_output
+    return expressions.render(template, scope_for(run, row) | {"steps": {
+        **scope_for(run, row)["steps"], row.step_id: last_output}})
+
+
+# --------------------------------------------------------------------------- run end
+
+
+def fail_run(run: Run, error: dict[str, Any]) -> None:
+    finish_run(run, RunStatus.FAILED, error=error)
+
+
+def finish_run(run: Run, status: RunStatus, output: Any = None,
+               error: dict[str, Any] | None = None) -> None:
+    """End a run once: record it, cancel what is left, and tell a waiting parent."""
+    if run.finished:
+        return
+    run.status, run.finished_at = status, utcnow()
+    run.output, run.error = output, error
+    for row in db.session.scalars(select(StepRun).where(
+            StepRun.run_id == run.id, StepRun.status.not_in(FINISHED_STEP))):
+        _cancel_row(row)
+        _cancel_approvals(row.id)
+    for child in db.session.scalars(select(Run).where(Run.parent_run_id == run.id,
+                                                      Run.status == RunStatus.RUNNING)):
+        finish_run(child, RunStatus.CANCELLED, error={"code": "parent_finished",
+                                                      "message": "the parent run ended"})
+    audit.record(f"run.{status}", target_type="run", target_id=run.id,
+                 details={"workflow_id": str(run.workflow_id), "error": error})
+    if run.parent_step_run_id is not None:
+        _resume_parent(run)
+
+
+def _resume_parent(child: Run) -> None:
+    parent_row = db.session.scalars(select(StepRun).where(StepRun.id == child.parent_step_run_id)
+                                    .with_for_update()).one_or_none()
+    if parent_row is None or parent_row.status != StepStatus.WAITING:
+        return
+    parent_run = db.session.get(Run, parent_row.run_id)
+    if parent_run is None or parent_run.status != RunStatus.RUNNING:
+        return
+    outcome: Outcome | StepFailed = (
+        Completed(child.output) if child.status == RunStatus.SUCCEEDED else
+        StepFailed("child_run_" + child.status, f"child run {child.id} ended {child.status}",
+                   {"child_run_id": str(child.id), "child_error": child.error}))
+    parent_row.status = StepStatus.RUNNING
+    inline = apply(parent_run, parent_row, outcome, resumed=True)
+    if inline is not None:
+        send_later(inline, parent_run.tenant_id)
+
+
+def resume_waiting(run: Run, row: StepRun, outcome: Outcome | StepFailed) -> None:
+    """Finish a waiting step from outside a worker (an approval decided, a timer)."""
+    row.status = StepStatus.RUNNING
+    inline = apply(run, row, outcome, resumed=True)
+    if inline is not None:
+        send_later(inline, run.tenant_id)
+
+
+def _cancel_approvals(step_run_id: uuid.UUID) -> None:
+    for approval in db.session.scalars(select(Approval).where(
+            Approval.step_run_id == step_run_id, Approval.status == ApprovalStatus.PENDING)):
+        approval.status = ApprovalStatus.CANCELLED
+
+
+def add_cost(run: Run, row: StepRun, tokens: int, cost: Decimal) -> None:
+    row.tokens += tokens
+    row.cost += cost
+    run.tokens += tokens
+    run.cost += cost

@@ -1,0 +1,89 @@
+"""What a step executor hands back to the engine, and the errors it may raise.
+
+Executors run outside any transaction and touch no tables: they describe what
+happened, and the engine records it in one commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+DEFAULT_NEXT = object()  # "continue at the step's own `next`"
+
+
+@dataclass(frozen=True)
+class Completed:
+    output: Any = None
+    next: Any = DEFAULT_NEXT  # a step id, None to end the block, or DEFAULT_NEXT
+
+
+@dataclass(frozen=True)
+class Child:
+    step_id: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """Start child blocks (branches, loop iterations) and wait for them."""
+
+    children: list[Child]
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AwaitApproval:
+    prompt: str
+    data: Any
+    editable_fields: list[str]
+    assignee_role: str | None
+    assignee_user_id: str | None
+    timeout_seconds: float | None
+    timeout_action: str
+    escalate_to_role: str | None
+
+
+@dataclass(frozen=True)
+class AwaitRun:
+    """Start a child run of another workflow and wait for it."""
+
+    workflow_id: str
+    input: Any
+
+
+@dataclass(frozen=True)
+class Defer:
+    """Come back at `until` (a delay step)."""
+
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Stop:
+    status: str
+    output: Any = None
+    error: Any = None
+
+
+Outcome = Completed | Spawn | AwaitApproval | AwaitRun | Defer | Stop
+
+
+@dataclass
+class StepFailed(Exception):
+    """A step failed. `code` decides whether the retry policy retries it."""
+
+    code: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.code}: {self.message}")
+
+    def as_error(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+# Codes retried when a step's policy names none.
+TRANSIENT = frozenset({"timeout", "transient", "rate_limited", "http_5xx", "connection"})

@@ -1,0 +1,190 @@
+"""Runs: start (with idempotency), start a child, cancel, replay, and read."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from overture.orchestration import flow
+from overture.orchestration.definition import Graph
+from overture.orchestration.models import (
+    FINISHED_STEP,
+    Run,
+    RunStatus,
+    StepRun,
+    StepStatus,
+    Workflow,
+    WorkflowVersion,
+)
+from overture.orchestration.outcomes import StepFailed
+from overture.platform import audit
+from overture.platform.db import db, get_or_404, utcnow
+from overture.platform.errors import Conflict, ValidationFailed
+from overture.platform.ids import parse_id
+from overture.platform.pagination import Page, paginate
+
+MAX_INPUT_BYTES = 1_000_000
+
+
+def start_run(workflow: Workflow, input: Any, trigger: str, *,
+              idempotency_key: str | None = None, started_by: uuid.UUID | None = None,
+              version: WorkflowVersion | None = None) -> tuple[Run, bool]:
+    """A new run of the workflow's current version, or the run this key already made.
+
+    Returns (run, created). The first step is queued; its message leaves on commit.
+    """
+    if idempotency_key is not None:
+        existing = _by_key(workflow.id, idempotency_key)
+        if existing is not None:
+            return existing, False
+    version = version or _current_version(workflow)
+    try:
+        with db.session.begin_nested():
+            run = _new_run(workflow, version, input, trigger, idempotency_key, started_by)
+    except IntegrityError:
+        existing = _by_key(workflow.id, idempotency_key) if idempotency_key else None
+        if existing is None:
+            raise
+        return existing, False
+    return run, True
+
+
+def _by_key(workflow_id: uuid.UUID, key: str) -> Run | None:
+    return db.session.scalars(select(Run).where(Run.workflow_id == workflow_id,
+                                                Run.idempotency_key == key)).one_or_none()
+
+
+def _current_version(workflow: Workflow) -> WorkflowVersion:
+    if workflow.current_version_id is None:
+        raise Conflict("publish the workflow before running it")
+    return db.session.get(WorkflowVersion, workflow.current_version_id)
+
+
+def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: str,
+             key: str | None, started_by: uuid.UUID | None, parent: StepRun | None = None,
+             parent_run: Run | None = None) -> Run:
+    graph = Graph.of(version.definition)
+    now = utcnow()
+    run = Run(workflow_id=workflow.id, version_id=version.id, status=RunStatus.RUNNING,
+              trigger=trigger, idempotency_key=key, input=input, started_by_id=started_by,
+              started_at=now, parent_run_id=parent_run.id if parent_run else None,
+              parent_step_run_id=parent.id if parent else None,
+              deadline_at=now + timedelta(seconds=graph.policy("max_duration_seconds",
+                                                               flow.DEFAULT_MAX_DURATION)))
+    db.session.add(run)
+    db.session.flush()
+    first = flow.queue_step(run, graph.start, "", graph)
+    flow.send_later(first.id, run.tenant_id)
+    audit.record("run.started", target_type="run", target_id=run.id,
+                 details={"workflow_id": str(workflow.id), "version": version.number,
+                          "trigger": trigger})
+    return run
+
+
+def start_child_run(parent_run: Run, row: StepRun, workflow_id: str,
+                    input: Any) -> uuid.UUID | None:
+    """Hierarchical orchestration: a subworkflow step starts a child run and waits."""
+    workflow = db.session.scalars(select(Workflow).where(Workflow.id == workflow_id)
+                                  ).one_or_none()
+    if workflow is None or workflow.current_version_id is None:
+        flow.apply(parent_run, row, StepFailed("subworkflow", f"no published workflow "
+                                                              f"{workflow_id}"), resumed=True)
+        return None
+    version = db.session.get(WorkflowVersion, workflow.current_version_id)
+    child = _new_run(workflow, version, input, "subworkflow", None, None, parent=row,
+                     parent_run=parent_run)
+    row.state = {"child_run_id": str(child.id)}
+    return None
+
+
+def cancel_run(run: Run) -> Run:
+    """Cancel a run, its queued and waiting steps, its approvals and its child runs."""
+    if run.finished:
+        raise Conflict(f"the run already ended ({run.status})")
+    locked = db.session.scalars(select(Run).where(Run.id == run.id).with_for_update()
+                                .execution_options(populate_existing=True)).one()
+    flow.finish_run(locked, RunStatus.CANCELLED, error={"code": "cancelled",
+                                                        "message": "cancelled on request"})
+    return locked
+
+
+def replay_run(run: Run, from_step: str, started_by: uuid.UUID | None) -> Run:
+    """A new run of the same version that reuses the outputs of every step that runs
+    before `from_step`, and runs again from there."""
+    version = db.session.get(WorkflowVersion, run.version_id)
+    graph = Graph.of(version.definition)
+    if from_step not in graph.steps:
+        raise ValidationFailed.field("from_step", f"no step {from_step!r} in this version")
+    if graph.block_of[from_step] != "":
+        raise ValidationFailed.field("from_step", "replay starts from a top-level step")
+    again = graph.downstream(from_step)
+    workflow = db.session.get(Workflow, run.workflow_id)
+    now = utcnow()
+    replay = Run(workflow_id=workflow.id, version_id=version.id, status=RunStatus.RUNNING,
+                 trigger="replay", input=run.input, started_by_id=started_by, started_at=now,
+                 replay_of_id=run.id, deadline_at=now + timedelta(
+                     seconds=graph.policy("max_duration_seconds", flow.DEFAULT_MAX_DURATION)))
+    db.session.add(replay)
+    db.session.flush()
+    for old in db.session.scalars(select(StepRun).where(
+            StepRun.run_id == run.id, StepRun.status.in_([StepStatus.SUCCEEDED,
+                                                          StepStatus.SKIPPED]))):
+        if old.step_id not in again and _outside(old.path, again):
+            db.session.add(StepRun(run_id=replay.id, step_id=old.step_id, path=old.path,
+                                   step_type=old.step_type, status=StepStatus.SKIPPED,
+                                   input=old.input, output=old.output, state=old.state,
+                                   finished_at=now))
+    first = flow.queue_step(replay, from_step, "", graph)
+    flow.send_later(first.id, replay.tenant_id)
+    audit.record("run.replayed", target_type="run", target_id=replay.id,
+                 details={"replay_of": str(run.id), "from_step": from_step})
+    return replay
+
+
+def _outside(path: str, again: set[str]) -> bool:
+    """A nested row is reused only if none of the steps around it runs again."""
+    return not any(part.split("#")[0] in again for part in path.split("/") if part)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def get_run(run_id: str) -> Run:
+    return get_or_404(Run, run_id, "run")
+
+
+def list_runs(cursor: str | None, limit: int | None, workflow_id: str | None = None,
+              status: str | None = None, trigger: str | None = None) -> Page[Run]:
+    stmt = select(Run)
+    if workflow_id:
+        stmt = stmt.where(Run.workflow_id == _uuid(workflow_id, "workflow_id"))
+    if status:
+        if status not in set(RunStatus):
+            raise ValidationFailed.field("status", f"one of {', '.join(RunStatus)}")
+        stmt = stmt.where(Run.status == status)
+    if trigger:
+        stmt = stmt.where(Run.trigger == trigger)
+    return paginate(stmt, Run.id, cursor, limit)
+
+
+def timeline(run: Run) -> list[StepRun]:
+    """Every step run of a run, in the order they were created."""
+    return list(db.session.scalars(select(StepRun).where(StepRun.run_id == run.id)
+                                   .order_by(StepRun.id)))
+
+
+def unfinished_steps(run: Run) -> int:
+    return len(db.session.scalars(select(StepRun.id).where(
+        StepRun.run_id == run.id, StepRun.status.not_in(FINISHED_STEP))).all())
+
+
+def _uuid(raw: str, field: str) -> uuid.UUID:
+    value = parse_id(raw)
+    if value is None:
+        raise ValidationFailed.field(field, "not an id")
+    return value
+

@@ -1,0 +1,112 @@
+"""The worker side: the Dramatiq actor that runs step messages, and the sweeper that
+makes sure nothing stays queued, leased or waiting past its time."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import dramatiq
+from sqlalchemy import and_, or_, select
+
+from overture.orchestration import approvals, dispatch, engine, flow
+from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
+from overture.platform.db import db, scoped_to, utcnow
+from overture.platform.errors import Conflict
+from overture.platform.logging import get_logger
+from overture.tenants.lifecycle import all_tenants
+
+log = get_logger(__name__)
+QUEUE = "steps"
+RESEND_AFTER = timedelta(seconds=20)  # a queued row with no claim this long is re-sent
+_app: list[Any] = []
+
+
+def bind(app: Any, broker: dramatiq.Broker) -> dramatiq.Actor:
+    """Declare the step actor on `broker`, running inside `app`'s context."""
+    _app[:] = [app]
+    existing = broker.actors.get("run_step")
+    step_actor = existing or dramatiq.actor(
+        _run_step, actor_name="run_step", queue_name=QUEUE, broker=broker, max_retries=0,
+        time_limit=24 * 3600 * 1000)
+
+    def send(step_run_id: uuid.UUID, tenant_id: uuid.UUID, delay_ms: int | None) -> None:
+        step_actor.send_with_options(args=(str(step_run_id), str(tenant_id)), delay=delay_ms)
+
+    dispatch.set_sender(send)
+    return step_actor
+
+
+def _run_step(step_run_id: str, tenant_id: str) -> None:
+    with _app[0].app_context():
+        try:
+            engine.process(uuid.UUID(step_run_id), uuid.UUID(tenant_id))
+        finally:
+            db.session.remove()
+
+
+# --------------------------------------------------------------------------- sweeper
+
+
+def sweep_tenant(tenant_id: uuid.UUID) -> dict[str, int]:
+    """Re-send lost messages, take back expired leases, time out runs and approvals."""
+    counts = {"resent": 0, "timed_out": 0, "approvals": 0}
+    now = utcnow()
+    with scoped_to(tenant_id):
+        for run in db.session.scalars(select(Run).where(
+                Run.status == RunStatus.RUNNING, Run.deadline_at <= now).with_for_update()):
+            flow.finish_run(run, RunStatus.TIMED_OUT, error={
+                "code": "run_timeout", "message": "the run passed its maximum duration"})
+            counts["timed_out"] += 1
+        db.session.commit()
+        for approval in approvals.due_approvals():
+            try:
+                approvals.expire(approval)
+                db.session.commit()
+                counts["approvals"] += 1
+            except Conflict:
+                db.session.rollback()
+        stale = db.session.scalars(select(StepRun).where(or_(
+            and_(StepRun.status == StepStatus.QUEUED,
+                 or_(StepRun.next_attempt_at.is_(None), StepRun.next_attempt_at <= now),
+                 or_(StepRun.enqueued_at.is_(None), StepRun.enqueued_at <= now - RESEND_AFTER)),
+            and_(StepRun.status == StepStatus.RUNNING, StepRun.lease_until < now))))
+        for row in stale:
+            row.enqueued_at = now
+            flow.send_later(row.id, row.tenant_id)
+            counts["resent"] += 1
+        db.session.commit()
+    return counts
+
+
+def sweep_all() -> dict[str, int]:
+    totals = {"resent": 0, "timed_out": 0, "approvals": 0}
+    for tenant in all_tenants():
+        tenant_id = tenant.id
+        for key, value in sweep_tenant(tenant_id).items():
+            totals[key] += value
+    return totals
+
+
+class Sweeper(threading.Thread):
+    """Sweeps every `interval` seconds until stopped (embedded mode and `overture scheduler`)."""
+
+    def __init__(self, app: Any, interval: float = 5.0) -> None:
+        super().__init__(name="overture-sweeper", daemon=True)
+        self.app, self.interval, self._stop = app, interval, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self.app.app_context():
+                try:
+                    sweep_all()
+                except Exception:  # keep sweeping; the next round retries
+                    log.exception("sweeper.failed")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,150 @@
+"""Workflows: a draft definition and immutable published versions (v1, v2, ...)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from overture.orchestration import definition
+from overture.orchestration.models import Workflow, WorkflowVersion
+from overture.platform import audit
+from overture.platform.db import db, get_or_404, utcnow
+from overture.platform.errors import Conflict, NotFound, ValidationFailed
+from overture.platform.pagination import Page, paginate
+from overture.tenants.credentials import get_credential
+
+MAX_DEFINITION_STEPS = 2000
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 120:
+        raise ValidationFailed.field("name", "must be 1 to 120 characters")
+    return name
+
+
+def _check_draft(draft: Any) -> dict[str, Any]:
+    if not isinstance(draft, dict):
+        raise ValidationFailed.field("definition", "must be a JSON object")
+    return draft
+
+
+def create_workflow(name: str, description: str = "", draft: Any = None,
+                    created_by: uuid.UUID | None = None) -> Workflow:
+    workflow = Workflow(name=_clean_name(name), description=description or "",
+                        draft=_check_draft(draft if draft is not None else {"steps": []}),
+                        webhook_token=secrets.token_urlsafe(24), created_by_id=created_by)
+    try:
+        with db.session.begin_nested():
+            db.session.add(workflow)
+    except IntegrityError as exc:
+        raise Conflict(f"a workflow named {workflow.name!r} exists") from exc
+    audit.record("workflow.created", target_type="workflow", target_id=workflow.id,
+                 details={"name": workflow.name})
+    return workflow
+
+
+def list_workflows(cursor: str | None, limit: int | None) -> Page[Workflow]:
+    return paginate(select(Workflow).where(Workflow.archived_at.is_(None)), Workflow.id, cursor,
+                    limit)
+
+
+def get_workflow(workflow_id: Any) -> Workflow:
+    workflow = get_or_404(Workflow, workflow_id, "workflow")
+    if workflow.archived_at is not None:
+        raise NotFound("workflow not found")
+    return workflow
+
+
+def update_workflow(workflow: Workflow, *, name: str | None = None,
+                    description: str | None = None, draft: Any = None) -> Workflow:
+    changed = []
+    if name is not None:
+        workflow.name = _clean_name(name)
+        changed.append("name")
+    if description is not None:
+        workflow.description = description
+        changed.append("description")
+    if draft is not None:
+        workflow.draft = _check_draft(draft)
+        changed.append("draft")
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a workflow named {workflow.name!r} exists") from exc
+    audit.record("workflow.updated", target_type="workflow", target_id=workflow.id,
+                 details={"changed": changed})
+    return workflow
+
+
+def archive_workflow(workflow: Workflow) -> None:
+    workflow.archived_at = utcnow()
+    workflow.name = f"{workflow.name[:80]}~archived~{workflow.id.hex[:12]}"
+    audit.record("workflow.archived", target_type="workflow", target_id=workflow.id)
+
+
+def publish(workflow: Workflow, published_by: uuid.UUID | None) -> WorkflowVersion:
+    """Validate the draft and freeze it as the next version, which becomes current."""
+    draft = workflow.draft or {}
+    definition.validate(draft)
+    if len(draft.get("steps") or []) > MAX_DEFINITION_STEPS:
+        raise ValidationFailed.field("definition", f"more than {MAX_DEFINITION_STEPS} steps")
+    number = (db.session.scalar(select(func.max(WorkflowVersion.number))
+                                .where(WorkflowVersion.workflow_id == workflow.id)) or 0) + 1
+    version = WorkflowVersion(workflow_id=workflow.id, number=number, definition=draft,
+                              published_by_id=published_by)
+    db.session.add(version)
+    db.session.flush()
+    workflow.current_version_id = version.id
+    audit.record("workflow.published", target_type="workflow", target_id=workflow.id,
+                 details={"version": number})
+    return version
+
+
+def rollback(workflow: Workflow, number: int) -> WorkflowVersion:
+    """Make an older version current again; new runs use it, running ones keep theirs."""
+    version = db.session.scalars(select(WorkflowVersion).where(
+        WorkflowVersion.workflow_id == workflow.id, WorkflowVersion.number == number)
+    ).one_or_none()
+    if version is None:
+        raise NotFound(f"workflow has no version {number}")
+    workflow.current_version_id = version.id
+    audit.record("workflow.rolled_back", target_type="workflow", target_id=workflow.id,
+                 details={"version": number})
+    return version
+
+
+def versions(workflow: Workflow) -> list[WorkflowVersion]:
+    return list(db.session.scalars(select(WorkflowVersion).where(
+        WorkflowVersion.workflow_id == workflow.id).order_by(WorkflowVersion.number)))
+
+
+def current_version(workflow: Workflow) -> WorkflowVersion | None:
+    if workflow.current_version_id is None:
+        return None
+    return db.session.get(WorkflowVersion, workflow.current_version_id)
+
+
+def by_webhook_token(token: str) -> Workflow | None:
+    """The scope tenant's workflow with this webhook token (the webhook URL names the
+    tenant, so the lookup goes through the scope like any other)."""
+    found = db.session.scalars(select(Workflow).where(
+        Workflow.webhook_token == token, Workflow.archived_at.is_(None))).one_or_none()
+    if found is None or not secrets.compare_digest(found.webhook_token, token):
+        return None
+    return found
+
+
+def set_webhook_credential(access: Any, workflow: Workflow,
+                           credential_id: uuid.UUID | None) -> None:
+    """Require signed webhook calls with a vault credential's `secret` (or stop)."""
+    if credential_id is not None:
+        get_credential(access, credential_id)  # exists in this tenant, caller may read it
+    workflow.webhook_credential_id = credential_id
+    audit.record("workflow.webhook_signing", target_type="workflow", target_id=workflow.id,
+                 details={"credential_id": str(credential_id) if credential_id else None})

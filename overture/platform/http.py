@@ -1,0 +1,80 @@
+"""The one outbound HTTP client: timeouts always, and no requests to private,
+loopback, link-local or metadata addresses unless the installation allows them.
+
+Tenant-supplied URLs are resolved and every resolved address is checked; redirects
+are followed by hand so every hop is checked the same way. (Pinning the connection
+to the checked address, against DNS rebinding, arrives with the connector framework.)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from overture.platform.errors import OvertureError
+
+DEFAULT_TIMEOUT = 30.0
+MAX_REDIRECTS = 5
+ALLOWLIST_ENV = "OVERTURE_OUTBOUND_ALLOWLIST"
+
+
+class BlockedDestination(OvertureError):
+    status = 422
+    code = "blocked-destination"
+    title = "Destination not allowed"
+
+
+def _allowlist() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    raw = os.environ.get(ALLOWLIST_ENV, "")
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",")
+            if part.strip()]
+
+
+def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    cgnat = ipaddress.ip_network("100.64.0.0/10")
+    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+            or ip.is_reserved or ip.is_unspecified or ip in cgnat)
+
+
+def check_destination(url: str) -> None:
+    """Raise BlockedDestination unless every address `url` resolves to is public or
+    on the installation's allow-list."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BlockedDestination(f"only http(s) URLs with a host are allowed: {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise BlockedDestination(f"cannot resolve {parts.hostname!r}") from exc
+    allowed = _allowlist()
+    for info in infos:
+        ip = ipaddress.ip_address(info[4][0])
+        if _forbidden(ip) and not any(ip in net for net in allowed):
+            raise BlockedDestination(f"{parts.hostname!r} resolves to a private or reserved "
+                                     f"address ({ip})")
+
+
+def request(method: str, url: str, *, headers: dict[str, str] | None = None,
+            content: bytes | None = None, json: object = None,
+            params: Iterable[tuple[str, str]] | dict[str, str] | None = None,
+            timeout: float = DEFAULT_TIMEOUT) -> httpx.Response:
+    """One request to a tenant-supplied URL, every redirect hop checked."""
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for _ in range(MAX_REDIRECTS + 1):
+            check_destination(url)
+            response = client.request(method, url, headers=headers, content=content,
+                                      json=json, params=params)
+            if not response.is_redirect:
+                return response
+            url = urljoin(url, response.headers["location"])
+            if response.status_code in (301, 302, 303):
+                method, content, json = "GET", None, None
+        raise BlockedDestination(f"more than {MAX_REDIRECTS} redirects")

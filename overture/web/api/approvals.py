@@ -1,0 +1,66 @@
+"""Approvals waiting on people: list, decide, and hand out single-use links."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, url_for
+
+from overture.orchestration import approvals
+from overture.orchestration.models import Approval
+from overture.platform.db import db
+from overture.web.api import api
+from overture.web.api.workflow_schemas import (
+    ApprovalLinkOut,
+    ApprovalOut,
+    ApprovalPage,
+    ApprovalQuery,
+    DecisionIn,
+)
+from overture.web.auth import current_access, require
+
+TAGS = ["Approvals"]
+
+
+@api.get("/approvals")
+@require("run.read")
+@api.input(ApprovalQuery, location="query", arg_name="query")
+@api.output(ApprovalPage)
+@api.doc(tags=TAGS, summary="Approvals, pending ones by default")
+def list_approvals(query: dict[str, Any]) -> dict[str, Any]:
+    page = approvals.list_approvals(query["cursor"], query["limit"], query["status"])
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@api.get("/approvals/<approval_id>")
+@require("run.read")
+@api.output(ApprovalOut)
+@api.doc(tags=TAGS, summary="One approval")
+def get_approval(approval_id: str) -> Approval:
+    return approvals.get_approval(approval_id)
+
+
+@api.post("/approvals/<approval_id>/decision")
+@require("approval.decide")
+@api.input(DecisionIn, arg_name="body")
+@api.output(ApprovalOut)
+@api.doc(tags=TAGS, summary="Approve or reject (with edits to the editable fields); once")
+def decide(approval_id: str, body: dict[str, Any]) -> Approval:
+    access = current_access()
+    approval = approvals.decide(approvals.get_approval(approval_id), body["decision"],
+                                user_id=access.principal.user.id,
+                                role=str(access.role) if access.role else None,
+                                edits=body["edits"], note=body["note"])
+    db.session.commit()
+    return approval
+
+
+@api.post("/approvals/<approval_id>/link")
+@require("approval.decide")
+@api.output(ApprovalLinkOut)
+@api.doc(tags=TAGS, summary="A single-use signed link to decide this approval without signing in")
+def approval_link(approval_id: str) -> dict[str, str]:
+    approval = approvals.get_approval(approval_id)
+    token = approvals.link_token(approval, current_app.config["SECRET_KEY"])
+    base = current_app.extensions["overture.settings"].public_url
+    return {"url": base + url_for("hooks.approval_page", token=token)}

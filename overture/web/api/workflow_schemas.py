@@ -1,0 +1,156 @@
+"""Request and response shapes of workflows, runs and approvals."""
+
+from __future__ import annotations
+
+from apiflask import Schema
+from apiflask.fields import UUID, Boolean, DateTime, Dict, Integer, List, Nested, Raw, String
+from apiflask.validators import Length, OneOf, Range
+
+from overture.orchestration.models import RunStatus
+from overture.web.api.schemas import PageQuery, Strict
+
+
+class WorkflowCreate(Strict):
+    name = String(required=True, validate=Length(1, 120))
+    description = String(load_default="", validate=Length(0, 5000))
+    definition = Dict(load_default=None, metadata={"description": "the draft definition"})
+
+
+class WorkflowUpdate(Strict):
+    name = String(validate=Length(1, 120))
+    description = String(validate=Length(0, 5000))
+    definition = Dict()
+    webhook_credential_id = UUID(allow_none=True, metadata={
+        "description": "a credential whose `secret` field signs webhook calls"})
+
+
+class WorkflowOut(Schema):
+    id = UUID()
+    name = String()
+    description = String()
+    definition = Dict(attribute="draft")
+    current_version = Integer(allow_none=True)
+    webhook_url = String()
+    webhook_signed = Boolean()
+    created_at = DateTime()
+    updated_at = DateTime()
+
+
+class WorkflowPage(Schema):
+    items = List(Nested(WorkflowOut))
+    next_cursor = String(allow_none=True)
+
+
+class VersionOut(Schema):
+    id = UUID()
+    number = Integer()
+    definition = Dict()
+    published_by_id = UUID(allow_none=True)
+    created_at = DateTime()
+
+
+class VersionList(Schema):
+    items = List(Nested(VersionOut))
+
+
+class RollbackIn(Strict):
+    version = Integer(required=True, validate=Range(1))
+
+
+class RunStart(Strict):
+    input = Raw(load_default=dict, metadata={"description": "any JSON value"})
+
+
+class RunQuery(PageQuery):
+    workflow_id = String(load_default=None)
+    status = String(load_default=None, validate=OneOf([s.value for s in RunStatus]))
+    trigger = String(load_default=None, validate=Length(1, 16))
+
+
+class RunOut(Schema):
+    id = UUID()
+    workflow_id = UUID()
+    version = Integer()
+    status = String()
+    trigger = String()
+    idempotency_key = String(allow_none=True)
+    input = Raw()
+    output = Raw(allow_none=True)
+    error = Raw(allow_none=True)
+    parent_run_id = UUID(allow_none=True)
+    replay_of_id = UUID(allow_none=True)
+    created_at = DateTime()
+    started_at = DateTime(allow_none=True)
+    finished_at = DateTime(allow_none=True)
+    steps_executed = Integer()
+    agent_calls = Integer()
+    tokens = Integer()
+    cost = String()
+
+
+class StepRunOut(Schema):
+    id = UUID()
+    step_id = String()
+    path = String()
+    type = String(attribute="step_type")
+    status = String()
+    attempt = Integer()
+    input = Raw(allow_none=True)
+    output = Raw(allow_none=True)
+    error = Raw(allow_none=True)
+    created_at = DateTime()
+    started_at = DateTime(allow_none=True)
+    finished_at = DateTime(allow_none=True)
+    tokens = Integer()
+    cost = String()
+
+
+class RunDetail(RunOut):
+    steps = List(Nested(StepRunOut), metadata={"description": "the timeline"})
+
+
+class RunPage(Schema):
+    items = List(Nested(RunOut))
+    next_cursor = String(allow_none=True)
+
+
+class ReplayIn(Strict):
+    from_step = String(required=True, validate=Length(1, 80))
+
+
+class ApprovalOut(Schema):
+    id = UUID()
+    run_id = UUID()
+    status = String()
+    prompt = String()
+    data = Raw()
+    editable_fields = List(String())
+    assignee_role = String(allow_none=True)
+    assignee_user_id = UUID(allow_none=True)
+    deadline_at = DateTime(allow_none=True)
+    timeout_action = String()
+    decided_by_id = UUID(allow_none=True)
+    decided_at = DateTime(allow_none=True)
+    edited_values = Raw(allow_none=True)
+    created_at = DateTime()
+
+
+class ApprovalPage(Schema):
+    items = List(Nested(ApprovalOut))
+    next_cursor = String(allow_none=True)
+
+
+class ApprovalQuery(PageQuery):
+    status = String(load_default="pending",
+                    validate=OneOf(["pending", "approved", "rejected", "timed_out", "escalated",
+                                    "cancelled"]))
+
+
+class DecisionIn(Strict):
+    decision = String(required=True, validate=OneOf(["approve", "reject"]))
+    edits = Dict(load_default=dict)
+    note = String(load_default=None, validate=Length(0, 2000))
+
+
+class ApprovalLinkOut(Schema):
+    url = String()

@@ -1,0 +1,120 @@
+"""Public entry points that carry their own authority: workflow webhooks (a secret
+URL, optionally HMAC-signed) and single-use approval links."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from overture.orchestration import approvals, runs, workflows
+from overture.platform.db import db, scoped_to
+from overture.platform.errors import NotFound, Unauthenticated, ValidationFailed
+from overture.platform.ids import parse_id
+from overture.tenants.access import find_tenant
+from overture.tenants.vault import use_credential
+from overture.web.extensions import client_address, csrf, limiter
+
+bp = Blueprint("hooks", __name__)
+csrf.exempt(bp)
+SIGNATURE_HEADER = "X-Overture-Signature"
+MAX_WAIT_SECONDS = 30.0
+
+
+@bp.post("/hooks/<tenant_id>/<token>")
+@limiter.limit("600 per minute", key_func=lambda: request.view_args.get("token", "")
+               if request.view_args else client_address())
+def webhook(tenant_id: str, token: str) -> tuple[dict[str, Any], int]:
+    """Start a run with the request body as input: 202 with the run id, or with
+    `?wait=N` up to N seconds for the run to finish and its output."""
+    ident = parse_id(tenant_id)
+    tenant = find_tenant(str(ident)) if ident else None
+    if tenant is None or not tenant.usable:
+        raise NotFound("no such webhook")
+    with scoped_to(tenant.id):
+        workflow = workflows.by_webhook_token(token)
+        if workflow is None:
+            raise NotFound("no such webhook")
+        body = request.get_data(cache=True)
+        if workflow.webhook_credential_id is not None:
+            _check_signature(workflow.webhook_credential_id, body)
+        run, created = runs.start_run(workflow, _payload(body), "webhook",
+                                      idempotency_key=request.headers.get("Idempotency-Key"))
+        db.session.commit()
+        run_id = run.id
+        wait = _wait_seconds()
+        if wait:
+            return _await(run_id, wait)
+    return {"run_id": str(run_id), "status": "queued" if created else "existing"}, 202
+
+
+def _payload(body: bytes) -> Any:
+    if not body:
+        return {}
+    if request.mimetype == "application/json" or body[:1] in (b"{", b"["):
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise ValidationFailed.field("body", "not valid JSON") from exc
+    return {"body": body.decode("utf-8", "replace"),
+            "content_type": request.mimetype or None}
+
+
+def _check_signature(credential_id: Any, body: bytes) -> None:
+    """`X-Overture-Signature: sha256=<hex HMAC-SHA256 of the raw body>`."""
+    given = request.headers.get(SIGNATURE_HEADER, "")
+    secret = use_credential(credential_id, "webhook.verify").get("secret", "")
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not secret or not hmac.compare_digest(given, expected):
+        db.session.commit()  # keep the credential.used record of the attempt
+        raise Unauthenticated("missing or wrong webhook signature")
+
+
+def _wait_seconds() -> float:
+    raw = request.args.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        return max(0.0, min(float(raw), MAX_WAIT_SECONDS))
+    except ValueError as exc:
+        raise ValidationFailed.field("wait", "seconds, a number up to 30") from exc
+
+
+def _await(run_id: Any, seconds: float) -> tuple[dict[str, Any], int]:
+    deadline = time.monotonic() + seconds
+    while True:
+        run = runs.get_run(run_id)
+        db.session.refresh(run)
+        if run.finished or time.monotonic() >= deadline:
+            break
+        db.session.rollback()
+        time.sleep(0.05)
+    body = {"run_id": str(run.id), "status": run.status}
+    if run.finished:
+        body["output"] = run.output
+        body["error"] = run.error
+        return body, 200
+    return body, 202
+
+
+# --------------------------------------------------------------------------- approval links
+
+
+@bp.route("/approve/<token>", methods=["GET", "POST"])
+@limiter.limit("30 per minute", key_func=client_address)
+def approval_page(token: str) -> str | Response | tuple[str, int]:
+    """GET shows the request (mail scanners prefetch links: GET never decides);
+    POST decides, once."""
+    approval_id, tenant_id, nonce = approvals.read_link(token, current_app.config["SECRET_KEY"])
+    with scoped_to(tenant_id):
+        approval = approvals.approval_by_link(approval_id, nonce)
+        if request.method == "POST":
+            decision = request.form.get("decision", "")
+            approvals.decide(approval, decision, user_id=approval.assignee_user_id, role=None,
+                             note=request.form.get("note") or None, via="link")
+            db.session.commit()
+        return render_template("approval.html", approval=approval, token=token)
