@@ -69,6 +69,7 @@ def pg_settings(dbname: str, **overrides: str) -> Settings:
         "OVERTURE_API_RATE_LIMIT": "100000 per minute",
         "OVERTURE_LOGIN_RATE_LIMIT": "100000 per minute",
         "OVERTURE_LOG_LEVEL": "WARNING",
+        "OVERTURE_REDIS_NAMESPACE": REDIS_NAMESPACE,
     }
     env.update(overrides)
     return load_settings(env)
@@ -97,16 +98,26 @@ def settings(database: str) -> Settings:
     return pg_settings(database)
 
 
+# Each test session keeps its Redis keys under its own namespace, so sessions that
+# run side by side (developers, helpers) never wipe each other's queues or counters.
+REDIS_NAMESPACE = f"ovt-test-{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _fresh_redis() -> None:
-    redis.Redis.from_url(REDIS_URL).flushdb()
+def _own_redis_keys() -> Iterator[None]:
+    yield
+    client = redis.Redis.from_url(REDIS_URL)
+    for pattern in (f"{REDIS_NAMESPACE}*", f"LIMITS:*{REDIS_NAMESPACE}*"):
+        keys = list(client.scan_iter(pattern))
+        if keys:
+            client.delete(*keys)
 
 
 def forget_rate_limits() -> None:
-    """Reset rate-limit counters between tests; the Dramatiq queues stay, as they
-    belong to worker processes that outlive a test."""
+    """Reset this session's rate-limit counters between tests; the Dramatiq queues
+    stay, as they belong to worker processes that outlive a test."""
     client = redis.Redis.from_url(REDIS_URL)
-    keys = [k for k in client.scan_iter("LIMITS*")]
+    keys = list(client.scan_iter(f"LIMITS:*{REDIS_NAMESPACE}*"))
     if keys:
         client.delete(*keys)
 

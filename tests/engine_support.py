@@ -27,6 +27,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "DATABASE_OWNER_URL": settings.database_owner_url, "REDIS_URL": settings.redis_url or "",
         "SECRET_KEY": settings.secret_key, "OVERTURE_INSTANCE_PATH": str(settings.instance_path),
         "OVERTURE_LOG_LEVEL": "WARNING", "OVERTURE_OUTBOUND_ALLOWLIST": "127.0.0.0/8",
+        "OVERTURE_REDIS_NAMESPACE": settings.redis_namespace,
     })
     if settings.master_key:
         env["OVERTURE_MASTER_KEY"] = settings.master_key

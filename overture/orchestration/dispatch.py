@@ -10,17 +10,18 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 OUTBOX = "overture_outbox"
+SENDER = "overture.step_sender"
 Sender = Callable[[uuid.UUID, uuid.UUID, int | None], None]
-_sender: list[Sender] = []
 
 
-def set_sender(sender: Sender) -> None:
-    """Where messages go: the Dramatiq actor, bound at boot."""
-    _sender[:] = [sender]
+def set_sender(app: Any, sender: Sender) -> None:
+    """Where this app's messages go: its broker's step actor, bound at boot."""
+    app.extensions[SENDER] = sender
 
 
 def after_commit(session: Session, step_run_id: uuid.UUID, tenant_id: uuid.UUID,
@@ -29,8 +30,9 @@ def after_commit(session: Session, step_run_id: uuid.UUID, tenant_id: uuid.UUID,
 
 
 def send_now(step_run_id: uuid.UUID, tenant_id: uuid.UUID, delay_ms: int | None = None) -> None:
-    if _sender:
-        _sender[0](step_run_id, tenant_id, delay_ms)
+    sender = current_app.extensions.get(SENDER) if has_app_context() else None
+    if sender is not None:
+        sender(step_run_id, tenant_id, delay_ms)
 
 
 @event.listens_for(Session, "after_commit")

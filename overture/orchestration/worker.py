@@ -21,30 +21,27 @@ from overture.tenants.lifecycle import all_tenants
 log = get_logger(__name__)
 QUEUE = "steps"
 RESEND_AFTER = timedelta(seconds=20)  # a queued row with no claim this long is re-sent
-_app: list[Any] = []
 
 
 def bind(app: Any, broker: dramatiq.Broker) -> dramatiq.Actor:
     """Declare the step actor on `broker`, running inside `app`'s context."""
-    _app[:] = [app]
-    existing = broker.actors.get("run_step")
-    step_actor = existing or dramatiq.actor(
-        _run_step, actor_name="run_step", queue_name=QUEUE, broker=broker, max_retries=0,
+
+    def run_step(step_run_id: str, tenant_id: str) -> None:
+        with app.app_context():
+            try:
+                engine.process(uuid.UUID(step_run_id), uuid.UUID(tenant_id))
+            finally:
+                db.session.remove()
+
+    step_actor = broker.actors.get("run_step") or dramatiq.actor(
+        run_step, actor_name="run_step", queue_name=QUEUE, broker=broker, max_retries=0,
         time_limit=24 * 3600 * 1000)
 
     def send(step_run_id: uuid.UUID, tenant_id: uuid.UUID, delay_ms: int | None) -> None:
         step_actor.send_with_options(args=(str(step_run_id), str(tenant_id)), delay=delay_ms)
 
-    dispatch.set_sender(send)
+    dispatch.set_sender(app, send)
     return step_actor
-
-
-def _run_step(step_run_id: str, tenant_id: str) -> None:
-    with _app[0].app_context():
-        try:
-            engine.process(uuid.UUID(step_run_id), uuid.UUID(tenant_id))
-        finally:
-            db.session.remove()
 
 
 # --------------------------------------------------------------------------- sweeper

@@ -25,6 +25,8 @@ VARIABLES: list[tuple[str, str, str]] = [
      "Connection used by migrations: the role that owns the tables."),
     ("REDIS_URL", "unset: Dramatiq's stub broker with in-process worker threads",
      "Redis for the Dramatiq broker and the rate-limit counters."),
+    ("OVERTURE_REDIS_NAMESPACE", "overture",
+     "Prefix of every Redis key (queues, rate limits): installations can share a Redis."),
     ("SECRET_KEY", "generated into the instance folder (not in production)",
      "Signs sessions and CSRF tokens. Required in production."),
     ("OVERTURE_MASTER_KEY", "generated into the instance folder (not in production)",
@@ -53,6 +55,7 @@ class Settings:
     database_url: str
     database_owner_url: str
     redis_url: str | None
+    redis_namespace: str
     secret_key: str
     master_key: str | None
     master_key_file: Path | None
@@ -138,6 +141,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         database_url=database_url,
         database_owner_url=owner_url,
         redis_url=env_vars.get("REDIS_URL", "").strip() or None,
+        redis_namespace=env_vars.get("OVERTURE_REDIS_NAMESPACE", "").strip() or "overture",
         secret_key=secret_key,
         master_key=master_key,
         master_key_file=Path(master_key_file) if master_key_file else None,

@@ -12,8 +12,9 @@ from overture.platform.logging import get_logger
 log = get_logger(__name__)
 
 
-def make_broker(redis_url: str | None) -> dramatiq.Broker:
-    broker: dramatiq.Broker = RedisBroker(url=redis_url) if redis_url else StubBroker()
+def make_broker(redis_url: str | None, namespace: str = "overture") -> dramatiq.Broker:
+    broker: dramatiq.Broker = (RedisBroker(url=redis_url, namespace=f"{namespace}-dramatiq")
+                               if redis_url else StubBroker())
     dramatiq.set_broker(broker)
     return broker
 

@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
-        RATELIMIT_KEY_PREFIX="overture",
+        RATELIMIT_KEY_PREFIX=settings.redis_namespace,
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,
         JSON_SORT_KEYS=False,
         SECURITY_SCHEMES={
@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         },
     )
     app.extensions["overture.settings"] = settings
-    app.extensions["overture.broker"] = broker = broker or make_broker(settings.redis_url)
+    app.extensions["overture.broker"] = broker = broker or make_broker(settings.redis_url,
+                                                                  settings.redis_namespace)
     worker.bind(app, broker)  # the step actor, and where the engine's messages go
 
     db.init_app(app)
