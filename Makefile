@@ -24,5 +24,16 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
+# The engine benchmark (bench/README.md): installs the optional `bench` extra, then
+# runs everything in one go, under ~10 minutes, and prints one table.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.engine
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,7 +1,10 @@
 """Every mapped table, imported in one place for Alembic and `create_all`."""
 
 from overture.billing import usage  # noqa: F401
+from overture.connectors import models as connectors_models  # noqa: F401
+from overture.connectors import openapi_models  # noqa: F401
 from overture.orchestration import models as orchestration_models  # noqa: F401
+from overture.orchestration import trigger_models  # noqa: F401
 from overture.platform import audit  # noqa: F401
 from overture.platform.db import Base
 from overture.tenants import models as tenants_models  # noqa: F401

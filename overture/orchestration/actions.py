@@ -1,18 +1,17 @@
-"""Actions an `action` step can call, by key. The connector framework registers its
-actions here; `http.request` is built in."""
+"""What an `action` step calls: a connector action (`<connector>.<action>`, with the
+step's `connection`), or an action registered here by other code."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
+from overture.connectors import registry
+from overture.connectors.errors import ActionFailed
+from overture.connectors.execute import execute, execute_unconnected
 from overture.orchestration.outcomes import StepFailed
-from overture.platform import http
-from overture.platform.errors import OvertureError
+from overture.platform.errors import OvertureError, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -32,47 +31,35 @@ def register_action(key: str, action: Action) -> None:
     _ACTIONS[key] = action
 
 
+def exists(key: str) -> bool:
+    if key in _ACTIONS:
+        return True
+    connector_key, _, action_key = key.rpartition(".")
+    connector = registry.find(connector_key)
+    return connector is not None and connector.action(action_key) is not None
+
+
 def get(key: str) -> Action:
-    try:
+    if key in _ACTIONS:
         return _ACTIONS[key]
-    except KeyError:
-        raise StepFailed("unknown_action", f"no action {key!r}") from None
+    if not exists(key):
+        raise StepFailed("unknown_action", f"no action {key!r}")
+    connector_key, _, action_key = key.rpartition(".")
+    return lambda call: _call_connector(connector_key, action_key, call)
 
 
-def known_actions() -> list[str]:
-    return sorted(_ACTIONS)
-
-
-def http_request(call: ActionCall) -> dict[str, Any]:
-    """A generic HTTP request; sends the step's idempotency key as `Idempotency-Key`."""
-    spec = call.input if isinstance(call.input, dict) else {}
-    url = spec.get("url")
-    if not isinstance(url, str):
-        raise StepFailed("invalid", "http.request needs a 'url'")
-    headers = {str(k): str(v) for k, v in (spec.get("headers") or {}).items()}
-    headers.setdefault("Idempotency-Key", call.idempotency_key)
+def _call_connector(connector_key: str, action_key: str, call: ActionCall) -> Any:
+    """Connector errors become step errors whose codes the retry policy understands."""
     try:
-        response = http.request(str(spec.get("method", "GET")).upper(), url, headers=headers,
-                                json=spec.get("json"), params=spec.get("params"),
-                                timeout=min(call.timeout, float(spec.get("timeout", 30))))
-    except httpx.TimeoutException as exc:
-        raise StepFailed("timeout", f"{url} did not answer in time") from exc
-    except httpx.HTTPError as exc:
-        raise StepFailed("connection", f"{url}: {exc}") from exc
-    except OvertureError as exc:
-        raise StepFailed(exc.code, exc.detail) from exc
-    if response.status_code == 429:
-        raise StepFailed("rate_limited", f"{url} answered 429")
-    if response.status_code >= 500:
-        raise StepFailed("http_5xx", f"{url} answered {response.status_code}")
-    try:
-        body: Any = response.json()
-    except (json.JSONDecodeError, ValueError):
-        body = response.text
-    if response.status_code >= 400 and not spec.get("allow_errors"):
-        raise StepFailed("http_4xx", f"{url} answered {response.status_code}",
-                         {"status": response.status_code, "body": body})
-    return {"status": response.status_code, "headers": dict(response.headers), "body": body}
-
-
-register_action("http.request", http_request)
+        if call.connection:
+            return execute(call.connection, action_key, call.input, call.idempotency_key,
+                           call.timeout)
+        return execute_unconnected(connector_key, action_key, call.input, call.idempotency_key,
+                                   call.timeout)
+    except ActionFailed as failure:
+        raise StepFailed(failure.reason, failure.detail,
+                         {k: v for k, v in failure.extra.items() if k != "reason"}) from failure
+    except ValidationFailed as invalid:
+        raise StepFailed("invalid_input", invalid.detail, {"errors": invalid.errors}) from invalid
+    except OvertureError as error:
+        raise StepFailed(error.code, error.detail) from error

@@ -16,7 +16,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 
 from overture.orchestration import flow
-from overture.orchestration.models import Approval, ApprovalStatus, Run, StepRun
+from overture.orchestration.models import Approval, ApprovalStatus, Run, StepRun, StepStatus
 from overture.orchestration.outcomes import AwaitApproval, Completed, StepFailed
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, utcnow
@@ -101,14 +101,18 @@ def _settle(approval: Approval, status: ApprovalStatus, *, user_id: uuid.UUID | 
         raise Conflict("this approval was already decided")
     db.session.refresh(approval)
     data = {**approval.data, **edits} if isinstance(approval.data, dict) else approval.data
+    # Lock the run before the audit chain's head: a worker recording a step of this run
+    # holds the run and then audits; the other order could deadlock with it.
+    # populate_existing: the locked rows as committed, not copies this session loaded
+    # before (a run a worker finished meanwhile must not be resumed).
+    run = db.session.scalars(select(Run).where(Run.id == approval.run_id).with_for_update()
+                             .execution_options(populate_existing=True)).one()
+    row = db.session.scalars(select(StepRun).where(StepRun.id == approval.step_run_id)
+                             .with_for_update().execution_options(populate_existing=True)).one()
     audit.record(f"approval.{status}", target_type="approval", target_id=approval.id,
                  details={"run_id": str(approval.run_id), "via": via, "edited": edits,
                           "note": note})
-    run = db.session.scalars(select(Run).where(Run.id == approval.run_id).with_for_update()
-                             ).one()
-    row = db.session.scalars(select(StepRun).where(StepRun.id == approval.step_run_id)
-                             .with_for_update()).one()
-    if run.finished:
+    if run.finished or row.status != StepStatus.WAITING:  # nothing waits for it any more
         return
     output = {"decision": "approved" if status == ApprovalStatus.APPROVED else "rejected",
               "status": status, "data": data, "edited": edits, "note": note,
@@ -126,17 +130,33 @@ def _settle(approval: Approval, status: ApprovalStatus, *, user_id: uuid.UUID | 
 def expire(approval: Approval) -> None:
     """Apply the timeout action of an approval past its deadline."""
     if approval.timeout_action == "escalate" and approval.escalate_to_role:
-        approval.assignee_role = approval.escalate_to_role
-        approval.assignee_user_id = None
-        approval.escalate_to_role = None
-        approval.timeout_action = "reject"
-        approval.deadline_at = utcnow() + (approval.deadline_at - approval.created_at)
-        audit.record("approval.escalated", target_type="approval", target_id=approval.id,
-                     details={"to_role": approval.assignee_role})
+        _escalate(approval)
         return
     status = (ApprovalStatus.APPROVED if approval.timeout_action == "approve"
               else ApprovalStatus.REJECTED)
     _settle(approval, status, user_id=None, edits={}, note="timed out", via="timeout")
+
+
+def _escalate(approval: Approval) -> None:
+    """Hand a pending approval to a stronger role, with a fresh deadline. Conditional,
+    like a decision: two sweepers (two schedulers) escalate it once, and never after
+    someone decided it."""
+    now = utcnow()
+    won = db.session.execute(
+        update(Approval).where(Approval.id == approval.id,
+                               Approval.status == ApprovalStatus.PENDING,
+                               Approval.timeout_action == "escalate",
+                               Approval.deadline_at <= now)
+        .values(assignee_role=approval.escalate_to_role, assignee_user_id=None,
+                escalate_to_role=None, timeout_action="reject",
+                deadline_at=now + (approval.deadline_at - approval.created_at))
+        .execution_options(synchronize_session=False)).rowcount
+    if won != 1:
+        db.session.rollback()
+        raise Conflict("this approval was already decided or escalated")
+    db.session.refresh(approval)
+    audit.record("approval.escalated", target_type="approval", target_id=approval.id,
+                 details={"to_role": approval.assignee_role})
 
 
 def due_approvals() -> list[Approval]:

@@ -14,6 +14,10 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from overture.platform.logging import get_logger
+
+log = get_logger(__name__)
+
 OUTBOX = "overture_outbox"
 SENDER = "overture.step_sender"
 Sender = Callable[[uuid.UUID, uuid.UUID, int | None], None]
@@ -37,12 +41,21 @@ def send_now(step_run_id: uuid.UUID, tenant_id: uuid.UUID, delay_ms: int | None 
 
 @event.listens_for(Session, "after_commit")
 def _flush_outbox(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released: nothing is committed until the outer commit
     for args in session.info.pop(OUTBOX, []):
-        send_now(*args)
+        try:
+            send_now(*args)
+        except Exception:  # the broker is down: what committed stands, the sweeper re-sends
+            log.warning("dispatch.send_failed", step_run_id=str(args[0]), exc_info=True)
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_outbox(session: Session) -> None:
+    if session.in_nested_transaction():
+        # Only a savepoint was undone: the outer transaction's messages must still go.
+        # One for a row undone with the savepoint finds no row and is dropped.
+        return
     session.info.pop(OUTBOX, None)
 
 

@@ -14,6 +14,7 @@ what happened in one commit, and move on.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import uuid
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.logging import get_logger
 
 log = get_logger(__name__)
-LEASE_GRACE = timedelta(seconds=30)
+LEASE_GRACE_ENV = "OVERTURE_LEASE_GRACE_SECONDS"
 DEFAULT_TIMEOUT = 300.0
 MAX_INLINE_STEPS = 50  # one message runs at most this many steps before yielding
 
@@ -70,6 +71,9 @@ def run_one(step_run_id: uuid.UUID) -> uuid.UUID | None:
     except Exception as exc:  # a bug in an executor must not lose the run
         log.exception("step.crashed", step_run_id=str(step_run_id))
         outcome = StepFailed("error", f"{type(exc).__name__}: {exc}")
+    # An executor that touched the database (connector audit and usage) may have left a
+    # transaction open, or aborted by its error: the record must not inherit either.
+    db.session.rollback()
     return record(claimed, outcome)
 
 
@@ -94,7 +98,7 @@ def claim(step_run_id: uuid.UUID) -> Claimed | None:
                         or_(StepRun.next_attempt_at.is_(None), StepRun.next_attempt_at <= now)),
                    and_(StepRun.status == StepStatus.RUNNING, StepRun.lease_until < now)))
         .values(status=StepStatus.RUNNING, claim=token, attempt=StepRun.attempt + 1,
-                lease_until=now + timedelta(seconds=timeout) + LEASE_GRACE)
+                lease_until=now + timedelta(seconds=timeout + lease_grace()))
         .execution_options(synchronize_session=False)
     ).rowcount
     if taken != 1:
@@ -116,6 +120,12 @@ def claim(step_run_id: uuid.UUID) -> Claimed | None:
     return claimed
 
 
+def lease_grace() -> float:
+    """Seconds a lease outlasts the step's timeout, for recording the outcome; a worker
+    that died is noticed this long after its step's timeout, never sooner."""
+    return float(os.environ.get(LEASE_GRACE_ENV) or 30)
+
+
 # --------------------------------------------------------------------------- execute
 
 
@@ -131,24 +141,33 @@ def execute(claimed: Claimed) -> Outcome:
 def _with_timeout(fn: Any, seconds: float) -> Any:
     """Run fn here; if it overruns, raise StepTimeout in this thread (as Dramatiq's
     time limit does). Blocking C calls end when their own timeouts do."""
-    thread_id = threading.get_ident()
-    done = threading.Event()
+    thread_id = ctypes.c_ulong(threading.get_ident())
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
 
     def interrupt() -> None:
-        if not done.is_set():
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
-                                                       ctypes.py_object(StepTimeout))
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id,
+                                                           ctypes.py_object(StepTimeout))
 
     timer = threading.Timer(seconds, interrupt)
     timer.daemon = True
-    timer.start()
     try:
-        return fn()
+        try:
+            timer.start()
+            return fn()
+        finally:
+            with lock:
+                state["done"] = True
+            timer.cancel()
+            if state["fired"]:
+                # fn ended as the timer fired: take back the exception not yet raised,
+                # or it would surface later, outside any handler (mid-record, say)
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
     except StepTimeout as exc:
         raise StepFailed("timeout", f"the step ran longer than {seconds:g}s") from exc
-    finally:
-        done.set()
-        timer.cancel()
 
 
 # --------------------------------------------------------------------------- record

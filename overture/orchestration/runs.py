@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -41,6 +42,7 @@ def start_run(workflow: Workflow, input: Any, trigger: str, *,
         existing = _by_key(workflow.id, idempotency_key)
         if existing is not None:
             return existing, False
+    check_input(input)
     version = version or _current_version(workflow)
     try:
         with db.session.begin_nested():
@@ -51,6 +53,13 @@ def start_run(workflow: Workflow, input: Any, trigger: str, *,
             raise
         return existing, False
     return run, True
+
+
+def check_input(input: Any) -> None:
+    """Refuse a run input over MAX_INPUT_BYTES: it is stored with the run and read into
+    every step's scope."""
+    if len(json.dumps(input, default=str)) > MAX_INPUT_BYTES:
+        raise ValidationFailed.field("input", f"larger than {MAX_INPUT_BYTES} bytes as JSON")
 
 
 def _by_key(workflow_id: uuid.UUID, key: str) -> Run | None:
@@ -88,8 +97,9 @@ def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: 
 def start_child_run(parent_run: Run, row: StepRun, workflow_id: str,
                     input: Any) -> uuid.UUID | None:
     """Hierarchical orchestration: a subworkflow step starts a child run and waits."""
-    workflow = db.session.scalars(select(Workflow).where(Workflow.id == workflow_id)
-                                  ).one_or_none()
+    ident = parse_id(workflow_id)  # a malformed id is a step failure, not a crash
+    workflow = (db.session.scalars(select(Workflow).where(Workflow.id == ident)).one_or_none()
+                if ident is not None else None)
     if workflow is None or workflow.current_version_id is None:
         flow.apply(parent_run, row, StepFailed("subworkflow", f"no published workflow "
                                                               f"{workflow_id}"), resumed=True)
@@ -103,10 +113,10 @@ def start_child_run(parent_run: Run, row: StepRun, workflow_id: str,
 
 def cancel_run(run: Run) -> Run:
     """Cancel a run, its queued and waiting steps, its approvals and its child runs."""
-    if run.finished:
-        raise Conflict(f"the run already ended ({run.status})")
     locked = db.session.scalars(select(Run).where(Run.id == run.id).with_for_update()
                                 .execution_options(populate_existing=True)).one()
+    if locked.finished:  # checked under the lock: a worker may have just ended it
+        raise Conflict(f"the run already ended ({locked.status})")
     flow.finish_run(locked, RunStatus.CANCELLED, error={"code": "cancelled",
                                                         "message": "cancelled on request"})
     return locked

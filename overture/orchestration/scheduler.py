@@ -10,11 +10,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overture.orchestration import runs, worker
+from overture.orchestration import runs, triggers, worker
 from overture.orchestration.models import Schedule, ScheduleFire, Workflow
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, scoped_to, utcnow
@@ -39,11 +39,16 @@ def _check(cron: str, timezone: str) -> None:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValidationFailed.field("timezone", f"unknown time zone {timezone!r}") from exc
+    try:  # valid syntax can still name no date at all ("0 0 31 2 *"): refuse it now,
+        next_fire(cron, timezone, utcnow())  # not with a 500 here or in every scheduler round
+    except CroniterError as exc:
+        raise ValidationFailed.field("cron", f"never fires: {cron!r}") from exc
 
 
 def create_schedule(workflow: Workflow, cron: str, timezone: str = "UTC",
                     input: Any = None) -> Schedule:
     _check(cron, timezone)
+    runs.check_input(input)  # refused now, not at every tick
     schedule = Schedule(workflow_id=workflow.id, cron=cron, timezone=timezone,
                         input=input if input is not None else {},
                         next_fire_at=next_fire(cron, timezone, utcnow()))
@@ -66,6 +71,27 @@ def get_schedule(schedule_id: str) -> Schedule:
     return get_or_404(Schedule, schedule_id, "schedule")
 
 
+def update_schedule(schedule: Schedule, *, enabled: bool | None = None, cron: str | None = None,
+                    timezone: str | None = None, input: Any = None) -> Schedule:
+    """Change a schedule. The next tick is computed afresh from now whenever the cron,
+    zone or switch changes, so re-enabling never fires a tick missed while off."""
+    changed = {name: value for name, value in
+               (("enabled", enabled), ("cron", cron), ("timezone", timezone), ("input", input))
+               if value is not None}
+    cron = cron if cron is not None else schedule.cron
+    timezone = timezone if timezone is not None else schedule.timezone
+    _check(cron, timezone)
+    runs.check_input(input)
+    for name, value in changed.items():
+        setattr(schedule, name, value)
+    if changed.keys() & {"enabled", "cron", "timezone"}:
+        schedule.next_fire_at = next_fire(cron, timezone, utcnow())
+    audit.record("schedule.updated", target_type="schedule", target_id=schedule.id,
+                 details={k: v for k, v in changed.items() if k != "input"}
+                 | {"input_changed": "input" in changed})
+    return schedule
+
+
 def delete_schedule(schedule: Schedule) -> None:
     audit.record("schedule.deleted", target_type="schedule", target_id=schedule.id)
     db.session.delete(schedule)
@@ -78,27 +104,39 @@ def fire_due(now: datetime | None = None) -> int:
     due = db.session.scalars(select(Schedule).where(Schedule.enabled.is_(True),
                                                     Schedule.next_fire_at <= now)).all()
     for schedule in due:
-        tick = schedule.next_fire_at
+        schedule_id = schedule.id
         try:
-            with db.session.begin_nested():
-                db.session.add(ScheduleFire(schedule_id=schedule.id, fire_at=tick))
-                db.session.flush()
-        except IntegrityError:
-            # another scheduler fired this tick; move on from it
-            _advance(schedule, tick)
-            db.session.commit()
-            continue
-        workflow = db.session.get(Workflow, schedule.workflow_id)
-        if workflow is not None and workflow.current_version_id and workflow.archived_at is None:
-            run, _ = runs.start_run(workflow, schedule.input, "schedule",
-                                    idempotency_key=f"schedule:{schedule.id}:{tick.isoformat()}")
-            db.session.scalars(select(ScheduleFire).where(
-                ScheduleFire.schedule_id == schedule.id, ScheduleFire.fire_at == tick)
-            ).one().run_id = run.id
-            fired += 1
-        schedule.last_fired_at = tick
+            fired += _fire(schedule)
+        except Exception:  # one schedule that cannot start must not stop all after it
+            db.session.rollback()
+            log.exception("schedule.fire_failed", schedule_id=str(schedule_id))
+    return fired
+
+
+def _fire(schedule: Schedule) -> int:
+    """Fire the schedule's due tick once; 1 if a run started here."""
+    tick = schedule.next_fire_at
+    try:
+        with db.session.begin_nested():
+            db.session.add(ScheduleFire(schedule_id=schedule.id, fire_at=tick))
+            db.session.flush()
+    except IntegrityError:
+        # another scheduler fired this tick; move on from it
         _advance(schedule, tick)
         db.session.commit()
+        return 0
+    fired = 0
+    workflow = db.session.get(Workflow, schedule.workflow_id)
+    if workflow is not None and workflow.current_version_id and workflow.archived_at is None:
+        run, _ = runs.start_run(workflow, schedule.input, "schedule",
+                                idempotency_key=f"schedule:{schedule.id}:{tick.isoformat()}")
+        db.session.scalars(select(ScheduleFire).where(
+            ScheduleFire.schedule_id == schedule.id, ScheduleFire.fire_at == tick)
+        ).one().run_id = run.id
+        fired = 1
+    schedule.last_fired_at = tick
+    _advance(schedule, tick)
+    db.session.commit()
     return fired
 
 
@@ -109,7 +147,7 @@ def _advance(schedule: Schedule, tick: datetime) -> None:
 def fire_all() -> int:
     fired = 0
     for tenant in all_tenants():
-        if tenant.status != "active":
+        if not tenant.usable:  # suspended, or its agency is: its schedules rest
             continue
         with scoped_to(tenant.id):
             fired += fire_due()
@@ -126,6 +164,7 @@ def run_scheduler(app: Any, interval: float) -> None:
             try:
                 fire_all()
                 worker.sweep_all()
+                triggers.poll_all()  # connector polling triggers that are due
             except Exception:  # keep going; the next round retries
                 log.exception("scheduler.round_failed")
                 db.session.rollback()

@@ -22,6 +22,7 @@ from overture.orchestration.outcomes import (
     StepFailed,
     Stop,
 )
+from overture.tenants.roles import Role
 
 MAX_LOOP_ITEMS = 10_000
 
@@ -206,16 +207,24 @@ register_step_type("loop", StepSchema(
     required=("body",), expressions=("for_each", "until"), blocks=("body",),
     extra={"oneOf": [{"required": ["for_each"]}, {"required": ["until", "max_iterations"]}]}),
     _loop)
+ROLE = {"enum": [r.value for r in Role]}  # an unknown role could never decide: refuse it
+# "format" is not asserted by the validator; a malformed id would crash the step at run time
+UUID_STRING = {"type": "string", "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"}
 register_step_type("approval", StepSchema(
     {"prompt": {"type": "string"}, "data": {}, "editable": {"type": "array",
                                                             "items": {"type": "string"}},
      "assignee": {"type": "object", "additionalProperties": False,
-                  "properties": {"role": {"type": "string"}, "user_id": {"type": "string"}}},
+                  "properties": {"role": ROLE, "user_id": UUID_STRING}},
      "timeout_action": {"enum": ["approve", "reject", "escalate"]},
-     "escalate_to_role": {"type": "string"}},
-    templates=("prompt", "data")), _approval)
+     "escalate_to_role": ROLE,
+     "on_reject": NEXT},  # approvals.py continues here on a rejection
+    templates=("prompt", "data"), targets=("on_reject",),
+    # escalating needs someone to escalate to; without one the timeout silently rejected
+    extra={"if": {"required": ["timeout_action"],
+                  "properties": {"timeout_action": {"const": "escalate"}}},
+           "then": {"required": ["escalate_to_role"]}}), _approval)
 register_step_type("subworkflow", StepSchema(
-    {"workflow_id": {"type": "string", "format": "uuid"}}, required=("workflow_id",)),
+    {"workflow_id": UUID_STRING}, required=("workflow_id",)),
     _subworkflow)
 
 __all__ = ["ID", "StepContext", "executor_for", "register_step_type"]

@@ -94,6 +94,9 @@ def publish(workflow: Workflow, published_by: uuid.UUID | None) -> WorkflowVersi
     definition.validate(draft)
     if len(draft.get("steps") or []) > MAX_DEFINITION_STEPS:
         raise ValidationFailed.field("definition", f"more than {MAX_DEFINITION_STEPS} steps")
+    # Two publishes at once would both pick max+1 and one would die on the unique key
+    # (a 500): the workflow row lock makes the second wait and take the next number.
+    db.session.execute(select(Workflow.id).where(Workflow.id == workflow.id).with_for_update())
     number = (db.session.scalar(select(func.max(WorkflowVersion.number))
                                 .where(WorkflowVersion.workflow_id == workflow.id)) or 0) + 1
     version = WorkflowVersion(workflow_id=workflow.id, number=number, definition=draft,

@@ -45,6 +45,9 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_API_RATE_LIMIT", "600 per minute", "Requests per API key (or address)."),
     ("OVERTURE_SESSION_COOKIE_SECURE", "true in production",
      "Send the session cookie over HTTPS only."),
+    ("OVERTURE_LEASE_GRACE_SECONDS", "30",
+     "Seconds a worker's lease on a step outlasts the step's timeout; the sweeper re-runs "
+     "a step whose worker died this long after its timeout."),
 ]
 
 

@@ -49,17 +49,27 @@ def check_destination(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedDestination(f"only http(s) URLs with a host are allowed: {url!r}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    check_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def check_host(host: str, port: int) -> list[str]:
+    """The same check for a non-HTTP destination (SMTP, IMAP, PostgreSQL): raise
+    BlockedDestination unless every address `host` resolves to is allowed; return those
+    addresses, so the caller can connect to one of them rather than resolve again."""
+    if not host or not isinstance(port, int) or not 0 < port < 65536:
+        raise BlockedDestination(f"not a host and port: {host!r}:{port!r}")
     try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise BlockedDestination(f"cannot resolve {parts.hostname!r}") from exc
-    allowed = _allowlist()
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise BlockedDestination(f"cannot resolve {host!r}") from exc
+    allowed, addresses = _allowlist(), []
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if _forbidden(ip) and not any(ip in net for net in allowed):
-            raise BlockedDestination(f"{parts.hostname!r} resolves to a private or reserved "
+            raise BlockedDestination(f"{host!r} resolves to a private or reserved "
                                      f"address ({ip})")
+        addresses.append(str(ip))
+    return addresses
 
 
 def request(method: str, url: str, *, headers: dict[str, str] | None = None,

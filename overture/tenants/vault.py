@@ -232,14 +232,20 @@ def use_credential(credential_id: uuid.UUID | str, purpose: str) -> dict[str, An
     stick even if the caller's work then fails. Call it outside other pending writes.
     Never log, store or return what it gives you.
     """
+    values = use_in_transaction(get_or_404(Credential, credential_id, "credential"), purpose)
+    db.session.commit()
+    return values
+
+
+def use_in_transaction(credential: Credential, purpose: str) -> dict[str, Any]:
+    """As `use_credential`, inside the caller's transaction (which holds a lock it must
+    keep, as a token refresh does); the caller commits."""
     purpose = (purpose or "").strip()
     if not purpose:
         raise ValueError("say what the credential is used for")
-    credential = get_or_404(Credential, credential_id, "credential")
     values = {**credential.public, **_open(credential)}
     credential.last_used_at = utcnow()
     audit.record("credential.used", target_type="credential", target_id=credential.id,
                  details={"name": credential.name, "kind": credential.kind,
                           "purpose": purpose[:200]})
-    db.session.commit()
     return values

@@ -19,7 +19,7 @@ from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
 from overture.tenants.users import get_active_user
-from overture.web import console, docs, health, hooks, problems
+from overture.web import console, docs, health, hooks, oauth, problems
 from overture.web.api import load_endpoints
 from overture.web.auth import bearer_token
 from overture.web.extensions import client_address, csrf, limiter, login_manager
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(console.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(oauth.bp)
     app.spec_processor(docs.add_security)
     return app
 

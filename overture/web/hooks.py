@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
 
-from overture.orchestration import approvals, runs, workflows
+from overture.orchestration import approvals, runs, triggers, workflows
 from overture.platform.db import db, scoped_to
 from overture.platform.errors import NotFound, Unauthenticated, ValidationFailed
 from overture.platform.ids import parse_id
@@ -42,11 +42,18 @@ def webhook(tenant_id: str, token: str) -> tuple[dict[str, Any], int]:
         body = request.get_data(cache=True)
         if workflow.webhook_credential_id is not None:
             _check_signature(workflow.webhook_credential_id, body)
-        run, created = runs.start_run(workflow, _payload(body), "webhook",
-                                      idempotency_key=request.headers.get("Idempotency-Key"))
+        # Read every parameter before the run starts: a 422 must not leave a run behind
+        # (the caller would retry and start another).
+        wait, key, payload = _wait_seconds(), _idempotency_key(), _payload(body)
+        # A call that names its event (X-Event-Id, ...) starts one run per event.
+        event = triggers.webhook_event_key(dict(request.headers), payload)
+        if event is None:
+            run, created = runs.start_run(workflow, payload, "webhook", idempotency_key=key)
+        else:
+            run, created = triggers.start_once(workflow, f"webhook:{workflow.id}", event,
+                                               payload, "webhook", idempotency_key=key)
         db.session.commit()
         run_id = run.id
-        wait = _wait_seconds()
         if wait:
             return _await(run_id, wait)
     return {"run_id": str(run_id), "status": "queued" if created else "existing"}, 202
@@ -72,6 +79,13 @@ def _check_signature(credential_id: Any, body: bytes) -> None:
     if not secret or not hmac.compare_digest(given, expected):
         db.session.commit()  # keep the credential.used record of the attempt
         raise Unauthenticated("missing or wrong webhook signature")
+
+
+def _idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 200:  # the column holds 200
+        raise ValidationFailed.field("Idempotency-Key", "must be 1 to 200 characters")
+    return key
 
 
 def _wait_seconds() -> float:
@@ -110,6 +124,9 @@ def approval_page(token: str) -> str | Response | tuple[str, int]:
     """GET shows the request (mail scanners prefetch links: GET never decides);
     POST decides, once."""
     approval_id, tenant_id, nonce = approvals.read_link(token, current_app.config["SECRET_KEY"])
+    tenant = find_tenant(str(tenant_id))
+    if tenant is None or not tenant.usable:  # as webhooks: a suspended tenant's links rest
+        raise NotFound("this approval link is not valid")
     with scoped_to(tenant_id):
         approval = approvals.approval_by_link(approval_id, nonce)
         if request.method == "POST":

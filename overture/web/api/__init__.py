@@ -16,11 +16,15 @@ def load_endpoints() -> APIBlueprint:
         apikeys,
         approvals,
         audit,
+        connectors,
         credentials,
         me,
         members,
+        openapi_connectors,
         runs,
+        schedules,
         tenants,
+        triggers,
         workflows,
     )
 

@@ -9,6 +9,7 @@ from flask import current_app, url_for
 from overture.orchestration import approvals
 from overture.orchestration.models import Approval
 from overture.platform.db import db
+from overture.platform.errors import Forbidden
 from overture.web.api import api
 from overture.web.api.workflow_schemas import (
     ApprovalLinkOut,
@@ -60,7 +61,13 @@ def decide(approval_id: str, body: dict[str, Any]) -> Approval:
 @api.output(ApprovalLinkOut)
 @api.doc(tags=TAGS, summary="A single-use signed link to decide this approval without signing in")
 def approval_link(approval_id: str) -> dict[str, str]:
+    access = current_access()
     approval = approvals.get_approval(approval_id)
+    # The link decides without a role check, so only someone who may decide may hand it
+    # out; otherwise an operator could mint a link for an approval assigned to admins.
+    if not approvals.may_decide(approval, access.principal.user.id,
+                                str(access.role) if access.role else None):
+        raise Forbidden("this approval is assigned to someone else")
     token = approvals.link_token(approval, current_app.config["SECRET_KEY"])
     base = current_app.extensions["overture.settings"].public_url
     return {"url": base + url_for("hooks.approval_page", token=token)}

@@ -154,3 +154,35 @@ class DecisionIn(Strict):
 
 class ApprovalLinkOut(Schema):
     url = String()
+
+
+class ScheduleCreate(Strict):
+    cron = String(required=True, validate=Length(1, 120), metadata={
+        "description": "five fields (minute hour day month weekday), or six with seconds last"})
+    timezone = String(load_default="UTC", validate=Length(1, 64),
+                      metadata={"description": "an IANA zone, e.g. `Europe/Paris`"})
+    input = Raw(load_default=dict, metadata={"description": "the input of every run it starts"})
+
+
+class ScheduleUpdate(Strict):
+    enabled = Boolean()
+    cron = String(validate=Length(1, 120))
+    timezone = String(validate=Length(1, 64))
+    input = Raw()
+
+
+class ScheduleOut(Schema):
+    id = UUID()
+    workflow_id = UUID()
+    cron = String()
+    timezone = String()
+    input = Raw()
+    enabled = Boolean()
+    next_fire_at = DateTime()
+    last_fired_at = DateTime(allow_none=True)
+    created_at = DateTime()
+
+
+class SchedulePage(Schema):
+    items = List(Nested(ScheduleOut))
+    next_cursor = String(allow_none=True)

@@ -1,0 +1,143 @@
+"""Connections: create (with credentials sealed in the vault), list, read, update,
+delete, and test."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from limits import parse
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from overture.connectors import registry
+from overture.connectors.errors import ActionFailed
+from overture.connectors.execute import context_for
+from overture.connectors.models import Connection, ConnectionStatus
+from overture.platform import audit
+from overture.platform.db import db, get_or_404
+from overture.platform.errors import Conflict, ValidationFailed
+from overture.platform.pagination import Page, paginate
+from overture.tenants import credentials
+from overture.tenants.access import Access
+
+
+def _clean_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not 1 <= len(name) <= 120:
+        raise ValidationFailed.field("name", "must be 1 to 120 characters")
+    return name
+
+
+def _check_rate(rate: str | None) -> str | None:
+    if rate is None:
+        return None
+    try:
+        parse(rate)
+    except ValueError as exc:
+        raise ValidationFailed.field("rate_limit", "like '10 per second' or '100/minute'") \
+            from exc
+    return rate
+
+
+def create(access: Access, *, connector_key: str, name: str,
+           credential_fields: dict[str, Any] | None = None,
+           credential_id: uuid.UUID | None = None, base_url: str | None = None,
+           settings: dict[str, Any] | None = None, rate_limit: str | None = None) -> Connection:
+    """A connection; its credentials go into the vault (or reuse a stored credential)."""
+    access.require("credential.manage")
+    try:
+        connector = registry.get(connector_key)
+    except Exception as exc:
+        raise ValidationFailed.field("connector_key", f"no connector {connector_key!r}") from exc
+    name = _clean_name(name)
+    kind = connector.auth.kind
+    if kind != "none" and credential_id is None:
+        credential = credentials.create(
+            access, name=f"{name} ({connector.key})", connector_key=connector.key,
+            kind="custom" if kind == "custom" else kind, fields=credential_fields or {},
+            secret_fields=connector.auth.secret_fields() if kind == "custom" else None)
+        credential_id = credential.id
+    elif credential_id is not None:
+        credentials.get_credential(access, credential_id)
+    status = ConnectionStatus.PENDING if kind == "oauth2" and not (
+        credential_fields or {}).get("access_token") else ConnectionStatus.ACTIVE
+    connection = Connection(name=name, connector_key=connector.key, credential_id=credential_id,
+                            base_url=base_url or None, settings=settings or {}, status=status,
+                            rate_limit=_check_rate(rate_limit),
+                            created_by_id=access.principal.user.id)
+    _flush(connection)
+    audit.record("connection.created", target_type="connection", target_id=connection.id,
+                 details={"name": name, "connector": connector.key, "status": status})
+    return connection
+
+
+def _flush(connection: Connection) -> None:
+    try:
+        with db.session.begin_nested():
+            db.session.add(connection)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a connection named {connection.name!r} exists") from exc
+
+
+def list_connections(access: Access, cursor: str | None, limit: int | None,
+                     connector_key: str | None = None) -> Page[Connection]:
+    access.require("credential.read")
+    stmt = select(Connection)
+    if connector_key:
+        stmt = stmt.where(Connection.connector_key == connector_key)
+    return paginate(stmt, Connection.id, cursor, limit)
+
+
+def get_connection(access: Access, connection_id: Any) -> Connection:
+    access.require("credential.read")
+    return get_or_404(Connection, connection_id, "connection")
+
+
+def update(access: Access, connection: Connection, *, name: str | None = None,
+           base_url: Any = None, settings: dict[str, Any] | None = None,
+           rate_limit: Any = None) -> Connection:
+    access.require("credential.manage")
+    if name is not None:
+        connection.name = _clean_name(name)
+    if base_url is not None:
+        connection.base_url = base_url or None
+    if settings is not None:
+        connection.settings = settings
+    if rate_limit is not None:
+        connection.rate_limit = _check_rate(rate_limit or None)
+    _flush(connection)
+    audit.record("connection.updated", target_type="connection", target_id=connection.id,
+                 details={"name": connection.name})
+    return connection
+
+
+def delete(access: Access, connection: Connection) -> None:
+    access.require("credential.manage")
+    audit.record("connection.deleted", target_type="connection", target_id=connection.id,
+                 details={"name": connection.name, "connector": connection.connector_key})
+    db.session.delete(connection)
+    db.session.flush()
+
+
+def test(access: Access, connection: Connection) -> dict[str, Any]:
+    """Ask the app whether the connection works, with the connector's own check."""
+    access.require("credential.read")
+    connector = registry.get(connection.connector_key)
+    if connector.test is None:
+        return {"ok": True, "detail": f"{connector.name} has no check; nothing was called"}
+    ctx = context_for(connection, connector, f"{connector.key}.test")
+    connection_id = connection.id
+    db.session.commit()
+    try:
+        detail = connector.test(ctx)
+    except ActionFailed as failure:
+        audit.record("connection.tested", target_type="connection", target_id=connection_id,
+                     details={"ok": False, "reason": failure.reason})
+        db.session.commit()
+        return {"ok": False, "reason": failure.reason, "detail": failure.detail}
+    audit.record("connection.tested", target_type="connection", target_id=connection_id,
+                 details={"ok": True})
+    db.session.commit()
+    return {"ok": True, "detail": str(detail or "the app accepted the credentials")}

@@ -1,0 +1,33 @@
+"""Polling trigger subscriptions: a workflow asks a connection's app for new events on
+an interval; each new event starts one run."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from overture.platform.db import TenantOwned, db
+
+
+class TriggerSubscription(TenantOwned, db.Model):
+    __tablename__ = "trigger_subscriptions"
+    __table_args__ = (UniqueConstraint("tenant_id", "workflow_id", "connection_id",
+                                       "trigger_key", name="uq_trigger_subscriptions_target"),)
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"),
+                                                   index=True)
+    connection_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), index=True)
+    trigger_key: Mapped[str] = mapped_column(String(80))
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=300)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    next_poll_at: Mapped[datetime] = mapped_column(index=True)
+    # The trigger's cursor (e.g. the last IMAP UID seen), stored with the events it saw.
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_polled_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

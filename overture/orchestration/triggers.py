@@ -1,0 +1,255 @@
+"""Connector triggers: an event starts a run once, however often it is seen.
+
+Every event a trigger delivers carries a dedupe key. It is recorded as a
+`TriggerEvent` under a unique (tenant, source, dedupe key) in the same transaction
+as the run it starts, and the run's idempotency key is derived from it: a second
+delivery of the same event (a webhook retried by its sender, two polls that race,
+a cursor that went back) finds the record, or waits on the first writer's row and
+then finds it, and starts nothing.
+
+Polling triggers are subscriptions of a workflow to a connection's trigger. The
+scheduler polls the due ones (`poll_all`); a subscription is claimed by moving its
+next poll time with a compare-and-set, so two schedulers seldom poll it twice, and
+the dedupe record makes a double poll harmless anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from overture.connectors import polling, registry
+from overture.connectors.models import Connection, TriggerEvent
+from overture.orchestration import runs
+from overture.orchestration.models import Run, Workflow
+from overture.orchestration.trigger_models import TriggerSubscription
+from overture.platform import audit
+from overture.platform.db import db, get_or_404, scoped_to, utcnow
+from overture.platform.errors import Conflict, OvertureError, ValidationFailed
+from overture.platform.logging import get_logger
+from overture.platform.pagination import Page, paginate
+from overture.tenants.lifecycle import all_tenants
+
+log = get_logger(__name__)
+
+MIN_INTERVAL = 15
+MAX_INTERVAL = 86_400
+DEFAULT_INTERVAL = 300
+POLL_TIMEOUT = 30.0
+DUE_PER_ROUND = 100
+WEBHOOK_CONNECTOR, WEBHOOK_TRIGGER = "webhook", "event"
+
+
+# --------------------------------------------------------------------------- events
+
+
+def run_key(source: str, dedupe_key: str) -> str:
+    """The idempotency key of the run an event starts (fits the 200-character column)."""
+    return "event:" + hashlib.sha256(f"{source}\n{dedupe_key}".encode()).hexdigest()
+
+
+def record_event(source: str, dedupe_key: str) -> TriggerEvent | None:
+    """Record an event; None if it was recorded before (by this or a concurrent
+    transaction: the unique key makes the second writer wait, then fail)."""
+    event = TriggerEvent(source=source, dedupe_key=polling.dedupe_key(dedupe_key))
+    try:
+        with db.session.begin_nested():
+            db.session.add(event)
+            db.session.flush()
+    except IntegrityError:
+        return None
+    return event
+
+
+def start_once(workflow: Workflow, source: str, dedupe_key: str, input: Any, trigger: str,
+               idempotency_key: str | None = None) -> tuple[Run, bool]:
+    """Start the run of one event, unless the event was seen: then (its run, False).
+
+    The caller commits; the event record and the run commit together."""
+    key = polling.dedupe_key(dedupe_key)
+    event = record_event(source, key)
+    if event is None:
+        seen = db.session.scalars(select(TriggerEvent).where(
+            TriggerEvent.source == source, TriggerEvent.dedupe_key == key)).one_or_none()
+        run = db.session.get(Run, seen.run_id) if seen is not None and seen.run_id else None
+        if run is not None:
+            return run, False
+    run, created = runs.start_run(workflow, input, trigger,
+                                  idempotency_key=idempotency_key or run_key(source, key))
+    if event is not None:
+        event.run_id = run.id
+    return run, created
+
+
+def webhook_event_key(headers: dict[str, str], payload: Any) -> str | None:
+    """The dedupe key a webhook call carries (an event id header or body field), if any."""
+    connector = registry.find(WEBHOOK_CONNECTOR)
+    trigger = connector.trigger(WEBHOOK_TRIGGER) if connector else None
+    if trigger is None:
+        return None
+    key = trigger.dedupe_key({"headers": {k.lower(): v for k, v in headers.items()},
+                              "body": payload})
+    return key or None
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+def _interval(seconds: Any) -> int:
+    if not isinstance(seconds, int) or isinstance(seconds, bool) or not (
+            MIN_INTERVAL <= seconds <= MAX_INTERVAL):
+        raise ValidationFailed.field("interval_seconds", f"whole seconds from {MIN_INTERVAL} "
+                                                         f"to {MAX_INTERVAL}")
+    return seconds
+
+
+def create_subscription(workflow: Workflow, connection_id: Any, trigger_key: str,
+                        interval_seconds: int = DEFAULT_INTERVAL, enabled: bool = True,
+                        created_by: uuid.UUID | None = None) -> TriggerSubscription:
+    """Subscribe the workflow to a connection's polling trigger; the first poll is due
+    at once (it usually only notes where the app stands)."""
+    try:
+        connection = get_or_404(Connection, connection_id, "connection")
+    except OvertureError as exc:
+        raise ValidationFailed.field("connection_id", "no such connection") from exc
+    polling.polling_trigger(connection.connector_key, trigger_key)
+    subscription = TriggerSubscription(
+        workflow_id=workflow.id, connection_id=connection.id, trigger_key=trigger_key,
+        interval_seconds=_interval(interval_seconds), enabled=enabled, state={},
+        next_poll_at=utcnow(), created_by_id=created_by)
+    try:
+        with db.session.begin_nested():
+            db.session.add(subscription)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict("the workflow already subscribes to this trigger of this "
+                       "connection") from exc
+    audit.record("trigger.subscribed", target_type="trigger_subscription",
+                 target_id=subscription.id,
+                 details={"workflow_id": str(workflow.id), "connection_id": str(connection.id),
+                          "trigger": f"{connection.connector_key}.{trigger_key}",
+                          "interval_seconds": subscription.interval_seconds})
+    return subscription
+
+
+def list_subscriptions(cursor: str | None, limit: int | None,
+                       workflow_id: uuid.UUID | None = None) -> Page[TriggerSubscription]:
+    stmt = select(TriggerSubscription)
+    if workflow_id is not None:
+        stmt = stmt.where(TriggerSubscription.workflow_id == workflow_id)
+    return paginate(stmt, TriggerSubscription.id, cursor, limit)
+
+
+def get_subscription(subscription_id: Any) -> TriggerSubscription:
+    return get_or_404(TriggerSubscription, subscription_id, "trigger subscription")
+
+
+def update_subscription(subscription: TriggerSubscription, *, enabled: bool | None = None,
+                        interval_seconds: int | None = None) -> TriggerSubscription:
+    changed: dict[str, Any] = {}
+    if interval_seconds is not None:
+        subscription.interval_seconds = changed["interval_seconds"] = _interval(interval_seconds)
+    if enabled is not None:
+        subscription.enabled = changed["enabled"] = enabled
+        if enabled:
+            subscription.next_poll_at = utcnow()
+    audit.record("trigger.updated", target_type="trigger_subscription",
+                 target_id=subscription.id, details=changed)
+    return subscription
+
+
+def delete_subscription(subscription: TriggerSubscription) -> None:
+    audit.record("trigger.unsubscribed", target_type="trigger_subscription",
+                 target_id=subscription.id,
+                 details={"workflow_id": str(subscription.workflow_id)})
+    db.session.delete(subscription)
+
+
+# --------------------------------------------------------------------------- polling
+
+
+def source_of(subscription_id: uuid.UUID) -> str:
+    """Events are deduplicated per subscription: two workflows watching one mailbox
+    each get their run."""
+    return f"subscription:{subscription_id}"
+
+
+def poll_subscription(subscription_id: Any, now: datetime | None = None) -> int:
+    """Poll one subscription of the scope tenant now; returns how many runs it started.
+    A failure to reach the app is kept on the subscription (`last_error`)."""
+    now = now or utcnow()
+    subscription = get_subscription(subscription_id)
+    workflow = db.session.get(Workflow, subscription.workflow_id)
+    if workflow is None or workflow.archived_at is not None or not workflow.current_version_id:
+        subscription.last_error = "the workflow is archived or has no published version"
+        subscription.last_polled_at = now
+        db.session.commit()
+        return 0
+    connection = db.session.get(Connection, subscription.connection_id)
+    sub_id, trigger_key = subscription.id, subscription.trigger_key
+    try:
+        assert connection is not None  # the foreign key cascades
+        result = polling.poll(connection, trigger_key, dict(subscription.state or {}),
+                              POLL_TIMEOUT)
+    except OvertureError as failure:  # ActionFailed, or the connector is gone
+        db.session.rollback()
+        reason = getattr(failure, "reason", failure.code)
+        log.warning("trigger.poll_failed", subscription=str(sub_id), reason=reason)
+        subscription = get_subscription(sub_id)
+        subscription.last_error = f"{reason}: {failure.detail}"[:1000]
+        subscription.last_polled_at = now
+        db.session.commit()
+        return 0
+    started = 0
+    workflow = db.session.get(Workflow, subscription.workflow_id)
+    assert workflow is not None
+    for key, event in result.events:
+        _, created = start_once(workflow, source_of(sub_id), key, event, "polling")
+        started += int(created)
+    subscription = get_subscription(sub_id)
+    subscription.state = result.state
+    subscription.last_polled_at, subscription.last_error = now, None
+    db.session.commit()
+    return started
+
+
+def poll_due(now: datetime | None = None) -> int:
+    """Poll every due subscription of the scope tenant that this process claims."""
+    now = now or utcnow()
+    due = db.session.execute(
+        select(TriggerSubscription.id, TriggerSubscription.next_poll_at,
+               TriggerSubscription.interval_seconds)
+        .where(TriggerSubscription.enabled.is_(True), TriggerSubscription.next_poll_at <= now)
+        .order_by(TriggerSubscription.next_poll_at).limit(DUE_PER_ROUND)).all()
+    db.session.commit()
+    started = 0
+    for sub_id, seen, interval in due:
+        claimed = db.session.execute(
+            update(TriggerSubscription)
+            .where(TriggerSubscription.id == sub_id, TriggerSubscription.next_poll_at == seen)
+            .values(next_poll_at=now + timedelta(seconds=interval))
+            .execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+        if not claimed:
+            continue  # another scheduler took it
+        try:
+            started += poll_subscription(sub_id, now)
+        except Exception:  # one broken subscription must not stop the others
+            log.exception("trigger.poll_crashed", subscription=str(sub_id))
+            db.session.rollback()
+    return started
+
+
+def poll_all() -> int:
+    started = 0
+    for tenant in all_tenants():
+        if tenant.status != "active":
+            continue
+        with scoped_to(tenant.id):
+            started += poll_due()
+    return started
