@@ -181,6 +181,7 @@ class Bench:
         self.app: Any = None
         self.tenant_id: uuid.UUID | None = None
         self.released: dict[uuid.UUID, float] = {}  # first step run -> message sent at
+        self.cost: dict[str, float] | None = None  # counted cost of one engine step
         self.created_db = False
         self.reader: psycopg.Connection[Any] | None = None
 
@@ -432,6 +433,8 @@ class Bench:
         seq_id, _ = self.publish(seq, f"sequential-{round_no}")
         solo_id, _ = self.publish(seq, f"sequential-solo-{round_no}")
         par_id, _ = self.publish(par, f"parallel-{round_no}")
+        if round_no == 0:
+            self.cost = self.engine_cost()
         proc = self.engine_workers()
         procs = (proc,)
         out: dict[str, Result] = {}
@@ -443,6 +446,54 @@ class Bench:
         finally:
             self.stop(proc)
         return out
+
+    def engine_cost(self) -> dict[str, float]:
+        """What one no-op step costs, counted rather than timed (so a busy machine does
+        not change it): the engine's own `process` on 10 sequential runs, in this
+        process, on one thread."""
+        import cProfile
+        import pstats
+
+        from sqlalchemy import event
+
+        from overture.orchestration import engine
+        from overture.platform.db import db
+
+        workflow_id, _ = self.publish(sequential(SEQ_STEPS), "cost")
+        held = self.create_runs(workflow_id, 12)
+        counts = Counter[str]()
+        with self.app.app_context():
+            sa_engine = db.engine
+
+        def on_statement(*_: Any) -> None:
+            counts["statements"] += 1
+
+        def on_commit(*_: Any) -> None:
+            counts["commits"] += 1
+
+        def run(messages: list[tuple[Any, ...]]) -> None:
+            for step_run_id, tenant_id, _ in messages:
+                with self.app.app_context():
+                    try:
+                        engine.process(step_run_id, tenant_id)
+                    finally:
+                        db.session.remove()
+
+        run(held[:2])  # warm: connections, caches
+        event.listen(sa_engine, "before_cursor_execute", on_statement)
+        event.listen(sa_engine, "commit", on_commit)
+        profile = cProfile.Profile()
+        try:
+            profile.enable()
+            run(held[2:])
+            profile.disable()
+        finally:
+            event.remove(sa_engine, "before_cursor_execute", on_statement)
+            event.remove(sa_engine, "commit", on_commit)
+        steps = 10 * SEQ_STEPS
+        calls = sum(nc for (_, nc, _, _, _) in pstats.Stats(profile).stats.values())
+        return {"statements": counts["statements"] / steps, "commits": counts["commits"] / steps,
+                "calls": calls / steps}
 
     # ----------------------------------------------------------------- LangGraph
 
@@ -681,6 +732,14 @@ def report(bench: Bench, results: dict[str, Result], hooks: dict[str, Any] | Non
     engine_seq, engine_par = results.get("seq/engine"), results.get("par/engine")
     lgs = [r for k, r in results.items() if k.startswith("seq/langgraph")]
     best_lg = max(lgs, key=lambda r: r.rate) if lgs else None
+    if bench.cost is not None:
+        c = bench.cost
+        lines += ["Engine cost of one no-op step, counted, not timed (in-process, 1 thread, "
+                  f"{SEQ_STEPS}-step runs):",
+                  f"  {c['statements']:.1f} SQL statements + {c['commits']:.1f} transactions "
+                  f"(BEGIN + COMMIT each) = {c['statements'] + 2 * c['commits']:.0f} round trips "
+                  f"to PostgreSQL, {c['calls']:,.0f} Python function calls",
+                  "  (raw Dramatiq + 1 commit/step: 3 round trips: BEGIN, INSERT, COMMIT)", ""]
     lines += ["Ratios (steps/s):",
               ratio_line("(a) engine / (raw Dramatiq + 1 commit/step)", engine_seq,
                          results.get("seq/raw+commit"), 0.5, True),

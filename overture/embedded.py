@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from overture.orchestration.worker import Sweeper
+from overture.orchestration.scheduler import SchedulerThread
 from overture.platform import migrate
 from overture.platform.config import Settings
 from overture.platform.queue import EmbeddedWorker
@@ -27,14 +27,14 @@ def run_embedded(settings: Settings) -> None:
     worker = EmbeddedWorker(app.extensions["overture.broker"]) if not settings.redis_url else None
     if worker:
         worker.start()
-    sweeper = Sweeper(app)
-    sweeper.start()
+    scheduler = SchedulerThread(app)  # cron ticks, the sweeper and polling triggers
+    scheduler.start()
     _banner(settings, logins, DEMO_PASSWORD)
     try:
         waitress.serve(app, host=settings.host, port=settings.port, threads=8,
                        ident="overture", _quiet=True)
     finally:
-        sweeper.stop()
+        scheduler.stop()
         if worker:
             worker.stop()
 

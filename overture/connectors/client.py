@@ -88,7 +88,8 @@ class ConnectionClient:
             response = self._send(method, url, merged, query, json, content)
             if response.status_code < 400 or response.status_code in ok:
                 return response
-            if response.status_code == 429 or response.status_code >= 500:
+            if response.status_code == 429 or (response.status_code >= 500
+                                                and _safe_to_repeat(method, merged)):
                 wait = retry_after_seconds(response)
                 wait = min(2.0 ** attempt * 0.25, 8.0) if wait is None else wait
                 if attempt < MAX_RETRIES and wait <= MAX_RETRY_AFTER:
@@ -139,6 +140,14 @@ class ConnectionClient:
                                 body=body)
         return ActionFailed("http_4xx", f"the app rejected the request ({status})",
                             http_status=status, body=body)
+
+
+def _safe_to_repeat(method: str, headers: dict[str, str]) -> bool:
+    """A 5xx may come after the app acted: repeat only requests that cannot act twice
+    (a 429 was refused before acting, so it is always safe)."""
+    if method.upper() in ("GET", "HEAD", "OPTIONS", "PUT", "DELETE"):
+        return True
+    return any(k.lower() == "idempotency-key" for k in headers)
 
 
 def _excerpt(response: httpx.Response) -> Any:

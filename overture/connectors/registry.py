@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 
 from overture.connectors import library
 from overture.connectors.spec import Connector
@@ -12,13 +13,21 @@ from overture.platform.errors import NotFound
 _REGISTRY: dict[str, Connector] = {}
 
 
+_LOADING = threading.Lock()
+
+
 def _discover() -> dict[str, Connector]:
+    """Load the library once; concurrent first callers wait for the whole of it."""
     if not _REGISTRY:
-        for module in pkgutil.iter_modules(library.__path__):
-            loaded = importlib.import_module(f"{library.__name__}.{module.name}")
-            connector = getattr(loaded, "CONNECTOR", None)
-            if isinstance(connector, Connector):
-                _REGISTRY[connector.key] = connector
+        with _LOADING:
+            if not _REGISTRY:
+                found: dict[str, Connector] = {}
+                for module in pkgutil.iter_modules(library.__path__):
+                    loaded = importlib.import_module(f"{library.__name__}.{module.name}")
+                    connector = getattr(loaded, "CONNECTOR", None)
+                    if isinstance(connector, Connector):
+                        found[connector.key] = connector
+                _REGISTRY.update(found)
     return _REGISTRY
 
 

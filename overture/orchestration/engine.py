@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from overture.orchestration import flow
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
@@ -34,6 +35,8 @@ log = get_logger(__name__)
 LEASE_GRACE_ENV = "OVERTURE_LEASE_GRACE_SECONDS"
 DEFAULT_TIMEOUT = 300.0
 MAX_INLINE_STEPS = 50  # one message runs at most this many steps before yielding
+DEADLOCK_RETRIES = 3
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 
 
 @dataclass
@@ -81,6 +84,10 @@ def run_one(step_run_id: uuid.UUID) -> uuid.UUID | None:
 
 
 def claim(step_run_id: uuid.UUID) -> Claimed | None:
+    return _retry_deadlocks(_claim_once, step_run_id)
+
+
+def _claim_once(step_run_id: uuid.UUID) -> Claimed | None:
     now = utcnow()
     token = uuid.uuid4().hex
     row = db.session.get(StepRun, step_run_id)
@@ -175,6 +182,33 @@ def _with_timeout(fn: Any, seconds: float) -> Any:
 
 def record(claimed: Claimed, outcome: Outcome | StepFailed) -> uuid.UUID | None:
     """Record the outcome in one transaction if the claim still holds."""
+    return _retry_deadlocks(_record_once, claimed, outcome)
+
+
+def _retry_deadlocks(fn: Any, *args: Any) -> Any:
+    """Run a transaction again when PostgreSQL picked it as a deadlock victim: both
+    claim and record can meet a run being finished or cancelled by another worker."""
+    for attempt in range(DEADLOCK_RETRIES):
+        try:
+            return fn(*args)
+        except OperationalError as exc:
+            db.session.rollback()
+            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES \
+                    or attempt == DEADLOCK_RETRIES - 1:
+                raise
+            log.warning("step.transaction_retried", function=fn.__name__)
+    return None
+
+
+def _record_once(claimed: Claimed, outcome: Outcome | StepFailed) -> uuid.UUID | None:
+    # The run first, then the step: the same order as cancelling and finishing a run,
+    # which lock the run and then its steps.
+    run_id = db.session.scalar(select(StepRun.run_id).where(StepRun.id == claimed.step_run_id))
+    if run_id is None:
+        db.session.rollback()
+        return None
+    run = db.session.scalars(select(Run).where(Run.id == run_id).with_for_update()
+                             .execution_options(populate_existing=True)).one()
     row = db.session.scalars(
         select(StepRun).where(StepRun.id == claimed.step_run_id, StepRun.claim == claimed.claim,
                               StepRun.status == StepStatus.RUNNING)
@@ -183,8 +217,6 @@ def record(claimed: Claimed, outcome: Outcome | StepFailed) -> uuid.UUID | None:
     if row is None:  # cancelled, or the lease ran out and another worker took over
         db.session.rollback()
         return None
-    run = db.session.scalars(select(Run).where(Run.id == row.run_id).with_for_update()
-                             .execution_options(populate_existing=True)).one()
     if run.status != RunStatus.RUNNING:
         row.status, row.finished_at = StepStatus.CANCELLED, utcnow()
         db.session.commit()

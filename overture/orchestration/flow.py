@@ -233,6 +233,9 @@ def _failed(run: Run, graph: Graph, row: StepRun, step: dict[str, Any], failure:
         base = float(policy.get("backoff_seconds", 1.0))
         cap = float(policy.get("max_backoff_seconds", 300.0))
         delay = min(cap, base * 2 ** (row.attempt - 1)) * random.uniform(0.5, 1.0)  # noqa: S311
+        asked = failure.details.get("retry_after")  # the app said when to come back
+        if isinstance(asked, int | float):
+            delay = max(delay, float(asked))
         row.status, row.claim, row.error = StepStatus.QUEUED, None, error
         row.next_attempt_at = now + timedelta(seconds=delay)
         row.enqueued_at = now

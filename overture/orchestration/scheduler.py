@@ -154,20 +154,41 @@ def fire_all() -> int:
     return fired
 
 
+def one_round(app: Any) -> None:
+    """Fire due cron ticks, sweep for lost or overdue work, poll due connector triggers."""
+    with app.app_context():
+        try:
+            fire_all()
+            worker.sweep_all()
+            triggers.poll_all()
+        except Exception:  # keep going; the next round retries
+            log.exception("scheduler.round_failed")
+            db.session.rollback()
+        finally:
+            db.session.remove()
+
+
 def run_scheduler(app: Any, interval: float) -> None:
+    """`overture scheduler`: rounds until SIGTERM or SIGINT."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     log.info("scheduler.started", interval=interval)
     while not stop.is_set():
-        with app.app_context():
-            try:
-                fire_all()
-                worker.sweep_all()
-                triggers.poll_all()  # connector polling triggers that are due
-            except Exception:  # keep going; the next round retries
-                log.exception("scheduler.round_failed")
-                db.session.rollback()
-            finally:
-                db.session.remove()
+        one_round(app)
         stop.wait(interval)
+
+
+class SchedulerThread(threading.Thread):
+    """The scheduler inside the process, for the embedded mode (`overture up`)."""
+
+    def __init__(self, app: Any, interval: float = 2.0) -> None:
+        super().__init__(name="overture-scheduler", daemon=True)
+        self.app, self.interval, self._stop = app, interval, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self.interval):
+            one_round(self.app)
+
+    def stop(self) -> None:
+        self._stop.set()

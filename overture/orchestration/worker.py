@@ -3,7 +3,6 @@ makes sure nothing stays queued, leased or waiting past its time."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -85,25 +84,3 @@ def sweep_all() -> dict[str, int]:
         for key, value in sweep_tenant(tenant_id).items():
             totals[key] += value
     return totals
-
-
-class Sweeper(threading.Thread):
-    """Sweeps every `interval` seconds until stopped (embedded mode and `overture scheduler`)."""
-
-    def __init__(self, app: Any, interval: float = 5.0) -> None:
-        super().__init__(name="overture-sweeper", daemon=True)
-        self.app, self.interval, self._stop = app, interval, threading.Event()
-
-    def run(self) -> None:
-        while not self._stop.wait(self.interval):
-            with self.app.app_context():
-                try:
-                    sweep_all()
-                except Exception:  # keep sweeping; the next round retries
-                    log.exception("sweeper.failed")
-                    db.session.rollback()
-                finally:
-                    db.session.remove()
-
-    def stop(self) -> None:
-        self._stop.set()
