@@ -43,13 +43,26 @@ def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
             or ip.is_reserved or ip.is_unspecified or ip in cgnat)
 
 
-def check_destination(url: str) -> None:
+def check_destination(url: str) -> list[str]:
     """Raise BlockedDestination unless every address `url` resolves to is public or
-    on the installation's allow-list."""
+    on the installation's allow-list; returns those addresses."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedDestination(f"only http(s) URLs with a host are allowed: {url!r}")
-    check_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    return check_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The URL aimed at the checked address, with the Host header and TLS server name
+    of the original host: resolved once, so DNS cannot answer differently later."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    pinned = parts._replace(netloc=netloc).geturl()
+    host_header = host + (f":{parts.port}" if parts.port else "")
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return pinned, {"Host": host_header}, extensions
 
 
 def check_host(host: str, port: int) -> list[str]:
@@ -79,9 +92,11 @@ def request(method: str, url: str, *, headers: dict[str, str] | None = None,
     """One request to a tenant-supplied URL, every redirect hop checked."""
     with httpx.Client(timeout=timeout, follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            check_destination(url)
-            response = client.request(method, url, headers=headers, content=content,
-                                      json=json, params=params)
+            address = check_destination(url)[0]
+            pinned, host, extensions = _pinned(url, address)
+            response = client.request(method, pinned, headers={**(headers or {}), **host},
+                                      content=content, json=json, params=params,
+                                      extensions=extensions)
             if not response.is_redirect:
                 return response
             url = urljoin(url, response.headers["location"])
