@@ -1,0 +1,108 @@
+"""Anthropic Messages with tool use, through the `anthropic` SDK."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+
+from overture.orchestration.llm.base import Connection, translate_sdk_error
+from overture.orchestration.llm.types import (
+    ChatRequest,
+    ChatResult,
+    Message,
+    StopReason,
+    ToolCall,
+)
+
+STOP_REASONS: dict[str, StopReason] = {
+    "end_turn": "end", "stop_sequence": "end", "tool_use": "tool_calls",
+    "max_tokens": "max_tokens", "refusal": "content_filter",
+}
+
+
+class AnthropicProvider:
+    def __init__(self, connection: Connection) -> None:
+        self.name = connection.provider
+        self.client = anthropic.Anthropic(api_key=connection.api_key,
+                                          base_url=connection.base_url,
+                                          timeout=connection.timeout,
+                                          max_retries=connection.max_retries)
+
+    def chat(self, request: ChatRequest) -> ChatResult:
+        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": _messages(request.messages),
+            "max_tokens": request.max_output_tokens,
+        }
+        if system:
+            params["system"] = system
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if request.tools:
+            params["tools"] = [{"name": t.name, "description": t.description,
+                                "input_schema": t.parameters} for t in request.tools]
+        if request.response_format:
+            params["output_config"] = {"format": {
+                "type": "json_schema", "schema": request.response_format.schema}}
+        try:
+            response = self.client.messages.create(**params)
+        except anthropic.AnthropicError as exc:
+            raise translate_sdk_error(anthropic, exc, self.name) from None
+        return _result(response, self.name, request.model)
+
+
+def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+    """Anthropic wants alternating user/assistant turns; tool results are user turns of
+    `tool_result` blocks, so consecutive ones merge into one turn."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role == "system":
+            continue
+        if m.role == "tool":
+            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id,
+                                     "content": m.content}
+            if m.is_error:
+                block["is_error"] = True
+            if out and out[-1]["role"] == "user" and isinstance(out[-1]["content"], list):
+                out[-1]["content"].append(block)
+            else:
+                out.append({"role": "user", "content": [block]})
+            continue
+        if m.role == "assistant" and m.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content \
+                else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name,
+                        "input": c.arguments if c.arguments is not None else {}}
+                       for c in m.tool_calls]
+            out.append({"role": "assistant", "content": blocks})
+            continue
+        out.append({"role": m.role, "content": m.content})
+    return out
+
+
+def _result(response: Any, provider: str, model: str) -> ChatResult:
+    texts: list[str] = []
+    calls: list[ToolCall] = []
+    for block in response.content or []:
+        if block.type == "text":
+            texts.append(block.text)
+        elif block.type == "tool_use":
+            raw_input = block.input
+            if isinstance(raw_input, dict):
+                calls.append(ToolCall(id=block.id, name=block.name, arguments=raw_input,
+                                      raw_arguments=json.dumps(raw_input)))
+            else:  # not an object: surface it raw for the runtime to reject
+                raw = raw_input if isinstance(raw_input, str) else json.dumps(raw_input)
+                calls.append(ToolCall(id=block.id, name=block.name, arguments=None,
+                                      raw_arguments=raw))
+    usage = response.usage
+    return ChatResult(
+        text="".join(texts), tool_calls=tuple(calls),
+        stop_reason=STOP_REASONS.get(response.stop_reason or "", "other"),
+        input_tokens=int(getattr(usage, "input_tokens", 0) or 0),
+        output_tokens=int(getattr(usage, "output_tokens", 0) or 0),
+        model=response.model or model, provider=provider,
+        raw_stop_reason=response.stop_reason)

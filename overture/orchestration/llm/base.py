@@ -1,0 +1,70 @@
+"""The provider interface and the connection settings every provider takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from overture.orchestration.llm import errors
+from overture.orchestration.llm.types import ChatRequest, ChatResult
+
+DEFAULT_TIMEOUT = 60.0  # seconds per attempt
+DEFAULT_MAX_RETRIES = 3  # on 408/409/429/5xx and connection errors, honouring Retry-After
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach a provider. `api_key` comes from the vault and lives only here,
+    for the duration of a call; `repr` never shows it."""
+
+    provider: str
+    api_key: str
+    base_url: str | None = None
+    api_version: str | None = None  # Azure OpenAI
+    organization: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    def __repr__(self) -> str:
+        return (f"Connection(provider={self.provider!r}, base_url={self.base_url!r}, "
+                f"api_key=<hidden>)")
+
+
+class Provider(Protocol):
+    name: str
+
+    def chat(self, request: ChatRequest) -> ChatResult: ...
+
+
+def translate_sdk_error(sdk: Any, exc: Exception, provider: str) -> errors.ProviderError:
+    """Map an `openai`/`anthropic` SDK exception (same class names) to ours.
+    The detail names the provider and status, never the key."""
+    status = getattr(exc, "status_code", None)
+    where = f"{provider}" + (f" answered {status}" if status else "")
+    if isinstance(exc, sdk.AuthenticationError | sdk.PermissionDeniedError):
+        return errors.ProviderAuthFailed(
+            f"{where}: the API key was rejected; check the credential", provider=provider)
+    if isinstance(exc, sdk.RateLimitError):
+        return errors.ProviderRateLimited(f"{where}: rate limited after retries",
+                                          provider=provider)
+    if isinstance(exc, sdk.APITimeoutError):
+        return errors.ProviderUnavailable(f"{provider}: timed out after retries",
+                                          provider=provider)
+    if isinstance(exc, sdk.APIConnectionError):
+        return errors.ProviderUnavailable(f"{provider}: could not connect", provider=provider)
+    if isinstance(exc, sdk.InternalServerError):
+        return errors.ProviderUnavailable(f"{where}: server error after retries",
+                                          provider=provider)
+    if isinstance(exc, sdk.APIStatusError):
+        return errors.ProviderRequestRejected(f"{where}: {_short_message(exc)}",
+                                              provider=provider)
+    return errors.ProviderError(f"{provider}: {type(exc).__name__}", provider=provider)
+
+
+def _short_message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"][:300]
+    return type(exc).__name__
