@@ -155,3 +155,24 @@ def test_connector_connections_are_tenant_scoped(app, world, httpserver, allow_l
     viewer = as_user(app, world, "a_viewer")
     assert viewer.post("/connections", json={"connector_key": "github", "name": "x",
                                              "credentials": {"api_key": "k"}}).status_code == 403
+
+
+def test_connector_per_connection_rate_limit(app_ctx, world, httpserver, allow_loopback,
+                                             monkeypatch):
+    from overture.connectors import client
+
+    monkeypatch.setattr(client, "MAX_THROTTLE_WAIT", 0.4)
+    httpserver.expect_request("/user").respond_with_json({"login": "bot"})
+    admin = as_user(app_ctx, world, "a_admin")
+    r = admin.post("/connections", json={"connector_key": "github", "name": "limited",
+                                         "credentials": {"api_key": "k"},
+                                         "base_url": httpserver.url_for("/"),
+                                         "rate_limit": "2 per minute"})
+    assert r.status_code == 201, r.get_json()
+    conn = r.get_json()["id"]
+    bad = admin.patch(f"/connections/{conn}", json={"rate_limit": "fast please"})
+    assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "rate_limit"
+    results = [admin.post(f"/connections/{conn}/test").get_json() for _ in range(3)]
+    assert [x["ok"] for x in results] == [True, True, False]
+    assert results[2]["reason"] == "rate_limited"
+    assert len(httpserver.log) == 2, "the third call never reached the app"
