@@ -124,7 +124,10 @@ def current_tenant_id() -> uuid.UUID | None:
 
 def activate_scope(scope: Scope) -> None:
     """Make `scope` current for this request or job, and for its open transaction."""
+    unchanged = _scope.get() == scope
     _scope.set(scope)
+    if unchanged:
+        return  # the open transaction already carries it (after_begin wrote it)
     if has_app_context():
         _write_scope_into_transaction(db.session())
 
