@@ -18,15 +18,9 @@ from overture.platform import audit
 from overture.platform.db import db, get_or_404
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.platform.pagination import Page, paginate
+from overture.platform.validation import clean_name
 from overture.tenants import credentials
 from overture.tenants.access import Access
-
-
-def _clean_name(name: str | None) -> str:
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 120:
-        raise ValidationFailed.field("name", "must be 1 to 120 characters")
-    return name
 
 
 def _check_rate(rate: str | None) -> str | None:
@@ -50,7 +44,7 @@ def create(access: Access, *, connector_key: str, name: str,
         connector = registry.get(connector_key)
     except Exception as exc:
         raise ValidationFailed.field("connector_key", f"no connector {connector_key!r}") from exc
-    name = _clean_name(name)
+    name = clean_name(name)
     kind = connector.auth.kind
     if kind != "none" and credential_id is None:
         credential = credentials.create(
@@ -100,7 +94,7 @@ def update(access: Access, connection: Connection, *, name: str | None = None,
            rate_limit: Any = None) -> Connection:
     access.require("credential.manage")
     if name is not None:
-        connection.name = _clean_name(name)
+        connection.name = clean_name(name)
     if base_url is not None:
         connection.base_url = base_url or None
     if settings is not None:

@@ -15,16 +15,10 @@ from overture.platform import audit
 from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import Conflict, NotFound, ValidationFailed
 from overture.platform.pagination import Page, paginate
+from overture.platform.validation import clean_name
 from overture.tenants.credentials import get_credential
 
 MAX_DEFINITION_STEPS = 2000
-
-
-def _clean_name(name: str) -> str:
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 120:
-        raise ValidationFailed.field("name", "must be 1 to 120 characters")
-    return name
 
 
 def _check_draft(draft: Any) -> dict[str, Any]:
@@ -35,7 +29,7 @@ def _check_draft(draft: Any) -> dict[str, Any]:
 
 def create_workflow(name: str, description: str = "", draft: Any = None,
                     created_by: uuid.UUID | None = None) -> Workflow:
-    workflow = Workflow(name=_clean_name(name), description=description or "",
+    workflow = Workflow(name=clean_name(name), description=description or "",
                         draft=_check_draft(draft if draft is not None else {"steps": []}),
                         webhook_token=secrets.token_urlsafe(24), created_by_id=created_by)
     try:
@@ -64,7 +58,7 @@ def update_workflow(workflow: Workflow, *, name: str | None = None,
                     description: str | None = None, draft: Any = None) -> Workflow:
     changed = []
     if name is not None:
-        workflow.name = _clean_name(name)
+        workflow.name = clean_name(name)
         changed.append("name")
     if description is not None:
         workflow.description = description

@@ -23,6 +23,10 @@ class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
 
+    def body(self, items: list[object] | None = None) -> dict[str, object]:
+        """The response of a list endpoint: the items (or views of them) and the cursor."""
+        return {"items": self.items if items is None else items, "next_cursor": self.next_cursor}
+
 
 def encode_cursor(last_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")

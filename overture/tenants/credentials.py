@@ -22,6 +22,7 @@ from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import Conflict, NotFound, ValidationFailed
 from overture.platform.ids import new_id, parse_id
 from overture.platform.pagination import Page, paginate
+from overture.platform.validation import clean_name
 from overture.tenants import vault
 from overture.tenants.access import Access
 from overture.tenants.vault_models import PLACEHOLDER, Credential
@@ -50,13 +51,6 @@ UNSET: Any = object()
 
 def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed.field(field, message)
-
-
-def _clean_name(name: str | None) -> str:
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 120:
-        raise _invalid("name", "must be 1 to 120 characters")
-    return name
 
 
 def _clean_connector(key: str | None) -> str | None:
@@ -137,7 +131,7 @@ def create(access: Access, *, name: str, kind: str, fields: dict[str, Any],
            secret_fields: list[str] | None = None) -> Credential:
     access.require("credential.manage")
     tenant = access.require_tenant()
-    name, connector_key = _clean_name(name), _clean_connector(connector_key)
+    name, connector_key = clean_name(name), _clean_connector(connector_key)
     declared = _declared(kind, secret_fields)
     if kind == "custom" and not declared:
         raise _invalid("secret_fields", "name the fields to seal")
@@ -206,9 +200,9 @@ def update(access: Access, credential_id: str | uuid.UUID, *, name: str | None =
     access.require("credential.manage")
     credential = _locked(credential_id)
     changed: list[str] = []
-    if name is not None and _clean_name(name) != credential.name:
-        _check_unique(_clean_name(name), credential.id)
-        credential.name = _clean_name(name)
+    if name is not None and clean_name(name) != credential.name:
+        _check_unique(clean_name(name), credential.id)
+        credential.name = clean_name(name)
         changed.append("name")
     if connector_key is not UNSET and _clean_connector(connector_key) != credential.connector_key:
         credential.connector_key = _clean_connector(connector_key)

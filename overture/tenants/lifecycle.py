@@ -16,6 +16,7 @@ from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.errors import Conflict, NotFound, ValidationFailed
 from overture.platform.ids import parse_id
 from overture.platform.pagination import Page, paginate
+from overture.platform.validation import clean_name
 from overture.tenants.access import Access
 from overture.tenants.models import Membership, Tenant, TenantKind, TenantStatus, User
 from overture.tenants.roles import Role
@@ -36,13 +37,6 @@ def _unique_slug(base: str) -> str:
     return slug
 
 
-def _clean_name(name: str | None) -> str:
-    name = (name or "").strip()
-    if not 1 <= len(name) <= 120:
-        raise ValidationFailed.field("name", "must be 1 to 120 characters")
-    return name
-
-
 def _check_slug(slug: str) -> str:
     if not SLUG_RE.match(slug):
         raise ValidationFailed.field(
@@ -57,7 +51,7 @@ def create_tenant(name: str, kind: TenantKind, created_by: User | None,
                   parent: Tenant | None = None, slug: str | None = None,
                   owner: User | None = None) -> Tenant:
     """A new agency or client workspace, optionally with its first owner."""
-    name = _clean_name(name)
+    name = clean_name(name)
     slug = _check_slug(slug) if slug else _unique_slug(slugify(name))
     tenant = Tenant(kind=kind, name=name, slug=slug, parent_id=parent.id if parent else None,
                     created_by_id=created_by.id if created_by else None,
@@ -137,7 +131,7 @@ def managed_tenant(access: Access, tenant_id: str | uuid.UUID) -> Tenant:
 
 def rename(access: Access, tenant: Tenant, name: str) -> Tenant:
     access.require("workspace.manage")
-    old, tenant.name = tenant.name, _clean_name(name)
+    old, tenant.name = tenant.name, clean_name(name)
     _audit(access, "tenant.renamed", tenant, previous_name=old)
     return tenant
 
@@ -178,7 +172,7 @@ def rename_own(access: Access, name: str) -> Tenant:
     """Rename the tenant the caller is acting in."""
     access.require("tenant.manage")
     tenant = access.require_tenant()
-    old, tenant.name = tenant.name, _clean_name(name)
+    old, tenant.name = tenant.name, clean_name(name)
     _audit(access, "tenant.renamed", tenant, previous_name=old)
     return tenant
 

@@ -28,7 +28,7 @@ TAGS = ["API keys"]
 @api.doc(tags=TAGS, summary="List API keys (never their secrets)")
 def list_keys(query: dict[str, Any]) -> dict[str, Any]:
     page = apikeys.list_keys(current_access(), query["cursor"], query["limit"])
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return page.body()
 
 
 @api.post("/api-keys")

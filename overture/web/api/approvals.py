@@ -30,7 +30,7 @@ TAGS = ["Approvals"]
 @api.doc(tags=TAGS, summary="Approvals, pending ones by default")
 def list_approvals(query: dict[str, Any]) -> dict[str, Any]:
     page = approvals.list_approvals(query["cursor"], query["limit"], query["status"])
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return page.body()
 
 
 @api.get("/approvals/<approval_id>")

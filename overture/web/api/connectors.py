@@ -68,7 +68,7 @@ def get_connector(key: str) -> dict[str, Any]:
 def list_connections(query: dict[str, Any]) -> dict[str, Any]:
     page = connections.list_connections(current_access(), query["cursor"], query["limit"],
                                         query["connector_key"])
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return page.body()
 
 
 @api.post("/connections")

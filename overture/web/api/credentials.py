@@ -30,7 +30,7 @@ TAGS = ["Credentials"]
 def list_credentials(query: dict[str, Any]) -> dict[str, Any]:
     page = credentials.list_credentials(current_access(), query["cursor"], query["limit"],
                                         kind=query["kind"], connector_key=query["connector_key"])
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return page.body()
 
 
 @api.post("/credentials")

@@ -21,7 +21,7 @@ TAGS = ["Members"]
 @api.doc(tags=TAGS, summary="List members")
 def list_members(query: dict[str, Any]) -> dict[str, Any]:
     page = members.list_members(current_access(), query["cursor"], query["limit"])
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return page.body()
 
 
 @api.post("/members")

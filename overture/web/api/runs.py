@@ -69,8 +69,7 @@ def list_runs(query: dict[str, Any]) -> dict[str, Any]:
     page = runs.list_runs(query["cursor"], query["limit"], query["workflow_id"],
                           query["status"], query["trigger"])
     versions: dict[uuid.UUID, int] = {}
-    return {"items": [run_view(r, versions) for r in page.items],
-            "next_cursor": page.next_cursor}
+    return page.body([run_view(r, versions) for r in page.items])
 
 
 @api.get("/runs/<run_id>")

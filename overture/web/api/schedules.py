@@ -28,7 +28,7 @@ TAGS = ["Schedules"]
 def list_schedules(workflow_id: str, query: dict[str, Any]) -> dict[str, Any]:
     workflow = workflows.get_workflow(workflow_id)
     page = scheduler.list_schedules(query["cursor"], query["limit"], workflow.id)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return page.body()
 
 
 @api.post("/workflows/<workflow_id>/schedules")

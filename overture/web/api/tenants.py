@@ -42,7 +42,7 @@ def rename_current_tenant(body: dict[str, Any]) -> Tenant:
 def list_tenants(query: dict[str, Any]) -> dict[str, Any]:
     page = lifecycle.managed_tenants(current_access(), query["cursor"], query["limit"],
                                      query["status"])
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return page.body()
 
 
 @api.post("/tenants")

@@ -60,7 +60,7 @@ class TriggerPage(Schema):
 def list_triggers(workflow_id: str, query: dict[str, Any]) -> dict[str, Any]:
     workflow = workflows.get_workflow(workflow_id)
     page = triggers.list_subscriptions(query["cursor"], query["limit"], workflow.id)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return page.body()
 
 
 @api.post("/workflows/<workflow_id>/triggers")

@@ -44,7 +44,7 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
 @api.doc(tags=TAGS, summary="List workflows")
 def list_workflows(query: dict[str, Any]) -> dict[str, Any]:
     page = workflows.list_workflows(query["cursor"], query["limit"])
-    return {"items": [workflow_view(w) for w in page.items], "next_cursor": page.next_cursor}
+    return page.body([workflow_view(w) for w in page.items])
 
 
 @api.post("/workflows")
