@@ -96,6 +96,7 @@ class Graph:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     block_of: dict[str, str] = field(default_factory=dict)
     blocks: dict[str, Block] = field(default_factory=dict)
+    pins: dict[str, Any] = field(default_factory=dict)  # the version's, see WorkflowVersion
 
     @classmethod
     def of(cls, definition: dict[str, Any]) -> Graph:

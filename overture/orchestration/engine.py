@@ -121,7 +121,8 @@ def _claim_once(step_run_id: uuid.UUID) -> Claimed | None:
     context = StepContext(
         step=step, path=row.path, scope=flow.scope_for(run, row), attempt=row.attempt,
         idempotency_key=f"ovt-{row.id}", timeout=timeout, tenant_id=str(row.tenant_id),
-        started_at=row.started_at)
+        started_at=row.started_at, run_id=str(run.id), workflow_id=str(run.workflow_id),
+        step_run_id=str(row.id), pins=graph.pins)
     claimed = Claimed(row.id, token, context, row.step_type)
     db.session.commit()  # nothing stays open while the step runs
     return claimed
@@ -221,6 +222,7 @@ def _record_once(claimed: Claimed, outcome: Outcome | StepFailed) -> uuid.UUID |
         row.status, row.finished_at = StepStatus.CANCELLED, utcnow()
         db.session.commit()
         return None
+    outcome = flow.write_ledger(run, row, claimed.context.ledger, outcome)
     inline = flow.apply(run, row, outcome)
     db.session.commit()
     return inline

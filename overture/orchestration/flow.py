@@ -16,6 +16,7 @@ from sqlalchemy import select
 from overture.billing.usage import record_usage
 from overture.orchestration import dispatch, expressions
 from overture.orchestration.definition import Graph
+from overture.orchestration.ledger import Ledger
 from overture.orchestration.models import (
     FINISHED_STEP,
     Approval,
@@ -53,6 +54,7 @@ def graph_of(run: Run) -> Graph:
     if graph is None:
         version = db.session.get(WorkflowVersion, run.version_id)
         graph = Graph.of(version.definition)
+        graph.pins = dict(version.pins or {})
         _graphs[run.version_id] = graph
         if len(_graphs) > 512:
             _graphs.popitem(last=False)
@@ -157,6 +159,30 @@ def refuse_to_start(run: Run, graph: Graph, row: StepRun, now: datetime) -> str 
                    "the run reached its maximum number of steps"})
         return "too many steps"
     return None
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+def write_ledger(run: Run, row: StepRun, ledger: Ledger,
+                 outcome: Outcome | StepFailed) -> Outcome | StepFailed:
+    """Write what the step used and did; a run past its `max_agent_calls` fails here."""
+    if ledger.empty:
+        return outcome
+    for entry in ledger.usage:
+        record_usage(entry.metric, entry.quantity, workflow_id=run.workflow_id, run_id=run.id,
+                     step_id=row.step_id, agent_id=entry.agent_id)
+    for note in ledger.audit:
+        audit.record(note.action, target_type=note.target_type, target_id=note.target_id,
+                     details={**note.details, "run_id": str(run.id), "step_id": row.step_id},
+                     actor=note.actor)
+    add_cost(run, row, ledger.tokens, ledger.cost)
+    run.agent_calls += ledger.agent_calls
+    limit = (graph_of(run).definition.get("policy") or {}).get("max_agent_calls")
+    if limit is not None and ledger.agent_calls and run.agent_calls > int(limit):
+        return StepFailed("max_agent_calls", f"the run made {run.agent_calls} agent calls, "
+                          f"more than its maximum of {limit}")
+    return outcome
 
 
 # --------------------------------------------------------------------------- outcomes

@@ -41,6 +41,8 @@ class WorkflowVersion(TenantOwned, db.Model):
     workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # What publishing resolved and froze beside the definition (agent versions by name).
+    pins: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     published_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
 
 

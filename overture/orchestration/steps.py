@@ -4,13 +4,14 @@ agent step types register themselves the same way."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from overture.orchestration import actions, expressions
 from overture.orchestration.definition import EXPR, ID, NEXT, POSITIVE, StepSchema
 from overture.orchestration.definition import register_step_schema as _register_schema
+from overture.orchestration.ledger import Ledger
 from overture.orchestration.outcomes import (
     AwaitApproval,
     AwaitRun,
@@ -39,6 +40,13 @@ class StepContext:
     timeout: float
     tenant_id: str
     started_at: datetime  # of the first attempt: a delay counts from here
+    run_id: str = ""
+    workflow_id: str = ""
+    step_run_id: str = ""
+    # What the workflow version pinned at publish (e.g. agent versions by name).
+    pins: dict[str, Any] = field(default_factory=dict)
+    # Usage, audit, tokens and agent calls, written with the step's outcome.
+    ledger: Ledger = field(default_factory=Ledger)
 
     def render(self, value: Any) -> Any:
         try:
