@@ -19,6 +19,7 @@ from sqlalchemy import text as sa_text
 from overture.orchestration import actions, dispatch, engine, runs, worker
 from overture.orchestration.models import Approval, Run
 from overture.orchestration.outcomes import StepFailed
+from overture.orchestration.watchdog import StepTimeout
 from overture.platform.db import db, scoped_to, utcnow
 from tests.conftest import REDIS_NAMESPACE, pg_settings
 from tests.engine_support import (
@@ -338,11 +339,11 @@ def test_engine_step_timeout_never_escapes_as_a_crash():
     for i in range(600):
         try:
             try:
-                engine._with_timeout(lambda i=i: spin(0.0005 + (i % 7) * 0.0003), 0.0015)
+                engine.with_time_limit(lambda i=i: spin(0.0005 + (i % 7) * 0.0003), 0.0015)
             except StepFailed as failure:
                 assert failure.code == "timeout"
             sum(range(200))  # where a late interruption would land
-        except engine.StepTimeout:
+        except StepTimeout:
             escaped += 1
     assert escaped == 0
 

@@ -7,27 +7,31 @@ what happened in one commit, and move on.
    derived from the step run, the same on every attempt.
 3. `record` commits the output, usage, audit and successor rows together; messages
    for the successors go out after that commit (`dispatch`).
-4. The first ready successor runs at once in this process (bounded), since its row
-   is already durable: a crash loses nothing, the sweeper picks it up.
+4. The first ready successor is claimed in that same commit ("claimed at birth") and
+   runs at once in this process (bounded): its row is durable and leased, so a crash
+   loses nothing, and the sweeper takes it back when the lease runs out.
+
+The common case (a step completed, the next step of its block follows) is recorded by
+`hotpath.hand_over` in one statement; everything else by `flow` on ORM objects.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from overture.orchestration import flow
+from overture.orchestration import flow, hotpath
+from overture.orchestration.definition import Graph
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
-from overture.orchestration.outcomes import Outcome, StepFailed
+from overture.orchestration.outcomes import DEFAULT_NEXT, Completed, Outcome, StepFailed
 from overture.orchestration.steps import StepContext, executor_for
+from overture.orchestration.watchdog import StepTimeout, time_limit
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.logging import get_logger
 
@@ -37,6 +41,7 @@ DEFAULT_TIMEOUT = 300.0
 MAX_INLINE_STEPS = 50  # one message runs at most this many steps before yielding
 DEADLOCK_RETRIES = 3
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+_SLOW = object()  # the fast path declined: record with the ORM
 
 
 @dataclass
@@ -47,85 +52,44 @@ class Claimed:
     claim: str
     context: StepContext
     step_type: str
+    step_id: str
+    path: str
+    tenant_id: uuid.UUID
+    run: hotpath.RunFacts
+    graph: Graph
 
 
 def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
     """Handle one message: run the step and then, inline, the ready successors."""
     with scoped_to(tenant_id):
-        current: uuid.UUID | None = step_run_id
-        for _ in range(MAX_INLINE_STEPS):
-            if current is None:
-                return
-            current = run_one(current)
-        if current is not None:
-            flow.send_later(current, tenant_id)
-            db.session.commit()
+        claimed = claim(step_run_id, tenant_id)
+        budget = MAX_INLINE_STEPS
+        while claimed is not None:
+            budget -= 1
+            claimed = record(claimed, run_step(claimed), inline=budget > 0)
 
 
-def run_one(step_run_id: uuid.UUID) -> uuid.UUID | None:
-    """Claim, execute and record one step run; returns a successor to run inline."""
-    claimed = claim(step_run_id)
-    if claimed is None:
-        return None
+def run_step(claimed: Claimed) -> Outcome | StepFailed:
     try:
         outcome: Outcome | StepFailed = execute(claimed)
     except StepFailed as failure:
         outcome = failure
     except Exception as exc:  # a bug in an executor must not lose the run
-        log.exception("step.crashed", step_run_id=str(step_run_id))
+        log.exception("step.crashed", step_run_id=str(claimed.step_run_id))
         outcome = StepFailed("error", f"{type(exc).__name__}: {exc}")
     # An executor that touched the database (connector audit and usage) may have left a
     # transaction open, or aborted by its error: the record must not inherit either.
-    db.session.rollback()
-    return record(claimed, outcome)
-
-
-# --------------------------------------------------------------------------- claim
-
-
-def claim(step_run_id: uuid.UUID) -> Claimed | None:
-    return _retry_deadlocks(_claim_once, step_run_id)
-
-
-def _claim_once(step_run_id: uuid.UUID) -> Claimed | None:
-    now = utcnow()
-    token = uuid.uuid4().hex
-    row = db.session.get(StepRun, step_run_id)
-    if row is None:
+    if db.session().in_transaction():
         db.session.rollback()
-        return None
-    run = db.session.get(Run, row.run_id)
-    graph = flow.graph_of(run)
-    step = graph.step(row.step_id)
-    timeout = float(step.get("timeout_seconds", DEFAULT_TIMEOUT))
-    taken = db.session.execute(
-        update(StepRun)
-        .where(StepRun.id == step_run_id,
-               or_(and_(StepRun.status == StepStatus.QUEUED,
-                        or_(StepRun.next_attempt_at.is_(None), StepRun.next_attempt_at <= now)),
-                   and_(StepRun.status == StepStatus.RUNNING, StepRun.lease_until < now)))
-        .values(status=StepStatus.RUNNING, claim=token, attempt=StepRun.attempt + 1,
-                lease_until=now + timedelta(seconds=timeout + lease_grace()))
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken != 1:
-        db.session.rollback()
-        return None
-    db.session.refresh(row)
-    if row.started_at is None:
-        row.started_at = now
-    refusal = flow.refuse_to_start(run, graph, row, now)
-    if refusal is not None:
-        db.session.commit()
-        return None
-    context = StepContext(
-        step=step, path=row.path, scope=flow.scope_for(run, row), attempt=row.attempt,
-        idempotency_key=f"ovt-{row.id}", timeout=timeout, tenant_id=str(row.tenant_id),
-        started_at=row.started_at, run_id=str(run.id), workflow_id=str(run.workflow_id),
-        step_run_id=str(row.id), pins=graph.pins)
-    claimed = Claimed(row.id, token, context, row.step_type)
-    db.session.commit()  # nothing stays open while the step runs
-    return claimed
+    return outcome
+
+
+def timeout_of(step: dict[str, Any]) -> float:
+    return float(step.get("timeout_seconds", DEFAULT_TIMEOUT))
+
+
+def lease_for(timeout: float) -> timedelta:
+    return timedelta(seconds=timeout + lease_grace())
 
 
 def lease_grace() -> float:
@@ -134,46 +98,98 @@ def lease_grace() -> float:
     return float(os.environ.get(LEASE_GRACE_ENV) or 30)
 
 
+# --------------------------------------------------------------------------- claim
+
+
+def claim(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
+    return _retry_deadlocks(_claim_once, step_run_id, tenant_id)
+
+
+def _claim_once(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
+    now = utcnow()
+    token = uuid.uuid4().hex
+    row = hotpath.claim_row(step_run_id, tenant_id, token, now, lease_for(DEFAULT_TIMEOUT))
+    if row is None:
+        db.session.rollback()
+        return None
+    facts = hotpath.run_facts(row.run_id, tenant_id)
+    graph = flow.graph_of_version(facts.version_id)
+    if not flow.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
+        _refuse(row.id, row.run_id, graph, now)
+        db.session.commit()
+        return None
+    timeout = timeout_of(graph.step(row.step_id))
+    if timeout != DEFAULT_TIMEOUT:
+        hotpath.extend_lease(row.id, tenant_id, now + lease_for(timeout))
+    scope = flow.build_scope(tenant_id, facts.id, facts.workflow_id, facts.input,
+                             facts.trigger, facts.started_at, row.path, row.attempt, row.input)
+    claimed = _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
+                       tenant_id, facts, graph, scope)
+    db.session.commit()  # nothing stays open while the step runs
+    return claimed
+
+
+def _claimed(step_run_id: uuid.UUID, token: str, step_id: str, path: str, attempt: int,
+             started_at: datetime, tenant_id: uuid.UUID, facts: hotpath.RunFacts,
+             graph: Graph, scope: dict[str, Any]) -> Claimed:
+    step = graph.step(step_id)
+    context = StepContext(
+        step=step, path=path, scope=scope, attempt=attempt,
+        idempotency_key=f"ovt-{step_run_id}", timeout=timeout_of(step),
+        tenant_id=str(tenant_id), started_at=started_at, run_id=str(facts.id),
+        workflow_id=str(facts.workflow_id), step_run_id=str(step_run_id), pins=graph.pins)
+    return Claimed(step_run_id, token, context, step["type"], step_id, path, tenant_id,
+                   facts, graph)
+
+
+def _refuse(step_run_id: uuid.UUID, run_id: uuid.UUID, graph: Graph, now: datetime) -> None:
+    """The run may not go on: cancel the step, or end the run when it is due to end."""
+    run = db.session.scalars(select(Run).where(Run.id == run_id).with_for_update()
+                             .execution_options(populate_existing=True)).one()
+    row = db.session.get(StepRun, step_run_id, populate_existing=True)
+    flow.refuse_to_start(run, graph, row, now)
+
+
+def _facts_of(run: Run) -> hotpath.RunFacts:
+    return hotpath.RunFacts(run.id, run.status, run.version_id, run.workflow_id, run.input,
+                            run.trigger, run.started_at, run.deadline_at, run.steps_executed)
+
+
+def _claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed | None:
+    """Claim a successor queued by this very transaction, to run it next in this
+    process; None leaves it queued for a message (another run's step, or a run that
+    may not go on: its claim will say why)."""
+    now = utcnow()
+    pending = db.session.get(StepRun, step_run_id)  # in the identity map: no query
+    if pending is None or pending.run_id != run.id:
+        return None
+    db.session.flush()
+    if not flow.may_start(run.status, run.deadline_at, run.steps_executed, graph, now):
+        return None
+    token = uuid.uuid4().hex
+    timeout = timeout_of(graph.step(pending.step_id))
+    row = hotpath.claim_row(step_run_id, run.tenant_id, token, now, lease_for(timeout))
+    if row is None:
+        return None
+    db.session.expire(pending)
+    scope = flow.build_scope(run.tenant_id, run.id, run.workflow_id, run.input, run.trigger,
+                             run.started_at, row.path, row.attempt, row.input)
+    return _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
+                    run.tenant_id, _facts_of(run), graph, scope)
+
+
 # --------------------------------------------------------------------------- execute
-
-
-class StepTimeout(BaseException):
-    """Raised inside a step's thread when it overruns (BaseException: not swallowed)."""
 
 
 def execute(claimed: Claimed) -> Outcome:
     executor = executor_for(claimed.step_type)
-    return _with_timeout(lambda: executor(claimed.context), claimed.context.timeout)
+    return with_time_limit(lambda: executor(claimed.context), claimed.context.timeout)
 
 
-def _with_timeout(fn: Any, seconds: float) -> Any:
-    """Run fn here; if it overruns, raise StepTimeout in this thread (as Dramatiq's
-    time limit does). Blocking C calls end when their own timeouts do."""
-    thread_id = ctypes.c_ulong(threading.get_ident())
-    lock = threading.Lock()
-    state = {"done": False, "fired": False}
-
-    def interrupt() -> None:
-        with lock:
-            if not state["done"]:
-                state["fired"] = True
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id,
-                                                           ctypes.py_object(StepTimeout))
-
-    timer = threading.Timer(seconds, interrupt)
-    timer.daemon = True
+def with_time_limit(fn: Any, seconds: float) -> Any:
     try:
-        try:
-            timer.start()
+        with time_limit(seconds):
             return fn()
-        finally:
-            with lock:
-                state["done"] = True
-            timer.cancel()
-            if state["fired"]:
-                # fn ended as the timer fired: take back the exception not yet raised,
-                # or it would surface later, outside any handler (mid-record, say)
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(thread_id, None)
     except StepTimeout as exc:
         raise StepFailed("timeout", f"the step ran longer than {seconds:g}s") from exc
 
@@ -181,9 +197,15 @@ def _with_timeout(fn: Any, seconds: float) -> Any:
 # --------------------------------------------------------------------------- record
 
 
-def record(claimed: Claimed, outcome: Outcome | StepFailed) -> uuid.UUID | None:
-    """Record the outcome in one transaction if the claim still holds."""
-    return _retry_deadlocks(_record_once, claimed, outcome)
+def record(claimed: Claimed, outcome: Outcome | StepFailed, inline: bool = True) -> Claimed | None:
+    """Record the outcome in one transaction if the claim still holds; returns the
+    successor claimed at birth, to run next, if any."""
+    next_id = _next_in_block(claimed, outcome)
+    if next_id is not None:
+        handed = _retry_deadlocks(_hand_over_once, claimed, outcome, next_id, inline)
+        if handed is not _SLOW:
+            return handed
+    return _retry_deadlocks(_record_once, claimed, outcome, inline)
 
 
 def _retry_deadlocks(fn: Any, *args: Any) -> Any:
@@ -201,21 +223,54 @@ def _retry_deadlocks(fn: Any, *args: Any) -> Any:
     return None
 
 
-def _record_once(claimed: Claimed, outcome: Outcome | StepFailed) -> uuid.UUID | None:
+def _next_in_block(claimed: Claimed, outcome: Outcome | StepFailed) -> str | None:
+    """The step that follows in the same block, when the fast path may record this."""
+    if not isinstance(outcome, Completed) or not claimed.context.ledger.empty:
+        return None
+    if db.session.get_bind().dialect.name != "postgresql":
+        return None
+    next_id = claimed.context.step.get("next") if outcome.next is DEFAULT_NEXT else outcome.next
+    return next_id or None
+
+
+def _hand_over_once(claimed: Claimed, outcome: Completed, next_id: str,
+                    inline: bool) -> Claimed | object | None:
+    now = utcnow()
+    step = claimed.graph.step(next_id)
+    timeout = timeout_of(step)
+    token = uuid.uuid4().hex if inline else None
+    done = hotpath.hand_over(
+        tenant_id=claimed.tenant_id, run_id=claimed.run.id, workflow_id=claimed.run.workflow_id,
+        step_run_id=claimed.step_run_id, step_id=claimed.step_id, claim=claimed.claim,
+        path=claimed.path, output=outcome.output, now=now,
+        successor=hotpath.Successor(next_id, step["type"], token,
+                                    now + lease_for(timeout) if inline else None))
+    if done is None or (inline and not flow.may_start(
+            RunStatus.RUNNING, done.deadline_at, done.steps_executed, claimed.graph, now)):
+        db.session.rollback()
+        return _SLOW
+    if not inline:
+        flow.send_later(done.successor_id, claimed.tenant_id)
+    db.session.commit()
+    if token is None:
+        return None
+    scope = flow.next_scope(claimed.context.scope, claimed.step_id, outcome.output)
+    return _claimed(done.successor_id, token, next_id, claimed.path, 1, now, claimed.tenant_id,
+                    claimed.run, claimed.graph, scope)
+
+
+def _record_once(claimed: Claimed, outcome: Outcome | StepFailed,
+                 inline: bool) -> Claimed | None:
     # The run first, then the step: the same order as cancelling and finishing a run,
     # which lock the run and then its steps.
-    run_id = db.session.scalar(select(StepRun.run_id).where(StepRun.id == claimed.step_run_id))
-    if run_id is None:
-        db.session.rollback()
-        return None
-    run = db.session.scalars(select(Run).where(Run.id == run_id).with_for_update()
-                             .execution_options(populate_existing=True)).one()
+    run = db.session.scalars(select(Run).where(Run.id == claimed.run.id).with_for_update()
+                             .execution_options(populate_existing=True)).one_or_none()
     row = db.session.scalars(
         select(StepRun).where(StepRun.id == claimed.step_run_id, StepRun.claim == claimed.claim,
                               StepRun.status == StepStatus.RUNNING)
         .with_for_update().execution_options(populate_existing=True)
     ).one_or_none()
-    if row is None:  # cancelled, or the lease ran out and another worker took over
+    if run is None or row is None:  # cancelled, or the lease ran out and another took over
         db.session.rollback()
         return None
     if run.status != RunStatus.RUNNING:
@@ -223,9 +278,14 @@ def _record_once(claimed: Claimed, outcome: Outcome | StepFailed) -> uuid.UUID |
         db.session.commit()
         return None
     outcome = flow.write_ledger(run, row, claimed.context.ledger, outcome)
-    inline = flow.apply(run, row, outcome)
+    next_id = flow.apply(run, row, outcome)
+    successor = None
+    if next_id is not None:
+        successor = _claim_at_birth(run, claimed.graph, next_id) if inline else None
+        if successor is None:
+            flow.send_later(next_id, run.tenant_id)
     db.session.commit()
-    return inline
+    return successor
 
 
 def due_now(row: StepRun, now: datetime) -> bool:

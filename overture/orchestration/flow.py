@@ -5,6 +5,7 @@ transaction that records a step (or decides an approval, or ends a child run).""
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from collections import OrderedDict
 from datetime import datetime, timedelta
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from overture.billing.usage import record_usage
-from overture.orchestration import dispatch, expressions
+from overture.orchestration import dispatch, expressions, hotpath
 from overture.orchestration.definition import Graph
 from overture.orchestration.ledger import Ledger
 from overture.orchestration.models import (
@@ -46,18 +47,24 @@ from overture.platform.db import db, utcnow
 DEFAULT_MAX_STEPS = 10_000
 DEFAULT_MAX_DURATION = 7 * 86400
 _graphs: OrderedDict[uuid.UUID, Graph] = OrderedDict()
+_graphs_lock = threading.Lock()
 
 
 def graph_of(run: Run) -> Graph:
-    """The frozen graph of a run's version (versions never change, so cache them)."""
-    graph = _graphs.get(run.version_id)
+    return graph_of_version(run.version_id)
+
+
+def graph_of_version(version_id: uuid.UUID) -> Graph:
+    """The frozen graph of a version (versions never change, so cache them)."""
+    graph = _graphs.get(version_id)
     if graph is None:
-        version = db.session.get(WorkflowVersion, run.version_id)
+        version = db.session.get(WorkflowVersion, version_id)
         graph = Graph.of(version.definition)
         graph.pins = dict(version.pins or {})
-        _graphs[run.version_id] = graph
-        if len(_graphs) > 512:
-            _graphs.popitem(last=False)
+        with _graphs_lock:
+            _graphs[version_id] = graph
+            if len(_graphs) > 512:
+                _graphs.popitem(last=False)
     return graph
 
 
@@ -86,27 +93,40 @@ def _ms_until(when: datetime) -> int:
 
 
 def scope_for(run: Run, row: StepRun) -> dict[str, Any]:
-    """What expressions in this step see: the run input, outputs of steps in this
+    db.session.flush()  # the scope is read with Core, which does not flush
+    return build_scope(run.tenant_id, run.id, run.workflow_id, run.input, run.trigger,
+                       run.started_at, row.path, row.attempt, row.input)
+
+
+def build_scope(tenant_id: uuid.UUID, run_id: uuid.UUID, workflow_id: uuid.UUID,
+                run_input: Any, trigger: str, run_started_at: datetime | None, path: str,
+                attempt: int, step_input: Any) -> dict[str, Any]:
+    """What expressions in a step see: the run input, outputs of steps in this
     iteration and the blocks around it, run metadata, and the loop item."""
-    paths = ancestor_paths(row.path)
-    outputs = db.session.execute(
-        select(StepRun.step_id, StepRun.path, StepRun.output).where(
-            StepRun.run_id == run.id, StepRun.path.in_(paths),
-            StepRun.status.in_([StepStatus.SUCCEEDED, StepStatus.SKIPPED]))
-    ).all()
+    paths = ancestor_paths(path)
     depth = {p: i for i, p in enumerate(paths)}
     steps: dict[str, Any] = {}
-    for step_id, _path, output in sorted(outputs, key=lambda o: depth[o.path]):
+    for step_id, _path, output in sorted(hotpath.outputs_on(run_id, tenant_id, paths),
+                                         key=lambda o: depth[o[1]]):
         steps[step_id] = output
-    scope: dict[str, Any] = {"input": run.input, "steps": steps,
-                             "run": {"id": str(run.id), "workflow_id": str(run.workflow_id),
-                                     "attempt": row.attempt, "trigger": run.trigger,
-                                     "started_at": run.started_at.isoformat()
-                                     if run.started_at else None}}
-    scope.update(_loop_item(run, row.path))
-    if isinstance(row.input, dict) and "error" in row.input:
-        scope["error"] = row.input["error"]
+    scope: dict[str, Any] = {"input": run_input, "steps": steps,
+                             "run": {"id": str(run_id), "workflow_id": str(workflow_id),
+                                     "attempt": attempt, "trigger": trigger,
+                                     "started_at": run_started_at.isoformat()
+                                     if run_started_at else None}}
+    scope.update(_loop_item(tenant_id, run_id, path))
+    if isinstance(step_input, dict) and "error" in step_input:
+        scope["error"] = step_input["error"]
     return scope
+
+
+def next_scope(scope: dict[str, Any], step_id: str, output: Any) -> dict[str, Any]:
+    """The scope of the step after `step_id` in the same block, from `step_id`'s own:
+    the same, plus its output, on a first attempt."""
+    following = {k: v for k, v in scope.items() if k != "error"}
+    following["steps"] = {**scope["steps"], step_id: output}
+    following["run"] = {**scope["run"], "attempt": 1}
+    return following
 
 
 def ancestor_paths(path: str) -> list[str]:
@@ -122,15 +142,15 @@ def _split_last(path: str) -> tuple[str, str, int]:
     return "".join(f"{p}/" for p in parts[:-1]), step_id, int(index)
 
 
-def _loop_item(run: Run, path: str) -> dict[str, Any]:
+def _loop_item(tenant_id: uuid.UUID, run_id: uuid.UUID, path: str) -> dict[str, Any]:
     """`item` and `index` of the innermost loop iteration this path is in."""
     if not path:
         return {}
     parent_path, step_id, index = _split_last(path)
-    parent = _step_row(run.id, step_id, parent_path)
-    if parent is None or not parent.state or "mode" not in parent.state:
-        return _loop_item(run, parent_path) if parent_path else {}
-    items = parent.state.get("items") or []
+    state = hotpath.loop_state(run_id, tenant_id, step_id, parent_path)
+    if not state or "mode" not in state:
+        return _loop_item(tenant_id, run_id, parent_path) if parent_path else {}
+    items = state.get("items") or []
     return {"index": index, "item": items[index] if index < len(items) else None}
 
 
@@ -143,6 +163,13 @@ def _step_row(run_id: uuid.UUID, step_id: str, path: str, lock: bool = False) ->
 
 
 # --------------------------------------------------------------------------- run policies
+
+
+def may_start(status: str, deadline_at: datetime | None, steps_executed: int, graph: Graph,
+              now: datetime) -> bool:
+    """Whether a step of a run in this state may start (else `refuse_to_start` says why)."""
+    return (status == RunStatus.RUNNING and (deadline_at is None or deadline_at > now)
+            and steps_executed < graph.policy("max_steps", DEFAULT_MAX_STEPS))
 
 
 def refuse_to_start(run: Run, graph: Graph, row: StepRun, now: datetime) -> str | None:
@@ -368,8 +395,9 @@ def _run_output(run: Run, graph: Graph, row: StepRun, last_output: Any) -> Any:
     template = graph.definition.get("output")
     if template is None:
         return last_output
-    return expressions.render(template, scope_for(run, row) | {"steps": {
-        **scope_for(run, row)["steps"], row.step_id: last_output}})
+    scope = scope_for(run, row)
+    return expressions.render(template, scope | {"steps": {**scope["steps"],
+                                                           row.step_id: last_output}})
 
 
 # --------------------------------------------------------------------------- run end
