@@ -26,12 +26,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from overture.orchestration import flow, hotpath
+from overture.orchestration import dispatch, flow, hotpath
 from overture.orchestration.definition import Graph
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
 from overture.orchestration.outcomes import DEFAULT_NEXT, Completed, Outcome, StepFailed
 from overture.orchestration.steps import StepContext, executor_for
 from overture.orchestration.watchdog import StepTimeout, time_limit
+from overture.platform import pipeline
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.logging import get_logger
 
@@ -102,7 +103,35 @@ def lease_grace() -> float:
 
 
 def claim(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
+    if hotpath.available():
+        try:
+            return _claim_direct(step_run_id, tenant_id)
+        except pipeline.Declined:
+            pass  # the ORM path has its own retries and errors
     return _retry_deadlocks(_claim_once, step_run_id, tenant_id)
+
+
+def _claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
+    now = utcnow()
+    token = uuid.uuid4().hex
+    taken = hotpath.claim_direct(step_run_id, tenant_id, token, now, lease_for(DEFAULT_TIMEOUT))
+    if taken is None:
+        return None
+    row, facts = taken
+    graph = flow.graph_of_version(facts.version_id)
+    if not flow.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
+        _refuse(row.id, row.run_id, graph, now)
+        db.session.commit()
+        return None
+    db.session.rollback()  # a version read for the graph: nothing to keep open
+    timeout = timeout_of(graph.step(row.step_id))
+    if timeout != DEFAULT_TIMEOUT:
+        hotpath.extend_lease_direct(row.id, tenant_id, now + lease_for(timeout))
+    scope = flow.build_scope(hotpath.DirectReader(tenant_id), graph, facts.id,
+                             facts.workflow_id, facts.input, facts.trigger, facts.started_at,
+                             row.path, row.attempt, row.input)
+    return _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
+                    tenant_id, facts, graph, scope)
 
 
 def _claim_once(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
@@ -121,8 +150,9 @@ def _claim_once(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
     timeout = timeout_of(graph.step(row.step_id))
     if timeout != DEFAULT_TIMEOUT:
         hotpath.extend_lease(row.id, tenant_id, now + lease_for(timeout))
-    scope = flow.build_scope(tenant_id, facts.id, facts.workflow_id, facts.input,
-                             facts.trigger, facts.started_at, row.path, row.attempt, row.input)
+    scope = flow.build_scope(hotpath.SessionReader(tenant_id), graph, facts.id,
+                             facts.workflow_id, facts.input, facts.trigger, facts.started_at,
+                             row.path, row.attempt, row.input)
     claimed = _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
                        tenant_id, facts, graph, scope)
     db.session.commit()  # nothing stays open while the step runs
@@ -152,7 +182,8 @@ def _refuse(step_run_id: uuid.UUID, run_id: uuid.UUID, graph: Graph, now: dateti
 
 def _facts_of(run: Run) -> hotpath.RunFacts:
     return hotpath.RunFacts(run.id, run.status, run.version_id, run.workflow_id, run.input,
-                            run.trigger, run.started_at, run.deadline_at, run.steps_executed)
+                            run.trigger, run.started_at, run.deadline_at, run.steps_executed,
+                            run.parent_step_run_id)
 
 
 def _claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed | None:
@@ -172,8 +203,9 @@ def _claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed |
     if row is None:
         return None
     db.session.expire(pending)
-    scope = flow.build_scope(run.tenant_id, run.id, run.workflow_id, run.input, run.trigger,
-                             run.started_at, row.path, row.attempt, row.input)
+    scope = flow.build_scope(hotpath.SessionReader(run.tenant_id), graph, run.id,
+                             run.workflow_id, run.input, run.trigger, run.started_at, row.path,
+                             row.attempt, row.input)
     return _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
                     run.tenant_id, _facts_of(run), graph, scope)
 
@@ -200,11 +232,10 @@ def with_time_limit(fn: Any, seconds: float) -> Any:
 def record(claimed: Claimed, outcome: Outcome | StepFailed, inline: bool = True) -> Claimed | None:
     """Record the outcome in one transaction if the claim still holds; returns the
     successor claimed at birth, to run next, if any."""
-    next_id = _next_in_block(claimed, outcome)
-    if next_id is not None:
-        handed = _retry_deadlocks(_hand_over_once, claimed, outcome, next_id, inline)
-        if handed is not _SLOW:
-            return handed
+    if isinstance(outcome, Completed) and claimed.context.ledger.empty and hotpath.available():
+        recorded = _record_direct(claimed, outcome, inline)
+        if recorded is not _SLOW:
+            return recorded  # type: ignore[return-value]
     return _retry_deadlocks(_record_once, claimed, outcome, inline)
 
 
@@ -223,36 +254,47 @@ def _retry_deadlocks(fn: Any, *args: Any) -> Any:
     return None
 
 
-def _next_in_block(claimed: Claimed, outcome: Outcome | StepFailed) -> str | None:
-    """The step that follows in the same block, when the fast path may record this."""
-    if not isinstance(outcome, Completed) or not claimed.context.ledger.empty:
-        return None
-    if db.session.get_bind().dialect.name != "postgresql":
-        return None
-    next_id = claimed.context.step.get("next") if outcome.next is DEFAULT_NEXT else outcome.next
-    return next_id or None
+def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object:
+    """The common outcomes of a completed step, without the ORM; _SLOW for the rest."""
+    step = claimed.context.step
+    next_id = step.get("next") if outcome.next is DEFAULT_NEXT else outcome.next
+    if next_id:
+        return _hand_over(claimed, outcome, next_id, inline)
+    facts = {"tenant_id": claimed.tenant_id, "run": claimed.run,
+             "step_run_id": claimed.step_run_id, "step_id": claimed.step_id,
+             "claim": claimed.claim, "output": outcome.output, "now": utcnow()}
+    if not claimed.path:
+        if claimed.graph.definition.get("output") is not None:
+            return _SLOW  # rendered by flow, which reports a bad template on the run
+        done = hotpath.finish_run(run_output=outcome.output, **facts)
+        return _SLOW if done is None else None
+    parent_path, parent_step, index = flow.split_last(claimed.path)
+    if claimed.graph.steps.get(parent_step, {}).get("type") != "parallel":
+        return _SLOW  # a loop iteration: flow starts the next one
+    done = hotpath.branch_done(parent_step=parent_step, parent_path=parent_path, index=index,
+                               **facts)
+    return _SLOW if done is None else None
 
 
-def _hand_over_once(claimed: Claimed, outcome: Completed, next_id: str,
-                    inline: bool) -> Claimed | object | None:
+def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool) -> object:
     now = utcnow()
     step = claimed.graph.step(next_id)
-    timeout = timeout_of(step)
     token = uuid.uuid4().hex if inline else None
     done = hotpath.hand_over(
-        tenant_id=claimed.tenant_id, run_id=claimed.run.id, workflow_id=claimed.run.workflow_id,
-        step_run_id=claimed.step_run_id, step_id=claimed.step_id, claim=claimed.claim,
-        path=claimed.path, output=outcome.output, now=now,
+        tenant_id=claimed.tenant_id, run=claimed.run, step_run_id=claimed.step_run_id,
+        step_id=claimed.step_id, claim=claimed.claim, path=claimed.path,
+        output=outcome.output, now=now,
         successor=hotpath.Successor(next_id, step["type"], token,
-                                    now + lease_for(timeout) if inline else None))
-    if done is None or (inline and not flow.may_start(
-            RunStatus.RUNNING, done.deadline_at, done.steps_executed, claimed.graph, now)):
-        db.session.rollback()
+                                    now + lease_for(timeout_of(step)) if inline else None))
+    if done is None or done.successor_id is None:
         return _SLOW
-    if not inline:
-        flow.send_later(done.successor_id, claimed.tenant_id)
-    db.session.commit()
     if token is None:
+        dispatch.send_now(done.successor_id, claimed.tenant_id)
+        return None
+    if not flow.may_start(RunStatus.RUNNING, done.deadline_at, done.steps_executed,
+                          claimed.graph, now):
+        _refuse(done.successor_id, claimed.run.id, claimed.graph, now)
+        db.session.commit()
         return None
     scope = flow.next_scope(claimed.context.scope, claimed.step_id, outcome.output)
     return _claimed(done.successor_id, token, next_id, claimed.path, 1, now, claimed.tenant_id,

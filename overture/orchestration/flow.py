@@ -43,6 +43,7 @@ from overture.orchestration.outcomes import (
 )
 from overture.platform import audit
 from overture.platform.db import db, utcnow
+from overture.platform.ids import new_id
 
 DEFAULT_MAX_STEPS = 10_000
 DEFAULT_MAX_DURATION = 7 * 86400
@@ -94,19 +95,21 @@ def _ms_until(when: datetime) -> int:
 
 def scope_for(run: Run, row: StepRun) -> dict[str, Any]:
     db.session.flush()  # the scope is read with Core, which does not flush
-    return build_scope(run.tenant_id, run.id, run.workflow_id, run.input, run.trigger,
-                       run.started_at, row.path, row.attempt, row.input)
+    return build_scope(hotpath.SessionReader(run.tenant_id), graph_of(run), run.id,
+                       run.workflow_id, run.input, run.trigger, run.started_at, row.path,
+                       row.attempt, row.input)
 
 
-def build_scope(tenant_id: uuid.UUID, run_id: uuid.UUID, workflow_id: uuid.UUID,
-                run_input: Any, trigger: str, run_started_at: datetime | None, path: str,
-                attempt: int, step_input: Any) -> dict[str, Any]:
+def build_scope(reader: hotpath.Reader, graph: Graph, run_id: uuid.UUID,
+                workflow_id: uuid.UUID, run_input: Any, trigger: str,
+                run_started_at: datetime | None, path: str, attempt: int,
+                step_input: Any) -> dict[str, Any]:
     """What expressions in a step see: the run input, outputs of steps in this
     iteration and the blocks around it, run metadata, and the loop item."""
     paths = ancestor_paths(path)
     depth = {p: i for i, p in enumerate(paths)}
     steps: dict[str, Any] = {}
-    for step_id, _path, output in sorted(hotpath.outputs_on(run_id, tenant_id, paths),
+    for step_id, _path, output in sorted(reader.outputs_on(run_id, paths),
                                          key=lambda o: depth[o[1]]):
         steps[step_id] = output
     scope: dict[str, Any] = {"input": run_input, "steps": steps,
@@ -114,7 +117,7 @@ def build_scope(tenant_id: uuid.UUID, run_id: uuid.UUID, workflow_id: uuid.UUID,
                                      "attempt": attempt, "trigger": trigger,
                                      "started_at": run_started_at.isoformat()
                                      if run_started_at else None}}
-    scope.update(_loop_item(tenant_id, run_id, path))
+    scope.update(_loop_item(reader, graph, run_id, path))
     if isinstance(step_input, dict) and "error" in step_input:
         scope["error"] = step_input["error"]
     return scope
@@ -135,22 +138,25 @@ def ancestor_paths(path: str) -> list[str]:
     return ["".join(f"{p}/" for p in parts[:i]) for i in range(len(parts) + 1)]
 
 
-def _split_last(path: str) -> tuple[str, str, int]:
+def split_last(path: str) -> tuple[str, str, int]:
     """"a#1/b#2/" -> ("a#1/", "b", 2): the enclosing path, step and index."""
     parts = [p for p in path.split("/") if p]
     step_id, index = parts[-1].rsplit("#", 1)
     return "".join(f"{p}/" for p in parts[:-1]), step_id, int(index)
 
 
-def _loop_item(tenant_id: uuid.UUID, run_id: uuid.UUID, path: str) -> dict[str, Any]:
+def _loop_item(reader: hotpath.Reader, graph: Graph, run_id: uuid.UUID,
+               path: str) -> dict[str, Any]:
     """`item` and `index` of the innermost loop iteration this path is in."""
     if not path:
         return {}
-    parent_path, step_id, index = _split_last(path)
-    state = hotpath.loop_state(run_id, tenant_id, step_id, parent_path)
-    if not state or "mode" not in state:
-        return _loop_item(tenant_id, run_id, parent_path) if parent_path else {}
+    parent_path, step_id, index = split_last(path)
+    if graph.steps.get(step_id, {}).get("type") != "loop":  # a parallel branch
+        return _loop_item(reader, graph, run_id, parent_path)
+    state = reader.loop_state(run_id, step_id, parent_path) or {}
     items = state.get("items") or []
+    if state.get("mode") != "for_each":
+        return {"index": index, "item": None}
     return {"index": index, "item": items[index] if index < len(items) else None}
 
 
@@ -262,7 +268,13 @@ def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
 
 
 def _spawn(run: Run, graph: Graph, children: list[Child]) -> uuid.UUID | None:
-    rows = [queue_step(run, c.step_id, c.path, graph) for c in children]
+    now = utcnow()
+    # ids given up front: the ORM then inserts all children in one statement
+    rows = [StepRun(id=new_id(), run_id=run.id, step_id=c.step_id, path=c.path,
+                    step_type=graph.step(c.step_id)["type"], status=StepStatus.QUEUED,
+                    enqueued_at=now) for c in children]
+    db.session.add_all(rows)
+    db.session.flush()
     for extra in rows[1:]:
         send_later(extra.id, extra.tenant_id)
     return rows[0].id if rows else None
@@ -325,7 +337,7 @@ def finish_block(run: Run, graph: Graph, row: StepRun, output: Any) -> uuid.UUID
     if not row.path:
         finish_run(run, RunStatus.SUCCEEDED, output=_run_output(run, graph, row, output))
         return None
-    parent_path, parent_id, index = _split_last(row.path)
+    parent_path, parent_id, index = split_last(row.path)
     parent = _step_row(run.id, parent_id, parent_path, lock=True)
     if parent is None or parent.status != StepStatus.WAITING:
         return None  # the join already completed (any / n-of-m) or was cancelled

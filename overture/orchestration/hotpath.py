@@ -1,11 +1,17 @@
-"""The engine's most frequent statements, written in SQLAlchemy Core on the session's
-connection (no ORM unit of work): claiming a step run, reading what its expressions
-see, and recording the common case of a step that completed and hands over to the
-next step of its block. Everything else goes through `flow` on ORM objects.
+"""The engine's most frequent transactions, on PostgreSQL, in one or two network
+round trips each (`platform.pipeline`), with no ORM: claiming a step run, and
+recording the three common outcomes of a completed step:
 
-Statements run in the session's transaction, so the tenant scope that `db` writes
-into each transaction applies (row-level security), and every statement names the
-tenant as well.
+- it hands over to the next step of its block (`hand_over`);
+- it ends a parallel branch whose join still waits for others (`branch_done`);
+- it ends the run (`finish_run`).
+
+Each returns None when it wrote nothing (the run is over, the claim was lost, the
+case is not the common one, or the transaction could not happen); the engine then
+records with the ORM (`flow`), which handles every case. The ORM claim (`claim_row`,
+`SessionReader`) also serves SQLite, where the embedded mode runs.
+
+Every statement here runs under row-level security in the tenant's scope.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import JSON, and_, bindparam, or_, select, text, update
+import psycopg
+from psycopg.types.json import Json
+from sqlalchemy import and_, or_, select, update
 
-from overture.orchestration.models import Run, StepRun, StepStatus
+from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
+from overture.platform import audit, pipeline
 from overture.platform.db import db
 from overture.platform.ids import new_id
 
@@ -50,6 +59,82 @@ class RunFacts:
     started_at: datetime | None
     deadline_at: datetime | None
     steps_executed: int
+    parent_step_run_id: uuid.UUID | None
+
+
+def available() -> bool:
+    return db.engine.dialect.name == "postgresql"
+
+
+_urls: dict[int, str] = {}
+
+
+def _url() -> str:
+    """The session's database as a libpq URL: the same server, the same role."""
+    engine = db.engine
+    url = _urls.get(id(engine))
+    if url is None:
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        _urls[id(engine)] = url
+    return url
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class Reader(Protocol):
+    def outputs_on(self, run_id: uuid.UUID, paths: list[str]) -> list[tuple[str, str, Any]]:
+        """(step id, path, output) of the finished steps on these iteration paths."""
+
+    def loop_state(self, run_id: uuid.UUID, step_id: str, path: str) -> dict[str, Any] | None:
+        """The state of a loop step's row (its items)."""
+
+
+@dataclass(frozen=True)
+class SessionReader:
+    """Reads through the ORM session's transaction (flush first: Core does not)."""
+
+    tenant_id: uuid.UUID
+
+    def outputs_on(self, run_id: uuid.UUID, paths: list[str]) -> list[tuple[str, str, Any]]:
+        s = STEPS.c
+        return [tuple(r) for r in db.session.connection().execute(
+            select(s.step_id, s.path, s.output).where(
+                s.tenant_id == self.tenant_id, s.run_id == run_id, s.path.in_(paths),
+                s.status.in_([StepStatus.SUCCEEDED, StepStatus.SKIPPED])))]
+
+    def loop_state(self, run_id: uuid.UUID, step_id: str, path: str) -> dict[str, Any] | None:
+        s = STEPS.c
+        return db.session.connection().execute(
+            select(s.state).where(s.tenant_id == self.tenant_id, s.run_id == run_id,
+                                  s.step_id == step_id, s.path == path)).scalar_one_or_none()
+
+
+_OUTPUTS = ("SELECT step_id, path, output FROM step_runs WHERE run_id = %(run_id)s"
+            " AND path = ANY(%(paths)s) AND status IN ('succeeded', 'skipped')")
+_LOOP_STATE = ("SELECT state FROM step_runs WHERE run_id = %(run_id)s AND step_id = %(step_id)s"
+               " AND path = %(path)s")
+
+
+@dataclass(frozen=True)
+class DirectReader:
+    """Reads in a pipelined transaction of their own (outputs never change once read)."""
+
+    tenant_id: uuid.UUID
+
+    def outputs_on(self, run_id: uuid.UUID, paths: list[str]) -> list[tuple[str, str, Any]]:
+        with pipeline.transaction(_url(), self.tenant_id) as conn:
+            rows = conn.execute(_OUTPUTS, {"run_id": run_id, "paths": paths}).fetchall()
+        return [(r.step_id, r.path, r.output) for r in rows]
+
+    def loop_state(self, run_id: uuid.UUID, step_id: str, path: str) -> dict[str, Any] | None:
+        with pipeline.transaction(_url(), self.tenant_id) as conn:
+            row = conn.execute(_LOOP_STATE, {"run_id": run_id, "step_id": step_id,
+                                             "path": path}).fetchone()
+        return row.state if row else None
+
+
+# --------------------------------------------------------------------------- claiming
 
 
 def _claimable(now: datetime) -> Any:
@@ -61,8 +146,9 @@ def _claimable(now: datetime) -> Any:
 
 def claim_row(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: datetime,
               lease: timedelta) -> ClaimedRow | None:
-    """Take a queued row (or one whose lease ran out) for this worker; None when it is
-    taken, finished or not due: a duplicate message is then dropped."""
+    """Take a queued row (or one whose lease ran out) for this worker, in the session's
+    transaction; None when it is taken, finished or not due: a duplicate message is
+    then dropped."""
     s = STEPS.c
     stmt = (update(STEPS)
             .where(s.id == step_run_id, s.tenant_id == tenant_id, _claimable(now))
@@ -84,30 +170,96 @@ def run_facts(run_id: uuid.UUID, tenant_id: uuid.UUID) -> RunFacts:
     r = RUNS.c
     row = db.session.connection().execute(
         select(r.id, r.status, r.version_id, r.workflow_id, r.input, r.trigger, r.started_at,
-               r.deadline_at, r.steps_executed)
+               r.deadline_at, r.steps_executed, r.parent_step_run_id)
         .where(r.id == run_id, r.tenant_id == tenant_id)).one()
     return RunFacts(*row)
 
 
-def outputs_on(run_id: uuid.UUID, tenant_id: uuid.UUID,
-               paths: list[str]) -> list[tuple[str, str, Any]]:
-    """(step id, path, output) of the finished steps on these iteration paths."""
-    s = STEPS.c
-    return [tuple(r) for r in db.session.connection().execute(
-        select(s.step_id, s.path, s.output).where(
-            s.tenant_id == tenant_id, s.run_id == run_id, s.path.in_(paths),
-            s.status.in_([StepStatus.SUCCEEDED, StepStatus.SKIPPED])))]
+_CLAIM = """
+UPDATE step_runs SET status = 'running', claim = %(claim)s, attempt = attempt + 1,
+       lease_until = %(lease)s, started_at = coalesce(started_at, %(now)s)
+WHERE id = %(id)s
+  AND ((status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s))
+       OR (status = 'running' AND lease_until < %(now)s))
+RETURNING id, run_id, step_id, path, step_type, attempt, input, started_at
+"""
+_RUN_OF_STEP = """
+SELECT r.id, r.status, r.version_id, r.workflow_id, r.input, r.trigger, r.started_at,
+       r.deadline_at, r.steps_executed, r.parent_step_run_id
+FROM runs r JOIN step_runs s ON s.run_id = r.id WHERE s.id = %(id)s
+"""
 
 
-def loop_state(run_id: uuid.UUID, tenant_id: uuid.UUID, step_id: str,
-               path: str) -> dict[str, Any] | None:
-    s = STEPS.c
-    return db.session.connection().execute(
-        select(s.state).where(s.tenant_id == tenant_id, s.run_id == run_id,
-                              s.step_id == step_id, s.path == path)).scalar_one_or_none()
+def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: datetime,
+                 lease: timedelta) -> tuple[ClaimedRow, RunFacts] | None:
+    """`claim_row` and `run_facts` in one round trip. Raises pipeline.Declined."""
+    params = {"id": step_run_id, "claim": token, "lease": now + lease, "now": now}
+    with pipeline.transaction(_url(), tenant_id) as conn:
+        claimed = conn.execute(_CLAIM, params).fetchone()
+        run = conn.execute(_RUN_OF_STEP, params).fetchone()
+    if claimed is None:
+        return None
+    return ClaimedRow(*claimed), RunFacts(*run)
 
 
-# --------------------------------------------------------------------------- hand-over
+def extend_lease_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, until: datetime) -> None:
+    with pipeline.transaction(_url(), tenant_id) as conn:
+        conn.execute("UPDATE step_runs SET lease_until = %(until)s WHERE id = %(id)s"
+                     " AND status = 'running'", {"id": step_run_id, "until": until})
+
+
+# --------------------------------------------------------------------------- recording
+
+# Recording locks the run row before any step row, as cancelling and finishing a run
+# do; every writer of a run's step states holds that lock, so once it is held, the
+# next statement (a fresh snapshot) sees them as they are.
+_LOCK_RUN = "SELECT id FROM runs WHERE id = %(run_id)s FOR UPDATE"
+
+_FINISH_STEP = """
+    UPDATE step_runs SET status = 'succeeded', output = %(output)s, finished_at = %(now)s,
+           claim = NULL, lease_until = NULL
+    WHERE id = %(step_run_id)s AND claim = %(claim)s AND status = 'running'
+      AND EXISTS (SELECT 1 FROM ok)
+    RETURNING id
+"""
+_COUNT_STEP = """
+    UPDATE runs SET steps_executed = steps_executed + 1
+    WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM s)
+    RETURNING steps_executed, deadline_at
+"""
+_METER_STEP = """
+    INSERT INTO usage_events (id, tenant_id, created_at, metric, quantity, workflow_id,
+                              run_id, step_id)
+    SELECT %(usage_id)s, %(tenant_id)s, %(now)s, 'steps', 1, %(workflow_id)s,
+           %(run_id)s, %(step_id)s
+    FROM s
+    RETURNING id
+"""
+_STEP_IS_OURS = """
+    SELECT 1 FROM runs r, step_runs s
+    WHERE r.id = %(run_id)s AND r.status = 'running'
+      AND s.id = %(step_run_id)s AND s.claim = %(claim)s AND s.status = 'running'
+"""
+
+_HAND_OVER = f"""
+WITH ok AS ({_STEP_IS_OURS}),
+s AS ({_FINISH_STEP}),
+c AS ({_COUNT_STEP}),
+u AS ({_METER_STEP}),
+n AS (
+    INSERT INTO step_runs (id, tenant_id, created_at, run_id, step_id, path, step_type,
+                           status, attempt, claim, lease_until, enqueued_at, started_at,
+                           tokens, cost)
+    SELECT %(next_id)s, %(tenant_id)s, %(now)s, %(run_id)s, %(next_step)s, %(path)s,
+           %(next_type)s, %(next_status)s, %(next_attempt)s, %(next_claim)s,
+           %(next_lease)s::timestamptz, %(now)s, %(next_started)s::timestamptz, 0, 0
+    FROM s
+    RETURNING id
+)
+SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM n) AS queued,
+       (SELECT count(*) FROM u) AS metered
+FROM c
+"""
 
 
 @dataclass(frozen=True)
@@ -119,72 +271,153 @@ class Successor:
 
 
 @dataclass(frozen=True)
-class HandedOver:
-    successor_id: uuid.UUID
+class Recorded:
     steps_executed: int
     deadline_at: datetime | None
+    successor_id: uuid.UUID | None = None
 
 
-# One round trip records a completed step and queues its successor: lock the run
-# first (as cancelling and finishing a run do), count the step, finish the row if
-# this worker's claim still holds, insert the successor (claimed at birth when this
-# worker runs it next), and meter the step.
-_HAND_OVER = text("""
-WITH r AS (
-    UPDATE runs SET steps_executed = steps_executed + 1
-    WHERE id = :run_id AND tenant_id = :tenant_id AND status = 'running'
-    RETURNING steps_executed, deadline_at
-), s AS (
-    UPDATE step_runs SET status = 'succeeded', output = :output, finished_at = :now,
-           claim = NULL, lease_until = NULL
-    WHERE id = :step_run_id AND tenant_id = :tenant_id AND claim = :claim
-      AND status = 'running' AND EXISTS (SELECT 1 FROM r)
-    RETURNING id
-), n AS (
-    INSERT INTO step_runs (id, tenant_id, created_at, run_id, step_id, path, step_type,
-                           status, attempt, claim, lease_until, enqueued_at, started_at,
-                           tokens, cost)
-    SELECT CAST(:next_id AS uuid), CAST(:tenant_id AS uuid), CAST(:now AS timestamptz),
-           CAST(:run_id AS uuid), CAST(:next_step AS varchar), CAST(:path AS varchar),
-           CAST(:next_type AS varchar), CAST(:next_status AS varchar),
-           CAST(:next_attempt AS integer), CAST(:next_claim AS varchar),
-           CAST(:next_lease AS timestamptz), CAST(:now AS timestamptz),
-           CAST(:next_started AS timestamptz), 0, 0
-    FROM s
-    RETURNING id
-), u AS (
-    INSERT INTO usage_events (id, tenant_id, created_at, metric, quantity, workflow_id,
-                              run_id, step_id)
-    SELECT CAST(:usage_id AS uuid), CAST(:tenant_id AS uuid), CAST(:now AS timestamptz),
-           'steps', 1, CAST(:workflow_id AS uuid), CAST(:run_id AS uuid),
-           CAST(:step_id AS varchar)
-    FROM s
-    RETURNING id
-)
-SELECT r.steps_executed, r.deadline_at, (SELECT count(*) FROM n) AS queued,
-       (SELECT count(*) FROM u) AS metered
-FROM r
-""").bindparams(bindparam("output", type_=JSON))
+def _record(tenant_id: uuid.UUID, sql: str, params: dict[str, Any]) -> Any:
+    """Lock the run, then run `sql`; its row, or None when it wrote nothing."""
+    try:
+        with pipeline.transaction(_url(), tenant_id) as conn:
+            conn.execute(_LOCK_RUN, params)
+            row = conn.execute(sql, params).fetchone()
+            if row is None:
+                raise psycopg.Rollback
+    except pipeline.Declined:
+        return None
+    return row
 
 
-def hand_over(*, tenant_id: uuid.UUID, run_id: uuid.UUID, workflow_id: uuid.UUID,
-              step_run_id: uuid.UUID, step_id: str, claim: str, path: str, output: Any,
-              successor: Successor, now: datetime) -> HandedOver | None:
-    """None when nothing was written: the run is over or the claim was lost (the
-    caller rolls back and decides with the ORM)."""
+def _step_params(*, tenant_id: uuid.UUID, run: RunFacts, step_run_id: uuid.UUID,
+                 step_id: str, claim: str, output: Any, now: datetime) -> dict[str, Any]:
+    return {"tenant_id": tenant_id, "run_id": run.id, "workflow_id": run.workflow_id,
+            "step_run_id": step_run_id, "step_id": step_id, "claim": claim,
+            "output": Json(output), "now": now, "usage_id": new_id()}
+
+
+def hand_over(*, successor: Successor, path: str, **step: Any) -> Recorded | None:
+    """Finish the step and queue the next one of its block, in one round trip."""
+    params = _step_params(**step)
     next_id = new_id()
     claimed = successor.claim is not None
-    row = db.session.connection().execute(_HAND_OVER, {
-        "tenant_id": tenant_id, "run_id": run_id, "workflow_id": workflow_id,
-        "step_run_id": step_run_id, "step_id": step_id, "claim": claim, "path": path,
-        "output": output, "now": now, "next_id": next_id, "next_step": successor.step_id,
+    params.update({
+        "next_id": next_id, "next_step": successor.step_id, "path": path,
         "next_type": successor.step_type,
         "next_status": StepStatus.RUNNING if claimed else StepStatus.QUEUED,
         "next_attempt": 1 if claimed else 0, "next_claim": successor.claim,
-        "next_lease": successor.lease_until, "next_started": now if claimed else None,
-        "usage_id": new_id(),
-    }).one_or_none()
+        "next_lease": successor.lease_until, "next_started": params["now"] if claimed else None})
+    row = _record(step["tenant_id"], _HAND_OVER, params)
     if row is None or row.queued != 1:
         return None
-    return HandedOver(next_id, row.steps_executed, row.deadline_at)
+    return Recorded(row.steps_executed, row.deadline_at, next_id)
 
+
+_BRANCH_DONE = f"""
+WITH ok AS (
+    {_STEP_IS_OURS}
+      AND EXISTS (
+        SELECT 1 FROM step_runs p
+        WHERE p.run_id = %(run_id)s AND p.step_id = %(parent_step)s
+          AND p.path = %(parent_path)s AND p.status = 'waiting'
+          AND NOT ((p.state::jsonb -> 'done') ? %(index)s)
+          AND (SELECT count(*) FROM jsonb_object_keys(p.state::jsonb -> 'done')) + 1
+              < (p.state::jsonb ->> 'needed')::int)
+),
+s AS ({_FINISH_STEP}),
+c AS ({_COUNT_STEP}),
+u AS ({_METER_STEP}),
+p AS (
+    UPDATE step_runs SET state = jsonb_set(
+        jsonb_set(state::jsonb, ARRAY['done', %(index)s], 'true'::jsonb),
+        ARRAY['outputs', %(index)s], %(output)s::jsonb)::json
+    WHERE run_id = %(run_id)s AND step_id = %(parent_step)s AND path = %(parent_path)s
+      AND EXISTS (SELECT 1 FROM s)
+    RETURNING id
+)
+SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM p) AS joined,
+       (SELECT count(*) FROM u) AS metered
+FROM c
+"""
+
+
+def branch_done(*, parent_step: str, parent_path: str, index: int,
+                **step: Any) -> Recorded | None:
+    """Finish the last step of branch `index` of a parallel step whose join still
+    waits for other branches after this one (the branch that completes the join is
+    recorded by the ORM, which also starts what follows)."""
+    params = _step_params(**step)
+    params.update({"parent_step": parent_step, "parent_path": parent_path,
+                   "index": str(index)})
+    row = _record(step["tenant_id"], _BRANCH_DONE, params)
+    if row is None or row.joined != 1:
+        return None
+    return Recorded(row.steps_executed, row.deadline_at)
+
+
+_FINISH_RUN = f"""
+WITH ok AS (
+    {_STEP_IS_OURS}
+      -- nothing else of the run is unfinished, and no child run is running:
+      -- finishing then cancels nothing (else the ORM path does it)
+      AND NOT EXISTS (SELECT 1 FROM step_runs o WHERE o.run_id = %(run_id)s
+                      AND o.id <> %(step_run_id)s
+                      AND o.status IN ('queued', 'running', 'waiting'))
+      AND NOT EXISTS (SELECT 1 FROM runs k WHERE k.parent_run_id = %(run_id)s
+                      AND k.status = 'running')
+),
+s AS ({_FINISH_STEP}),
+u AS ({_METER_STEP}),
+c AS (
+    UPDATE runs SET steps_executed = steps_executed + 1, status = 'succeeded',
+           finished_at = %(now)s, output = %(run_output)s, error = NULL
+    WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM s)
+    RETURNING steps_executed, deadline_at
+),
+h AS (
+    SELECT last_seq, last_hash FROM audit_heads WHERE tenant_id = %(tenant_id)s
+    AND EXISTS (SELECT 1 FROM c) FOR UPDATE
+)
+SELECT c.steps_executed, c.deadline_at, h.last_seq, h.last_hash,
+       (SELECT count(*) FROM u) AS metered
+FROM c, h
+"""
+_APPEND_AUDIT = """
+INSERT INTO audit_events (id, tenant_id, created_at, seq, occurred_at, actor_type, actor_id,
+    actor_label, action, target_type, target_id, request_id, ip, user_agent, details,
+    prev_hash, hash)
+VALUES (%(id)s, %(tenant_id)s, %(created_at)s, %(seq)s, %(occurred_at)s, %(actor_type)s,
+    %(actor_id)s, %(actor_label)s, %(action)s, %(target_type)s, %(target_id)s,
+    %(request_id)s, %(ip)s, %(user_agent)s, %(details)s, %(prev_hash)s, %(hash)s)
+"""
+_MOVE_HEAD = ("UPDATE audit_heads SET last_seq = %(seq)s, last_hash = %(hash)s"
+              " WHERE tenant_id = %(tenant_id)s")
+
+
+def finish_run(*, run_output: Any, **step: Any) -> Recorded | None:
+    """Finish the last step of the run's top block and the run (succeeded), with its
+    audit event, in two round trips; None for any run that has more to settle
+    (unfinished steps, running child runs, a parent to resume)."""
+    run: RunFacts = step["run"]
+    if run.parent_step_run_id is not None:
+        return None
+    params = _step_params(**step)
+    params["run_output"] = Json(run_output)
+    try:
+        with pipeline.transaction(_url(), step["tenant_id"]) as conn:
+            conn.execute(_LOCK_RUN, params)
+            row = conn.execute(_FINISH_RUN, params).fetchone()
+            if row is None:  # not ours to finish here, or no audit head yet
+                raise psycopg.Rollback
+            event = audit.sealed_row(
+                step["tenant_id"], row.last_seq + 1, row.last_hash, f"run.{RunStatus.SUCCEEDED}",
+                target_type="run", target_id=run.id,
+                details={"workflow_id": str(run.workflow_id), "error": None})
+            conn.execute(_APPEND_AUDIT, {**event, "details": Json(event["details"])})
+            conn.execute(_MOVE_HEAD, event)
+    except pipeline.Declined:
+        return None
+    if row is None:
+        return None
+    return Recorded(row.steps_executed, row.deadline_at)
