@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from overture.orchestration.agents import embeddings
@@ -107,6 +107,15 @@ def collection_named(name: str) -> KnowledgeCollection:
     if found is None:
         raise NotFound(f"no knowledge collection named {name!r}")
     return found
+
+
+def document_counts(collection_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Documents per collection, in one query for a whole page of collections."""
+    rows = db.session.execute(
+        select(KnowledgeDocument.collection_id, func.count()).where(
+            KnowledgeDocument.collection_id.in_(collection_ids))
+        .group_by(KnowledgeDocument.collection_id)).all()
+    return {collection_id: count for collection_id, count in rows}
 
 
 def _flush_unique(collection: KnowledgeCollection, add: bool = False) -> None:
