@@ -207,6 +207,9 @@ def test_agent_knowledge_api_validation_errors_name_fields(app, world):
     admin = as_key(app, world, "a_admin")
     cid = ok(admin.post("/knowledge", json={"name": "faq"}), 201)["id"]
     assert admin.post("/knowledge", json={"name": "faq"}).status_code == 409
+    other = ok(admin.post("/knowledge", json={"name": "other"}), 201)["id"]
+    assert admin.patch(f"/knowledge/{other}", json={"name": "faq"}).status_code == 409
+    assert ok(admin.get(f"/knowledge/{other}"))["name"] == "other"
 
     def fields(response: Any) -> set[str]:
         assert response.status_code == 422, response.get_data(as_text=True)

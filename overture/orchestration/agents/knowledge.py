@@ -62,9 +62,8 @@ class Passage:
 
 def create_collection(name: str, description: str = "",
                       created_by: uuid.UUID | None = None) -> KnowledgeCollection:
-    collection = KnowledgeCollection(name=clean_name(name), description=description or "",
-                                     created_by_id=created_by)
-    _flush_unique(collection, add=True)
+    collection = KnowledgeCollection(description=description or "", created_by_id=created_by)
+    _flush_unique(collection, clean_name(name), add=True)
     audit.record("knowledge.created", target_type="knowledge_collection",
                  target_id=collection.id, details={"name": collection.name})
     return collection
@@ -73,13 +72,12 @@ def create_collection(name: str, description: str = "",
 def update_collection(collection: KnowledgeCollection, *, name: str | None = None,
                       description: str | None = None) -> KnowledgeCollection:
     changed = []
-    if name is not None:
-        collection.name = clean_name(name)
-        changed.append("name")
     if description is not None:
         collection.description = description
         changed.append("description")
-    _flush_unique(collection)
+    if name is not None:
+        _flush_unique(collection, clean_name(name))
+        changed.append("name")
     audit.record("knowledge.updated", target_type="knowledge_collection",
                  target_id=collection.id, details={"changed": changed})
     return collection
@@ -118,14 +116,16 @@ def document_counts(collection_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     return {collection_id: count for collection_id, count in rows}
 
 
-def _flush_unique(collection: KnowledgeCollection, add: bool = False) -> None:
+def _flush_unique(collection: KnowledgeCollection, name: str, add: bool = False) -> None:
+    """Give the collection its name inside a savepoint: a taken name rolls back only that."""
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested():  # flushes what came before, outside the savepoint
+            collection.name = name
             if add:
                 db.session.add(collection)
             db.session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"a knowledge collection named {collection.name!r} exists") from exc
+        raise Conflict(f"a knowledge collection named {name!r} exists") from exc
 
 
 # --------------------------------------------------------------------------- documents

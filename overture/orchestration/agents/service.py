@@ -102,6 +102,11 @@ def check_config(name: str, config: Any, agent_id: uuid.UUID | None = None) -> A
         spec = AgentSpec.from_json({**config, "name": name})
     except ValidationFailed as error:
         raise _with_prefix(error, "config") from error
+    except (ArithmeticError, ValueError) as error:  # a max_cost the schema let through
+        raise ValidationFailed.field("config.limits.max_cost", "must be a number") from error
+    cost = spec.limits.max_cost
+    if cost is not None and not (cost.is_finite() and cost >= 0):
+        raise ValidationFailed.field("config.limits.max_cost", "must be a number, 0 or more")
     errors = _reference_problems(spec, agent_id)
     if errors:
         raise ValidationFailed(errors)
@@ -178,7 +183,7 @@ def create_agent(name: str, config: Any, description: str = "",
     name = clean_name(name)
     spec = check_config(name, config)
     agent = Agent(name=name, description=description or "", created_by_id=created_by)
-    _flush_unique(agent, add=True)
+    _flush_unique(agent, name=name, add=True)
     version = _new_version(agent, spec, created_by)
     audit.record("agent.created", target_type="agent", target_id=agent.id,
                  details={"name": name, "version": version.number})
@@ -211,9 +216,8 @@ def _revise(agent: Agent, name: str | None, config: Any,
     spec = check_config(new_name, config, agent.id)
     changed = []
     if new_name != agent.name:
-        agent.name = new_name
+        _flush_unique(agent, name=new_name)
         changed.append("name")
-        _flush_unique(agent)
     if current is None or spec.to_json() != current.config:
         _new_version(agent, spec, updated_by)
         changed.append("config")
@@ -264,14 +268,16 @@ def current_version(agent: Agent) -> AgentVersion | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _flush_unique(agent: Agent, add: bool = False) -> None:
+def _flush_unique(agent: Agent, name: str, add: bool = False) -> None:
+    """Give the agent its name inside a savepoint: a taken name rolls back only that."""
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested():  # flushes what came before, outside the savepoint
+            agent.name = name
             if add:
                 db.session.add(agent)
             db.session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"an agent named {agent.name!r} exists") from exc
+        raise Conflict(f"an agent named {name!r} exists") from exc
 
 
 def _new_version(agent: Agent, spec: AgentSpec, created_by: uuid.UUID | None) -> AgentVersion:
