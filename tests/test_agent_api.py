@@ -304,3 +304,16 @@ def test_agent_api_viewer_reads_but_cannot_write(app, world):
     member = as_user(app, world, "a_member")  # portal members see no configuration
     assert member.get("/agents").status_code == 403
     assert ok(builder.get(f"/agents/{aid}"))["current_version"] == 1
+
+
+def test_agent_api_is_in_the_openapi_document(app):
+    spec = ok(app.test_client().get("/api/v1/openapi.json"))
+    paths = spec["paths"]
+    for path in ("/api/v1/agents", "/api/v1/agents/{agent_id}",
+                 "/api/v1/agents/{agent_id}/versions",
+                 "/api/v1/agents/{agent_id}/versions/{number}",
+                 "/api/v1/agents/{agent_id}/notes", "/api/v1/knowledge",
+                 "/api/v1/knowledge/{collection_id}/documents",
+                 "/api/v1/knowledge/{collection_id}/search"):
+        assert path in paths, sorted(p for p in paths if "agent" in p or "knowledge" in p)
+    assert set(paths["/api/v1/agents/{agent_id}"]) >= {"get", "patch", "delete"}
