@@ -138,15 +138,22 @@ def test_agent_api_create_update_versions_archive_audited(app, world):
     renamed = ok(builder.patch(f"/agents/{aid}", json={"name": "triager"}))
     assert (renamed["current_version"], renamed["config"]["name"]) == (3, "triager")
     assert renamed["config"]["instructions"] == "Sort tickets by urgency."
+    # The config as GET shows it may come back with a rename: it carries the old name.
+    back = ok(builder.patch(f"/agents/{aid}", json={"name": "triage",
+                                                      "config": renamed["config"]}))
+    assert (back["current_version"], back["config"]["name"]) == (4, "triage")
+    assert builder.patch(f"/agents/{aid}", json={"name": "other", "config": {
+        **renamed["config"], "name": "third"}}).status_code == 422
+    ok(builder.patch(f"/agents/{aid}", json={"name": "triager"}))
 
     versions = ok(builder.get(f"/agents/{aid}/versions"))["items"]
     assert [(v["number"], v["config"]["name"]) for v in versions] == [
-        (1, "triage"), (2, "triage"), (3, "triager")]
+        (1, "triage"), (2, "triage"), (3, "triager"), (4, "triage"), (5, "triager")]
     first = ok(builder.get(f"/agents/{aid}/versions/1"))
     assert first["config"]["instructions"] == "Sort tickets."
     assert first["created_by_id"] == str(world.users["a_builder"].id)
     assert builder.get(f"/agents/{aid}/versions/9").status_code == 404
-    assert ok(builder.get(f"/agents/{aid}"))["current_version"] == 3
+    assert ok(builder.get(f"/agents/{aid}"))["current_version"] == 5
 
     assert builder.delete(f"/agents/{aid}").status_code == 204
     assert builder.get(f"/agents/{aid}").status_code == 404
@@ -155,12 +162,11 @@ def test_agent_api_create_update_versions_archive_audited(app, world):
 
     events = audit_actions(world.tenants["a"].id, "agent.")
     assert [(action, target) for action, target, _ in events] == [
-        ("agent.created", aid), ("agent.updated", aid), ("agent.updated", aid),
-        ("agent.updated", aid), ("agent.archived", aid)]
-    assert [d.get("version") for _, _, d in events[:4]] == [1, 2, 2, 3]
+        ("agent.created", aid), *[("agent.updated", aid)] * 5, ("agent.archived", aid)]
+    assert [d.get("version") for _, _, d in events[:6]] == [1, 2, 2, 3, 4, 5]
     assert events[2][2]["changed"] == ["description"]
     assert events[3][2]["changed"] == ["name", "config"]
-    assert events[4][2]["name"] == "triager"
+    assert events[-1][2]["name"] == "triager"
 
 
 def test_agent_api_list_is_paginated_and_names_are_unique(app, world):

@@ -213,6 +213,8 @@ def _revise(agent: Agent, name: str | None, config: Any,
     current = current_version(agent)
     if config is None:  # a rename keeps the config
         config = {**(current.config if current else {}), "name": new_name}
+    elif isinstance(config, dict) and config.get("name") == agent.name:
+        config = {**config, "name": new_name}  # a config read back from GET, renamed
     spec = check_config(new_name, config, agent.id)
     changed = []
     if new_name != agent.name:
