@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ class Turn:
     body: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     tokens: tuple[int, int] = (0, 0)
+    delay: float = 0.0  # seconds before answering (outside the lock: answers overlap)
 
 
 class FakeModelServer:
@@ -52,10 +54,11 @@ class FakeModelServer:
 
     # ------------------------------------------------------------------ scripting
 
-    def say(self, answer: str | dict[str, Any], tokens: tuple[int, int] = (50, 10)) -> None:
+    def say(self, answer: str | dict[str, Any], tokens: tuple[int, int] = (50, 10),
+            delay: float = 0.0) -> None:
         """A final answer; a dict is sent as its JSON text."""
         text = answer if isinstance(answer, str) else json.dumps(answer)
-        self.turns.append(Turn(body=self.text_body(text, tokens), tokens=tokens))
+        self.turns.append(Turn(body=self.text_body(text, tokens), tokens=tokens, delay=delay))
 
     def tool_call(self, *calls: Call, tokens: tuple[int, int] = (50, 10)) -> None:
         self.turns.append(Turn(body=self.tools_body(list(calls), tokens), tokens=tokens))
@@ -81,6 +84,7 @@ class FakeModelServer:
             if turn.status == 200:
                 self.reported[0] += turn.tokens[0]
                 self.reported[1] += turn.tokens[1]
+        time.sleep(turn.delay)
         return Response(json.dumps(turn.body), status=turn.status, headers=turn.headers,
                         content_type="application/json")
 
