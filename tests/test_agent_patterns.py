@@ -4,6 +4,7 @@ group; usage against what the fake model servers reported; version pinning."""
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 from typing import Any
@@ -24,10 +25,11 @@ from tests.agent_fakes import (
     FakeOpenAI,
     answer,
     create_agent,
+    make_connection,
     scripted,
     update_agent,
 )
-from tests.engine_support import publish, rows_of, running_workers, start, wait_for
+from tests.engine_support import Receiver, publish, rows_of, running_workers, start, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +119,31 @@ def test_agent_step_runs_the_tool_loop_in_a_workflow_and_routes_on_status(
     waiting = start(a, wf, {"email": "bob@example.com"})
     wait_for_step(a, waiting, "approve", "waiting")
     assert output_of(a, waiting, "find")["status"] == "needs_human"
+
+
+def test_agent_step_acts_through_a_connector_with_the_step_runs_key(
+        app_ctx, world, workers, httpserver):
+    a = world.tenants["a"].id
+    fake = FakeAnthropic(httpserver)
+    make_connection(world, "http", "hooks", {"bearer_token": "hook-token"})
+    create_agent(world, {
+        "name": "notifier", "model": {"provider": "anthropic", "model": "claude-haiku-4-5"},
+        "credential_id": str(fake.credential(world).id),
+        "tools": [{"kind": "action", "ref": "hooks/request", "name": "notify",
+                   "allow_side_effects": True}]})
+    wf = publish(a, {"steps": [{"id": "tell", "type": "agent", "agent": "notifier"}]})
+    with Receiver() as receiver:
+        fake.tool_call(("notify", {"method": "POST", "url": receiver.url("/tickets"),
+                                   "json": {"ticket": 7}}), tokens=(150, 20))
+        fake.say(answer("told the team"), tokens=(190, 8))
+        run = wait_for(a, start(a, wf, {"ticket": 7}))
+        assert run.status == "succeeded", run.error
+        (row,) = rows_of(a, run.id)
+        # the side effect carries a key derived from the step run: a retry repeats it
+        assert receiver.effects_on("/tickets") == [f"ovt-{row.id}-agent-1"]
+    assert run.output["output"] == "told the team"
+    assert json.loads(fake.tool_results(1)[0])["body"]["effect"] == 1
+    assert totals(a, run.id)["agent_tool_calls"] == 1
 
 
 def test_agent_usage_across_openai_and_anthropic_steps_sums_to_reported_tokens(

@@ -332,28 +332,24 @@ def pin_agents(definition: dict[str, Any]) -> dict[str, Any]:
     those delegate to (their versions are frozen, so this closure is exact)."""
     pins: dict[str, str] = {}
     errors = []
-    for step_id, field, name in agent_references(definition):
+    # (agent name, the step field that leads to it, the agent delegating to it)
+    todo: list[tuple[str, str, str | None]] = [
+        (name, f"steps.{step_id}.{field}", None)
+        for step_id, field, name in agent_references(definition)]
+    while todo:
+        name, field, via = todo.pop(0)
         if name in pins:
             continue
         try:
             pins.update(service.current_versions([name]))
         except ValidationFailed:
-            errors.append({"field": f"steps.{step_id}.{field}",
-                           "message": f"no agent named {name!r}"})
+            errors.append({"field": field, "message": f"no agent named {name!r}" if via is None
+                           else f"agent {via!r} delegates to {name!r}, which does not exist"})
+            continue
+        todo += [(grant.ref, field, name) for grant in service.load_version(pins[name]).spec.tools
+                 if grant.kind == "agent"]
     if errors:
         raise ValidationFailed(errors)
-    todo = list(pins.values())
-    while todo:
-        spec = service.load_version(todo.pop()).spec
-        for grant in spec.tools:
-            if grant.kind == "agent" and grant.ref not in pins:
-                try:
-                    pins.update(service.current_versions([grant.ref]))
-                except ValidationFailed as invalid:
-                    raise ValidationFailed.field(
-                        "agents", f"agent {spec.name!r} delegates to {grant.ref!r}, which "
-                                  "does not exist") from invalid
-                todo.append(pins[grant.ref])
     return {"agents": pins} if pins else {}
 
 
