@@ -22,7 +22,6 @@ from werkzeug import Request, Response
 
 from overture.connectors import connections
 from overture.orchestration.agents import service
-from overture.orchestration.agents.spec import AgentSpec
 from overture.platform.db import db, scoped_to
 from overture.tenants.access import Principal, access_to
 from tests.support import World
@@ -197,10 +196,6 @@ def scripted(name: str, *turns: dict[str, Any], **more: Any) -> dict[str, Any]:
     """An agent config for the scripted provider."""
     return {"name": name, "model": {"provider": "scripted", "model": "script"},
             "script": list(turns), **more}
-
-
-def spec_of(config: dict[str, Any]) -> AgentSpec:
-    return AgentSpec.from_json(config)
 
 
 def make_connection(world: World, connector_key: str, name: str,
