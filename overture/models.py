@@ -5,6 +5,7 @@ from overture.connectors import models as connectors_models  # noqa: F401
 from overture.connectors import openapi_models  # noqa: F401
 from overture.orchestration import models as orchestration_models  # noqa: F401
 from overture.orchestration import trigger_models  # noqa: F401
+from overture.orchestration.agents import models as agents_models  # noqa: F401
 from overture.orchestration.llm import prices as llm_prices  # noqa: F401
 from overture.platform import audit  # noqa: F401
 from overture.platform.db import Base

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +20,37 @@ from overture.platform.validation import clean_name
 from overture.tenants.credentials import get_credential
 
 MAX_DEFINITION_STEPS = 2000
+
+# Run at publish on the valid definition: each returns pins to freeze with the version
+# (merged by key; e.g. {"agents": {name: version id}}), or raises ValidationFailed
+# naming the step and field at fault. Step types that depend on other versioned
+# things register one, so a published version never changes under a running workflow.
+PublishHook = Callable[[dict[str, Any]], dict[str, Any]]
+_PUBLISH_HOOKS: list[PublishHook] = []
+
+
+def register_publish_hook(hook: PublishHook) -> None:
+    if hook not in _PUBLISH_HOOKS:
+        _PUBLISH_HOOKS.append(hook)
+
+
+def pins_for(draft: dict[str, Any]) -> dict[str, Any]:
+    pins: dict[str, Any] = {}
+    errors: list[dict[str, str]] = []
+    for hook in _PUBLISH_HOOKS:
+        try:
+            found = hook(draft)
+        except ValidationFailed as invalid:
+            errors += invalid.errors
+            continue
+        for key, value in found.items():
+            if isinstance(value, dict) and isinstance(pins.get(key), dict):
+                pins[key] = {**pins[key], **value}
+            else:
+                pins[key] = value
+    if errors:
+        raise ValidationFailed(errors)
+    return pins
 
 
 def _check_draft(draft: Any) -> dict[str, Any]:
@@ -88,13 +120,14 @@ def publish(workflow: Workflow, published_by: uuid.UUID | None) -> WorkflowVersi
     definition.validate(draft)
     if len(draft.get("steps") or []) > MAX_DEFINITION_STEPS:
         raise ValidationFailed.field("definition", f"more than {MAX_DEFINITION_STEPS} steps")
+    pins = pins_for(draft)
     # Two publishes at once would both pick max+1 and one would die on the unique key
     # (a 500): the workflow row lock makes the second wait and take the next number.
     db.session.execute(select(Workflow.id).where(Workflow.id == workflow.id).with_for_update())
     number = (db.session.scalar(select(func.max(WorkflowVersion.number))
                                 .where(WorkflowVersion.workflow_id == workflow.id)) or 0) + 1
     version = WorkflowVersion(workflow_id=workflow.id, number=number, definition=draft,
-                              published_by_id=published_by)
+                              pins=pins, published_by_id=published_by)
     db.session.add(version)
     db.session.flush()
     workflow.current_version_id = version.id

@@ -12,6 +12,7 @@ from apiflask import APIFlask
 from flask import Response, current_app, g, request
 
 from overture.orchestration import worker
+from overture.orchestration.agents import patterns  # noqa: F401  (registers the agent steps)
 from overture.platform import audit
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import EMPTY_SCOPE, activate_scope, db

@@ -1,13 +1,22 @@
-"""Which provider class serves which provider name."""
+"""Which provider class serves which provider name.
+
+Two kinds: providers reached with a vault credential (`make_provider(connection)`), and
+offline ones that need no credential and take what they answer with at construction
+(`make_offline_provider(name, **setup)`): `scripted` (the agent's script) and `local`
+(an `embed` function and the task's routes, review or template).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from overture.orchestration.llm.anthropic_provider import AnthropicProvider
 from overture.orchestration.llm.base import Connection, Provider
 from overture.orchestration.llm.errors import UnknownProvider
+from overture.orchestration.llm.local_provider import LocalProvider
 from overture.orchestration.llm.openai_provider import OpenAIProvider
+from overture.orchestration.llm.scripted_provider import ScriptedProvider
 
 PROVIDERS: dict[str, Callable[[Connection], Provider]] = {
     "openai": OpenAIProvider,
@@ -15,12 +24,22 @@ PROVIDERS: dict[str, Callable[[Connection], Provider]] = {
     "openai_compatible": OpenAIProvider,  # vLLM, Ollama, LM Studio...: needs base_url
     "anthropic": AnthropicProvider,
 }
+OFFLINE_PROVIDERS: dict[str, Callable[..., Provider]] = {
+    "scripted": ScriptedProvider,  # ScriptedProvider(script)
+    "local": LocalProvider,  # LocalProvider(embed, classify=..., review=..., template=...)
+}
+
+
+def needs_credential(provider: str) -> bool:
+    return provider not in OFFLINE_PROVIDERS
 
 
 def make_provider(connection: Connection) -> Provider:
     factory = PROVIDERS.get(connection.provider)
     if factory is None:
-        raise UnknownProvider(f"unknown provider {connection.provider!r}; one of "
+        hint = " (it needs no credential: use make_offline_provider)" \
+            if connection.provider in OFFLINE_PROVIDERS else ""
+        raise UnknownProvider(f"unknown provider {connection.provider!r}{hint}; one of "
                               + ", ".join(sorted(PROVIDERS)))
     if connection.provider == "azure_openai" and not (connection.base_url
                                                       and connection.api_version):
@@ -28,3 +47,11 @@ def make_provider(connection: Connection) -> Provider:
     if connection.provider == "openai_compatible" and not connection.base_url:
         raise UnknownProvider("openai_compatible needs base_url on the credential")
     return factory(connection)
+
+
+def make_offline_provider(name: str, *args: Any, **setup: Any) -> Provider:
+    factory = OFFLINE_PROVIDERS.get(name)
+    if factory is None:
+        raise UnknownProvider(f"{name!r} is not an offline provider; one of "
+                              + ", ".join(sorted(OFFLINE_PROVIDERS)))
+    return factory(*args, **setup)

@@ -13,11 +13,13 @@ csrf.exempt(api)
 
 def load_endpoints() -> APIBlueprint:
     from overture.web.api import (  # noqa: F401  (registers routes)
+        agents,
         apikeys,
         approvals,
         audit,
         connectors,
         credentials,
+        knowledge,
         me,
         members,
         openapi_connectors,

@@ -1,0 +1,205 @@
+"""The tools an agent may use: exactly its grants (plus the specialists a supervisor step
+names), as the model sees them, and how connector actions and knowledge searches run.
+
+- action: a connection's connector action; its input JSON Schema is the tool's schema.
+  A side-effecting action without `allow_side_effects` is not offered, and refused if
+  the model calls it anyway.
+- agent: "ask another agent": takes a task, returns that agent's answer (the runtime
+  runs it, recursively).
+- knowledge: "search a collection": takes a query, returns the best passages.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from sqlalchemy import select
+
+from overture.connectors import registry
+from overture.connectors.errors import ActionFailed
+from overture.connectors.execute import digest, execute
+from overture.connectors.models import Connection
+from overture.orchestration.agents import knowledge
+from overture.orchestration.agents.spec import AgentSpec, ToolGrant, ToolKind
+from overture.orchestration.llm.types import Tool, ToolCall
+from overture.orchestration.outcomes import TRANSIENT, StepFailed
+from overture.platform.db import db
+from overture.platform.errors import OvertureError, ValidationFailed
+
+MAX_RESULT_CHARS = 20_000  # what one tool result may add to the conversation
+MAX_TOOL_NAME = 64
+SEARCH_PARAMETERS: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["query"],
+    "properties": {"query": {"type": "string", "minLength": 1, "maxLength": 2000,
+                             "description": "what to look for"},
+                   "k": {"type": "integer", "minimum": 1, "maximum": 10,
+                         "description": "how many passages (default 3)"}}}
+DELEGATE_PARAMETERS: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["task"],
+    "properties": {"task": {"type": "string", "minLength": 1, "maxLength": 20_000,
+                            "description": "what the agent should do, with everything it "
+                                           "needs to know"}}}
+_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
+
+
+class ToolSetupFailed(OvertureError):
+    """An agent's grant names something this tenant does not have (any more)."""
+
+    status = 422
+    code = "agent-tool-setup"
+    title = "An agent's tool cannot be set up"
+
+
+@dataclass(frozen=True)
+class AgentTool:
+    name: str  # what the model sees and calls
+    kind: ToolKind
+    ref: str
+    description: str
+    parameters: dict[str, Any]
+    refusal: str | None = None  # granted, but may not be used: why
+    connection_id: uuid.UUID | None = None
+    action_key: str = ""
+
+    def as_tool(self) -> Tool:
+        return Tool(name=self.name, description=self.description, parameters=self.parameters)
+
+
+@dataclass(frozen=True)
+class Toolbox:
+    tools: dict[str, AgentTool] = field(default_factory=dict)
+
+    def offered(self) -> tuple[Tool, ...]:
+        return tuple(t.as_tool() for t in self.tools.values() if t.refusal is None)
+
+    def get(self, name: str) -> AgentTool | None:
+        return self.tools.get(name)
+
+    def names(self, kind: ToolKind) -> list[str]:
+        return [t.name for t in self.tools.values() if t.kind == kind and t.refusal is None]
+
+
+def toolbox_for(spec: AgentSpec, extra_agents: Sequence[str] = ()) -> Toolbox:
+    """The agent's grants as tools; `extra_agents` are delegates a step grants."""
+    grants = list(spec.tools) + [ToolGrant(kind="agent", ref=name) for name in extra_agents
+                                 if not any(g.kind == "agent" and g.ref == name
+                                            for g in spec.tools)]
+    tools: dict[str, AgentTool] = {}
+    for grant in grants:
+        tool = _BUILDERS[grant.kind](grant)
+        if tool.name in tools:
+            raise ToolSetupFailed(f"agent {spec.name!r}: two tools are named {tool.name!r}; "
+                                  "give one a `name`")
+        tools[tool.name] = tool
+    return Toolbox(tools)
+
+
+def tool_name(grant: ToolGrant) -> str:
+    if grant.name:
+        return grant.name
+    prefix = {"action": "", "agent": "ask_", "knowledge": "search_"}[grant.kind]
+    return (prefix + _UNSAFE.sub("_", grant.ref).strip("_").lower())[:MAX_TOOL_NAME]
+
+
+def _action_tool(grant: ToolGrant) -> AgentTool:
+    connection_name, _, action_key = grant.ref.rpartition("/")
+    connection = db_connection(connection_name)
+    connector = registry.find(connection.connector_key) if connection else None
+    action = connector.action(action_key) if connector else None
+    if connection is None or action is None:
+        raise ToolSetupFailed(f"tool {grant.ref!r}: no connection {connection_name!r} with "
+                              f"an action {action_key!r}")
+    refusal = None
+    if action.side_effects and not grant.allow_side_effects:
+        refusal = (f"{grant.ref} has side effects and the agent is not allowed them "
+                   "(allow_side_effects)")
+    return AgentTool(tool_name(grant), "action", grant.ref,
+                     grant.description or action.description, action.input_schema,
+                     refusal=refusal, connection_id=connection.id, action_key=action.key)
+
+
+def db_connection(name: str) -> Connection | None:
+    return db.session.scalars(select(Connection).where(Connection.name == name)).one_or_none()
+
+
+def _agent_tool(grant: ToolGrant) -> AgentTool:
+    return AgentTool(tool_name(grant), "agent", grant.ref,
+                     grant.description or f"Ask the agent {grant.ref!r} to do a task; "
+                                          "returns its answer (status, confidence, output).",
+                     DELEGATE_PARAMETERS)
+
+
+def _knowledge_tool(grant: ToolGrant) -> AgentTool:
+    return AgentTool(tool_name(grant), "knowledge", grant.ref,
+                     grant.description or f"Search the knowledge collection {grant.ref!r}; "
+                                          "returns the best passages.",
+                     SEARCH_PARAMETERS)
+
+
+_BUILDERS = {"action": _action_tool, "agent": _agent_tool, "knowledge": _knowledge_tool}
+
+
+# --------------------------------------------------------------------------- calls
+
+
+class ToolError(Exception):
+    """A tool call failed in a way the model should read and may work around."""
+
+
+def argument_problem(tool: AgentTool, call: ToolCall) -> str | None:
+    """Why the call's arguments do not fit the tool (None: they do)."""
+    if call.malformed:
+        return f"the arguments are not a JSON object: {call.raw_arguments[:200]!r}"
+    error = next(iter(sorted(Draft202012Validator(tool.parameters).iter_errors(call.arguments),
+                             key=lambda e: list(e.absolute_path))), None)
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path)
+    return f"{where + ': ' if where else ''}{error.message}"
+
+
+def input_digest(arguments: Any) -> str:
+    """sha256 of the canonical JSON: what the audit log keeps instead of the input."""
+    return digest(arguments)
+
+
+def run_action(tool: AgentTool, arguments: dict[str, Any], idempotency_key: str,
+               timeout: float) -> Any:
+    """The connector action's output. A failure the app may get over (rate limit, 5xx,
+    timeout) fails the step, so its retry policy runs it again with the same keys; any
+    other failure is the model's to read (ToolError)."""
+    assert tool.connection_id is not None
+    try:
+        return execute(tool.connection_id, tool.action_key, arguments, idempotency_key,
+                       timeout)
+    except ActionFailed as failure:
+        if failure.retryable or failure.reason in TRANSIENT:
+            raise StepFailed(failure.reason, f"tool {tool.name}: {failure.detail}") from failure
+        raise ToolError(f"{failure.reason}: {failure.detail}") from failure
+    except ValidationFailed as invalid:
+        raise ToolError(invalid.detail) from invalid
+    except OvertureError as error:
+        raise ToolError(error.detail) from error
+
+
+def run_search(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, Any]:
+    try:
+        passages = knowledge.search(tool.ref, arguments["query"], int(arguments.get("k", 3)))
+    except OvertureError as error:
+        raise ToolError(error.detail) from error
+    return {"passages": [{"document_title": p.document_title, "text": p.text,
+                          "score": p.score} for p in passages]}
+
+
+def result_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                           default=str)
+    if len(text) > MAX_RESULT_CHARS:
+        return text[:MAX_RESULT_CHARS] + f"... [cut: {len(text) - MAX_RESULT_CHARS} more chars]"
+    return text
