@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import Numeric, String, func, select
+from sqlalchemy import Index, Numeric, String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from overture.platform.db import TenantOwned, db
@@ -16,8 +16,11 @@ from overture.platform.db import TenantOwned, db
 
 class UsageEvent(TenantOwned, db.Model):
     __tablename__ = "usage_events"
+    __tenant_fk__ = False  # one or more per step: see TenantOwned
+    __table_args__ = (Index("ix_usage_events_tenant_metric_time", "tenant_id", "metric",
+                            "created_at"),)
 
-    metric: Mapped[str] = mapped_column(String(40), index=True)
+    metric: Mapped[str] = mapped_column(String(40))
     quantity: Mapped[Decimal] = mapped_column(Numeric(20, 6))
     workflow_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     run_id: Mapped[uuid.UUID | None] = mapped_column(index=True)

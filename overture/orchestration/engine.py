@@ -117,7 +117,7 @@ def _claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | Non
     taken = hotpath.claim_direct(step_run_id, tenant_id, token, now, lease_for(DEFAULT_TIMEOUT))
     if taken is None:
         return None
-    row, facts = taken
+    row, facts = taken.row, taken.run
     graph = flow.graph_of_version(facts.version_id)
     if not flow.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
         _refuse(row.id, row.run_id, graph, now)
@@ -127,7 +127,7 @@ def _claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | Non
     timeout = timeout_of(graph.step(row.step_id))
     if timeout != DEFAULT_TIMEOUT:
         hotpath.extend_lease_direct(row.id, tenant_id, now + lease_for(timeout))
-    scope = flow.build_scope(hotpath.DirectReader(tenant_id), graph, facts.id,
+    scope = flow.build_scope(hotpath.DirectReader(tenant_id, taken.outputs), graph, facts.id,
                              facts.workflow_id, facts.input, facts.trigger, facts.started_at,
                              row.path, row.attempt, row.input)
     return _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,

@@ -110,22 +110,20 @@ class SessionReader:
                                   s.step_id == step_id, s.path == path)).scalar_one_or_none()
 
 
-_OUTPUTS = ("SELECT step_id, path, output FROM step_runs WHERE run_id = %(run_id)s"
-            " AND path = ANY(%(paths)s) AND status IN ('succeeded', 'skipped')")
 _LOOP_STATE = ("SELECT state FROM step_runs WHERE run_id = %(run_id)s AND step_id = %(step_id)s"
                " AND path = %(path)s")
 
 
 @dataclass(frozen=True)
 class DirectReader:
-    """Reads in a pipelined transaction of their own (outputs never change once read)."""
+    """Reads in a pipelined transaction of their own (outputs never change once read);
+    outputs already read with the claim are served from memory."""
 
     tenant_id: uuid.UUID
+    outputs: list[tuple[str, str, Any]]
 
     def outputs_on(self, run_id: uuid.UUID, paths: list[str]) -> list[tuple[str, str, Any]]:
-        with pipeline.transaction(_url(), self.tenant_id) as conn:
-            rows = conn.execute(_OUTPUTS, {"run_id": run_id, "paths": paths}).fetchall()
-        return [(r.step_id, r.path, r.output) for r in rows]
+        return self.outputs
 
     def loop_state(self, run_id: uuid.UUID, step_id: str, path: str) -> dict[str, Any] | None:
         with pipeline.transaction(_url(), self.tenant_id) as conn:
@@ -186,20 +184,41 @@ RETURNING id, run_id, step_id, path, step_type, attempt, input, started_at
 _RUN_OF_STEP = """
 SELECT r.id, r.status, r.version_id, r.workflow_id, r.input, r.trigger, r.started_at,
        r.deadline_at, r.steps_executed, r.parent_step_run_id
-FROM runs r JOIN step_runs s ON s.run_id = r.id WHERE s.id = %(id)s
+FROM runs r WHERE r.id = (SELECT run_id FROM step_runs WHERE id = %(id)s)
+"""
+# The outputs a claimed step's expressions see: finished steps on its own iteration
+# path and the paths around it ("a#1/b#2/" -> "", "a#1/", "a#1/b#2/").
+_OUTPUTS_OF_STEP = """
+SELECT o.step_id, o.path, o.output FROM step_runs o
+WHERE o.run_id = (SELECT run_id FROM step_runs WHERE id = %(id)s)
+  AND o.status IN ('succeeded', 'skipped')
+  AND o.path = ANY(ARRAY(
+      SELECT '' UNION ALL
+      SELECT left(s.path, i) FROM step_runs s, generate_series(1, length(s.path)) AS i
+      WHERE s.id = %(id)s AND substr(s.path, i, 1) = '/'))
 """
 
 
+@dataclass(frozen=True)
+class DirectClaim:
+    row: ClaimedRow
+    run: RunFacts
+    outputs: list[tuple[str, str, Any]]  # (step id, path, output) around the row's path
+
+
 def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: datetime,
-                 lease: timedelta) -> tuple[ClaimedRow, RunFacts] | None:
-    """`claim_row` and `run_facts` in one round trip. Raises pipeline.Declined."""
+                 lease: timedelta) -> DirectClaim | None:
+    """`claim_row`, `run_facts` and the outputs its scope needs, in one round trip.
+    Raises pipeline.Declined."""
     params = {"id": step_run_id, "claim": token, "lease": now + lease, "now": now}
     with pipeline.transaction(_url(), tenant_id) as conn:
         claimed = conn.execute(_CLAIM, params).fetchone()
         run = conn.execute(_RUN_OF_STEP, params).fetchone()
+        outputs = conn.execute(_OUTPUTS_OF_STEP, params).fetchall()
     if claimed is None:
         return None
-    return ClaimedRow(*claimed), RunFacts(*run)
+    return DirectClaim(ClaimedRow(*claimed), RunFacts(*run),
+                       [(o.step_id, o.path, o.output) for o in outputs])
 
 
 def extend_lease_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, until: datetime) -> None:

@@ -110,6 +110,7 @@ class StepRun(TenantOwned, db.Model):
     """One execution of one step at one iteration path: the unit of durable work."""
 
     __tablename__ = "step_runs"
+    __tenant_fk__ = False  # several writes per step: see TenantOwned; reached via its run
     __table_args__ = (
         UniqueConstraint("tenant_id", "run_id", "step_id", "path"),
         Index("ix_step_runs_run_path", "run_id", "path"),

@@ -91,10 +91,22 @@ class IdMixin:
 
 
 class TenantOwned(IdMixin):
-    """A row that belongs to one tenant. Scoped by the ORM and by RLS."""
+    """A row that belongs to one tenant. Scoped by the ORM and by RLS.
+
+    A table written many times a second per tenant sets `__tenant_fk__ = False`: the
+    foreign key's check takes a share lock on the tenant's row in every writing
+    transaction, and PostgreSQL turns many concurrent share lockers into multixacts,
+    which cost more than the insert itself. Such a table is reached through another
+    (a step run through its run) or outlives its tenant on purpose (usage), and RLS
+    still only lets the scope's own tenant be written. It declares its own indexes.
+    """
+
+    __tenant_fk__ = True
 
     @declared_attr
     def tenant_id(cls) -> Mapped[uuid.UUID]:
+        if not cls.__tenant_fk__:
+            return mapped_column(nullable=False)
         return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
 
 
