@@ -63,7 +63,9 @@ class Claimed:
 def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
     """Handle one message: run the step and then, inline, the ready successors."""
     with scoped_to(tenant_id):
-        claimed = claim(step_run_id, tenant_id)
+        # A message for a row that cannot be claimed may be asking for a join check
+        # (a branch ended by the ORM path sends one for its parallel step).
+        claimed = claim(step_run_id, tenant_id) or _join_asked(step_run_id, tenant_id)
         budget = MAX_INLINE_STEPS
         while claimed is not None:
             budget -= 1
@@ -191,10 +193,10 @@ def _claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed |
     process; None leaves it queued for a message (another run's step, or a run that
     may not go on: its claim will say why)."""
     now = utcnow()
-    pending = db.session.get(StepRun, step_run_id)  # in the identity map: no query
+    db.session.flush()
+    pending = db.session.get(StepRun, step_run_id)  # usually in the identity map
     if pending is None or pending.run_id != run.id:
         return None
-    db.session.flush()
     if not flow.may_start(run.status, run.deadline_at, run.steps_executed, graph, now):
         return None
     token = uuid.uuid4().hex
@@ -268,12 +270,15 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
             return _SLOW  # rendered by flow, which reports a bad template on the run
         done = hotpath.finish_run(run_output=outcome.output, **facts)
         return _SLOW if done is None else None
-    parent_path, parent_step, index = flow.split_last(claimed.path)
+    parent_path, parent_step, _ = flow.split_last(claimed.path)
     if claimed.graph.steps.get(parent_step, {}).get("type") != "parallel":
         return _SLOW  # a loop iteration: flow starts the next one
-    done = hotpath.branch_done(parent_step=parent_step, parent_path=parent_path, index=index,
-                               **facts)
-    return _SLOW if done is None else None
+    joined = hotpath.branch_done(parent_step=parent_step, parent_path=parent_path, **facts)
+    if joined is None:
+        return _SLOW
+    if not joined:
+        return None
+    return _retry_deadlocks(_join_once, claimed.run.id, parent_step, parent_path, inline)
 
 
 def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool) -> object:
@@ -320,14 +325,45 @@ def _record_once(claimed: Claimed, outcome: Outcome | StepFailed,
         db.session.commit()
         return None
     outcome = flow.write_ledger(run, row, claimed.context.ledger, outcome)
-    next_id = flow.apply(run, row, outcome)
+    return _go_on(run, claimed.graph, flow.apply(run, row, outcome), inline)
+
+
+def _go_on(run: Run, graph: Graph, next_id: uuid.UUID | None, inline: bool) -> Claimed | None:
+    """Commit, with the step that follows claimed at birth to run next, or queued."""
     successor = None
     if next_id is not None:
-        successor = _claim_at_birth(run, claimed.graph, next_id) if inline else None
+        successor = _claim_at_birth(run, graph, next_id) if inline else None
         if successor is None:
             flow.send_later(next_id, run.tenant_id)
     db.session.commit()
     return successor
+
+
+# --------------------------------------------------------------------------- joins
+
+
+def _join_once(run_id: uuid.UUID, step_id: str, path: str, inline: bool) -> Claimed | None:
+    """Complete a parallel step's join if its branches have ended (once: under the
+    run's lock, the first to look completes it, the others find it done)."""
+    run = db.session.scalars(select(Run).where(Run.id == run_id).with_for_update()
+                             .execution_options(populate_existing=True)).one_or_none()
+    parent = db.session.scalars(
+        select(StepRun).where(StepRun.run_id == run_id, StepRun.step_id == step_id,
+                              StepRun.path == path)
+        .with_for_update().execution_options(populate_existing=True)).one_or_none()
+    if run is None or parent is None:
+        db.session.rollback()
+        return None
+    graph = flow.graph_of(run)
+    return _go_on(run, graph, flow.join_if_ready(run, graph, parent), inline)
+
+
+def _join_asked(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
+    waiting = hotpath.waiting_parallel(step_run_id, tenant_id)
+    db.session.rollback()
+    if waiting is None:
+        return None  # a duplicate message: dropped
+    return _retry_deadlocks(_join_once, *waiting, True)
 
 
 def due_now(row: StepRun, now: datetime) -> bool:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from overture.billing.usage import record_usage
 from overture.orchestration import dispatch, expressions, hotpath
@@ -232,7 +232,8 @@ def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
     if isinstance(outcome, StepFailed):
         return _failed(run, graph, row, step, outcome, now, resumed)
     if not resumed:
-        run.steps_executed += 1
+        if not row.path:  # steps inside blocks count when their block ends
+            run.steps_executed += 1
         record_usage("steps", 1, workflow_id=run.workflow_id, run_id=run.id,
                      step_id=row.step_id)
     if isinstance(outcome, Completed):
@@ -268,16 +269,21 @@ def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
 
 
 def _spawn(run: Run, graph: Graph, children: list[Child]) -> uuid.UUID | None:
+    if not children:
+        return None
     now = utcnow()
-    # ids given up front: the ORM then inserts all children in one statement
-    rows = [StepRun(id=new_id(), run_id=run.id, step_id=c.step_id, path=c.path,
-                    step_type=graph.step(c.step_id)["type"], status=StepStatus.QUEUED,
-                    enqueued_at=now) for c in children]
-    db.session.add_all(rows)
+    ids = [new_id() for _ in children]
+    # One INSERT for all children (a fan-out can be hundreds of rows): no ORM objects
     db.session.flush()
-    for extra in rows[1:]:
-        send_later(extra.id, extra.tenant_id)
-    return rows[0].id if rows else None
+    db.session.connection().execute(insert(StepRun.__table__), [
+        {"id": step_run_id, "tenant_id": run.tenant_id, "created_at": now, "run_id": run.id,
+         "step_id": c.step_id, "path": c.path, "step_type": graph.step(c.step_id)["type"],
+         "status": StepStatus.QUEUED, "attempt": 0, "enqueued_at": now, "tokens": 0,
+         "cost": Decimal(0), "ends_block": False}
+        for step_run_id, c in zip(ids, children, strict=True)])
+    for extra in ids[1:]:
+        send_later(extra, run.tenant_id)
+    return ids[0]
 
 
 def succeed(run: Run, graph: Graph, row: StepRun, output: Any,
@@ -306,7 +312,7 @@ def _failed(run: Run, graph: Graph, row: StepRun, step: dict[str, Any], failure:
         row.enqueued_at = now
         send_later(row.id, row.tenant_id, int(delay * 1000))
         return None
-    if not resumed:
+    if not resumed and not row.path:
         run.steps_executed += 1
     _finish_row(row, StepStatus.FAILED, error=error)
     if step.get("on_error"):
@@ -338,32 +344,92 @@ def finish_block(run: Run, graph: Graph, row: StepRun, output: Any) -> uuid.UUID
         finish_run(run, RunStatus.SUCCEEDED, output=_run_output(run, graph, row, output))
         return None
     parent_path, parent_id, index = split_last(row.path)
+    if graph.step(parent_id)["type"] == "parallel":
+        # Counted by the join after this commits (a message for the parallel step's row
+        # asks for it): checked inside this transaction, two last branches ending at
+        # once could each miss the other.
+        row.ends_block = True
+        parent = _step_row(run.id, parent_id, parent_path)
+        if parent is not None:
+            send_later(parent.id, run.tenant_id)
+        return None
     parent = _step_row(run.id, parent_id, parent_path, lock=True)
     if parent is None or parent.status != StepStatus.WAITING:
-        return None  # the join already completed (any / n-of-m) or was cancelled
-    state = dict(parent.state or {})
-    if graph.step(parent_id)["type"] == "parallel":
-        return _branch_done(run, graph, parent, state, index, output)
-    return _iteration_done(run, graph, parent, state, index, output, row)
+        return None  # cancelled meanwhile
+    return _iteration_done(run, graph, parent, dict(parent.state or {}), index, output, row)
 
 
-def _branch_done(run: Run, graph: Graph, parent: StepRun, state: dict[str, Any], index: int,
-                 output: Any) -> uuid.UUID | None:
-    state["done"] = {**state["done"], str(index): True}
-    outputs = list(state["outputs"])
-    outputs[index] = output
-    state["outputs"] = outputs
-    parent.state = state
-    if len(state["done"]) < state["needed"]:
+# --------------------------------------------------------------------------- joins
+
+
+def join_if_ready(run: Run, graph: Graph, parent: StepRun) -> uuid.UUID | None:
+    """Complete a waiting parallel step whose join is satisfied, once: the caller holds
+    the run's lock and commits. Returns the step that follows, if any."""
+    if run.status != RunStatus.RUNNING or parent.status != StepStatus.WAITING:
         return None
+    state = dict(parent.state or {})
+    db.session.flush()
+    ended = ended_branches(run.id, parent)
+    if len(ended) < state["needed"]:
+        return None
+    outputs: list[Any] = [None] * len(state.get("outputs") or ended)
+    for index, output in ended.items():
+        if index < len(outputs):
+            outputs[index] = output
+    parent.state = {**state, "done": {str(i): True for i in ended}, "outputs": outputs}
+    run.steps_executed += _steps_in_branches(run.id, parent)
     _cancel_children(run, parent)
     return succeed(run, graph, parent, outputs, graph.step(parent.step_id).get("next"))
+
+
+def _branch_paths(parent: StepRun) -> tuple[str, Any]:
+    """The prefix of the parallel step's branch paths, and a test for "exactly one
+    branch deep" ("fan#3/", not "fan#3/inner#0/")."""
+    prefix = f"{parent.path}{parent.step_id}#"
+
+    def branch_index(path: str) -> int | None:
+        rest = path[len(prefix):]
+        return int(rest[:-1]) if rest.endswith("/") and rest[:-1].isdigit() else None
+
+    return prefix, branch_index
+
+
+def ended_branches(run_id: uuid.UUID, parent: StepRun) -> dict[int, Any]:
+    """Branch index -> output, for the branches of `parent` that have ended."""
+    prefix, branch_index = _branch_paths(parent)
+    ended: dict[int, Any] = {}
+    for path, output in db.session.execute(select(StepRun.path, StepRun.output).where(
+            StepRun.run_id == run_id, StepRun.ends_block.is_(True),
+            StepRun.status == StepStatus.SUCCEEDED,
+            StepRun.path.startswith(prefix, autoescape=True))):
+        index = branch_index(path)
+        if index is not None:
+            ended[index] = output
+    return ended
+
+
+def _steps_in_branches(run_id: uuid.UUID, parent: StepRun) -> int:
+    """Steps run directly in the parallel step's branches: they are counted on the run
+    when the join completes (deeper blocks count their own when they end)."""
+    prefix, branch_index = _branch_paths(parent)
+    paths = db.session.scalars(select(StepRun.path).where(
+        StepRun.run_id == run_id, StepRun.path.startswith(prefix, autoescape=True),
+        StepRun.status.in_([StepStatus.SUCCEEDED, StepStatus.FAILED])))
+    return sum(1 for path in paths if branch_index(path) is not None)
+
+
+def _steps_at(run_id: uuid.UUID, path: str) -> int:
+    db.session.flush()
+    return len(db.session.scalars(select(StepRun.id).where(
+        StepRun.run_id == run_id, StepRun.path == path,
+        StepRun.status.in_([StepStatus.SUCCEEDED, StepStatus.FAILED]))).all())
 
 
 def _iteration_done(run: Run, graph: Graph, parent: StepRun, state: dict[str, Any], index: int,
                     output: Any, last: StepRun) -> uuid.UUID | None:
     step = graph.step(parent.step_id)
     body_start = graph.blocks[parent.step_id].start
+    run.steps_executed += _steps_at(run.id, last.path)  # the iteration's own steps
     state["done"] = {**state["done"], str(index): True}
     if state["mode"] == "for_each":
         results = list(state["results"])

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import and_, or_, select, update
 
@@ -127,8 +126,9 @@ class DirectReader:
 
     def loop_state(self, run_id: uuid.UUID, step_id: str, path: str) -> dict[str, Any] | None:
         with pipeline.transaction(_url(), self.tenant_id) as conn:
-            row = conn.execute(_LOOP_STATE, {"run_id": run_id, "step_id": step_id,
-                                             "path": path}).fetchone()
+            cursor = conn.execute(_LOOP_STATE, {"run_id": run_id, "step_id": step_id,
+                                                "path": path})
+        row = cursor.fetchone()
         return row.state if row else None
 
 
@@ -156,6 +156,17 @@ def claim_row(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: dat
                        s.started_at))
     row = db.session.connection().execute(stmt).one_or_none()
     return ClaimedRow(*row) if row is not None else None
+
+
+def waiting_parallel(step_run_id: uuid.UUID,
+                     tenant_id: uuid.UUID) -> tuple[uuid.UUID, str, str] | None:
+    """(run, step, path) of a parallel step run still waiting for its join, else None."""
+    s = STEPS.c
+    row = db.session.connection().execute(
+        select(s.run_id, s.step_id, s.path).where(
+            s.id == step_run_id, s.tenant_id == tenant_id, s.step_type == "parallel",
+            s.status == StepStatus.WAITING)).one_or_none()
+    return (row.run_id, row.step_id, row.path) if row is not None else None
 
 
 def extend_lease(step_run_id: uuid.UUID, tenant_id: uuid.UUID, until: datetime) -> None:
@@ -212,9 +223,8 @@ def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: 
     Raises pipeline.Declined."""
     params = {"id": step_run_id, "claim": token, "lease": now + lease, "now": now}
     with pipeline.transaction(_url(), tenant_id) as conn:
-        claimed = conn.execute(_CLAIM, params).fetchone()
-        run = conn.execute(_RUN_OF_STEP, params).fetchone()
-        outputs = conn.execute(_OUTPUTS_OF_STEP, params).fetchall()
+        cursors = [conn.execute(sql, params) for sql in (_CLAIM, _RUN_OF_STEP, _OUTPUTS_OF_STEP)]
+    claimed, run, outputs = cursors[0].fetchone(), cursors[1].fetchone(), cursors[2].fetchall()
     if claimed is None:
         return None
     return DirectClaim(ClaimedRow(*claimed), RunFacts(*run),
@@ -236,7 +246,7 @@ _LOCK_RUN = "SELECT id FROM runs WHERE id = %(run_id)s FOR UPDATE"
 
 _FINISH_STEP = """
     UPDATE step_runs SET status = 'succeeded', output = %(output)s, finished_at = %(now)s,
-           claim = NULL, lease_until = NULL
+           claim = NULL, lease_until = NULL, ends_block = %(ends_block)s
     WHERE id = %(step_run_id)s AND claim = %(claim)s AND status = 'running'
       AND EXISTS (SELECT 1 FROM ok)
     RETURNING id
@@ -260,12 +270,7 @@ _STEP_IS_OURS = """
       AND s.id = %(step_run_id)s AND s.claim = %(claim)s AND s.status = 'running'
 """
 
-_HAND_OVER = f"""
-WITH ok AS ({_STEP_IS_OURS}),
-s AS ({_FINISH_STEP}),
-c AS ({_COUNT_STEP}),
-u AS ({_METER_STEP}),
-n AS (
+_QUEUE_NEXT = """
     INSERT INTO step_runs (id, tenant_id, created_at, run_id, step_id, path, step_type,
                            status, attempt, claim, lease_until, enqueued_at, started_at,
                            tokens, cost)
@@ -274,10 +279,30 @@ n AS (
            %(next_lease)s::timestamptz, %(now)s, %(next_started)s::timestamptz, 0, 0
     FROM s
     RETURNING id
-)
+"""
+# At the top of a run, steps follow one another and each is counted on the run row.
+_HAND_OVER = f"""
+WITH ok AS ({_STEP_IS_OURS}),
+s AS ({_FINISH_STEP}),
+c AS ({_COUNT_STEP}),
+u AS ({_METER_STEP}),
+n AS ({_QUEUE_NEXT})
 SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM n) AS queued,
        (SELECT count(*) FROM u) AS metered
 FROM c
+"""
+# Inside a branch or an iteration, steps of one run may record at the same moment: they
+# neither lock nor write the run row (the block's steps are counted when it ends). A
+# run cancelled meanwhile is seen by the successor's own claim or record, which then
+# cancels it.
+_HAND_OVER_IN_BLOCK = f"""
+WITH ok AS ({_STEP_IS_OURS}),
+s AS ({_FINISH_STEP}),
+u AS ({_METER_STEP}),
+n AS ({_QUEUE_NEXT})
+SELECT r.steps_executed, r.deadline_at, (SELECT count(*) FROM n) AS queued,
+       (SELECT count(*) FROM u) AS metered
+FROM runs r WHERE r.id = %(run_id)s
 """
 
 
@@ -296,24 +321,24 @@ class Recorded:
     successor_id: uuid.UUID | None = None
 
 
-def _record(tenant_id: uuid.UUID, sql: str, params: dict[str, Any]) -> Any:
-    """Lock the run, then run `sql`; its row, or None when it wrote nothing."""
+def _record(tenant_id: uuid.UUID, sql: str, params: dict[str, Any], lock_run: bool) -> Any:
+    """Run `sql` (after locking the run, if asked); its row, or None when it wrote
+    nothing."""
     try:
         with pipeline.transaction(_url(), tenant_id) as conn:
-            conn.execute(_LOCK_RUN, params)
-            row = conn.execute(sql, params).fetchone()
-            if row is None:
-                raise psycopg.Rollback
+            if lock_run:
+                conn.execute(_LOCK_RUN, params)
+            cursor = conn.execute(sql, params)  # writes nothing when not ours to record
+        return cursor.fetchone()
     except pipeline.Declined:
         return None
-    return row
 
 
 def _step_params(*, tenant_id: uuid.UUID, run: RunFacts, step_run_id: uuid.UUID,
                  step_id: str, claim: str, output: Any, now: datetime) -> dict[str, Any]:
     return {"tenant_id": tenant_id, "run_id": run.id, "workflow_id": run.workflow_id,
             "step_run_id": step_run_id, "step_id": step_id, "claim": claim,
-            "output": Json(output), "now": now, "usage_id": new_id()}
+            "output": Json(output), "now": now, "usage_id": new_id(), "ends_block": False}
 
 
 def hand_over(*, successor: Successor, path: str, **step: Any) -> Recorded | None:
@@ -327,52 +352,57 @@ def hand_over(*, successor: Successor, path: str, **step: Any) -> Recorded | Non
         "next_status": StepStatus.RUNNING if claimed else StepStatus.QUEUED,
         "next_attempt": 1 if claimed else 0, "next_claim": successor.claim,
         "next_lease": successor.lease_until, "next_started": params["now"] if claimed else None})
-    row = _record(step["tenant_id"], _HAND_OVER, params)
+    sql, lock = (_HAND_OVER, True) if not path else (_HAND_OVER_IN_BLOCK, False)
+    row = _record(step["tenant_id"], sql, params, lock)
     if row is None or row.queued != 1:
         return None
     return Recorded(row.steps_executed, row.deadline_at, next_id)
 
 
 _BRANCH_DONE = f"""
-WITH ok AS (
-    {_STEP_IS_OURS}
-      AND EXISTS (
-        SELECT 1 FROM step_runs p
-        WHERE p.run_id = %(run_id)s AND p.step_id = %(parent_step)s
-          AND p.path = %(parent_path)s AND p.status = 'waiting'
-          AND NOT ((p.state::jsonb -> 'done') ? %(index)s)
-          AND (SELECT count(*) FROM jsonb_object_keys(p.state::jsonb -> 'done')) + 1
-              < (p.state::jsonb ->> 'needed')::int)
-),
+WITH ok AS ({_STEP_IS_OURS}),
 s AS ({_FINISH_STEP}),
-c AS ({_COUNT_STEP}),
-u AS ({_METER_STEP}),
-p AS (
-    UPDATE step_runs SET state = jsonb_set(
-        jsonb_set(state::jsonb, ARRAY['done', %(index)s], 'true'::jsonb),
-        ARRAY['outputs', %(index)s], %(output)s::jsonb)::json
-    WHERE run_id = %(run_id)s AND step_id = %(parent_step)s AND path = %(parent_path)s
-      AND EXISTS (SELECT 1 FROM s)
-    RETURNING id
-)
-SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM p) AS joined,
-       (SELECT count(*) FROM u) AS metered
-FROM c
+u AS ({_METER_STEP})
+SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered
 """
 
 
-def branch_done(*, parent_step: str, parent_path: str, index: int,
-                **step: Any) -> Recorded | None:
-    """Finish the last step of branch `index` of a parallel step whose join still
-    waits for other branches after this one (the branch that completes the join is
-    recorded by the ORM, which also starts what follows)."""
+# Run after the commit that ended a branch, in a transaction of its own: then it sees
+# every branch that committed before, so of two last branches ending at once, the one
+# that commits second always sees both.
+_JOIN_STATE = """
+SELECT p.status, (p.state::jsonb ->> 'needed')::int AS needed,
+       (SELECT count(*) FROM step_runs b
+        WHERE b.run_id = p.run_id AND b.ends_block AND b.status = 'succeeded'
+          AND starts_with(b.path, p.path || p.step_id || '#')
+          AND strpos(substr(b.path, length(p.path || p.step_id || '#') + 1), '/')
+              = length(b.path) - length(p.path || p.step_id || '#')) AS ended
+FROM step_runs p
+WHERE p.run_id = %(run_id)s AND p.step_id = %(parent_step)s AND p.path = %(parent_path)s
+"""
+
+
+def branch_done(*, parent_step: str, parent_path: str, **step: Any) -> bool | None:
+    """Finish the step that ends a parallel branch, marked as such, without waiting for
+    the other branches (no run lock). True when the join now looks satisfied (the
+    caller completes it under the run's lock), False when it waits for more, None
+    when nothing was written."""
     params = _step_params(**step)
-    params.update({"parent_step": parent_step, "parent_path": parent_path,
-                   "index": str(index)})
-    row = _record(step["tenant_id"], _BRANCH_DONE, params)
-    if row is None or row.joined != 1:
+    params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path})
+    tenant_id = step["tenant_id"]
+    try:
+        with pipeline.pipelined(_url()) as conn:
+            with pipeline.scoped(conn, tenant_id):
+                done = conn.execute(_BRANCH_DONE, params)
+            with pipeline.scoped(conn, tenant_id):
+                join = conn.execute(_JOIN_STATE, params)
+            finished, state = done.fetchone(), join.fetchone()
+    except pipeline.Declined:
         return None
-    return Recorded(row.steps_executed, row.deadline_at)
+    if finished is None or finished.finished != 1:
+        return None
+    return state is not None and state.status == StepStatus.WAITING \
+        and state.ended >= state.needed
 
 
 _FINISH_RUN = f"""
@@ -385,6 +415,7 @@ WITH ok AS (
                       AND o.status IN ('queued', 'running', 'waiting'))
       AND NOT EXISTS (SELECT 1 FROM runs k WHERE k.parent_run_id = %(run_id)s
                       AND k.status = 'running')
+      AND EXISTS (SELECT 1 FROM audit_heads WHERE tenant_id = %(tenant_id)s)
 ),
 s AS ({_FINISH_STEP}),
 u AS ({_METER_STEP}),
@@ -426,9 +457,9 @@ def finish_run(*, run_output: Any, **step: Any) -> Recorded | None:
     try:
         with pipeline.transaction(_url(), step["tenant_id"]) as conn:
             conn.execute(_LOCK_RUN, params)
-            row = conn.execute(_FINISH_RUN, params).fetchone()
-            if row is None:  # not ours to finish here, or no audit head yet
-                raise psycopg.Rollback
+            row = conn.execute(_FINISH_RUN, params).fetchone()  # nothing written if None
+            if row is None:
+                return None
             event = audit.sealed_row(
                 step["tenant_id"], row.last_seq + 1, row.last_hash, f"run.{RunStatus.SUCCEEDED}",
                 target_type="run", target_id=run.id,
@@ -436,7 +467,5 @@ def finish_run(*, run_output: Any, **step: Any) -> Recorded | None:
             conn.execute(_APPEND_AUDIT, {**event, "details": Json(event["details"])})
             conn.execute(_MOVE_HEAD, event)
     except pipeline.Declined:
-        return None
-    if row is None:
         return None
     return Recorded(row.steps_executed, row.deadline_at)

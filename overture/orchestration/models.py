@@ -8,7 +8,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from overture.platform.db import TenantOwned, db, utcnow
@@ -127,6 +137,8 @@ class StepRun(TenantOwned, db.Model):
     output: Mapped[Any | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     state: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # joins and loops keep count here
+    # This step ended a parallel branch: its join counts such rows (see flow.join_if_ready).
+    ends_block: Mapped[bool] = mapped_column(default=False, server_default=false())
     claim: Mapped[str | None] = mapped_column(String(40))
     lease_until: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]

@@ -4,11 +4,12 @@ makes sure nothing stays queued, leased or waiting past its time."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from overture.orchestration import approvals, dispatch, engine, flow
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
@@ -73,8 +74,28 @@ def sweep_tenant(tenant_id: uuid.UUID) -> dict[str, int]:
             row.enqueued_at = now
             flow.send_later(row.id, row.tenant_id)
             counts["resent"] += 1
+        for step_run_id in _joins_due(now - RESEND_AFTER):
+            flow.send_later(step_run_id, tenant_id)  # the worker completes the join
+            counts["resent"] += 1
         db.session.commit()
     return counts
+
+
+def _joins_due(started_before: datetime) -> list[uuid.UUID]:
+    """Parallel steps still waiting although enough branches look ended: the commit
+    that ended the last of them was not followed by its join check (a worker died in
+    between). Counting by path prefix may overcount nested branches; the worker's own
+    check is exact, so an extra message only costs a look."""
+    branch = aliased(StepRun)
+    ended = (select(func.count()).where(
+        branch.run_id == StepRun.run_id, branch.ends_block.is_(True),
+        branch.status == StepStatus.SUCCEEDED,
+        branch.path.like(StepRun.path + StepRun.step_id + "#%"))
+        .correlate(StepRun).scalar_subquery())
+    return list(db.session.scalars(select(StepRun.id).where(
+        StepRun.status == StepStatus.WAITING, StepRun.step_type == "parallel",
+        StepRun.started_at <= started_before,
+        ended >= StepRun.state["needed"].as_integer())))
 
 
 def sweep_all() -> dict[str, int]:

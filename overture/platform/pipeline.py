@@ -14,9 +14,8 @@ over from one transaction to the next.
 
     try:
         with pipeline.transaction(url, tenant_id) as conn:
-            row = conn.execute(SQL, params).fetchone()
-            if not row.ok:
-                raise psycopg.Rollback  # undo, quietly
+            cursor = conn.execute(SQL, params)  # written to change nothing when not due
+        row = cursor.fetchone()
     except pipeline.Declined:
         ...  # not done: fall back to the ORM path
 """
@@ -64,18 +63,40 @@ def _discard() -> None:
 
 
 @contextlib.contextmanager
-def transaction(url: str, tenant_id: uuid.UUID) -> Iterator[psycopg.Connection[Any]]:
-    """One transaction in the tenant's scope on this thread's connection; commits when
-    the block ends, rolls back on `psycopg.Rollback` (swallowed) or any error."""
+def pipelined(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """This thread's connection in pipeline mode: what is sent in the block goes out
+    together; reading a result waits for everything sent before it. Any error closes
+    the connection, which rolls back whatever transaction it had open."""
     try:
         conn = _connection(url)
-        with conn.pipeline(), conn.transaction():
-            conn.execute(_SCOPE, (str(tenant_id),))
+        with conn.pipeline():
             yield conn
     except (psycopg.OperationalError, psycopg.IntegrityError, psycopg.InterfaceError) as exc:
         log.info("pipeline.declined", error=type(exc).__name__)
         _discard()  # start afresh: the connection may be broken or mid-pipeline
         raise Declined(str(exc)) from exc
+    except BaseException:
+        _discard()
+        raise
+
+
+@contextlib.contextmanager
+def scoped(conn: psycopg.Connection[Any], tenant_id: uuid.UUID) -> Iterator[None]:
+    """One transaction in the tenant's scope, committed when the block ends. Plain
+    BEGIN and COMMIT, so nothing waits for the server before the block's first read
+    (psycopg's transaction() would sync at its end). Write statements so that a
+    transaction with nothing to do writes nothing: there is no rollback here."""
+    conn.execute("BEGIN")
+    conn.execute(_SCOPE, (str(tenant_id),))
+    yield
+    conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def transaction(url: str, tenant_id: uuid.UUID) -> Iterator[psycopg.Connection[Any]]:
+    """One transaction in the tenant's scope on this thread's pipelined connection."""
+    with pipelined(url) as conn, scoped(conn, tenant_id):
+        yield conn
 
 
 def close() -> None:
