@@ -17,6 +17,7 @@ from overture.demo_support import (
     DRAFTER,
     OUTBOX_CONNECTION,
     REFUND_LIMIT,
+    REVIEWER,
     SAMPLE_TICKETS,
     TECH_CHANNEL,
     WORKFLOW_NAME,
@@ -53,7 +54,8 @@ def demo(app_ctx, workers):
     admin = as_demo_user(app_ctx, "admin@acme.example.com")
     workflows = ok(operator.get("/workflows"))["items"]
     (workflow,) = [w for w in workflows if w["name"] == WORKFLOW_NAME]
-    yield SimpleNamespace(tenant_id=acme.id, workflow=workflow, operator=operator, admin=admin)
+    yield SimpleNamespace(app=app_ctx, tenant_id=acme.id, workflow=workflow, operator=operator,
+                          admin=admin)
     settle([acme.id])
 
 
@@ -203,3 +205,30 @@ def test_agent_demo_runs_the_agent_versions_it_was_published_with(demo):
     assert run["output"]["category"] == "sales"
     assert run["output"]["reply"].startswith("Hello Lucas,")
     assert "EDITED" not in run["output"]["reply"]
+
+
+def test_agent_demo_reply_the_reviewer_never_approves_goes_to_an_operator(demo):
+    """Were the reviewer never satisfied, an operator edits the reply before it goes."""
+    with scoped_to(demo.tenant_id):
+        reviewer = db.session.scalars(select(Agent).where(Agent.name == REVIEWER)).one()
+        service.update_agent(reviewer, config={
+            "name": REVIEWER, "model": {"provider": "scripted", "model": "strict"},
+            "script": [{"when": "review the draft", "answer": {
+                "status": "ok", "confidence": 0.9,
+                "output": {"approved": False, "feedback": "too generic"}}}]})
+        db.session.commit()
+    builder = as_demo_user(demo.app, "builder@acme.example.com")
+    ok(builder.post(f"/workflows/{demo.workflow['id']}/publish"), 201)
+    run_id = start(demo, "sales")
+    approval = wait_approval(demo.operator, run_id, RUN_TIMEOUT)
+    assert approval["assignee_role"] == "operator"
+    assert approval["data"]["reviewer_feedback"] == "too generic"
+    assert approval["data"]["reply"].startswith("Hello Lucas,")
+    assert outbox(demo) == []
+    ok(demo.operator.post(f"/approvals/{approval['id']}/decision", json={
+        "decision": "approve", "edits": {"reply": "Hello Lucas, a quote is on its way."}}))
+    run = wait_run(demo.operator, run_id, RUN_TIMEOUT)
+    assert run["status"] == "succeeded", run["error"]
+    assert step(run, "write")["output"]["rounds"] == 2
+    (email,) = outbox(demo)
+    assert email["text"] == "Hello Lucas, a quote is on its way."
