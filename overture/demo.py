@@ -1,10 +1,12 @@
 """The seeded demo: a platform admin, the agency "Northwind Agency" with two client
-workspaces, and one user per role. Seeded only into an empty database."""
+workspaces, one user per role, and in "Acme Support" the support-triage workflow
+(`overture.demo_support`). Seeded only into an empty database."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from overture.demo_support import seed_support
 from overture.platform.db import db, scoped_to
 from overture.tenants.lifecycle import create_tenant
 from overture.tenants.models import Membership, Tenant, TenantKind
@@ -27,6 +29,7 @@ DEMO_USERS = [
     ("owner@globex.example.com", "Gus Globex (owner)", "globex-sales", Role.OWNER),
 ]
 PLATFORM_ADMIN_EMAIL = "admin@overture.example.com"
+SUPPORT_BUILDER = "builder@acme.example.com"  # creates the support-triage demo
 
 
 def is_seeded() -> bool:
@@ -47,12 +50,14 @@ def seed_demo() -> list[tuple[str, str]]:
                                       parent=agency, slug="globex-sales"),
     }
     logins = [(PLATFORM_ADMIN_EMAIL, "platform admin")]
+    users = {}
     for email, name, slug, role in DEMO_USERS:
-        user = create_user(email, DEMO_PASSWORD, name)
+        user = users[email] = create_user(email, DEMO_PASSWORD, name)
         tenant = tenants[slug]
         with scoped_to(tenant.id):
             db.session.add(Membership(user_id=user.id, role=role, invited_by_id=admin.id))
             db.session.flush()
         logins.append((email, f"{role} of {tenant.name}"))
+    seed_support(tenants["acme-support"], users[SUPPORT_BUILDER])
     db.session.commit()
     return logins

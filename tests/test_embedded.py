@@ -147,3 +147,64 @@ def test_embedded_sqlite_smoke_agency_manages_workspaces(embedded):
     assert status == 200
     emails = {m["user"]["email"] for m in json.loads(body)["items"]}
     assert "viewer@acme.example.com" in emails and "owner@globex.example.com" not in emails
+
+
+def _wait(browser: Browser, path: str, done, timeout: float = 120.0):
+    """GET `path` until `done(body)` holds; the body then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = browser.request(path)
+        assert status == 200, body
+        found = json.loads(body)
+        if done(found):
+            return found
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path} did not get there in {timeout}s: {body[:2000]}")
+        time.sleep(0.5)
+
+
+def test_embedded_demo_support_triage_runs_offline_to_the_refund_approval(embedded):
+    """The seeded support demo in embedded mode (SQLite, in-process worker): a refund
+    above the limit runs offline to the admin's approval, then sends the reply to the
+    demo outbox."""
+    base, _ = embedded
+    from overture.demo import DEMO_PASSWORD
+    from overture.demo_support import REFUND_LIMIT, SAMPLE_TICKETS, WORKFLOW_NAME
+
+    operator, admin = Browser(base), Browser(base)
+    operator.login("operator@acme.example.com", DEMO_PASSWORD)
+    admin.login("admin@acme.example.com", DEMO_PASSWORD)
+    _, body = operator.request("/api/v1/workflows")
+    (workflow,) = [w for w in json.loads(body)["items"] if w["name"] == WORKFLOW_NAME]
+    status, body = operator.request(f"/api/v1/workflows/{workflow['id']}/runs",
+                                    json_body={"input": SAMPLE_TICKETS["refund_above_limit"]})
+    assert status == 202, body
+    run_id = json.loads(body)["id"]
+
+    pending = _wait(admin, "/api/v1/approvals?status=pending",
+                    lambda page: any(a["run_id"] == run_id for a in page["items"]))
+    (approval,) = [a for a in pending["items"] if a["run_id"] == run_id]
+    assert (approval["data"]["refund_amount"], approval["data"]["refund_limit"]) == (
+        348, REFUND_LIMIT)
+    assert "We are refunding $348" in approval["data"]["reply"]
+    _, body = operator.request(f"/api/v1/runs/{run_id}")
+    run = json.loads(body)
+    assert run["status"] == "running"
+    steps = {s["step_id"]: s for s in run["steps"]}
+    assert steps["approve_refund"]["status"] == "waiting"
+    assert steps["triage"]["output"]["route"] == "billing"
+    assert steps["triage"]["output"]["agent"]["provider"] == "local"
+    assert steps["write"]["output"]["approved"] is True
+
+    status, body = admin.request(f"/api/v1/approvals/{approval['id']}/decision",
+                                 json_body={"decision": "approve"})
+    assert status == 200, body
+    run = _wait(operator, f"/api/v1/runs/{run_id}",
+                lambda r: r["status"] not in ("queued", "running"))
+    assert run["status"] == "succeeded", run["error"]
+    assert (run["output"]["reply_status"], run["output"]["delivered"]) == ("sent_to_outbox",
+                                                                           False)
+    _, body = operator.request("/api/v1/connections?connector_key=demo_outbox")
+    (outbox,) = json.loads(body)["items"]
+    (email,) = outbox["settings"]["messages"]
+    assert email["to"] == ["maria@brightlane.example"] and email["text"] == run["output"]["reply"]

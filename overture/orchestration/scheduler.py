@@ -1,11 +1,14 @@
 """`overture scheduler`: cron schedules fire each tick exactly once, however many
-schedulers run, because a tick is a row with a unique key; and the sweeper runs."""
+schedulers run, because a tick is a row with a unique key; the sweeper runs; and now
+and then expired agent notes are deleted."""
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from overture.orchestration import runs, triggers, worker
+from overture.orchestration.agents import memory
 from overture.orchestration.models import Schedule, ScheduleFire, Workflow
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, scoped_to, utcnow
@@ -154,13 +158,45 @@ def fire_all() -> int:
     return fired
 
 
+@dataclass
+class Periodic:
+    """Due at most once per `interval` seconds (of this process's monotonic clock)."""
+
+    interval: float
+    last: float | None = None
+
+    def due(self, now: float) -> bool:
+        if self.last is not None and now - self.last < self.interval:
+            return False
+        self.last = now
+        return True
+
+
+# Recall never shows an expired note, so deleting them is housekeeping: no need to
+# scan every tenant each round.
+NOTES_PURGE = Periodic(interval=60.0)
+
+
+def purge_notes(now: float | None = None) -> int:
+    """Delete every tenant's expired agent notes, when NOTES_PURGE is due."""
+    if not NOTES_PURGE.due(time.monotonic() if now is None else now):
+        return 0
+    purged = memory.purge_all_expired()
+    db.session.commit()
+    if purged:
+        log.info("agent_notes.purged", count=purged)
+    return purged
+
+
 def one_round(app: Any) -> None:
-    """Fire due cron ticks, sweep for lost or overdue work, poll due connector triggers."""
+    """Fire due cron ticks, sweep for lost or overdue work, poll due connector triggers,
+    and now and then delete expired agent notes."""
     with app.app_context():
         try:
             fire_all()
             worker.sweep_all()
             triggers.poll_all()
+            purge_notes()
         except Exception:  # keep going; the next round retries
             log.exception("scheduler.round_failed")
             db.session.rollback()

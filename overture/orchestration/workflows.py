@@ -90,7 +90,7 @@ def update_workflow(workflow: Workflow, *, name: str | None = None,
                     description: str | None = None, draft: Any = None) -> Workflow:
     changed = []
     if name is not None:
-        workflow.name = clean_name(name)
+        _rename(workflow, clean_name(name))
         changed.append("name")
     if description is not None:
         workflow.description = description
@@ -98,14 +98,21 @@ def update_workflow(workflow: Workflow, *, name: str | None = None,
     if draft is not None:
         workflow.draft = _check_draft(draft)
         changed.append("draft")
-    try:
-        with db.session.begin_nested():
-            db.session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"a workflow named {workflow.name!r} exists") from exc
     audit.record("workflow.updated", target_type="workflow", target_id=workflow.id,
                  details={"changed": changed})
     return workflow
+
+
+def _rename(workflow: Workflow, name: str) -> None:
+    """The new name inside a savepoint, so a taken one rolls back only the rename (a
+    409). The name must change inside it: begin_nested() first flushes what is pending,
+    outside the savepoint, where a unique violation would abort the whole transaction."""
+    try:
+        with db.session.begin_nested():
+            workflow.name = name
+            db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a workflow named {name!r} exists") from exc
 
 
 def archive_workflow(workflow: Workflow) -> None:

@@ -59,6 +59,25 @@ def remember(agent_id: uuid.UUID | str, text: str, *,
     return note
 
 
+def keep(agent_id: uuid.UUID | str, text: str, retention_days: int | None) -> AgentNote:
+    """What an agent's `remember` tool does: a note, unless the same text is already
+    kept, in which case that one is kept for the retention from now. A step run again
+    after a crash thus adds no second copy."""
+    agent = get_or_404(Agent, agent_id, "agent")
+    text = (text or "").strip()
+    now = utcnow()
+    same = db.session.scalars(select(AgentNote).where(
+        AgentNote.agent_id == agent.id, AgentNote.text == text,
+        or_(AgentNote.expires_at.is_(None), AgentNote.expires_at > now))
+        .order_by(AgentNote.created_at.desc()).limit(1)).first()
+    if same is None:
+        return remember(agent.id, text, retention_days=retention_days, now=now)
+    same.expires_at = now + timedelta(days=retention_days) \
+        if retention_days is not None else None
+    db.session.flush()
+    return same
+
+
 def add_note(agent_id: uuid.UUID | str, text: str) -> AgentNote:
     """A note a person wrote (through the API): what the agent will recall, so audited."""
     note = remember(agent_id, text)

@@ -10,6 +10,10 @@ it with the step's outcome, also when the step fails): model tokens and cost
 `agent_tool_calls`, and the audit events `agent.tool_called` (a digest of the input,
 never the input) and `agent.tool_refused`.
 
+Memory: an agent whose spec enables `notes` reads its newest notes in its system prompt
+and may keep one with the `remember` tool; a portal chat (`chat.py`) passes the
+conversation's earlier turns as `Task.history`.
+
 The final answer follows one contract (`contract.py`): {"status": ok | needs_human |
 needs_info | failed, "confidence": 0..1 or null, "output": ...}. Malformed tool
 arguments and unusable answers go back to the model once with the reason; the second
@@ -29,7 +33,7 @@ from typing import Any, Protocol
 
 from flask import current_app
 
-from overture.orchestration.agents import embeddings, service, tools
+from overture.orchestration.agents import embeddings, memory, service, tools
 from overture.orchestration.agents.contract import InvalidAnswer, envelope, parse_answer
 from overture.orchestration.agents.spec import AgentSpec
 from overture.orchestration.llm import errors as llm_errors
@@ -59,6 +63,8 @@ from overture.platform.errors import OvertureError
 MAX_DEPTH = 3  # delegation levels below the step's own agents
 MAX_PARALLEL = 8  # tool calls of one model turn run at once (supervisor)
 ACTION_TIMEOUT = 30.0
+NOTES_IN_PROMPT = 20  # the newest notes an agent with `notes` reads in its system prompt
+NOTES_PROMPT_CHARS = 8_000  # and at most this much of them
 INVOCATIONS = "agent_invocations"
 TOOL_CALLS = "agent_tool_calls"
 WRAP_UP = ("You have used all your rounds of tool calls. Do not call any more tools: give "
@@ -103,6 +109,7 @@ class Task:
     specialists: tuple[str, ...] = ()  # more agents it may ask (a supervisor's)
     max_rounds: int | None = None  # rounds of tool calls before it must answer
     parallel: bool = False  # run one turn's tool calls at once
+    history: tuple[Message, ...] = ()  # earlier turns of a conversation, oldest first
 
 
 @dataclass(frozen=True)
@@ -291,14 +298,22 @@ class Invocation:
         self.provider = runner.provider(agent, task, self.toolbox)
         self.schema = task.output_schema if task.output_schema is not None \
             else self.spec.output.schema
+        notes = self._notes() if self.spec.notes else None
         self.messages: list[Message] = [
-            Message(role="system", content=system_prompt(self.spec, self.schema)),
-            Message(role="user", content=task.prompt)]
+            Message(role="system", content=system_prompt(self.spec, self.schema, notes)),
+            *task.history, Message(role="user", content=task.prompt)]
         self.model_calls = self.tool_calls = self.rounds = 0
         self.input_tokens = self.output_tokens = 0
         self.cost = Decimal(0)
         self.strikes = self.corrections = 0
         self.told_to_wrap_up = False
+
+    def _notes(self) -> list[str]:
+        try:
+            return [n.text for n in memory.recall(self.agent.agent_id, NOTES_IN_PROMPT)]
+        except OvertureError as error:
+            raise StepFailed("agent_not_found",
+                             f"agent {self.agent.name!r}: {error.detail}") from error
 
     def run(self) -> Answer:
         while True:
@@ -444,6 +459,9 @@ class Invocation:
                                     min(ACTION_TIMEOUT, self.runner.ctx.timeout))
         if tool.kind == "knowledge":
             return tools.run_search(tool, arguments)
+        if tool.kind == "notes":
+            return tools.run_remember(self.agent.agent_id, arguments,
+                                      self.spec.notes_retention_days)
         return self._delegate(tool, arguments["task"], key)
 
     def _delegate(self, tool: tools.AgentTool, task: str, key: str) -> dict[str, Any]:
@@ -464,10 +482,13 @@ def _tool_message(call_id: str, content: str, error: bool = False) -> Message:
     return Message(role="tool", content=content, tool_call_id=call_id, is_error=error)
 
 
-def system_prompt(spec: AgentSpec, schema: dict[str, Any] | None) -> str:
+def system_prompt(spec: AgentSpec, schema: dict[str, Any] | None,
+                  notes: list[str] | None = None) -> str:
     parts = [f"You are {spec.name}" + (f", {spec.role}." if spec.role else ".")]
     if spec.instructions:
         parts.append(spec.instructions)
+    if notes is not None:
+        parts.append(notes_section(notes))
     parts.append(
         "When you are done, reply with only a JSON object: {\"status\": \"ok\" | "
         "\"needs_human\" | \"needs_info\" | \"failed\", \"confidence\": a number from 0 to 1, "
@@ -476,3 +497,21 @@ def system_prompt(spec: AgentSpec, schema: dict[str, Any] | None) -> str:
     if schema is not None:
         parts.append("`output` must match this JSON Schema: " + json.dumps(schema))
     return "\n\n".join(parts)
+
+
+def notes_section(notes: list[str]) -> str:
+    """The agent's notes, newest first, cut to NOTES_PROMPT_CHARS: a prompt that grows
+    with every note would crowd out the task and cost more each call."""
+    head = (f"Your notes from earlier work, newest first (keep one with the "
+            f"`{tools.REMEMBER}` tool):")
+    if not notes:
+        return head + "\n(none yet)"
+    lines: list[str] = []
+    used = 0
+    for text in notes:
+        line = "- " + " ".join(text.split())
+        if used + len(line) > NOTES_PROMPT_CHARS:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join([head, *lines])

@@ -18,6 +18,8 @@ from overture.connectors import registry
 from overture.connectors.models import Connection
 from overture.orchestration.agents.models import Agent, AgentVersion, KnowledgeCollection
 from overture.orchestration.agents.spec import AgentSpec
+from overture.orchestration.agents.tools import REMEMBER, tool_name
+from overture.orchestration.llm.scripted_provider import script_problems
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import Conflict, NotFound, ValidationFailed
@@ -102,12 +104,10 @@ def check_config(name: str, config: Any, agent_id: uuid.UUID | None = None) -> A
         spec = AgentSpec.from_json({**config, "name": name})
     except ValidationFailed as error:
         raise _with_prefix(error, "config") from error
-    except (ArithmeticError, ValueError) as error:  # a max_cost the schema let through
-        raise ValidationFailed.field("config.limits.max_cost", "must be a number") from error
-    cost = spec.limits.max_cost
-    if cost is not None and not (cost.is_finite() and cost >= 0):
-        raise ValidationFailed.field("config.limits.max_cost", "must be a number, 0 or more")
-    errors = _reference_problems(spec, agent_id)
+    # A script the scripted provider would refuse at run time is refused now.
+    errors = [{"field": f"config.script.{where}", "message": message}
+              for where, message in script_problems(spec.script)]
+    errors += _reference_problems(spec, agent_id)
     if errors:
         raise ValidationFailed(errors)
     return spec
@@ -127,6 +127,9 @@ def _reference_problems(spec: AgentSpec, agent_id: uuid.UUID | None) -> list[dic
             errors.append({"field": f"{field}.ref", "message": problem})
         if tool.name and tool.name in seen:
             errors.append({"field": f"{field}.name", "message": "another tool has this name"})
+        elif spec.notes and tool_name(tool) == REMEMBER:
+            errors.append({"field": f"{field}.name", "message": f"{REMEMBER!r} is the notes "
+                                                                 "tool's name; pick another"})
         seen.add(tool.name)
     return errors
 
@@ -220,10 +223,19 @@ def _revise(agent: Agent, name: str | None, config: Any,
     if new_name != agent.name:
         _flush_unique(agent, name=new_name)
         changed.append("name")
-    if current is None or spec.to_json() != current.config:
+    if current is None or spec.to_json() != _normalised(current.config):
         _new_version(agent, spec, updated_by)
         changed.append("config")
     return changed
+
+
+def _normalised(config: dict[str, Any]) -> dict[str, Any]:
+    """A stored config as the spec writes it today: a version saved before a field was
+    added lacks it, and is still the same configuration."""
+    try:
+        return AgentSpec.from_json(config).to_json()
+    except ValidationFailed:
+        return config
 
 
 def archive_agent(agent: Agent) -> None:

@@ -7,10 +7,11 @@ what the runtime runs. Parsing validates; nothing here touches the database.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import jsonschema
+from jsonschema.exceptions import SchemaError
 
 from overture.platform.errors import ValidationFailed
 
@@ -73,7 +74,10 @@ class AgentSpec:
     limits: Limits = field(default_factory=Limits)
     # The `scripted` provider answers with these, in turn (see llm/scripted_provider.py).
     script: tuple[dict[str, Any], ...] = ()
-    notes_retention_days: int | None = 30  # per-agent notes; None keeps them
+    # Per-agent notes: with `notes`, the agent reads its recent notes in its system
+    # prompt and gets a `remember` tool to add one; each expires after the retention.
+    notes: bool = False
+    notes_retention_days: int | None = 30  # None keeps them
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AgentSpec:
@@ -84,14 +88,15 @@ class AgentSpec:
                 for e in errors])
         limits = dict(data.get("limits") or {})
         if limits.get("max_cost") is not None:
-            limits["max_cost"] = Decimal(str(limits["max_cost"]))
+            limits["max_cost"] = _cost(limits["max_cost"])
+        _check_output_schema((data.get("output") or {}).get("schema"))
         return cls(
             name=data["name"], role=data.get("role", ""),
             instructions=data.get("instructions", ""),
             model=ModelConfig(**data["model"]), credential_id=data.get("credential_id"),
             tools=tuple(ToolGrant(**t) for t in data.get("tools") or ()),
             output=OutputContract(**(data.get("output") or {})), limits=Limits(**limits),
-            script=tuple(data.get("script") or ()),
+            script=tuple(data.get("script") or ()), notes=bool(data.get("notes", False)),
             notes_retention_days=data.get("notes_retention_days", 30))
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +106,28 @@ class AgentSpec:
         if self.limits.max_cost is not None:
             data["limits"]["max_cost"] = str(self.limits.max_cost)
         return data
+
+
+def _cost(value: Any) -> Decimal:
+    """A budget in USD: a JSON number or a decimal string ("0.25"), finite, 0 or more."""
+    try:
+        cost = Decimal(str(value))
+    except (InvalidOperation, ValueError) as error:
+        raise ValidationFailed.field("limits.max_cost", "must be a number") from error
+    if not (cost.is_finite() and cost >= 0):
+        raise ValidationFailed.field("limits.max_cost", "must be a number, 0 or more")
+    return cost
+
+
+def _check_output_schema(schema: dict[str, Any] | None) -> None:
+    # A broken schema would otherwise surface only at run time, on every answer.
+    if schema is None:
+        return
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        raise ValidationFailed.field("output.schema", f"not a valid JSON Schema: "
+                                                      f"{error.message}") from error
 
 
 SCHEMA: dict[str, Any] = {
@@ -129,8 +156,9 @@ SCHEMA: dict[str, Any] = {
         "limits": {"type": "object", "additionalProperties": False, "properties": {
             "max_iterations": {"type": "integer", "minimum": 1, "maximum": 100},
             "max_tokens": {"type": "integer", "minimum": 1, "maximum": 10_000_000},
-            "max_cost": {"type": ["number", "string", "null"]}}},
+            "max_cost": {"type": ["number", "string", "null"], "maxLength": 40}}},
         "script": {"type": "array", "maxItems": 200, "items": {"type": "object"}},
+        "notes": {"type": "boolean"},
         "notes_retention_days": {"type": ["integer", "null"], "minimum": 1, "maximum": 3650},
     },
 }

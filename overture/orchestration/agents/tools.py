@@ -7,6 +7,8 @@ names), as the model sees them, and how connector actions and knowledge searches
 - agent: "ask another agent": takes a task, returns that agent's answer (the runtime
   runs it, recursively).
 - knowledge: "search a collection": takes a query, returns the best passages.
+- notes: `remember`, offered when the agent's spec enables `notes`: keeps a note the
+  agent will read in its later invocations (for its `notes_retention_days`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
@@ -25,7 +27,7 @@ from overture.connectors import registry
 from overture.connectors.errors import ActionFailed
 from overture.connectors.execute import digest, execute
 from overture.connectors.models import Connection
-from overture.orchestration.agents import knowledge
+from overture.orchestration.agents import knowledge, memory
 from overture.orchestration.agents.spec import AgentSpec, ToolGrant, ToolKind
 from overture.orchestration.llm.types import Tool, ToolCall
 from overture.orchestration.outcomes import TRANSIENT, StepFailed
@@ -45,7 +47,14 @@ DELEGATE_PARAMETERS: dict[str, Any] = {
     "properties": {"task": {"type": "string", "minLength": 1, "maxLength": 20_000,
                             "description": "what the agent should do, with everything it "
                                            "needs to know"}}}
+REMEMBER = "remember"
+REMEMBER_PARAMETERS: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["text"],
+    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": memory.MAX_NOTE,
+                            "description": "the note, complete in itself"}}}
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
+# What an agent may call: its grants' kinds, and its notes when its spec enables them.
+AgentToolKind = Literal[ToolKind, "notes"]
 
 
 class ToolSetupFailed(OvertureError):
@@ -59,7 +68,7 @@ class ToolSetupFailed(OvertureError):
 @dataclass(frozen=True)
 class AgentTool:
     name: str  # what the model sees and calls
-    kind: ToolKind
+    kind: AgentToolKind
     ref: str
     description: str
     parameters: dict[str, Any]
@@ -81,7 +90,7 @@ class Toolbox:
     def get(self, name: str) -> AgentTool | None:
         return self.tools.get(name)
 
-    def names(self, kind: ToolKind) -> list[str]:
+    def names(self, kind: AgentToolKind) -> list[str]:
         return [t.name for t in self.tools.values() if t.kind == kind and t.refusal is None]
 
 
@@ -91,8 +100,8 @@ def toolbox_for(spec: AgentSpec, extra_agents: Sequence[str] = ()) -> Toolbox:
                                  if not any(g.kind == "agent" and g.ref == name
                                             for g in spec.tools)]
     tools: dict[str, AgentTool] = {}
-    for grant in grants:
-        tool = _BUILDERS[grant.kind](grant)
+    for tool in [_BUILDERS[grant.kind](grant) for grant in grants] \
+            + ([_notes_tool(spec)] if spec.notes else []):
         if tool.name in tools:
             raise ToolSetupFailed(f"agent {spec.name!r}: two tools are named {tool.name!r}; "
                                   "give one a `name`")
@@ -140,6 +149,14 @@ def _knowledge_tool(grant: ToolGrant) -> AgentTool:
                      grant.description or f"Search the knowledge collection {grant.ref!r}; "
                                           "returns the best passages.",
                      SEARCH_PARAMETERS)
+
+
+def _notes_tool(spec: AgentSpec) -> AgentTool:
+    kept = f"for {spec.notes_retention_days} days" if spec.notes_retention_days else "for good"
+    return AgentTool(REMEMBER, "notes", spec.name,
+                     "Keep a short note for your later tasks and conversations (a fact, a "
+                     f"preference, a decision); you will see it in your instructions, {kept}. "
+                     "Never store secrets.", REMEMBER_PARAMETERS)
 
 
 _BUILDERS = {"action": _action_tool, "agent": _agent_tool, "knowledge": _knowledge_tool}
@@ -195,6 +212,20 @@ def run_search(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, Any]:
         raise ToolError(error.detail) from error
     return {"passages": [{"document_title": p.document_title, "text": p.text,
                           "score": p.score} for p in passages]}
+
+
+def run_remember(agent_id: uuid.UUID, arguments: dict[str, Any],
+                 retention_days: int | None) -> dict[str, Any]:
+    """Keep the note and commit it at once: a step's work is rolled back when it ends,
+    and what the agent chose to remember must stay (as an action's records do)."""
+    try:
+        note = memory.keep(agent_id, arguments["text"], retention_days)
+        db.session.commit()
+    except OvertureError as error:
+        db.session.rollback()
+        raise ToolError(error.detail) from error
+    return {"remembered": True, "note_id": str(note.id),
+            "expires_at": note.expires_at.isoformat() if note.expires_at else None}
 
 
 def result_text(value: Any) -> str:

@@ -64,14 +64,23 @@ class ScriptExhausted(errors.ProviderError):
     title = "The agent's script has no turn left"
 
 
+def script_problems(script: Sequence[Any]) -> list[tuple[str, str]]:
+    """(where, what) for each fault: `where` is the path inside the script ("2.error"),
+    for the agent API to name the field."""
+    problems = []
+    for index, turn in enumerate(script):
+        for error in sorted(_TURN_VALIDATOR.iter_errors(turn), key=lambda e: list(e.path)):
+            where = ".".join(str(p) for p in (index, *error.absolute_path))
+            problems.append((where, error.message))
+    return problems
+
+
 def check_script(script: Sequence[dict[str, Any]]) -> None:
     """ScriptInvalid naming the first turn at fault."""
-    for index, turn in enumerate(script):
-        error = next(iter(_TURN_VALIDATOR.iter_errors(turn)), None)
-        if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path)
-            raise ScriptInvalid(f"script turn {index}{'.' + where if where else ''}: "
-                                f"{error.message}", provider="scripted")
+    problems = script_problems(script)
+    if problems:
+        where, message = problems[0]
+        raise ScriptInvalid(f"script turn {where}: {message}", provider="scripted")
 
 
 class ScriptedProvider:

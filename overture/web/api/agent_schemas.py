@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from apiflask import Schema
-from apiflask.fields import UUID, DateTime, Dict, Float, Integer, List, Nested, String
+from apiflask.fields import (
+    UUID,
+    DateTime,
+    Decimal,
+    Dict,
+    Float,
+    Integer,
+    List,
+    Nested,
+    Raw,
+    String,
+)
 from apiflask.validators import Length, Range
 
-from overture.orchestration.agents import knowledge, memory
-from overture.web.api.schemas import Strict
+from overture.orchestration.agents import chat, knowledge, memory
+from overture.web.api.schemas import PageQuery, Strict
 
 CONFIG_HELP = ("the agent's configuration: role, instructions, model {provider, model, "
                "temperature, max_output_tokens}, credential_id, tools [{kind, ref, name, "
                "description, allow_side_effects}], output {schema}, limits {max_iterations, "
-               "max_tokens, max_cost}, script, notes_retention_days")
+               "max_tokens, max_cost}, script, notes (true: the agent reads its recent "
+               "notes and may keep one with a `remember` tool), notes_retention_days")
 
 # --------------------------------------------------------------------------- agents
 
@@ -74,6 +86,72 @@ class NoteOut(Schema):
 
 class NoteList(Schema):
     items = List(Nested(NoteOut), metadata={"description": "newest first; expired never"})
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+class ConversationCreate(Strict):
+    title = String(load_default="", validate=Length(0, chat.MAX_TITLE),
+                   metadata={"description": "a label, e.g. who the end user is"})
+    end_user_id = UUID(load_default=None, allow_none=True,
+                       metadata={"description": "a member of this workspace, if the chat "
+                                                "is theirs"})
+
+
+class ConversationQuery(PageQuery):
+    end_user_id = UUID(load_default=None, metadata={"description": "only this user's"})
+
+
+class ConversationOut(Schema):
+    id = UUID()
+    agent_id = UUID()
+    title = String()
+    end_user_id = UUID(allow_none=True)
+    created_at = DateTime()
+    updated_at = DateTime()
+
+
+class ConversationPage(Schema):
+    items = List(Nested(ConversationOut))
+    next_cursor = String(allow_none=True)
+
+
+class MessageOut(Schema):
+    role = String(metadata={"description": "user | assistant"})
+    content = String()
+    created_at = DateTime()
+
+
+class ConversationDetail(ConversationOut):
+    messages = List(Nested(MessageOut), metadata={"description": "the last `limit`, oldest "
+                                                                  "first"})
+
+
+class MessagesQuery(Strict):
+    limit = Integer(load_default=100, validate=Range(1, memory.MAX_HISTORY))
+
+
+class MessageCreate(Strict):
+    content = String(required=True, validate=Length(1, memory.MAX_MESSAGE))
+
+
+class TurnUsage(Schema):
+    input_tokens = Integer()
+    output_tokens = Integer()
+    cost = Decimal(as_string=True, allow_none=True, metadata={
+        "description": "USD, from the price table; null when the model has no price"})
+    agent_invocations = Integer(metadata={"description": "the agent's and its delegates'"})
+    tool_calls = Integer()
+
+
+class ReplyOut(Schema):
+    message = Nested(MessageOut, metadata={"description": "the agent's reply, as stored"})
+    status = String(metadata={"description": "ok | needs_human | needs_info | failed"})
+    confidence = Float(allow_none=True)
+    output = Raw(metadata={"description": "the answer's output (the reply's text, or the "
+                                          "structured output the agent's schema asks for)"})
+    usage = Nested(TurnUsage)
 
 
 # --------------------------------------------------------------------------- knowledge

@@ -1,11 +1,11 @@
-"""Agents, their versions and their notes."""
+"""Agents, their versions, their notes, and conversations with them (portal chats)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from overture.orchestration.agents import memory, service
-from overture.orchestration.agents.models import Agent, AgentNote, AgentVersion
+from overture.orchestration.agents import chat, memory, service
+from overture.orchestration.agents.models import Agent, AgentNote, AgentVersion, Conversation
 from overture.platform.db import db
 from overture.web.api import api
 from overture.web.api.agent_schemas import (
@@ -15,10 +15,18 @@ from overture.web.api.agent_schemas import (
     AgentUpdate,
     AgentVersionList,
     AgentVersionOut,
+    ConversationCreate,
+    ConversationDetail,
+    ConversationOut,
+    ConversationPage,
+    ConversationQuery,
+    MessageCreate,
+    MessagesQuery,
     NoteCreate,
     NoteList,
     NoteOut,
     NoteQuery,
+    ReplyOut,
 )
 from overture.web.api.schemas import PageQuery
 from overture.web.auth import current_access, require
@@ -125,3 +133,65 @@ def add_agent_note(agent_id: str, body: dict[str, Any]) -> AgentNote:
     note = memory.add_note(service.get_agent(agent_id).id, body["text"])
     db.session.commit()
     return note
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+@api.post("/agents/<agent_id>/conversations")
+@require("run.start")
+@api.input(ConversationCreate, arg_name="body")
+@api.output(ConversationOut, status_code=201)
+@api.doc(tags=TAGS, summary="Start a conversation with the agent (a portal chat)")
+def start_conversation(agent_id: str, body: dict[str, Any]) -> Conversation:
+    conversation = chat.start(agent_id, body["title"], body["end_user_id"])
+    db.session.commit()
+    return conversation
+
+
+@api.get("/agents/<agent_id>/conversations")
+@require("run.read")
+@api.input(ConversationQuery, location="query", arg_name="query")
+@api.output(ConversationPage)
+@api.doc(tags=TAGS, summary="The agent's conversations, oldest first")
+def list_conversations(agent_id: str, query: dict[str, Any]) -> dict[str, Any]:
+    page = chat.list_conversations(agent_id, query["cursor"], query["limit"],
+                                   query["end_user_id"])
+    return page.body(page.items)
+
+
+@api.get("/agents/<agent_id>/conversations/<conversation_id>")
+@require("run.read")
+@api.input(MessagesQuery, location="query", arg_name="query")
+@api.output(ConversationDetail)
+@api.doc(tags=TAGS, summary="A conversation and its last messages, oldest first")
+def get_conversation(agent_id: str, conversation_id: str,
+                     query: dict[str, Any]) -> dict[str, Any]:
+    conversation = chat.get(agent_id, conversation_id)
+    return {**conversation_view(conversation),
+            "messages": memory.history(conversation.id, query["limit"])}
+
+
+@api.post("/agents/<agent_id>/conversations/<conversation_id>/messages")
+@require("run.start")
+@api.input(MessageCreate, arg_name="body")
+@api.output(ReplyOut)
+@api.doc(tags=TAGS, summary="Send a message: the agent answers from the conversation so "
+                            "far, within its limits, and both turns are kept")
+def send_message(agent_id: str, conversation_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = chat.send(chat.get(agent_id, conversation_id), body["content"])
+    db.session.commit()
+    usage = reply.usage
+    return {"message": reply.assistant, "status": reply.answer.status,
+            "confidence": reply.answer.confidence, "output": reply.answer.output,
+            "usage": {"input_tokens": usage.get("llm_input_tokens", 0),
+                      "output_tokens": usage.get("llm_output_tokens", 0),
+                      "cost": usage.get("llm_cost"),
+                      "agent_invocations": usage.get("agent_invocations", 0),
+                      "tool_calls": usage.get("agent_tool_calls", 0)}}
+
+
+def conversation_view(conversation: Conversation) -> dict[str, Any]:
+    return {"id": conversation.id, "agent_id": conversation.agent_id,
+            "title": conversation.title, "end_user_id": conversation.end_user_id,
+            "created_at": conversation.created_at, "updated_at": conversation.updated_at}
