@@ -122,6 +122,21 @@ def test_engine_api_workflow_json_schema_errors_name_step_and_field(app, world):
     assert admin.get(f"/workflows/{wid}/versions").get_json()["items"] == []
 
 
+def test_engine_api_a_step_that_leads_back_is_refused_at_publish(app, world):
+    """A step runs once per block: a route back to an earlier step could never run, so
+    publishing says so (and points at loop steps) instead of the run failing later."""
+    admin = as_key(app, world, "a_admin")
+    wid = create_workflow(admin, {"steps": [
+        {"id": "draft", "type": "transform", "output": 1, "next": "check"},
+        {"id": "check", "type": "condition", "if": "steps.draft == 1", "then": "send",
+         "else": "draft"},
+        {"id": "send", "type": "transform", "output": 2}]})["id"]
+    refused = admin.post(f"/workflows/{wid}/publish")
+    assert problem_fields(refused) == {"steps.check"}
+    assert "draft -> check -> draft" in refused.get_json()["errors"][0]["message"]
+    assert admin.get(f"/workflows/{wid}/versions").get_json()["items"] == []
+
+
 def test_engine_api_concurrent_publishes_take_consecutive_numbers(app, world):
     admin = as_key(app, world, "a_admin")
     wid = create_workflow(admin, V1)["id"]

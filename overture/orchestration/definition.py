@@ -176,7 +176,7 @@ def validate(definition: Any) -> Graph:
     graph = Graph.of(definition)
     errors += _check_references(graph)
     if not errors:
-        errors += _check_expressions(graph)
+        errors += _check_cycles(graph) + _check_expressions(graph)
     if errors:
         raise ValidationFailed(errors)
     return graph
@@ -233,6 +233,32 @@ def _check_references(graph: Graph) -> list[dict[str, str]]:
                 errors.append({"field": f"steps.{sid}", "message": f"refers to {target!r}, "
                                "which is in another block (branch or loop body)"})
     return errors
+
+
+def _check_cycles(graph: Graph) -> list[dict[str, str]]:
+    """A step runs at most once per block (its row is unique per iteration path), so a
+    path back to an earlier step could never run: repeating is what loop steps do."""
+    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+
+    def visit(sid: str, trail: list[str]) -> list[str] | None:
+        state[sid] = "open"
+        for target in successors_of(graph.steps[sid]):
+            if target is None:
+                continue
+            if state.get(target) == "open":
+                return [*trail, sid, target]
+            if target not in state and (cycle := visit(target, [*trail, sid])):
+                return cycle
+        state[sid] = "done"
+        return None
+
+    for sid in graph.steps:
+        if sid not in state and (cycle := visit(sid, [])):
+            start = cycle.index(cycle[-1])
+            loop = " -> ".join(cycle[start:])
+            return [{"field": f"steps.{cycle[-2]}", "message": f"leads back to an earlier "
+                     f"step ({loop}); use a loop step to repeat steps"}]
+    return []
 
 
 def _check_expressions(graph: Graph) -> list[dict[str, str]]:
