@@ -219,6 +219,33 @@ def test_engine_lost_message_is_resent_by_the_sweeper(app_ctx, world, workers, m
     assert (run.status, run.output) == ("succeeded", 20)
 
 
+def test_engine_join_missed_by_a_dead_worker_is_completed_by_the_sweeper(
+        app_ctx, world, workers, monkeypatch):
+    """Branches end without waiting for each other: each checks the join after its own
+    commit. A worker that dies right after that commit never checks; the sweeper finds
+    the parallel step still waiting with all its branches ended, and the run goes on."""
+    a = world.tenants["a"].id
+    wf = publish(a, {"steps": [
+        {"id": "fan", "type": "parallel", "next": "after", "branches": [
+            {"steps": [{"id": f"b{i}", "type": "transform", "output": i}]} for i in range(3)]},
+        {"id": "after", "type": "transform", "output": "{{ steps.fan }}"}]})
+    run_id = start_unsent(a, wf)
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setitem(app_ctx.extensions, dispatch.SENDER, lambda *args: sent.append(args))
+    monkeypatch.setattr(engine, "_join_once", lambda *args: None)  # the worker dies here
+    engine.process(rows_of(a, run_id)[0].id, a)  # the fan-out and one branch, inline
+    while sent:
+        step_run_id, tenant_id, _ = sent.pop()
+        engine.process(step_run_id, tenant_id)
+    assert statuses(a, run_id) == {"fan": "waiting", "fan#0/b0": "succeeded",
+                                   "fan#1/b1": "succeeded", "fan#2/b2": "succeeded"}
+    monkeypatch.undo()
+    monkeypatch.setattr(worker, "RESEND_AFTER", timedelta(0))
+    run = sweep_until(a, run_id)
+    assert (run.status, run.output) == ("succeeded", [0, 1, 2])
+    assert run.steps_executed == 5  # fan, three branch steps, after
+
+
 def test_engine_run_past_max_duration_is_timed_out_and_nothing_left_running(
         app_ctx, world, workers, receiver):
     a = world.tenants["a"].id

@@ -72,6 +72,7 @@ def test_engine_parallel_fan_out_of_50_waits_for_all(app_ctx, world, workers):
     assert run.output == 50
     fan = step_outputs(a, run.id)[("fan", "")]
     assert fan == [i * 10 for i in range(50)]
+    assert run.steps_executed == 1 + 100 + 1  # branch steps count when the join completes
 
 
 def test_engine_parallel_join_any_cancels_the_rest(app_ctx, world, workers):

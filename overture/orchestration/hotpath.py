@@ -184,18 +184,18 @@ def run_facts(run_id: uuid.UUID, tenant_id: uuid.UUID) -> RunFacts:
     return RunFacts(*row)
 
 
-_CLAIM = """
-UPDATE step_runs SET status = 'running', claim = %(claim)s, attempt = attempt + 1,
-       lease_until = %(lease)s, started_at = coalesce(started_at, %(now)s)
-WHERE id = %(id)s
-  AND ((status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= %(now)s))
-       OR (status = 'running' AND lease_until < %(now)s))
-RETURNING id, run_id, step_id, path, step_type, attempt, input, started_at
-"""
-_RUN_OF_STEP = """
-SELECT r.id, r.status, r.version_id, r.workflow_id, r.input, r.trigger, r.started_at,
-       r.deadline_at, r.steps_executed, r.parent_step_run_id
-FROM runs r WHERE r.id = (SELECT run_id FROM step_runs WHERE id = %(id)s)
+# The claim and its run's facts in one statement (the run row is read, not locked).
+_CLAIM_WITH_RUN = """
+UPDATE step_runs s SET status = 'running', claim = %(claim)s, attempt = s.attempt + 1,
+       lease_until = %(lease)s, started_at = coalesce(s.started_at, %(now)s)
+FROM runs r
+WHERE s.id = %(id)s AND r.id = s.run_id
+  AND ((s.status = 'queued' AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= %(now)s))
+       OR (s.status = 'running' AND s.lease_until < %(now)s))
+RETURNING s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input, s.started_at,
+          r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id, r.input AS r_input,
+          r.trigger, r.started_at AS r_started_at, r.deadline_at, r.steps_executed,
+          r.parent_step_run_id
 """
 # The outputs a claimed step's expressions see: finished steps on its own iteration
 # path and the paths around it ("a#1/b#2/" -> "", "a#1/", "a#1/b#2/").
@@ -223,11 +223,11 @@ def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: 
     Raises pipeline.Declined."""
     params = {"id": step_run_id, "claim": token, "lease": now + lease, "now": now}
     with pipeline.transaction(_url(), tenant_id) as conn:
-        cursors = [conn.execute(sql, params) for sql in (_CLAIM, _RUN_OF_STEP, _OUTPUTS_OF_STEP)]
-    claimed, run, outputs = cursors[0].fetchone(), cursors[1].fetchone(), cursors[2].fetchall()
+        cursors = [conn.execute(sql, params) for sql in (_CLAIM_WITH_RUN, _OUTPUTS_OF_STEP)]
+    claimed, outputs = cursors[0].fetchone(), cursors[1].fetchall()
     if claimed is None:
         return None
-    return DirectClaim(ClaimedRow(*claimed), RunFacts(*run),
+    return DirectClaim(ClaimedRow(*claimed[:8]), RunFacts(*claimed[8:]),
                        [(o.step_id, o.path, o.output) for o in outputs])
 
 
