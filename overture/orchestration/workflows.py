@@ -8,13 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from overture.orchestration import definition
 from overture.orchestration.models import Workflow, WorkflowVersion
 from overture.platform import audit
-from overture.platform.db import db, get_or_404, utcnow
-from overture.platform.errors import Conflict, NotFound, ValidationFailed
+from overture.platform.db import db, get_or_404, save_named, utcnow
+from overture.platform.errors import NotFound, ValidationFailed
 from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
 from overture.tenants.credentials import get_credential
@@ -64,11 +63,7 @@ def create_workflow(name: str, description: str = "", draft: Any = None,
     workflow = Workflow(name=clean_name(name), description=description or "",
                         draft=_check_draft(draft if draft is not None else {"steps": []}),
                         webhook_token=secrets.token_urlsafe(24), created_by_id=created_by)
-    try:
-        with db.session.begin_nested():
-            db.session.add(workflow)
-    except IntegrityError as exc:
-        raise Conflict(f"a workflow named {workflow.name!r} exists") from exc
+    save_named(workflow, workflow.name, "a workflow", add=True)
     audit.record("workflow.created", target_type="workflow", target_id=workflow.id,
                  details={"name": workflow.name})
     return workflow
@@ -90,7 +85,7 @@ def update_workflow(workflow: Workflow, *, name: str | None = None,
                     description: str | None = None, draft: Any = None) -> Workflow:
     changed = []
     if name is not None:
-        _rename(workflow, clean_name(name))
+        save_named(workflow, clean_name(name), "a workflow")
         changed.append("name")
     if description is not None:
         workflow.description = description
@@ -101,18 +96,6 @@ def update_workflow(workflow: Workflow, *, name: str | None = None,
     audit.record("workflow.updated", target_type="workflow", target_id=workflow.id,
                  details={"changed": changed})
     return workflow
-
-
-def _rename(workflow: Workflow, name: str) -> None:
-    """The new name inside a savepoint, so a taken one rolls back only the rename (a
-    409). The name must change inside it: begin_nested() first flushes what is pending,
-    outside the savepoint, where a unique violation would abort the whole transaction."""
-    try:
-        with db.session.begin_nested():
-            workflow.name = name
-            db.session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"a workflow named {name!r} exists") from exc
 
 
 def archive_workflow(workflow: Workflow) -> None:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from flask import has_app_context
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, ForeignKey, MetaData, Select, event, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -39,7 +40,7 @@ from sqlalchemy.orm import (
 )
 from sqlalchemy.types import TypeDecorator
 
-from overture.platform.errors import NotFound
+from overture.platform.errors import Conflict, NotFound
 from overture.platform.ids import new_id, parse_id
 
 NAMING = {
@@ -257,3 +258,18 @@ def get_or_404(model: type[M], ident: Any, what: str | None = None) -> M:
 def unscoped(stmt: Select[Any]) -> Select[Any]:
     """Mark an identity-keyed lookup. Callers must filter by that identity themselves."""
     return stmt.execution_options(**{UNSCOPED: True})
+
+
+def save_named(obj: Any, name: str, what: str, *, add: bool = False) -> None:
+    """Give `obj` its unique `name` inside a savepoint, so a name already taken (by
+    another row or a concurrent writer) rolls back only that, as a Conflict (409). The
+    name must change inside the savepoint: begin_nested() first flushes what is pending,
+    outside it, where a unique violation would abort the whole transaction."""
+    try:
+        with db.session.begin_nested():
+            obj.name = name
+            if add:
+                db.session.add(obj)
+            db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{what} named {name!r} exists") from exc

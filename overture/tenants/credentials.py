@@ -15,10 +15,9 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from overture.platform import audit
-from overture.platform.db import db, get_or_404, utcnow
+from overture.platform.db import db, get_or_404, save_named, utcnow
 from overture.platform.errors import Conflict, NotFound, ValidationFailed
 from overture.platform.ids import new_id, parse_id
 from overture.platform.pagination import Page, paginate
@@ -67,15 +66,6 @@ def _check_unique(name: str, credential_id: uuid.UUID | None = None) -> None:
         stmt = stmt.where(Credential.id != credential_id)
     if db.session.scalars(stmt).first() is not None:
         raise Conflict(f"a credential named '{name}' exists")
-
-
-def _flush_unique(credential: Credential) -> None:
-    """Flush, turning a name taken by a concurrent writer into a Conflict, not a 500."""
-    try:
-        with db.session.begin_nested():
-            db.session.add(credential)
-    except IntegrityError as exc:
-        raise Conflict(f"a credential named '{credential.name}' exists") from exc
 
 
 def _check_field_name(fname: object) -> str:
@@ -156,7 +146,7 @@ def create(access: Access, *, name: str, kind: str, fields: dict[str, Any],
                             connector_key=connector_key, public=public,
                             created_by_id=access.principal.user.id)
     vault.seal_secrets(credential, secrets)
-    _flush_unique(credential)
+    save_named(credential, name, "a credential", add=True)
     audit.record("credential.created", target_type="credential", target_id=credential.id,
                  details={"name": name, "kind": kind, "connector_key": connector_key,
                           "fields": sorted(public), "secret_fields": sorted(secrets)})
@@ -200,9 +190,10 @@ def update(access: Access, credential_id: str | uuid.UUID, *, name: str | None =
     access.require("credential.manage")
     credential = _locked(credential_id)
     changed: list[str] = []
+    new_name = credential.name
     if name is not None and clean_name(name) != credential.name:
-        _check_unique(clean_name(name), credential.id)
-        credential.name = clean_name(name)
+        new_name = clean_name(name)
+        _check_unique(new_name, credential.id)
         changed.append("name")
     if connector_key is not UNSET and _clean_connector(connector_key) != credential.connector_key:
         credential.connector_key = _clean_connector(connector_key)
@@ -218,7 +209,7 @@ def update(access: Access, credential_id: str | uuid.UUID, *, name: str | None =
         credential.updated_at, credential.updated_by_id = utcnow(), user_id
         if replaced:
             credential.rotated_at, credential.rotated_by_id = credential.updated_at, user_id
-        _flush_unique(credential)
+        save_named(credential, new_name, "a credential")
         audit.record("credential.updated", target_type="credential", target_id=credential.id,
                      details={"name": credential.name, "kind": credential.kind,
                               "changed": changed, "fields_changed": field_changes,

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from overture.orchestration.agents import embeddings
 from overture.orchestration.agents.models import (
@@ -25,8 +24,8 @@ from overture.orchestration.agents.models import (
     KnowledgePassage,
 )
 from overture.platform import audit
-from overture.platform.db import db, get_or_404
-from overture.platform.errors import Conflict, NotFound, ValidationFailed
+from overture.platform.db import db, get_or_404, save_named
+from overture.platform.errors import NotFound, ValidationFailed
 from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
 
@@ -63,7 +62,7 @@ class Passage:
 def create_collection(name: str, description: str = "",
                       created_by: uuid.UUID | None = None) -> KnowledgeCollection:
     collection = KnowledgeCollection(description=description or "", created_by_id=created_by)
-    _flush_unique(collection, clean_name(name), add=True)
+    save_named(collection, clean_name(name), "a knowledge collection", add=True)
     audit.record("knowledge.created", target_type="knowledge_collection",
                  target_id=collection.id, details={"name": collection.name})
     return collection
@@ -76,7 +75,7 @@ def update_collection(collection: KnowledgeCollection, *, name: str | None = Non
         collection.description = description
         changed.append("description")
     if name is not None:
-        _flush_unique(collection, clean_name(name))
+        save_named(collection, clean_name(name), "a knowledge collection")
         changed.append("name")
     audit.record("knowledge.updated", target_type="knowledge_collection",
                  target_id=collection.id, details={"changed": changed})
@@ -114,18 +113,6 @@ def document_counts(collection_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
             KnowledgeDocument.collection_id.in_(collection_ids))
         .group_by(KnowledgeDocument.collection_id)).all()
     return {collection_id: count for collection_id, count in rows}
-
-
-def _flush_unique(collection: KnowledgeCollection, name: str, add: bool = False) -> None:
-    """Give the collection its name inside a savepoint: a taken name rolls back only that."""
-    try:
-        with db.session.begin_nested():  # flushes what came before, outside the savepoint
-            collection.name = name
-            if add:
-                db.session.add(collection)
-            db.session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"a knowledge collection named {name!r} exists") from exc
 
 
 # --------------------------------------------------------------------------- documents

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from overture.connectors import registry
 from overture.connectors.models import Connection
@@ -21,8 +20,8 @@ from overture.orchestration.agents.spec import AgentSpec
 from overture.orchestration.agents.tools import REMEMBER, tool_name
 from overture.orchestration.llm.scripted_provider import script_problems
 from overture.platform import audit
-from overture.platform.db import db, get_or_404, utcnow
-from overture.platform.errors import Conflict, NotFound, ValidationFailed
+from overture.platform.db import db, get_or_404, save_named, utcnow
+from overture.platform.errors import NotFound, ValidationFailed
 from overture.platform.ids import parse_id
 from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
@@ -186,7 +185,7 @@ def create_agent(name: str, config: Any, description: str = "",
     name = clean_name(name)
     spec = check_config(name, config)
     agent = Agent(name=name, description=description or "", created_by_id=created_by)
-    _flush_unique(agent, name=name, add=True)
+    save_named(agent, name, "an agent", add=True)
     version = _new_version(agent, spec, created_by)
     audit.record("agent.created", target_type="agent", target_id=agent.id,
                  details={"name": name, "version": version.number})
@@ -221,7 +220,7 @@ def _revise(agent: Agent, name: str | None, config: Any,
     spec = check_config(new_name, config, agent.id)
     changed = []
     if new_name != agent.name:
-        _flush_unique(agent, name=new_name)
+        save_named(agent, new_name, "an agent")
         changed.append("name")
     if current is None or spec.to_json() != _normalised(current.config):
         _new_version(agent, spec, updated_by)
@@ -280,18 +279,6 @@ def current_version(agent: Agent) -> AgentVersion | None:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _flush_unique(agent: Agent, name: str, add: bool = False) -> None:
-    """Give the agent its name inside a savepoint: a taken name rolls back only that."""
-    try:
-        with db.session.begin_nested():  # flushes what came before, outside the savepoint
-            agent.name = name
-            if add:
-                db.session.add(agent)
-            db.session.flush()
-    except IntegrityError as exc:
-        raise Conflict(f"an agent named {name!r} exists") from exc
 
 
 def _new_version(agent: Agent, spec: AgentSpec, created_by: uuid.UUID | None) -> AgentVersion:
