@@ -49,6 +49,8 @@ PERMISSIONS: dict[str, str] = {
     "billing.read": "See usage and invoices",
     "billing.manage": "Change plan and payment details",
     "portal.use": "Use the branded portal: start own runs, chat, answer own approvals",
+    "prices.manage": "See and edit the installation's per-model LLM prices, which turn "
+                     "every tenant's tokens into cost (platform admins only)",
 }
 
 _READ = {"tenant.read", "member.read", "workflow.read", "run.read"}
@@ -71,7 +73,8 @@ MATRIX: dict[Role, frozenset[str]] = {
 # What a platform admin may do to any tenant, without being a member of it.
 PLATFORM_ADMIN = frozenset({"tenant.read", "tenant.manage", "workspace.create",
                             "workspace.manage", "member.read", "member.manage",
-                            "audit.read", "audit.export", "billing.read", "billing.manage"})
+                            "audit.read", "audit.export", "billing.read", "billing.manage",
+                            "prices.manage"})
 
 
 def permissions_for(role: Role | str) -> frozenset[str]:

@@ -22,6 +22,7 @@ def load_endpoints() -> APIBlueprint:
         knowledge,
         me,
         members,
+        model_prices,
         openapi_connectors,
         runs,
         schedules,
