@@ -455,7 +455,7 @@ def finish_run(*, run_output: Any, **step: Any) -> Recorded | None:
     params = _step_params(**step)
     params["run_output"] = Json(run_output)
     try:
-        with pipeline.transaction(_url(), step["tenant_id"]) as conn:
+        with pipeline.pipelined(_url()) as conn, pipeline.scoped(conn, step["tenant_id"]):
             conn.execute(_LOCK_RUN, params)
             row = conn.execute(_FINISH_RUN, params).fetchone()  # nothing written if None
             if row is None:

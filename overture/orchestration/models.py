@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -116,6 +117,9 @@ FINISHED_STEP = frozenset({StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.C
                            StepStatus.SKIPPED})
 
 
+UNFINISHED_SQL = "status IN ('queued', 'running', 'waiting')"
+
+
 class StepRun(TenantOwned, db.Model):
     """One execution of one step at one iteration path: the unit of durable work."""
 
@@ -124,7 +128,9 @@ class StepRun(TenantOwned, db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id", "run_id", "step_id", "path"),
         Index("ix_step_runs_run_path", "run_id", "path"),
-        Index("ix_step_runs_due", "tenant_id", "status", "next_attempt_at"),
+        # Unfinished rows only (for the sweeper): see migration 0011.
+        Index("ix_step_runs_due", "tenant_id", "status", "next_attempt_at",
+              postgresql_where=text(UNFINISHED_SQL), sqlite_where=text(UNFINISHED_SQL)),
     )
 
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))

@@ -15,7 +15,7 @@ over from one transaction to the next.
     try:
         with pipeline.transaction(url, tenant_id) as conn:
             cursor = conn.execute(SQL, params)  # written to change nothing when not due
-        row = cursor.fetchone()
+        row = cursor.fetchone()  # after the block: one round trip in all
     except pipeline.Declined:
         ...  # not done: fall back to the ORM path
 """
@@ -75,6 +75,10 @@ def pipelined(url: str) -> Iterator[psycopg.Connection[Any]]:
         log.info("pipeline.declined", error=type(exc).__name__)
         _discard()  # start afresh: the connection may be broken or mid-pipeline
         raise Declined(str(exc)) from exc
+    except psycopg.DatabaseError as exc:  # refused by the server (RLS, a bug): say so
+        log.warning("pipeline.refused", error=type(exc).__name__, detail=str(exc)[:300])
+        _discard()
+        raise Declined(str(exc)) from exc
     except BaseException:
         _discard()
         raise
@@ -94,8 +98,13 @@ def scoped(conn: psycopg.Connection[Any], tenant_id: uuid.UUID) -> Iterator[None
 
 @contextlib.contextmanager
 def transaction(url: str, tenant_id: uuid.UUID) -> Iterator[psycopg.Connection[Any]]:
-    """One transaction in the tenant's scope on this thread's pipelined connection."""
-    with pipelined(url) as conn, scoped(conn, tenant_id):
+    """One transaction in the tenant's scope on this thread's pipelined connection,
+    whose statements are all sent before any result is read. No BEGIN or COMMIT: in a
+    pipeline, what comes before a sync point is one implicit transaction, committed at
+    the sync (the block's end, or its first read), and `set_config(..., true)` lasts
+    exactly that long. A block that reads and then writes again needs `scoped`."""
+    with pipelined(url) as conn:
+        conn.execute(_SCOPE, (str(tenant_id),))
         yield conn
 
 
