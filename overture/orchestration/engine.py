@@ -117,8 +117,13 @@ def _claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | Non
     now = utcnow()
     token = uuid.uuid4().hex
     taken = hotpath.claim_direct(step_run_id, tenant_id, token, now, lease_for(DEFAULT_TIMEOUT))
-    if taken is None:
-        return None
+    return None if taken is None else _taken(taken, token, tenant_id, now)
+
+
+def _taken(taken: hotpath.DirectClaim, token: str, tenant_id: uuid.UUID,
+           now: datetime) -> Claimed | None:
+    """A row claimed by the hot path with the default lease: refuse it if its run may
+    not go on, fit its lease to its step's timeout, and build what it runs with."""
     row, facts = taken.row, taken.run
     graph = flow.graph_of_version(facts.version_id)
     if not flow.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
@@ -273,12 +278,20 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
     parent_path, parent_step, _ = flow.split_last(claimed.path)
     if claimed.graph.steps.get(parent_step, {}).get("type") != "parallel":
         return _SLOW  # a loop iteration: flow starts the next one
-    joined = hotpath.branch_done(parent_step=parent_step, parent_path=parent_path, **facts)
-    if joined is None:
+    now = facts["now"]
+    sibling = hotpath.SiblingClaim(uuid.uuid4().hex, now + lease_for(DEFAULT_TIMEOUT)) \
+        if inline else None
+    ended = hotpath.branch_done(parent_step=parent_step, parent_path=parent_path,
+                                sibling=sibling, **facts)
+    if ended is None:
         return _SLOW
-    if not joined:
-        return None
-    return _retry_deadlocks(_join_once, claimed.run.id, parent_step, parent_path, inline)
+    if ended.joined:  # a sibling taken meanwhile is cancelled by the join (any, n of m)
+        return _retry_deadlocks(_join_once, claimed.run.id, parent_step, parent_path, inline)
+    if ended.sibling is not None and sibling is not None:
+        return _taken(ended.sibling, sibling.token, claimed.tenant_id, now)
+    if not inline:  # out of inline budget: another message goes on with the fan-out
+        dispatch.send_now(ended.parent_id, claimed.tenant_id)
+    return None
 
 
 def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool) -> object:
@@ -359,11 +372,24 @@ def _join_once(run_id: uuid.UUID, step_id: str, path: str, inline: bool) -> Clai
 
 
 def _join_asked(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
+    """A message for a waiting parallel step: complete its join, or take on one of its
+    queued branches."""
     waiting = hotpath.waiting_parallel(step_run_id, tenant_id)
     db.session.rollback()
     if waiting is None:
         return None  # a duplicate message: dropped
-    return _retry_deadlocks(_join_once, *waiting, True)
+    joined = _retry_deadlocks(_join_once, *waiting, True)
+    if joined is not None or not hotpath.available():
+        return joined
+    run_id, step_id, path = waiting
+    now, token = utcnow(), uuid.uuid4().hex
+    try:
+        taken = hotpath.claim_sibling(tenant_id, run_id, f"{path}{step_id}#",
+                                      hotpath.SiblingClaim(token, now + lease_for(DEFAULT_TIMEOUT)),
+                                      now)
+    except pipeline.Declined:
+        return None  # the sweeper sends queued branches their own messages
+    return None if taken is None else _taken(taken, token, tenant_id, now)
 
 
 def due_now(row: StepRun, now: datetime) -> bool:

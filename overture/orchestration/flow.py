@@ -4,6 +4,7 @@ transaction that records a step (or decides an approval, or ends a child run).""
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import uuid
@@ -46,6 +47,7 @@ from overture.platform.db import db, utcnow
 from overture.platform.ids import new_id
 
 DEFAULT_MAX_STEPS = 10_000
+FANOUT_ENV = "OVERTURE_FANOUT_MESSAGES"
 DEFAULT_MAX_DURATION = 7 * 86400
 _graphs: OrderedDict[uuid.UUID, Graph] = OrderedDict()
 _graphs_lock = threading.Lock()
@@ -254,7 +256,11 @@ def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
     row.status = StepStatus.WAITING
     if isinstance(outcome, Spawn):
         row.state = outcome.state
-        return _spawn(run, graph, outcome.children)
+        # A fan-out's branches beyond the first few get no message: the workers that
+        # end branches take the queued ones on (one message per branch would cost more
+        # than a no-op branch); a loop's iterations each get one.
+        fanout = step["type"] == "parallel"
+        return _spawn(run, graph, outcome.children, fanout_messages() if fanout else None)
     if isinstance(outcome, AwaitApproval):
         from overture.orchestration.approvals import open_approval
 
@@ -268,7 +274,13 @@ def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
     raise TypeError(f"unknown outcome {outcome!r}")
 
 
-def _spawn(run: Run, graph: Graph, children: list[Child]) -> uuid.UUID | None:
+def fanout_messages() -> int:
+    """Messages sent when a parallel step starts its branches (the first runs inline)."""
+    return max(1, int(os.environ.get(FANOUT_ENV) or 16))
+
+
+def _spawn(run: Run, graph: Graph, children: list[Child],
+           messages: int | None = None) -> uuid.UUID | None:
     if not children:
         return None
     now = utcnow()
@@ -281,7 +293,7 @@ def _spawn(run: Run, graph: Graph, children: list[Child]) -> uuid.UUID | None:
          "status": StepStatus.QUEUED, "attempt": 0, "enqueued_at": now, "tokens": 0,
          "cost": Decimal(0), "ends_block": False}
         for step_run_id, c in zip(ids, children, strict=True)])
-    for extra in ids[1:]:
+    for extra in ids[1:messages]:
         send_later(extra, run.tenant_id)
     return ids[0]
 

@@ -199,14 +199,37 @@ RETURNING s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input, s.
 """
 # The outputs a claimed step's expressions see: finished steps on its own iteration
 # path and the paths around it ("a#1/b#2/" -> "", "a#1/", "a#1/b#2/").
-_OUTPUTS_OF_STEP = """
-SELECT o.step_id, o.path, o.output FROM step_runs o
-WHERE o.run_id = (SELECT run_id FROM step_runs WHERE id = %(id)s)
-  AND o.status IN ('succeeded', 'skipped')
+_OUTPUTS_OF = """
+WITH me AS ({me})
+SELECT o.step_id, o.path, o.output FROM step_runs o, me
+WHERE o.run_id = me.run_id AND o.status IN ('succeeded', 'skipped')
   AND o.path = ANY(ARRAY(
       SELECT '' UNION ALL
-      SELECT left(s.path, i) FROM step_runs s, generate_series(1, length(s.path)) AS i
-      WHERE s.id = %(id)s AND substr(s.path, i, 1) = '/'))
+      SELECT left(me.path, i) FROM me, generate_series(1, length(me.path)) AS i
+      WHERE substr(me.path, i, 1) = '/'))
+"""
+_OUTPUTS_OF_STEP = _OUTPUTS_OF.format(
+    me="SELECT run_id, path FROM step_runs WHERE id = %(id)s")
+_OUTPUTS_OF_CLAIMED = _OUTPUTS_OF.format(
+    me="SELECT run_id, path FROM step_runs WHERE run_id = %(run_id)s AND claim = %(claim)s")
+# A queued step of a fan-out (a sibling branch, or a step inside one), taken by a
+# worker that just ended a branch of it: one message need not be sent per branch.
+_CLAIM_SIBLING = """
+UPDATE step_runs s SET status = 'running', claim = %(claim)s, attempt = s.attempt + 1,
+       lease_until = %(lease)s, started_at = coalesce(s.started_at, %(now)s)
+FROM runs r
+WHERE s.id = (SELECT q.id FROM step_runs q
+              WHERE q.run_id = %(run_id)s AND q.status = 'queued'
+                AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= %(now)s)
+                AND starts_with(q.path, %(prefix)s)
+              ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+  AND r.id = s.run_id AND r.status = 'running' AND s.status = 'queued'
+  AND (%(after)s::uuid IS NULL OR EXISTS (
+      SELECT 1 FROM step_runs e WHERE e.id = %(after)s::uuid AND e.status = 'succeeded'))
+RETURNING s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input, s.started_at,
+          r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id, r.input AS r_input,
+          r.trigger, r.started_at AS r_started_at, r.deadline_at, r.steps_executed,
+          r.parent_step_run_id
 """
 
 
@@ -224,11 +247,42 @@ def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: 
     params = {"id": step_run_id, "claim": token, "lease": now + lease, "now": now}
     with pipeline.transaction(_url(), tenant_id) as conn:
         cursors = [conn.execute(sql, params) for sql in (_CLAIM_WITH_RUN, _OUTPUTS_OF_STEP)]
-    claimed, outputs = cursors[0].fetchone(), cursors[1].fetchall()
+    return _direct_claim(cursors[0].fetchone(), cursors[1].fetchall())
+
+
+def _direct_claim(claimed: Any, outputs: list[Any]) -> DirectClaim | None:
     if claimed is None:
         return None
     return DirectClaim(ClaimedRow(*claimed[:8]), RunFacts(*claimed[8:]),
                        [(o.step_id, o.path, o.output) for o in outputs])
+
+
+@dataclass(frozen=True)
+class SiblingClaim:
+    """Who takes a fan-out's next queued step: this worker's claim token and lease."""
+
+    token: str
+    lease_until: datetime
+
+
+def _send_sibling_claim(conn: Any, tenant_id: uuid.UUID, run_id: uuid.UUID, prefix: str,
+                        sibling: SiblingClaim, now: datetime,
+                        after: uuid.UUID | None = None) -> tuple[Any, Any]:
+    """Queue the claim of a fan-out's next queued step (only once step `after` is
+    recorded, when given: a worker whose record failed takes on nothing more)."""
+    params = {"run_id": run_id, "prefix": prefix, "claim": sibling.token,
+              "lease": sibling.lease_until, "now": now, "after": after}
+    with pipeline.scoped(conn, tenant_id):
+        return (conn.execute(_CLAIM_SIBLING, params),
+                conn.execute(_OUTPUTS_OF_CLAIMED, params))
+
+
+def claim_sibling(tenant_id: uuid.UUID, run_id: uuid.UUID, prefix: str,
+                  sibling: SiblingClaim, now: datetime) -> DirectClaim | None:
+    """Take a queued step under `prefix` (a fan-out's branches), if one is due."""
+    with pipeline.pipelined(_url()) as conn:
+        claimed, outputs = _send_sibling_claim(conn, tenant_id, run_id, prefix, sibling, now)
+    return _direct_claim(claimed.fetchone(), outputs.fetchall())
 
 
 def extend_lease_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, until: datetime) -> None:
@@ -371,7 +425,7 @@ SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered
 # every branch that committed before, so of two last branches ending at once, the one
 # that commits second always sees both.
 _JOIN_STATE = """
-SELECT p.status, (p.state::jsonb ->> 'needed')::int AS needed,
+SELECT p.id, p.status, (p.state::jsonb ->> 'needed')::int AS needed,
        (SELECT count(*) FROM step_runs b
         WHERE b.run_id = p.run_id AND b.ends_block AND b.status = 'succeeded'
           AND starts_with(b.path, p.path || p.step_id || '#')
@@ -382,11 +436,19 @@ WHERE p.run_id = %(run_id)s AND p.step_id = %(parent_step)s AND p.path = %(paren
 """
 
 
-def branch_done(*, parent_step: str, parent_path: str, **step: Any) -> bool | None:
+@dataclass(frozen=True)
+class BranchEnded:
+    parent_id: uuid.UUID
+    joined: bool  # the join looks satisfied: complete it under the run's lock
+    sibling: DirectClaim | None  # a queued step of the fan-out, now claimed by this worker
+
+
+def branch_done(*, parent_step: str, parent_path: str, sibling: SiblingClaim | None,
+                **step: Any) -> BranchEnded | None:
     """Finish the step that ends a parallel branch, marked as such, without waiting for
-    the other branches (no run lock). True when the join now looks satisfied (the
-    caller completes it under the run's lock), False when it waits for more, None
-    when nothing was written."""
+    the other branches (no run lock); then, each in its own transaction of the same
+    round trip, look at the join and take the fan-out's next queued step, if asked.
+    None when nothing was written."""
     params = _step_params(**step)
     params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path})
     tenant_id = step["tenant_id"]
@@ -396,13 +458,18 @@ def branch_done(*, parent_step: str, parent_path: str, **step: Any) -> bool | No
                 done = conn.execute(_BRANCH_DONE, params)
             with pipeline.scoped(conn, tenant_id):
                 join = conn.execute(_JOIN_STATE, params)
+            taken = None if sibling is None else _send_sibling_claim(
+                conn, tenant_id, step["run"].id, f"{parent_path}{parent_step}#", sibling,
+                step["now"], after=step["step_run_id"])
             finished, state = done.fetchone(), join.fetchone()
+            claimed = None if taken is None else _direct_claim(taken[0].fetchone(),
+                                                               taken[1].fetchall())
     except pipeline.Declined:
         return None
-    if finished is None or finished.finished != 1:
+    if finished is None or finished.finished != 1 or state is None:
         return None
-    return state is not None and state.status == StepStatus.WAITING \
-        and state.ended >= state.needed
+    joined = state.status == StepStatus.WAITING and state.ended >= state.needed
+    return BranchEnded(state.id, joined, claimed)
 
 
 _FINISH_RUN = f"""
