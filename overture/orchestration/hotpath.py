@@ -265,23 +265,21 @@ class SiblingClaim:
     lease_until: datetime
 
 
-def _send_sibling_claim(conn: Any, tenant_id: uuid.UUID, run_id: uuid.UUID, prefix: str,
-                        sibling: SiblingClaim, now: datetime,
-                        after: uuid.UUID | None = None) -> tuple[Any, Any]:
-    """Queue the claim of a fan-out's next queued step (only once step `after` is
-    recorded, when given: a worker whose record failed takes on nothing more)."""
+def _send_sibling_claim(conn: Any, run_id: uuid.UUID, prefix: str, sibling: SiblingClaim,
+                        now: datetime, after: uuid.UUID | None = None) -> tuple[Any, Any]:
+    """Queue, in the caller's transaction, the claim of a fan-out's next queued step
+    (only once step `after` is recorded, when given: a worker whose record failed takes
+    on nothing more)."""
     params = {"run_id": run_id, "prefix": prefix, "claim": sibling.token,
               "lease": sibling.lease_until, "now": now, "after": after}
-    with pipeline.scoped(conn, tenant_id):
-        return (conn.execute(_CLAIM_SIBLING, params),
-                conn.execute(_OUTPUTS_OF_CLAIMED, params))
+    return (conn.execute(_CLAIM_SIBLING, params), conn.execute(_OUTPUTS_OF_CLAIMED, params))
 
 
 def claim_sibling(tenant_id: uuid.UUID, run_id: uuid.UUID, prefix: str,
                   sibling: SiblingClaim, now: datetime) -> DirectClaim | None:
     """Take a queued step under `prefix` (a fan-out's branches), if one is due."""
-    with pipeline.pipelined(_url()) as conn:
-        claimed, outputs = _send_sibling_claim(conn, tenant_id, run_id, prefix, sibling, now)
+    with pipeline.transaction(_url(), tenant_id) as conn:
+        claimed, outputs = _send_sibling_claim(conn, run_id, prefix, sibling, now)
     return _direct_claim(claimed.fetchone(), outputs.fetchall())
 
 
@@ -458,9 +456,9 @@ def branch_done(*, parent_step: str, parent_path: str, sibling: SiblingClaim | N
                 done = conn.execute(_BRANCH_DONE, params)
             with pipeline.scoped(conn, tenant_id):
                 join = conn.execute(_JOIN_STATE, params)
-            taken = None if sibling is None else _send_sibling_claim(
-                conn, tenant_id, step["run"].id, f"{parent_path}{parent_step}#", sibling,
-                step["now"], after=step["step_run_id"])
+                taken = None if sibling is None else _send_sibling_claim(
+                    conn, step["run"].id, f"{parent_path}{parent_step}#", sibling,
+                    step["now"], after=step["step_run_id"])
             finished, state = done.fetchone(), join.fetchone()
             claimed = None if taken is None else _direct_claim(taken[0].fetchone(),
                                                                taken[1].fetchall())
