@@ -59,11 +59,14 @@ def test_engine_condition_and_router(app_ctx, world, workers):
 
 def test_engine_parallel_fan_out_of_50_waits_for_all(app_ctx, world, workers):
     a = world.tenants["a"].id
-    branches = [{"steps": [{"id": f"b{i}", "type": "transform", "output": {"i": i},
-                            "next": f"c{i}"},
+    # Each branch starts by reading a step before the fan-out: however a branch is
+    # started (its own message, or taken on by a worker ending another), it sees it.
+    branches = [{"steps": [{"id": f"b{i}", "type": "transform",
+                            "output": {"i": f"{{{{ steps.seed + {i} }}}}"}, "next": f"c{i}"},
                            {"id": f"c{i}", "type": "transform",
                             "output": f"{{{{ steps.b{i}.i * 10 }}}}"}]} for i in range(50)]
     wf = publish(a, {"steps": [
+        {"id": "seed", "type": "transform", "output": 1000, "next": "fan"},
         {"id": "fan", "type": "parallel", "branches": branches, "next": "sum"},
         {"id": "sum", "type": "transform", "output": "{{ steps.fan.size() }}"},
     ]})
@@ -71,8 +74,8 @@ def test_engine_parallel_fan_out_of_50_waits_for_all(app_ctx, world, workers):
     assert run.status == "succeeded", run.error
     assert run.output == 50
     fan = step_outputs(a, run.id)[("fan", "")]
-    assert fan == [i * 10 for i in range(50)]
-    assert run.steps_executed == 1 + 100 + 1  # branch steps count when the join completes
+    assert fan == [(1000 + i) * 10 for i in range(50)]
+    assert run.steps_executed == 2 + 100 + 1  # branch steps count when the join completes
 
 
 def test_engine_parallel_join_any_cancels_the_rest(app_ctx, world, workers):

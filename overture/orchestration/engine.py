@@ -58,14 +58,15 @@ class Claimed:
     tenant_id: uuid.UUID
     run: hotpath.RunFacts
     graph: Graph
+    # Outputs on the paths around this step's own (what its block's siblings see too),
+    # when claimed by the hot path; None when not known.
+    around: list[tuple[str, str, Any]] | None = None
 
 
 def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
     """Handle one message: run the step and then, inline, the ready successors."""
     with scoped_to(tenant_id):
-        # A message for a row that cannot be claimed may be asking for a join check
-        # (a branch ended by the ORM path sends one for its parallel step).
-        claimed = claim(step_run_id, tenant_id) or _join_asked(step_run_id, tenant_id)
+        claimed = claim(step_run_id, tenant_id)
         budget = MAX_INLINE_STEPS
         while claimed is not None:
             budget -= 1
@@ -105,25 +106,34 @@ def lease_grace() -> float:
 
 
 def claim(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
+    """Claim the row a message names. A message for a row that cannot be claimed may
+    be asking a waiting parallel step to move on (complete its join, or start one of
+    its queued branches): a branch ended by the ORM path, or a worker out of inline
+    budget, sends one."""
     if hotpath.available():
         try:
             return _claim_direct(step_run_id, tenant_id)
         except pipeline.Declined:
             pass  # the ORM path has its own retries and errors
-    return _retry_deadlocks(_claim_once, step_run_id, tenant_id)
+    return _retry_deadlocks(_claim_once, step_run_id, tenant_id) \
+        or _join_asked(step_run_id, tenant_id)
 
 
 def _claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
     now = utcnow()
     token = uuid.uuid4().hex
-    taken = hotpath.claim_direct(step_run_id, tenant_id, token, now, lease_for(DEFAULT_TIMEOUT))
-    return None if taken is None else _taken(taken, token, tenant_id, now)
+    taken, waiting = hotpath.claim_direct(step_run_id, tenant_id, token, now,
+                                          lease_for(DEFAULT_TIMEOUT))
+    if taken is not None:
+        return _taken(taken, token, tenant_id, now)
+    return None if waiting is None else _fan_out_asked(*waiting, tenant_id)
 
 
-def _taken(taken: hotpath.DirectClaim, token: str, tenant_id: uuid.UUID,
-           now: datetime) -> Claimed | None:
+def _taken(taken: hotpath.DirectClaim, token: str, tenant_id: uuid.UUID, now: datetime,
+           sibling_of: Claimed | None = None) -> Claimed | None:
     """A row claimed by the hot path with the default lease: refuse it if its run may
-    not go on, fit its lease to its step's timeout, and build what it runs with."""
+    not go on, fit its lease to its step's timeout, and build what it runs with.
+    `sibling_of`: the branch step whose worker took it, when the claim read no outputs."""
     row, facts = taken.row, taken.run
     graph = flow.graph_of_version(facts.version_id)
     if not flow.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
@@ -134,11 +144,25 @@ def _taken(taken: hotpath.DirectClaim, token: str, tenant_id: uuid.UUID,
     timeout = timeout_of(graph.step(row.step_id))
     if timeout != DEFAULT_TIMEOUT:
         hotpath.extend_lease_direct(row.id, tenant_id, now + lease_for(timeout))
-    scope = flow.build_scope(hotpath.DirectReader(tenant_id, taken.outputs), graph, facts.id,
+    outputs = taken.outputs
+    if sibling_of is not None:
+        outputs = sibling_of.around if _first_of_a_sibling_branch(graph, row, sibling_of) \
+            else hotpath.outputs_of(row.id, tenant_id)
+    scope = flow.build_scope(hotpath.DirectReader(tenant_id, outputs), graph, facts.id,
                              facts.workflow_id, facts.input, facts.trigger, facts.started_at,
                              row.path, row.attempt, row.input)
-    return _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
-                    tenant_id, facts, graph, scope)
+    claimed = _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
+                       tenant_id, facts, graph, scope)
+    claimed.around = [o for o in outputs if o[1] != row.path]
+    return claimed
+
+
+def _first_of_a_sibling_branch(graph: Graph, row: hotpath.ClaimedRow, sibling: Claimed) -> bool:
+    """Whether `row` starts a branch of the same fan-out as `sibling`: then nothing has
+    run on its path yet, and the paths around it are the sibling's."""
+    same_fanout = flow.split_last(row.path)[:2] == flow.split_last(sibling.path)[:2]
+    return same_fanout and graph.blocks[graph.block_of[row.step_id]].start == row.step_id \
+        and sibling.around is not None
 
 
 def _claim_once(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
@@ -279,8 +303,8 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
     if claimed.graph.steps.get(parent_step, {}).get("type") != "parallel":
         return _SLOW  # a loop iteration: flow starts the next one
     now = facts["now"]
-    sibling = hotpath.SiblingClaim(uuid.uuid4().hex, now + lease_for(DEFAULT_TIMEOUT)) \
-        if inline else None
+    sibling = hotpath.SiblingClaim(uuid.uuid4().hex, now + lease_for(DEFAULT_TIMEOUT),
+                                   has_outputs=claimed.around is not None) if inline else None
     ended = hotpath.branch_done(parent_step=parent_step, parent_path=parent_path,
                                 sibling=sibling, **facts)
     if ended is None:
@@ -288,7 +312,8 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
     if ended.joined:  # a sibling taken meanwhile is cancelled by the join (any, n of m)
         return _retry_deadlocks(_join_once, claimed.run.id, parent_step, parent_path, inline)
     if ended.sibling is not None and sibling is not None:
-        return _taken(ended.sibling, sibling.token, claimed.tenant_id, now)
+        return _taken(ended.sibling, sibling.token, claimed.tenant_id, now,
+                      claimed if sibling.has_outputs else None)
     if not inline:  # out of inline budget: another message goes on with the fan-out
         dispatch.send_now(ended.parent_id, claimed.tenant_id)
     return None
@@ -315,8 +340,10 @@ def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool)
         db.session.commit()
         return None
     scope = flow.next_scope(claimed.context.scope, claimed.step_id, outcome.output)
-    return _claimed(done.successor_id, token, next_id, claimed.path, 1, now, claimed.tenant_id,
-                    claimed.run, claimed.graph, scope)
+    successor = _claimed(done.successor_id, token, next_id, claimed.path, 1, now,
+                         claimed.tenant_id, claimed.run, claimed.graph, scope)
+    successor.around = claimed.around
+    return successor
 
 
 def _record_once(claimed: Claimed, outcome: Outcome | StepFailed,
@@ -372,16 +399,17 @@ def _join_once(run_id: uuid.UUID, step_id: str, path: str, inline: bool) -> Clai
 
 
 def _join_asked(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
-    """A message for a waiting parallel step: complete its join, or take on one of its
-    queued branches."""
     waiting = hotpath.waiting_parallel(step_run_id, tenant_id)
     db.session.rollback()
-    if waiting is None:
-        return None  # a duplicate message: dropped
-    joined = _retry_deadlocks(_join_once, *waiting, True)
+    return None if waiting is None else _fan_out_asked(*waiting, tenant_id)
+
+
+def _fan_out_asked(run_id: uuid.UUID, step_id: str, path: str,
+                   tenant_id: uuid.UUID) -> Claimed | None:
+    """Complete the parallel step's join, or take on one of its queued branches."""
+    joined = _retry_deadlocks(_join_once, run_id, step_id, path, True)
     if joined is not None or not hotpath.available():
         return joined
-    run_id, step_id, path = waiting
     now, token = utcnow(), uuid.uuid4().hex
     try:
         taken = hotpath.claim_sibling(tenant_id, run_id, f"{path}{step_id}#",

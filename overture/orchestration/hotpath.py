@@ -240,14 +240,22 @@ class DirectClaim:
     outputs: list[tuple[str, str, Any]]  # (step id, path, output) around the row's path
 
 
+_WAITING_FANOUT = ("SELECT run_id, step_id, path FROM step_runs WHERE id = %(id)s"
+                   " AND step_type = 'parallel' AND status = 'waiting'")
+
+
 def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: datetime,
-                 lease: timedelta) -> DirectClaim | None:
-    """`claim_row`, `run_facts` and the outputs its scope needs, in one round trip.
-    Raises pipeline.Declined."""
+                 lease: timedelta) -> tuple[DirectClaim | None, tuple[Any, str, str] | None]:
+    """`claim_row`, `run_facts` and the outputs its scope needs, in one round trip; or,
+    for a parallel step still waiting (a message asking to move its fan-out on), its
+    (run, step, path). Raises pipeline.Declined."""
     params = {"id": step_run_id, "claim": token, "lease": now + lease, "now": now}
     with pipeline.transaction(_url(), tenant_id) as conn:
-        cursors = [conn.execute(sql, params) for sql in (_CLAIM_WITH_RUN, _OUTPUTS_OF_STEP)]
-    return _direct_claim(cursors[0].fetchone(), cursors[1].fetchall())
+        cursors = [conn.execute(sql, params)
+                   for sql in (_CLAIM_WITH_RUN, _OUTPUTS_OF_STEP, _WAITING_FANOUT)]
+    waiting = cursors[2].fetchone()
+    return (_direct_claim(cursors[0].fetchone(), cursors[1].fetchall()),
+            tuple(waiting) if waiting is not None else None)
 
 
 def _direct_claim(claimed: Any, outputs: list[Any]) -> DirectClaim | None:
@@ -263,16 +271,27 @@ class SiblingClaim:
 
     token: str
     lease_until: datetime
+    # The claimer knows the outputs a sibling branch's first step sees (those around
+    # the fan-out, the same for all its branches): no need to read them again.
+    has_outputs: bool = False
 
 
 def _send_sibling_claim(conn: Any, run_id: uuid.UUID, prefix: str, sibling: SiblingClaim,
                         now: datetime, after: uuid.UUID | None = None) -> tuple[Any, Any]:
     """Queue, in the caller's transaction, the claim of a fan-out's next queued step
     (only once step `after` is recorded, when given: a worker whose record failed takes
-    on nothing more)."""
+    on nothing more), and the outputs its scope needs unless the caller has them."""
     params = {"run_id": run_id, "prefix": prefix, "claim": sibling.token,
               "lease": sibling.lease_until, "now": now, "after": after}
-    return (conn.execute(_CLAIM_SIBLING, params), conn.execute(_OUTPUTS_OF_CLAIMED, params))
+    claim = conn.execute(_CLAIM_SIBLING, params)
+    outputs = None if sibling.has_outputs else conn.execute(_OUTPUTS_OF_CLAIMED, params)
+    return claim, outputs
+
+
+def outputs_of(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> list[tuple[str, str, Any]]:
+    with pipeline.transaction(_url(), tenant_id) as conn:
+        cursor = conn.execute(_OUTPUTS_OF_STEP, {"id": step_run_id})
+    return [(o.step_id, o.path, o.output) for o in cursor.fetchall()]
 
 
 def claim_sibling(tenant_id: uuid.UUID, run_id: uuid.UUID, prefix: str,
@@ -280,7 +299,7 @@ def claim_sibling(tenant_id: uuid.UUID, run_id: uuid.UUID, prefix: str,
     """Take a queued step under `prefix` (a fan-out's branches), if one is due."""
     with pipeline.transaction(_url(), tenant_id) as conn:
         claimed, outputs = _send_sibling_claim(conn, run_id, prefix, sibling, now)
-    return _direct_claim(claimed.fetchone(), outputs.fetchall())
+    return _direct_claim(claimed.fetchone(), outputs.fetchall() if outputs else [])
 
 
 def extend_lease_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, until: datetime) -> None:
@@ -460,8 +479,8 @@ def branch_done(*, parent_step: str, parent_path: str, sibling: SiblingClaim | N
                     conn, step["run"].id, f"{parent_path}{parent_step}#", sibling,
                     step["now"], after=step["step_run_id"])
             finished, state = done.fetchone(), join.fetchone()
-            claimed = None if taken is None else _direct_claim(taken[0].fetchone(),
-                                                               taken[1].fetchall())
+            claimed = None if taken is None else _direct_claim(
+                taken[0].fetchone(), taken[1].fetchall() if taken[1] else [])
     except pipeline.Declined:
         return None
     if finished is None or finished.finished != 1 or state is None:
