@@ -30,6 +30,7 @@ from tests.engine_support import (
     publish,
     rows_of,
     running_workers,
+    snapshot,
     start,
     start_unsent,
     step_outputs,
@@ -240,6 +241,33 @@ def test_engine_join_missed_by_a_dead_worker_is_completed_by_the_sweeper(
     run = sweep_until(a, run_id)
     assert (run.status, run.output) == ("succeeded", [0, 1, 2])
     assert run.steps_executed == 5  # fan, three branch steps, after
+
+
+def test_engine_queued_branches_are_spread_over_more_workers(app_ctx, world, monkeypatch):
+    """A fan-out sends a few messages and lets workers take queued branches on as they
+    end theirs. So that slow branches do not wait for that, it also asks, a moment
+    later, for the parallel step to be looked at: a worker then takes one queued branch
+    and, while others remain queued, asks for one more worker."""
+    a = world.tenants["a"].id
+    wf = publish(a, {"steps": [{"id": "fan", "type": "parallel", "branches": [
+        {"steps": [{"id": f"b{i}", "type": "transform", "output": i}]} for i in range(8)]}]})
+    run_id = start_unsent(a, wf)
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setitem(app_ctx.extensions, dispatch.SENDER, lambda *args: sent.append(args))
+    monkeypatch.setattr(engine, "MAX_INLINE_STEPS", 1)  # one step per message: no chains
+    fan = rows_of(a, run_id)[0].id
+    engine.process(fan, a)
+    assert (fan, a, 1000) in sent  # the look a moment later
+    assert len([m for m in sent if m[2] is None]) == 4  # branches 1-3, and branch 0's own
+    sent.clear()
+    engine.process(fan, a)  # the delayed look: takes a queued branch, asks for more
+    assert sent == [(fan, a, None), (fan, a, None)]  # more queued; out of inline budget
+    assert sum(s == "succeeded" for s in statuses(a, run_id).values()) == 1
+    monkeypatch.setattr(engine, "MAX_INLINE_STEPS", 50)
+    while sent:
+        engine.process(*sent.pop()[:2])
+    run = snapshot(a, run_id)
+    assert (run.status, run.output) == ("succeeded", list(range(8)))
 
 
 def test_engine_run_past_max_duration_is_timed_out_and_nothing_left_running(

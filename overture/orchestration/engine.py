@@ -126,7 +126,7 @@ def _claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | Non
                                           lease_for(DEFAULT_TIMEOUT))
     if taken is not None:
         return _taken(taken, token, tenant_id, now)
-    return None if waiting is None else _fan_out_asked(*waiting, tenant_id)
+    return None if waiting is None else _fan_out_asked(step_run_id, *waiting, tenant_id)
 
 
 def _taken(taken: hotpath.DirectClaim, token: str, tenant_id: uuid.UUID, now: datetime,
@@ -401,10 +401,10 @@ def _join_once(run_id: uuid.UUID, step_id: str, path: str, inline: bool) -> Clai
 def _join_asked(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
     waiting = hotpath.waiting_parallel(step_run_id, tenant_id)
     db.session.rollback()
-    return None if waiting is None else _fan_out_asked(*waiting, tenant_id)
+    return None if waiting is None else _fan_out_asked(step_run_id, *waiting, tenant_id)
 
 
-def _fan_out_asked(run_id: uuid.UUID, step_id: str, path: str,
+def _fan_out_asked(parent_id: uuid.UUID, run_id: uuid.UUID, step_id: str, path: str,
                    tenant_id: uuid.UUID) -> Claimed | None:
     """Complete the parallel step's join, or take on one of its queued branches."""
     joined = _retry_deadlocks(_join_once, run_id, step_id, path, True)
@@ -417,7 +417,11 @@ def _fan_out_asked(run_id: uuid.UUID, step_id: str, path: str,
                                       now)
     except pipeline.Declined:
         return None  # the sweeper sends queued branches their own messages
-    return None if taken is None else _taken(taken, token, tenant_id, now)
+    if taken is None:
+        return None
+    if taken.still_queued > 0:  # branches are still waiting: ask one more worker
+        dispatch.send_now(parent_id, tenant_id)
+    return _taken(taken, token, tenant_id, now)
 
 
 def due_now(row: StepRun, now: datetime) -> bool:

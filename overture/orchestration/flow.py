@@ -48,6 +48,7 @@ from overture.platform.ids import new_id
 
 DEFAULT_MAX_STEPS = 10_000
 FANOUT_ENV = "OVERTURE_FANOUT_MESSAGES"
+FANOUT_RECHECK_MS = 1000  # then branches still queued are spread over more workers
 DEFAULT_MAX_DURATION = 7 * 86400
 _graphs: OrderedDict[uuid.UUID, Graph] = OrderedDict()
 _graphs_lock = threading.Lock()
@@ -256,11 +257,17 @@ def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
     row.status = StepStatus.WAITING
     if isinstance(outcome, Spawn):
         row.state = outcome.state
-        # A fan-out's branches beyond the first few get no message: the workers that
-        # end branches take the queued ones on (one message per branch would cost more
-        # than a no-op branch); a loop's iterations each get one.
-        fanout = step["type"] == "parallel"
-        return _spawn(run, graph, outcome.children, fanout_messages() if fanout else None)
+        # A fan-out's branches beyond the first few get no message of their own: the
+        # workers that end branches take the queued ones on (a message per branch costs
+        # more than a quick branch), and if branches are still queued a moment later,
+        # a message for the parallel step starts spreading them over more workers
+        # (engine._fan_out_asked). A loop's iterations each get a message.
+        if step["type"] != "parallel":
+            return _spawn(run, graph, outcome.children)
+        first = _spawn(run, graph, outcome.children, fanout_messages())
+        if len(outcome.children) > fanout_messages():
+            send_later(row.id, row.tenant_id, FANOUT_RECHECK_MS)
+        return first
     if isinstance(outcome, AwaitApproval):
         from overture.orchestration.approvals import open_approval
 
@@ -276,7 +283,7 @@ def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
 
 def fanout_messages() -> int:
     """Messages sent when a parallel step starts its branches (the first runs inline)."""
-    return max(1, int(os.environ.get(FANOUT_ENV) or 16))
+    return max(1, int(os.environ.get(FANOUT_ENV) or 4))
 
 
 def _spawn(run: Run, graph: Graph, children: list[Child],

@@ -229,7 +229,9 @@ WHERE s.id = (SELECT q.id FROM step_runs q
 RETURNING s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input, s.started_at,
           r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id, r.input AS r_input,
           r.trigger, r.started_at AS r_started_at, r.deadline_at, r.steps_executed,
-          r.parent_step_run_id
+          r.parent_step_run_id,
+          (SELECT count(*) FROM step_runs q WHERE q.run_id = %(run_id)s
+           AND q.status = 'queued' AND starts_with(q.path, %(prefix)s)) - 1 AS still_queued
 """
 
 
@@ -238,6 +240,7 @@ class DirectClaim:
     row: ClaimedRow
     run: RunFacts
     outputs: list[tuple[str, str, Any]]  # (step id, path, output) around the row's path
+    still_queued: int = 0  # a sibling claim: the fan-out's steps still queued after it
 
 
 _WAITING_FANOUT = ("SELECT run_id, step_id, path FROM step_runs WHERE id = %(id)s"
@@ -261,8 +264,9 @@ def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: 
 def _direct_claim(claimed: Any, outputs: list[Any]) -> DirectClaim | None:
     if claimed is None:
         return None
-    return DirectClaim(ClaimedRow(*claimed[:8]), RunFacts(*claimed[8:]),
-                       [(o.step_id, o.path, o.output) for o in outputs])
+    return DirectClaim(ClaimedRow(*claimed[:8]), RunFacts(*claimed[8:18]),
+                       [(o.step_id, o.path, o.output) for o in outputs],
+                       claimed[18] if len(claimed) > 18 else 0)
 
 
 @dataclass(frozen=True)

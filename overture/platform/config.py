@@ -45,10 +45,10 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_API_RATE_LIMIT", "600 per minute", "Requests per API key (or address)."),
     ("OVERTURE_SESSION_COOKIE_SECURE", "true in production",
      "Send the session cookie over HTTPS only."),
-    ("OVERTURE_FANOUT_MESSAGES", "16",
-     "Messages a parallel step sends for its branches (the first branch runs at once); "
-     "workers that end a branch take on the queued ones. Raise it to about the number of "
-     "worker threads when branches are long (model calls) and workers many."),
+    ("OVERTURE_FANOUT_MESSAGES", "4",
+     "Messages a parallel step sends at once for its branches (the first branch runs in "
+     "the same worker); workers that end a branch take on the queued ones, and branches "
+     "still queued a second later are spread over more workers, one message at a time."),
     ("OVERTURE_LEASE_GRACE_SECONDS", "30",
      "Seconds a worker's lease on a step outlasts the step's timeout; the sweeper re-runs "
      "a step whose worker died this long after its timeout."),
