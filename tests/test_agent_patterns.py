@@ -177,6 +177,24 @@ def test_agent_usage_across_openai_and_anthropic_steps_sums_to_reported_tokens(
     assert run.cost == expected.quantize(Decimal("0.000001"))
 
 
+def test_agent_run_policy_max_agent_calls_stops_the_run(app_ctx, world, workers):
+    """A workflow's `max_agent_calls` bounds the agent invocations of a run: the step
+    that goes over fails the run, its usage still recorded, and nothing after it runs."""
+    a = world.tenants["a"].id
+    create_agent(world, scripted("echo", {"answer": answer("heard")}))
+    wf = publish(a, {"policy": {"max_agent_calls": 2}, "steps": [
+        {"id": "one", "type": "agent", "agent": "echo", "next": "two"},
+        {"id": "two", "type": "agent", "agent": "echo", "next": "three"},
+        {"id": "three", "type": "agent", "agent": "echo", "next": "after"},
+        {"id": "after", "type": "transform", "output": "should not run"}]})
+    run = wait_for(a, start(a, wf, {"ticket": "help"}))
+    assert run.status == "failed" and run.error["code"] == "max_agent_calls", run.error
+    assert run.agent_calls == 3
+    statuses = {r.step_id: r.status for r in rows_of(a, run.id)}
+    assert statuses == {"one": "succeeded", "two": "succeeded", "three": "failed"}
+    assert totals(a, run.id)["agent_invocations"] == 3
+
+
 def test_agent_budget_exhausted_mid_loop_fails_the_run_or_escalates(
         app_ctx, world, workers, httpserver):
     a = world.tenants["a"].id
