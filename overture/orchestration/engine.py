@@ -131,30 +131,44 @@ def _claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | Non
 
 def _taken(taken: hotpath.DirectClaim, token: str, tenant_id: uuid.UUID, now: datetime,
            sibling_of: Claimed | None = None) -> Claimed | None:
-    """A row claimed by the hot path with the default lease: refuse it if its run may
-    not go on, fit its lease to its step's timeout, and build what it runs with.
-    `sibling_of`: the branch step whose worker took it, when the claim read no outputs."""
+    """A row claimed by the hot path. `sibling_of`: the branch step whose worker took
+    it, when the claim read no outputs."""
     row, facts = taken.row, taken.run
+    graph = _admit(row, facts, tenant_id, now, hotpath.extend_lease_direct)
+    if graph is None:
+        return None
+    db.session.rollback()  # a version read for the graph: nothing to keep open
+    outputs = taken.outputs
+    if sibling_of is not None:
+        outputs = sibling_of.around if _first_of_a_sibling_branch(graph, row, sibling_of) \
+            else hotpath.outputs_of(row.id, tenant_id)
+    claimed = _with_scope(row, facts, token, tenant_id, graph,
+                          hotpath.DirectReader(tenant_id, outputs))
+    claimed.around = [o for o in outputs if o[1] != row.path]
+    return claimed
+
+
+def _admit(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, tenant_id: uuid.UUID,
+           now: datetime, extend_lease: Any) -> Graph | None:
+    """A row just claimed with the default lease: refuse it if its run may not go on
+    (None), else fit its lease to its step's timeout; its run's graph."""
     graph = flow.graph_of_version(facts.version_id)
     if not flow.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
         _refuse(row.id, row.run_id, graph, now)
         db.session.commit()
         return None
-    db.session.rollback()  # a version read for the graph: nothing to keep open
     timeout = timeout_of(graph.step(row.step_id))
     if timeout != DEFAULT_TIMEOUT:
-        hotpath.extend_lease_direct(row.id, tenant_id, now + lease_for(timeout))
-    outputs = taken.outputs
-    if sibling_of is not None:
-        outputs = sibling_of.around if _first_of_a_sibling_branch(graph, row, sibling_of) \
-            else hotpath.outputs_of(row.id, tenant_id)
-    scope = flow.build_scope(hotpath.DirectReader(tenant_id, outputs), graph, facts.id,
-                             facts.workflow_id, facts.input, facts.trigger, facts.started_at,
-                             row.path, row.attempt, row.input)
-    claimed = _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
-                       tenant_id, facts, graph, scope)
-    claimed.around = [o for o in outputs if o[1] != row.path]
-    return claimed
+        extend_lease(row.id, tenant_id, now + lease_for(timeout))
+    return graph
+
+
+def _with_scope(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, token: str,
+                tenant_id: uuid.UUID, graph: Graph, reader: hotpath.Reader) -> Claimed:
+    scope = flow.build_scope(reader, graph, facts.id, facts.workflow_id, facts.input,
+                             facts.trigger, facts.started_at, row.path, row.attempt, row.input)
+    return _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
+                    tenant_id, facts, graph, scope)
 
 
 def _first_of_a_sibling_branch(graph: Graph, row: hotpath.ClaimedRow, sibling: Claimed) -> bool:
@@ -173,19 +187,10 @@ def _claim_once(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
         db.session.rollback()
         return None
     facts = hotpath.run_facts(row.run_id, tenant_id)
-    graph = flow.graph_of_version(facts.version_id)
-    if not flow.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
-        _refuse(row.id, row.run_id, graph, now)
-        db.session.commit()
+    graph = _admit(row, facts, tenant_id, now, hotpath.extend_lease)
+    if graph is None:
         return None
-    timeout = timeout_of(graph.step(row.step_id))
-    if timeout != DEFAULT_TIMEOUT:
-        hotpath.extend_lease(row.id, tenant_id, now + lease_for(timeout))
-    scope = flow.build_scope(hotpath.SessionReader(tenant_id), graph, facts.id,
-                             facts.workflow_id, facts.input, facts.trigger, facts.started_at,
-                             row.path, row.attempt, row.input)
-    claimed = _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
-                       tenant_id, facts, graph, scope)
+    claimed = _with_scope(row, facts, token, tenant_id, graph, hotpath.SessionReader(tenant_id))
     db.session.commit()  # nothing stays open while the step runs
     return claimed
 
@@ -205,10 +210,16 @@ def _claimed(step_run_id: uuid.UUID, token: str, step_id: str, path: str, attemp
 
 def _refuse(step_run_id: uuid.UUID, run_id: uuid.UUID, graph: Graph, now: datetime) -> None:
     """The run may not go on: cancel the step, or end the run when it is due to end."""
-    run = db.session.scalars(select(Run).where(Run.id == run_id).with_for_update()
-                             .execution_options(populate_existing=True)).one()
+    run = _locked_run(run_id)
     row = db.session.get(StepRun, step_run_id, populate_existing=True)
     flow.refuse_to_start(run, graph, row, now)
+
+
+def _locked_run(run_id: uuid.UUID) -> Run | None:
+    """The run, locked, as the database has it now. Locking the run before its steps
+    is the order every writer of a run keeps (no deadlocks between them)."""
+    return db.session.scalars(select(Run).where(Run.id == run_id).with_for_update()
+                              .execution_options(populate_existing=True)).one_or_none()
 
 
 def _facts_of(run: Run) -> hotpath.RunFacts:
@@ -350,8 +361,7 @@ def _record_once(claimed: Claimed, outcome: Outcome | StepFailed,
                  inline: bool) -> Claimed | None:
     # The run first, then the step: the same order as cancelling and finishing a run,
     # which lock the run and then its steps.
-    run = db.session.scalars(select(Run).where(Run.id == claimed.run.id).with_for_update()
-                             .execution_options(populate_existing=True)).one_or_none()
+    run = _locked_run(claimed.run.id)
     row = db.session.scalars(
         select(StepRun).where(StepRun.id == claimed.step_run_id, StepRun.claim == claimed.claim,
                               StepRun.status == StepStatus.RUNNING)
@@ -385,8 +395,7 @@ def _go_on(run: Run, graph: Graph, next_id: uuid.UUID | None, inline: bool) -> C
 def _join_once(run_id: uuid.UUID, step_id: str, path: str, inline: bool) -> Claimed | None:
     """Complete a parallel step's join if its branches have ended (once: under the
     run's lock, the first to look completes it, the others find it done)."""
-    run = db.session.scalars(select(Run).where(Run.id == run_id).with_for_update()
-                             .execution_options(populate_existing=True)).one_or_none()
+    run = _locked_run(run_id)
     parent = db.session.scalars(
         select(StepRun).where(StepRun.run_id == run_id, StepRun.step_id == step_id,
                               StepRun.path == path)
