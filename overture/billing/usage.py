@@ -22,7 +22,7 @@ class UsageEvent(TenantOwned, db.Model):
 
     metric: Mapped[str] = mapped_column(String(40))
     quantity: Mapped[Decimal] = mapped_column(Numeric(20, 6))
-    workflow_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    workflow_id: Mapped[uuid.UUID | None]
     run_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     step_id: Mapped[str | None] = mapped_column(String(80))
     agent_id: Mapped[uuid.UUID | None]

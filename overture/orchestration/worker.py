@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from overture.orchestration import approvals, dispatch, engine, flow
@@ -65,7 +65,7 @@ def sweep_tenant(tenant_id: uuid.UUID) -> dict[str, int]:
                 counts["approvals"] += 1
             except Conflict:
                 db.session.rollback()
-        stale = db.session.scalars(select(StepRun).where(or_(
+        stale = db.session.scalars(_of_running_runs(select(StepRun)).where(or_(
             and_(StepRun.status == StepStatus.QUEUED,
                  or_(StepRun.next_attempt_at.is_(None), StepRun.next_attempt_at <= now),
                  or_(StepRun.enqueued_at.is_(None), StepRun.enqueued_at <= now - RESEND_AFTER)),
@@ -92,10 +92,17 @@ def _joins_due(started_before: datetime) -> list[uuid.UUID]:
         branch.status == StepStatus.SUCCEEDED,
         branch.path.like(StepRun.path + StepRun.step_id + "#%"))
         .correlate(StepRun).scalar_subquery())
-    return list(db.session.scalars(select(StepRun.id).where(
+    return list(db.session.scalars(_of_running_runs(select(StepRun.id)).where(
         StepRun.status == StepStatus.WAITING, StepRun.step_type == "parallel",
         StepRun.started_at <= started_before,
         ended >= StepRun.state["needed"].as_integer())))
+
+
+def _of_running_runs(stmt: Select[Any]) -> Select[Any]:
+    """Step runs of running runs: only those can be unfinished (a run that ends settles
+    its steps), and no index on step status exists to find them otherwise (that index
+    would be written by every step's record; see migration 0012)."""
+    return stmt.join(Run, Run.id == StepRun.run_id).where(Run.status == RunStatus.RUNNING)
 
 
 def sweep_all() -> dict[str, int]:
