@@ -355,9 +355,12 @@ _QUEUE_NEXT = """
     FROM s
     RETURNING id
 """
-# At the top of a run, steps follow one another and each is counted on the run row.
+# At the top of a run, steps follow one another and each is counted on the run row,
+# locked first (`ok` is evaluated before anything it guards; once the lock is held,
+# the run row is read as committed, and the step row is updated only if it is still
+# ours as committed, so a run cancelled meanwhile is seen).
 _HAND_OVER = f"""
-WITH ok AS ({_STEP_IS_OURS}),
+WITH ok AS ({_STEP_IS_OURS} FOR UPDATE OF r),
 s AS ({_FINISH_STEP}),
 c AS ({_COUNT_STEP}),
 u AS ({_METER_STEP}),
@@ -396,13 +399,10 @@ class Recorded:
     successor_id: uuid.UUID | None = None
 
 
-def _record(tenant_id: uuid.UUID, sql: str, params: dict[str, Any], lock_run: bool) -> Any:
-    """Run `sql` (after locking the run, if asked); its row, or None when it wrote
-    nothing."""
+def _record(tenant_id: uuid.UUID, sql: str, params: dict[str, Any]) -> Any:
+    """Run `sql`; its row, or None when it wrote nothing."""
     try:
         with pipeline.transaction(_url(), tenant_id) as conn:
-            if lock_run:
-                conn.execute(_LOCK_RUN, params)
             cursor = conn.execute(sql, params)  # writes nothing when not ours to record
         return cursor.fetchone()
     except pipeline.Declined:
@@ -427,8 +427,7 @@ def hand_over(*, successor: Successor, path: str, **step: Any) -> Recorded | Non
         "next_status": StepStatus.RUNNING if claimed else StepStatus.QUEUED,
         "next_attempt": 1 if claimed else 0, "next_claim": successor.claim,
         "next_lease": successor.lease_until, "next_started": params["now"] if claimed else None})
-    sql, lock = (_HAND_OVER, True) if not path else (_HAND_OVER_IN_BLOCK, False)
-    row = _record(step["tenant_id"], sql, params, lock)
+    row = _record(step["tenant_id"], _HAND_OVER_IN_BLOCK if path else _HAND_OVER, params)
     if row is None or row.queued != 1:
         return None
     return Recorded(row.steps_executed, row.deadline_at, next_id)
