@@ -211,12 +211,13 @@ WHERE o.run_id = me.run_id AND o.status IN ('succeeded', 'skipped')
 _OUTPUTS_OF_STEP = _OUTPUTS_OF.format(
     me="SELECT run_id, path FROM step_runs WHERE id = %(id)s")
 _OUTPUTS_OF_CLAIMED = _OUTPUTS_OF.format(
-    me="SELECT run_id, path FROM step_runs WHERE run_id = %(run_id)s AND claim = %(claim)s")
+    me="SELECT run_id, path FROM step_runs WHERE run_id = %(run_id)s"
+       " AND claim = %(sibling_claim)s")
 # A queued step of a fan-out (a sibling branch, or a step inside one), taken by a
 # worker that just ended a branch of it: one message need not be sent per branch.
-_CLAIM_SIBLING = """
-UPDATE step_runs s SET status = 'running', claim = %(claim)s, attempt = s.attempt + 1,
-       lease_until = %(lease)s, started_at = coalesce(s.started_at, %(now)s)
+_SIBLING = """
+UPDATE step_runs s SET status = 'running', claim = %(sibling_claim)s, attempt = s.attempt + 1,
+       lease_until = %(sibling_lease)s, started_at = coalesce(s.started_at, %(now)s)
 FROM runs r
 WHERE s.id = (SELECT q.id FROM step_runs q
               WHERE q.run_id = %(run_id)s AND q.status = 'queued'
@@ -229,9 +230,15 @@ WHERE s.id = (SELECT q.id FROM step_runs q
 RETURNING s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input, s.started_at,
           r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id, r.input AS r_input,
           r.trigger, r.started_at AS r_started_at, r.deadline_at, r.steps_executed,
-          r.parent_step_run_id,
-          (SELECT count(*) FROM step_runs q WHERE q.run_id = %(run_id)s
-           AND q.status = 'queued' AND starts_with(q.path, %(prefix)s)) - 1 AS still_queued
+          r.parent_step_run_id
+"""
+# ... and how many of the fan-out's steps are still queued after it (the statement's
+# snapshot still sees the claimed one as queued).
+_CLAIM_SIBLING = f"""
+WITH c AS ({_SIBLING})
+SELECT c.*, (SELECT count(*) FROM step_runs q WHERE q.run_id = %(run_id)s
+             AND q.status = 'queued' AND starts_with(q.path, %(prefix)s)) - 1 AS still_queued
+FROM c
 """
 
 
@@ -262,7 +269,7 @@ def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: 
 
 
 def _direct_claim(claimed: Any, outputs: list[Any]) -> DirectClaim | None:
-    if claimed is None:
+    if claimed is None or claimed[0] is None:  # none, or the empty side of a left join
         return None
     return DirectClaim(ClaimedRow(*claimed[:8]), RunFacts(*claimed[8:18]),
                        [(o.step_id, o.path, o.output) for o in outputs],
@@ -280,16 +287,17 @@ class SiblingClaim:
     has_outputs: bool = False
 
 
-def _send_sibling_claim(conn: Any, run_id: uuid.UUID, prefix: str, sibling: SiblingClaim,
-                        now: datetime, after: uuid.UUID | None = None) -> tuple[Any, Any]:
-    """Queue, in the caller's transaction, the claim of a fan-out's next queued step
-    (only once step `after` is recorded, when given: a worker whose record failed takes
-    on nothing more), and the outputs its scope needs unless the caller has them."""
-    params = {"run_id": run_id, "prefix": prefix, "claim": sibling.token,
-              "lease": sibling.lease_until, "now": now, "after": after}
-    claim = conn.execute(_CLAIM_SIBLING, params)
-    outputs = None if sibling.has_outputs else conn.execute(_OUTPUTS_OF_CLAIMED, params)
-    return claim, outputs
+def _sibling_params(run_id: uuid.UUID, prefix: str, sibling: SiblingClaim, now: datetime,
+                    after: uuid.UUID | None = None) -> dict[str, Any]:
+    """Who claims a fan-out's next queued step (only once step `after` is recorded,
+    when given: a worker whose record failed takes on nothing more)."""
+    return {"run_id": run_id, "prefix": prefix, "sibling_claim": sibling.token,
+            "sibling_lease": sibling.lease_until, "now": now, "after": after}
+
+
+def _outputs_for(conn: Any, sibling: SiblingClaim, params: dict[str, Any]) -> Any:
+    """Queue the read of the outputs a claimed sibling's scope needs, unless known."""
+    return None if sibling.has_outputs else conn.execute(_OUTPUTS_OF_CLAIMED, params)
 
 
 def outputs_of(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> list[tuple[str, str, Any]]:
@@ -301,8 +309,10 @@ def outputs_of(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> list[tuple[str, 
 def claim_sibling(tenant_id: uuid.UUID, run_id: uuid.UUID, prefix: str,
                   sibling: SiblingClaim, now: datetime) -> DirectClaim | None:
     """Take a queued step under `prefix` (a fan-out's branches), if one is due."""
+    params = _sibling_params(run_id, prefix, sibling, now)
     with pipeline.transaction(_url(), tenant_id) as conn:
-        claimed, outputs = _send_sibling_claim(conn, run_id, prefix, sibling, now)
+        claimed = conn.execute(_CLAIM_SIBLING, params)
+        outputs = _outputs_for(conn, sibling, params)
     return _direct_claim(claimed.fetchone(), outputs.fetchall() if outputs else [])
 
 
@@ -445,7 +455,8 @@ SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered
 # every branch that committed before, so of two last branches ending at once, the one
 # that commits second always sees both.
 _JOIN_STATE = """
-SELECT p.id, p.status, (p.state::jsonb ->> 'needed')::int AS needed,
+SELECT p.id AS parent_id, p.status AS parent_status,
+       (p.state::jsonb ->> 'needed')::int AS needed,
        (SELECT count(*) FROM step_runs b
         WHERE b.run_id = p.run_id AND b.ends_block AND b.status = 'succeeded'
           AND starts_with(b.path, p.path || p.step_id || '#')
@@ -454,6 +465,13 @@ SELECT p.id, p.status, (p.state::jsonb ->> 'needed')::int AS needed,
 FROM step_runs p
 WHERE p.run_id = %(run_id)s AND p.step_id = %(parent_step)s AND p.path = %(parent_path)s
 """
+# The join's state and the claim of the fan-out's next queued step, in one statement
+# (one row, whether or not either found anything).
+_JOIN_STATE_AND_SIBLING = f"""
+WITH c AS ({_SIBLING})
+SELECT j.*, c.* FROM (SELECT 1) one LEFT JOIN ({_JOIN_STATE}) j ON true LEFT JOIN c ON true
+"""
+_JOIN_COLUMNS = 4
 
 
 @dataclass(frozen=True)
@@ -466,30 +484,34 @@ class BranchEnded:
 def branch_done(*, parent_step: str, parent_path: str, sibling: SiblingClaim | None,
                 **step: Any) -> BranchEnded | None:
     """Finish the step that ends a parallel branch, marked as such, without waiting for
-    the other branches (no run lock); then, each in its own transaction of the same
-    round trip, look at the join and take the fan-out's next queued step, if asked.
-    None when nothing was written."""
+    the other branches (no run lock); then, in a second transaction of the same round
+    trip, look at the join and take the fan-out's next queued step, if asked. None
+    when nothing was written."""
     params = _step_params(**step)
     params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path})
     tenant_id = step["tenant_id"]
+    if sibling is not None:
+        params.update(_sibling_params(step["run"].id, f"{parent_path}{parent_step}#", sibling,
+                                      step["now"], after=step["step_run_id"]))
     try:
         with pipeline.pipelined(_url()) as conn:
             with pipeline.scoped(conn, tenant_id):
                 done = conn.execute(_BRANCH_DONE, params)
-            with pipeline.scoped(conn, tenant_id):
-                join = conn.execute(_JOIN_STATE, params)
-                taken = None if sibling is None else _send_sibling_claim(
-                    conn, step["run"].id, f"{parent_path}{parent_step}#", sibling,
-                    step["now"], after=step["step_run_id"])
+            pipeline.begin_implicit(conn, tenant_id)
+            join = conn.execute(_JOIN_STATE if sibling is None else _JOIN_STATE_AND_SIBLING,
+                                params)
+            outputs = None if sibling is None else _outputs_for(conn, sibling, params)
             finished, state = done.fetchone(), join.fetchone()
-            claimed = None if taken is None else _direct_claim(
-                taken[0].fetchone(), taken[1].fetchall() if taken[1] else [])
+            claimed = None
+            if sibling is not None and state is not None:
+                claimed = _direct_claim(state[_JOIN_COLUMNS:],
+                                        outputs.fetchall() if outputs else [])
     except pipeline.Declined:
         return None
-    if finished is None or finished.finished != 1 or state is None:
+    if finished is None or finished.finished != 1 or state is None or state.parent_id is None:
         return None
-    joined = state.status == StepStatus.WAITING and state.ended >= state.needed
-    return BranchEnded(state.id, joined, claimed)
+    joined = state.parent_status == StepStatus.WAITING and state.ended >= state.needed
+    return BranchEnded(state.parent_id, joined, claimed)
 
 
 _FINISH_RUN = f"""

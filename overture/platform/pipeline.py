@@ -96,6 +96,14 @@ def scoped(conn: psycopg.Connection[Any], tenant_id: uuid.UUID) -> Iterator[None
     conn.execute("COMMIT")
 
 
+def begin_implicit(conn: psycopg.Connection[Any], tenant_id: uuid.UUID) -> None:
+    """Outside an explicit transaction (first thing in a block, or after `scoped`'s
+    COMMIT): what is sent from here to the next sync (the block's end, or the first
+    read) is one implicit transaction, in the tenant's scope. An error undoes just
+    that transaction."""
+    conn.execute(_SCOPE, (str(tenant_id),))
+
+
 @contextlib.contextmanager
 def transaction(url: str, tenant_id: uuid.UUID) -> Iterator[psycopg.Connection[Any]]:
     """One transaction in the tenant's scope on this thread's pipelined connection,
@@ -104,7 +112,7 @@ def transaction(url: str, tenant_id: uuid.UUID) -> Iterator[psycopg.Connection[A
     the sync (the block's end, or its first read), and `set_config(..., true)` lasts
     exactly that long. A block that reads and then writes again needs `scoped`."""
     with pipelined(url) as conn:
-        conn.execute(_SCOPE, (str(tenant_id),))
+        begin_implicit(conn, tenant_id)
         yield conn
 
 
