@@ -30,7 +30,7 @@ from overture.orchestration import dispatch, flow, hotpath
 from overture.orchestration.definition import Graph
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
 from overture.orchestration.outcomes import DEFAULT_NEXT, Completed, Outcome, StepFailed
-from overture.orchestration.steps import StepContext, executor_for
+from overture.orchestration.steps import StepContext, executor_for, join_needs_all
 from overture.orchestration.watchdog import StepTimeout, time_limit
 from overture.platform import pipeline
 from overture.platform.db import db, scoped_to, utcnow
@@ -311,13 +311,15 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
         done = hotpath.finish_run(run_output=outcome.output, **facts)
         return _SLOW if done is None else None
     parent_path, parent_step, _ = flow.split_last(claimed.path)
-    if claimed.graph.steps.get(parent_step, {}).get("type") != "parallel":
+    parent = claimed.graph.steps.get(parent_step, {})
+    if parent.get("type") != "parallel":
         return _SLOW  # a loop iteration: flow starts the next one
     now = facts["now"]
     sibling = hotpath.SiblingClaim(uuid.uuid4().hex, now + lease_for(DEFAULT_TIMEOUT),
                                    has_outputs=claimed.around is not None) if inline else None
     ended = hotpath.branch_done(parent_step=parent_step, parent_path=parent_path,
-                                sibling=sibling, **facts)
+                                waits_for_all=join_needs_all(parent), sibling=sibling,
+                                **facts)
     if ended is None:
         return _SLOW
     if ended.joined:  # a sibling taken meanwhile is cancelled by the join (any, n of m)

@@ -454,22 +454,29 @@ SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered
 # Run after the commit that ended a branch, in a transaction of its own: then it sees
 # every branch that committed before, so of two last branches ending at once, the one
 # that commits second always sees both.
-_JOIN_STATE = """
-SELECT p.id AS parent_id, p.status AS parent_status,
-       (p.state::jsonb ->> 'needed')::int AS needed,
-       (SELECT count(*) FROM step_runs b
+_ENDED_BRANCHES = """(SELECT count(*) FROM step_runs b
         WHERE b.run_id = p.run_id AND b.ends_block AND b.status = 'succeeded'
           AND starts_with(b.path, p.path || p.step_id || '#')
           AND strpos(substr(b.path, length(p.path || p.step_id || '#') + 1), '/')
-              = length(b.path) - length(p.path || p.step_id || '#')) AS ended
+              = length(b.path) - length(p.path || p.step_id || '#'))"""
+_JOIN_STATE_OF = """
+SELECT p.id AS parent_id, p.status AS parent_status,
+       (p.state::jsonb ->> 'needed')::int AS needed, {ended} AS ended
 FROM step_runs p
 WHERE p.run_id = %(run_id)s AND p.step_id = %(parent_step)s AND p.path = %(parent_path)s
 """
+_JOIN_STATE = _JOIN_STATE_OF.format(ended=_ENDED_BRANCHES)
 # The join's state and the claim of the fan-out's next queued step, in one statement
-# (one row, whether or not either found anything).
+# (one row, whether or not either found anything). A join that waits for every branch
+# cannot be satisfied while one of them still had a queued step: its branches are
+# then not counted (ended = -1), which spares a scan of the run's steps at most ends.
+_ENDED_UNLESS_QUEUED = f"""CASE WHEN %(waits_for_all)s AND EXISTS (SELECT 1 FROM c)
+       THEN -1 ELSE {_ENDED_BRANCHES} END"""
 _JOIN_STATE_AND_SIBLING = f"""
 WITH c AS ({_SIBLING})
-SELECT j.*, c.* FROM (SELECT 1) one LEFT JOIN ({_JOIN_STATE}) j ON true LEFT JOIN c ON true
+SELECT j.*, c.* FROM (SELECT 1) one
+LEFT JOIN ({_JOIN_STATE_OF.format(ended=_ENDED_UNLESS_QUEUED)}) j ON true
+LEFT JOIN c ON true
 """
 _JOIN_COLUMNS = 4
 
@@ -481,14 +488,15 @@ class BranchEnded:
     sibling: DirectClaim | None  # a queued step of the fan-out, now claimed by this worker
 
 
-def branch_done(*, parent_step: str, parent_path: str, sibling: SiblingClaim | None,
-                **step: Any) -> BranchEnded | None:
+def branch_done(*, parent_step: str, parent_path: str, waits_for_all: bool,
+                sibling: SiblingClaim | None, **step: Any) -> BranchEnded | None:
     """Finish the step that ends a parallel branch, marked as such, without waiting for
     the other branches (no run lock); then, in a second transaction of the same round
     trip, look at the join and take the fan-out's next queued step, if asked. None
     when nothing was written."""
     params = _step_params(**step)
-    params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path})
+    params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path,
+                   "waits_for_all": waits_for_all})
     tenant_id = step["tenant_id"]
     if sibling is not None:
         params.update(_sibling_params(step["run"].id, f"{parent_path}{parent_step}#", sibling,

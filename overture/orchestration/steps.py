@@ -137,9 +137,18 @@ def _parallel(ctx: StepContext) -> Outcome:
     branches = ctx.step["branches"]
     children = [Child(Graph.of({"steps": b["steps"], "start": b.get("start")}).start,
                       f"{ctx.path}{ctx.step['id']}#{i}/") for i, b in enumerate(branches)]
-    join = ctx.step.get("join", "all")
-    needed = len(branches) if join == "all" else 1 if join == "any" else int(join["n"])
-    return Spawn(children, {"needed": needed, "done": {}, "outputs": [None] * len(branches)})
+    return Spawn(children, {"needed": branches_needed(ctx.step), "done": {},
+                            "outputs": [None] * len(branches)})
+
+
+def branches_needed(step: dict[str, Any]) -> int:
+    """How many of a parallel step's branches its join waits for."""
+    join, branches = step.get("join", "all"), len(step["branches"])
+    return branches if join == "all" else 1 if join == "any" else min(int(join["n"]), branches)
+
+
+def join_needs_all(step: dict[str, Any]) -> bool:
+    return branches_needed(step) == len(step["branches"])
 
 
 def _loop(ctx: StepContext) -> Outcome:
