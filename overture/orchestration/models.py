@@ -124,8 +124,9 @@ class StepRun(TenantOwned, db.Model):
     __tablename__ = "step_runs"
     __tenant_fk__ = False  # several writes per step: see TenantOwned; reached via its run
     __table_args__ = (
-        UniqueConstraint("tenant_id", "run_id", "step_id", "path"),
-        Index("ix_step_runs_run_path", "run_id", "path"),
+        # The step's identity, and the index for reading a run's steps by path (a run
+        # belongs to one tenant; migration 0013).
+        UniqueConstraint("run_id", "path", "step_id"),
         # No index on status: recording a step then updates its row in place, with
         # room left in each page for that (migration 0012). Unfinished rows are found
         # through their run.
