@@ -327,8 +327,8 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
     if ended.sibling is not None and sibling is not None:
         return _taken(ended.sibling, sibling.token, claimed.tenant_id, now,
                       claimed if sibling.has_outputs else None)
-    if not inline:  # out of inline budget: another message goes on with the fan-out
-        dispatch.send_now(ended.parent_id, claimed.tenant_id)
+    if not inline and ended.parent_id is not None:
+        dispatch.send_now(ended.parent_id, claimed.tenant_id)  # another goes on with it
     return None
 
 

@@ -216,18 +216,16 @@ _OUTPUTS_OF_CLAIMED = _OUTPUTS_OF.format(
 # A queued step of a fan-out (a sibling branch, or a step inside one), taken by a
 # worker that just ended a branch of it: one message need not be sent per branch.
 _SIBLING = """
-UPDATE step_runs s SET status = 'running', claim = %(sibling_claim)s, attempt = s.attempt + 1,
-       lease_until = %(sibling_lease)s, started_at = coalesce(s.started_at, %(now)s)
+UPDATE step_runs t SET status = 'running', claim = %(sibling_claim)s, attempt = t.attempt + 1,
+       lease_until = %(sibling_lease)s, started_at = coalesce(t.started_at, %(now)s)
 FROM runs r
-WHERE s.id = (SELECT q.id FROM step_runs q
+WHERE t.id = (SELECT q.id FROM step_runs q
               WHERE q.run_id = %(run_id)s AND q.status = 'queued'
                 AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= %(now)s)
                 AND starts_with(q.path, %(prefix)s)
               ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-  AND r.id = s.run_id AND r.status = 'running' AND s.status = 'queued'
-  AND (%(after)s::uuid IS NULL OR EXISTS (
-      SELECT 1 FROM step_runs e WHERE e.id = %(after)s::uuid AND e.status = 'succeeded'))
-RETURNING s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input, s.started_at,
+  AND r.id = t.run_id AND r.status = 'running' AND t.status = 'queued'
+RETURNING t.id, t.run_id, t.step_id, t.path, t.step_type, t.attempt, t.input, t.started_at,
           r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id, r.input AS r_input,
           r.trigger, r.started_at AS r_started_at, r.deadline_at, r.steps_executed,
           r.parent_step_run_id
@@ -287,12 +285,11 @@ class SiblingClaim:
     has_outputs: bool = False
 
 
-def _sibling_params(run_id: uuid.UUID, prefix: str, sibling: SiblingClaim, now: datetime,
-                    after: uuid.UUID | None = None) -> dict[str, Any]:
-    """Who claims a fan-out's next queued step (only once step `after` is recorded,
-    when given: a worker whose record failed takes on nothing more)."""
+def _sibling_params(run_id: uuid.UUID, prefix: str, sibling: SiblingClaim,
+                    now: datetime) -> dict[str, Any]:
+    """Who claims a fan-out's next queued step."""
     return {"run_id": run_id, "prefix": prefix, "sibling_claim": sibling.token,
-            "sibling_lease": sibling.lease_until, "now": now, "after": after}
+            "sibling_lease": sibling.lease_until, "now": now}
 
 
 def _outputs_for(conn: Any, sibling: SiblingClaim, params: dict[str, Any]) -> Any:
@@ -451,75 +448,104 @@ SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered
 """
 
 
-# Run after the commit that ended a branch, in a transaction of its own: then it sees
-# every branch that committed before, so of two last branches ending at once, the one
-# that commits second always sees both.
-_ENDED_BRANCHES = """(SELECT count(*) FROM step_runs b
+# A branch's step ends, and the same worker takes the fan-out's next queued step, if
+# its own step was recorded. While a step of the fan-out was still queued, a join
+# that waits for every branch cannot be satisfied: nothing else is needed.
+_SIBLING_IF_RECORDED = _SIBLING.replace("\nRETURNING",
+                                        "\n  AND EXISTS (SELECT 1 FROM s)\nRETURNING")
+_BRANCH_DONE_TAKING_SIBLING = f"""
+WITH ok AS ({_STEP_IS_OURS}),
+s AS ({_FINISH_STEP}),
+u AS ({_METER_STEP}),
+c AS ({_SIBLING_IF_RECORDED})
+SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered, c.*
+FROM (SELECT 1) one LEFT JOIN c ON true
+"""
+_DONE_COLUMNS = 2
+# Otherwise the join is looked at after the commit that ended the branch, in a
+# transaction of its own: then it sees every branch that committed before, so of two
+# last branches ending at once, the one that commits second always sees both.
+_JOIN_STATE = """
+SELECT p.id AS parent_id, p.status AS parent_status,
+       (p.state::jsonb ->> 'needed')::int AS needed,
+       (SELECT count(*) FROM step_runs b
         WHERE b.run_id = p.run_id AND b.ends_block AND b.status = 'succeeded'
           AND starts_with(b.path, p.path || p.step_id || '#')
           AND strpos(substr(b.path, length(p.path || p.step_id || '#') + 1), '/')
-              = length(b.path) - length(p.path || p.step_id || '#'))"""
-_JOIN_STATE_OF = """
-SELECT p.id AS parent_id, p.status AS parent_status,
-       (p.state::jsonb ->> 'needed')::int AS needed, {ended} AS ended
+              = length(b.path) - length(p.path || p.step_id || '#')) AS ended
 FROM step_runs p
 WHERE p.run_id = %(run_id)s AND p.step_id = %(parent_step)s AND p.path = %(parent_path)s
 """
-_JOIN_STATE = _JOIN_STATE_OF.format(ended=_ENDED_BRANCHES)
-# The join's state and the claim of the fan-out's next queued step, in one statement
-# (one row, whether or not either found anything). A join that waits for every branch
-# cannot be satisfied while one of them still had a queued step: its branches are
-# then not counted (ended = -1), which spares a scan of the run's steps at most ends.
-_ENDED_UNLESS_QUEUED = f"""CASE WHEN %(waits_for_all)s AND EXISTS (SELECT 1 FROM c)
-       THEN -1 ELSE {_ENDED_BRANCHES} END"""
-_JOIN_STATE_AND_SIBLING = f"""
-WITH c AS ({_SIBLING})
-SELECT j.*, c.* FROM (SELECT 1) one
-LEFT JOIN ({_JOIN_STATE_OF.format(ended=_ENDED_UNLESS_QUEUED)}) j ON true
-LEFT JOIN c ON true
-"""
-_JOIN_COLUMNS = 4
 
 
 @dataclass(frozen=True)
 class BranchEnded:
-    parent_id: uuid.UUID
     joined: bool  # the join looks satisfied: complete it under the run's lock
     sibling: DirectClaim | None  # a queued step of the fan-out, now claimed by this worker
+    parent_id: uuid.UUID | None = None  # the parallel step's row, when the join was read
 
 
 def branch_done(*, parent_step: str, parent_path: str, waits_for_all: bool,
                 sibling: SiblingClaim | None, **step: Any) -> BranchEnded | None:
     """Finish the step that ends a parallel branch, marked as such, without waiting for
-    the other branches (no run lock); then, in a second transaction of the same round
-    trip, look at the join and take the fan-out's next queued step, if asked. None
-    when nothing was written."""
+    the other branches (no run lock), and take the fan-out's next queued step if asked
+    (`sibling`); then, unless that settles it, look at the join in a transaction of its
+    own. None when nothing was written."""
     params = _step_params(**step)
-    params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path,
-                   "waits_for_all": waits_for_all})
+    params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path})
     tenant_id = step["tenant_id"]
-    if sibling is not None:
-        params.update(_sibling_params(step["run"].id, f"{parent_path}{parent_step}#", sibling,
-                                      step["now"], after=step["step_run_id"]))
     try:
-        with pipeline.pipelined(_url()) as conn:
-            with pipeline.scoped(conn, tenant_id):
-                done = conn.execute(_BRANCH_DONE, params)
-            pipeline.begin_implicit(conn, tenant_id)
-            join = conn.execute(_JOIN_STATE if sibling is None else _JOIN_STATE_AND_SIBLING,
-                                params)
-            outputs = None if sibling is None else _outputs_for(conn, sibling, params)
-            finished, state = done.fetchone(), join.fetchone()
-            claimed = None
-            if sibling is not None and state is not None:
-                claimed = _direct_claim(state[_JOIN_COLUMNS:],
-                                        outputs.fetchall() if outputs else [])
+        if sibling is None:
+            return _branch_done_then_join(tenant_id, params)
+        taken = _branch_done_taking(tenant_id, params, sibling, f"{parent_path}{parent_step}#")
     except pipeline.Declined:
         return None
-    if finished is None or finished.finished != 1 or state is None or state.parent_id is None:
+    if taken is None or (taken.sibling is not None and waits_for_all):
+        return taken
+    try:
+        return _join_state(tenant_id, params, taken.sibling)
+    except pipeline.Declined:
+        return taken  # recorded: the sweeper looks at a join nobody looked at
+
+
+def _branch_done_taking(tenant_id: uuid.UUID, params: dict[str, Any], sibling: SiblingClaim,
+                        prefix: str) -> BranchEnded | None:
+    params.update(_sibling_params(params["run_id"], prefix, sibling, params["now"]))
+    with pipeline.transaction(_url(), tenant_id) as conn:
+        done = conn.execute(_BRANCH_DONE_TAKING_SIBLING, params)
+        outputs = _outputs_for(conn, sibling, params)
+    row = done.fetchone()
+    if row is None or row.finished != 1:
         return None
+    claimed = _direct_claim(row[_DONE_COLUMNS:], outputs.fetchall() if outputs else [])
+    return BranchEnded(False, claimed)
+
+
+def _branch_done_then_join(tenant_id: uuid.UUID, params: dict[str, Any]) -> BranchEnded | None:
+    """The branch's step and then its join, two transactions in one round trip."""
+    with pipeline.pipelined(_url()) as conn:
+        with pipeline.scoped(conn, tenant_id):
+            done = conn.execute(_BRANCH_DONE, params)
+        pipeline.begin_implicit(conn, tenant_id)
+        join = conn.execute(_JOIN_STATE, params)
+        finished, state = done.fetchone(), join.fetchone()
+    if finished is None or finished.finished != 1:
+        return None
+    return _joined(state, None)
+
+
+def _join_state(tenant_id: uuid.UUID, params: dict[str, Any],
+                sibling: DirectClaim | None) -> BranchEnded:
+    with pipeline.transaction(_url(), tenant_id) as conn:
+        join = conn.execute(_JOIN_STATE, params)
+    return _joined(join.fetchone(), sibling)
+
+
+def _joined(state: Any, sibling: DirectClaim | None) -> BranchEnded:
+    if state is None:  # no parallel step row: nothing to join
+        return BranchEnded(False, sibling)
     joined = state.parent_status == StepStatus.WAITING and state.ended >= state.needed
-    return BranchEnded(state.parent_id, joined, claimed)
+    return BranchEnded(joined, sibling, state.parent_id)
 
 
 _FINISH_RUN = f"""
