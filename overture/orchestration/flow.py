@@ -292,15 +292,15 @@ def _spawn(run: Run, graph: Graph, children: list[Child],
         return None
     now = utcnow()
     ids = [new_id() for _ in children]
-    # One INSERT statement for all children (a fan-out can be hundreds of rows): no ORM
-    # objects, and no statement per row either
+    # One INSERT for all children (a fan-out can be hundreds of rows): no ORM objects.
+    # (Executed once per row, pipelined; a multi-row VALUES would be compiled anew.)
     db.session.flush()
-    db.session.connection().execute(insert(StepRun.__table__).values([
+    db.session.connection().execute(insert(StepRun.__table__), [
         {"id": step_run_id, "tenant_id": run.tenant_id, "created_at": now, "run_id": run.id,
          "step_id": c.step_id, "path": c.path, "step_type": graph.step(c.step_id)["type"],
          "status": StepStatus.QUEUED, "attempt": 0, "enqueued_at": now, "tokens": 0,
          "cost": Decimal(0), "ends_block": False}
-        for step_run_id, c in zip(ids, children, strict=True)]))
+        for step_run_id, c in zip(ids, children, strict=True)])
     for extra in ids[1:messages]:
         send_later(extra, run.tenant_id)
     return ids[0]
