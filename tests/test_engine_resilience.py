@@ -229,7 +229,8 @@ def test_engine_join_missed_by_a_dead_worker_is_completed_by_the_sweeper(
     run_id = start_unsent(a, wf)
     sent: list[tuple[Any, ...]] = []
     monkeypatch.setitem(app_ctx.extensions, dispatch.SENDER, lambda *args: sent.append(args))
-    monkeypatch.setattr(engine, "_join_once", lambda *args: None)  # the worker dies here
+    for join in ("_join_direct", "_join_once"):  # the worker dies where it would join
+        monkeypatch.setattr(engine, join, lambda *args: None)
     engine.process(rows_of(a, run_id)[0].id, a)  # the fan-out and one branch, inline
     while sent:
         step_run_id, tenant_id, _ = sent.pop()
@@ -241,6 +242,33 @@ def test_engine_join_missed_by_a_dead_worker_is_completed_by_the_sweeper(
     run = sweep_until(a, run_id)
     assert (run.status, run.output) == ("succeeded", [0, 1, 2])
     assert run.steps_executed == 5  # fan, three branch steps, after
+
+
+def test_engine_join_of_ended_branches_takes_no_orm_transaction(app_ctx, world, monkeypatch):
+    """The last branch to end completes a join that waits for all in one round trip
+    (hotpath.join_all): the step after it sees the branch outputs in branch order,
+    and the branch steps are counted on the run."""
+    a = world.tenants["a"].id
+    wf = publish(a, {"steps": [
+        {"id": "seed", "type": "transform", "output": 10, "next": "fan"},
+        {"id": "fan", "type": "parallel", "next": "after", "branches": [
+            {"steps": [{"id": f"b{i}", "type": "transform",
+                        "output": f"{{{{ steps.seed + {i} }}}}"}]} for i in range(3)]},
+        {"id": "after", "type": "transform", "output": "{{ [steps.seed, steps.fan] }}"}]})
+    run_id = start_unsent(a, wf)
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setitem(app_ctx.extensions, dispatch.SENDER, lambda *args: sent.append(args))
+
+    def no_orm_join(*args: Any) -> None:
+        raise AssertionError("the join took the ORM path")
+
+    monkeypatch.setattr(engine, "_join_once", no_orm_join)
+    engine.process(rows_of(a, run_id)[0].id, a)  # seed, the fan-out, its branches, after
+    run = wait_for(a, run_id, timeout=5)
+    assert (run.status, run.output) == ("succeeded", [10, [10, 11, 12]])
+    assert run.steps_executed == 6  # seed, fan, three branch steps, after
+    fan = [r for r in rows_of(a, run_id) if r.step_id == "fan"][0]
+    assert fan.state["done"] == {"0": True, "1": True, "2": True}
 
 
 def test_engine_queued_branches_are_spread_over_more_workers(app_ctx, world, monkeypatch):

@@ -323,6 +323,10 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
     if ended is None:
         return _SLOW
     if ended.joined:  # a sibling taken meanwhile is cancelled by the join (any, n of m)
+        joined = _join_direct(claimed, parent, parent_path, ended.parent_id, inline) \
+            if ended.sibling is None else _SLOW
+        if joined is not _SLOW:
+            return joined
         return _retry_deadlocks(_join_once, claimed.run.id, parent_step, parent_path, inline)
     if ended.sibling is not None and sibling is not None:
         return _taken(ended.sibling, sibling.token, claimed.tenant_id, now,
@@ -330,6 +334,53 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
     if not inline and ended.parent_id is not None:
         dispatch.send_now(ended.parent_id, claimed.tenant_id)  # another goes on with it
     return None
+
+
+def _join_direct(branch: Claimed, parent: dict[str, Any], parent_path: str,
+                 parent_id: uuid.UUID | None, inline: bool) -> object:
+    """The common join (every branch ended, a step after it) without the ORM: the
+    step after it is queued, claimed at birth to run next if `inline`; _SLOW else."""
+    next_id = parent.get("next")
+    if not next_id or parent_id is None or not join_needs_all(parent):
+        return _SLOW
+    now, token = utcnow(), uuid.uuid4().hex if inline else None
+    step = branch.graph.step(next_id)
+    done = hotpath.join_all(
+        tenant_id=branch.tenant_id, run_id=branch.run.id, parent_id=parent_id,
+        parent_step=parent["id"], parent_path=parent_path, branches=len(parent["branches"]),
+        now=now, successor=hotpath.Successor(next_id, step["type"], token,
+                                             now + lease_for(timeout_of(step)) if inline
+                                             else None))
+    if done is None:
+        return _SLOW
+    recorded, outputs = done
+    return _go_on_direct(branch, recorded, next_id, parent_path, token, now,
+                         lambda: flow.build_scope(
+                             hotpath.DirectReader(branch.tenant_id, outputs), branch.graph,
+                             branch.run.id, branch.run.workflow_id, branch.run.input,
+                             branch.run.trigger, branch.run.started_at, parent_path, 1, None),
+                         [o for o in outputs if o[1] != parent_path])
+
+
+def _go_on_direct(before: Claimed, recorded: hotpath.Recorded, next_id: str, path: str,
+                  token: str | None, now: datetime, scope: Any,
+                  around: list[tuple[str, str, Any]] | None) -> Claimed | None:
+    """After the hot path queued step `next_id`: send its message, or, claimed at birth
+    (`token`), refuse it if the run may not go on, else hand it over to run next."""
+    if recorded.successor_id is None:
+        return None
+    if token is None:
+        dispatch.send_now(recorded.successor_id, before.tenant_id)
+        return None
+    if not flow.may_start(RunStatus.RUNNING, recorded.deadline_at, recorded.steps_executed,
+                          before.graph, now):
+        _refuse(recorded.successor_id, before.run.id, before.graph, now)
+        db.session.commit()
+        return None
+    successor = _claimed(recorded.successor_id, token, next_id, path, 1, now, before.tenant_id,
+                         before.run, before.graph, scope())
+    successor.around = around
+    return successor
 
 
 def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool) -> object:
@@ -344,19 +395,9 @@ def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool)
                                     now + lease_for(timeout_of(step)) if inline else None))
     if done is None or done.successor_id is None:
         return _SLOW
-    if token is None:
-        dispatch.send_now(done.successor_id, claimed.tenant_id)
-        return None
-    if not flow.may_start(RunStatus.RUNNING, done.deadline_at, done.steps_executed,
-                          claimed.graph, now):
-        _refuse(done.successor_id, claimed.run.id, claimed.graph, now)
-        db.session.commit()
-        return None
-    scope = flow.next_scope(claimed.context.scope, claimed.step_id, outcome.output)
-    successor = _claimed(done.successor_id, token, next_id, claimed.path, 1, now,
-                         claimed.tenant_id, claimed.run, claimed.graph, scope)
-    successor.around = claimed.around
-    return successor
+    return _go_on_direct(claimed, done, next_id, claimed.path, token, now,
+                         lambda: flow.next_scope(claimed.context.scope, claimed.step_id,
+                                                 outcome.output), claimed.around)
 
 
 def _record_once(claimed: Claimed, outcome: Outcome | StepFailed,

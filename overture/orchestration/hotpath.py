@@ -423,21 +423,91 @@ def _step_params(*, tenant_id: uuid.UUID, run: RunFacts, step_run_id: uuid.UUID,
             "output": Json(output), "now": now, "usage_id": new_id(), "ends_block": False}
 
 
+def _successor_params(successor: Successor, path: str, now: datetime) -> dict[str, Any]:
+    claimed = successor.claim is not None
+    return {"next_id": new_id(), "next_step": successor.step_id, "path": path,
+            "next_type": successor.step_type,
+            "next_status": StepStatus.RUNNING if claimed else StepStatus.QUEUED,
+            "next_attempt": 1 if claimed else 0, "next_claim": successor.claim,
+            "next_lease": successor.lease_until, "next_started": now if claimed else None}
+
+
 def hand_over(*, successor: Successor, path: str, **step: Any) -> Recorded | None:
     """Finish the step and queue the next one of its block, in one round trip."""
     params = _step_params(**step)
-    next_id = new_id()
-    claimed = successor.claim is not None
-    params.update({
-        "next_id": next_id, "next_step": successor.step_id, "path": path,
-        "next_type": successor.step_type,
-        "next_status": StepStatus.RUNNING if claimed else StepStatus.QUEUED,
-        "next_attempt": 1 if claimed else 0, "next_claim": successor.claim,
-        "next_lease": successor.lease_until, "next_started": params["now"] if claimed else None})
+    params.update(_successor_params(successor, path, params["now"]))
     row = _record(step["tenant_id"], _HAND_OVER_IN_BLOCK if path else _HAND_OVER, params)
     if row is None or row.queued != 1:
         return None
-    return Recorded(row.steps_executed, row.deadline_at, next_id)
+    return Recorded(row.steps_executed, row.deadline_at, params["next_id"])
+
+
+# Under the run's lock (taken by a statement of its own, so this one's snapshot sees
+# every branch that ended before): a parallel step whose branches have all ended, with
+# nothing left unfinished under it, succeeds with their outputs in branch order; the
+# steps run in its branches are counted on the run, and the step after it is queued.
+_ONE_LEVEL = ("strpos(substr({t}.path, length(%(prefix)s) + 1), '/')"
+              " = length({t}.path) - length(%(prefix)s)")
+_JOIN_ALL = f"""
+WITH b AS (
+    SELECT substr(e.path, length(%(prefix)s) + 1,
+                  length(e.path) - length(%(prefix)s) - 1)::int AS i, e.output
+    FROM step_runs e
+    WHERE e.run_id = %(run_id)s AND e.ends_block AND e.status = 'succeeded'
+      AND starts_with(e.path, %(prefix)s) AND {_ONE_LEVEL.format(t="e")}
+),
+ran AS (
+    SELECT count(*) AS n FROM step_runs e
+    WHERE e.run_id = %(run_id)s AND e.status IN ('succeeded', 'failed')
+      AND starts_with(e.path, %(prefix)s) AND {_ONE_LEVEL.format(t="e")}
+),
+s AS (
+    UPDATE step_runs p SET status = 'succeeded', finished_at = %(now)s, claim = NULL,
+           lease_until = NULL,
+           output = (SELECT json_agg(b.output ORDER BY b.i) FROM b),
+           state = (p.state::jsonb || jsonb_build_object(
+               'done', (SELECT jsonb_object_agg(b.i::text, true) FROM b),
+               'outputs', (SELECT jsonb_agg(b.output ORDER BY b.i) FROM b)))::json
+    WHERE p.id = %(parent_id)s AND p.status = 'waiting'
+      AND EXISTS (SELECT 1 FROM runs r WHERE r.id = %(run_id)s AND r.status = 'running')
+      AND (SELECT count(*) FROM b) = %(branches)s
+      AND NOT EXISTS (SELECT 1 FROM step_runs o WHERE o.run_id = %(run_id)s
+                      AND starts_with(o.path, %(prefix)s)
+                      AND o.status IN ('queued', 'running', 'waiting'))
+    RETURNING p.id
+),
+c AS (
+    UPDATE runs SET steps_executed = steps_executed + (SELECT n FROM ran)
+    WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM s)
+    RETURNING steps_executed, deadline_at
+),
+n AS ({_QUEUE_NEXT})
+SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM n) AS queued FROM c
+"""
+
+
+def join_all(*, tenant_id: uuid.UUID, run_id: uuid.UUID, parent_id: uuid.UUID,
+             parent_step: str, parent_path: str, branches: int, successor: Successor,
+             now: datetime) -> tuple[Recorded, list[tuple[str, str, Any]]] | None:
+    """Complete a parallel step whose every branch has ended and queue the step after
+    it, in one round trip; with the outputs the successor's scope needs. None when it
+    is not that case (a branch still running, one that failed, nothing after it, the
+    run over): the ORM path decides."""
+    params = {"tenant_id": tenant_id, "run_id": run_id, "parent_id": parent_id,
+              "prefix": f"{parent_path}{parent_step}#", "branches": branches, "now": now,
+              **_successor_params(successor, parent_path, now)}
+    try:
+        with pipeline.pipelined(_url()) as conn, pipeline.scoped(conn, tenant_id):
+            conn.execute(_LOCK_RUN, params)
+            joined = conn.execute(_JOIN_ALL, params)
+            outputs = conn.execute(_OUTPUTS_OF_STEP, {"id": params["next_id"]})
+    except pipeline.Declined:
+        return None
+    row = joined.fetchone()
+    if row is None or row.queued != 1:
+        return None
+    return (Recorded(row.steps_executed, row.deadline_at, params["next_id"]),
+            [(o.step_id, o.path, o.output) for o in outputs.fetchall()])
 
 
 _BRANCH_DONE = f"""
