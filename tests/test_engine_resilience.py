@@ -267,7 +267,7 @@ def test_engine_join_of_ended_branches_takes_no_orm_transaction(app_ctx, world, 
     run = wait_for(a, run_id, timeout=5)
     assert (run.status, run.output) == ("succeeded", [10, [10, 11, 12]])
     assert run.steps_executed == 6  # seed, fan, three branch steps, after
-    fan = [r for r in rows_of(a, run_id) if r.step_id == "fan"][0]
+    fan = next(r for r in rows_of(a, run_id) if r.step_id == "fan")
     assert fan.state["done"] == {"0": True, "1": True, "2": True}
 
 

@@ -55,6 +55,10 @@ class Watchdog:
         raised is taken back, or it would surface later, outside any handler."""
         with self._lock:
             ticket.done = True
+            # Steps mostly end in the order they started: drop ended tickets from the
+            # top now, or they pile up until the earliest deadline wakes the watchdog.
+            while self._heap and self._heap[0].done:
+                heapq.heappop(self._heap)
             if ticket.fired:
                 _raise_in(ticket.thread_id, None)
             return ticket.fired
