@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text as sa_text
 
-from overture.orchestration import actions, dispatch, engine, runs, worker
+from overture.orchestration import actions, dispatch, engine, flow, runs, worker
 from overture.orchestration.models import Approval, Run
 from overture.orchestration.outcomes import StepFailed
 from overture.orchestration.watchdog import StepTimeout
+from overture.platform import audit
 from overture.platform.db import db, scoped_to, utcnow
 from tests.conftest import REDIS_NAMESPACE, pg_settings
 from tests.engine_support import (
@@ -269,6 +270,32 @@ def test_engine_join_of_ended_branches_takes_no_orm_transaction(app_ctx, world, 
     assert run.steps_executed == 6  # seed, fan, three branch steps, after
     fan = next(r for r in rows_of(a, run_id) if r.step_id == "fan")
     assert fan.state["done"] == {"0": True, "1": True, "2": True}
+
+
+def test_engine_run_end_events_written_in_sql_keep_the_chain(app_ctx, world, monkeypatch):
+    """A run that ends on the hot path appends its audit event in SQL, hashed there: the
+    chain still verifies, with the events of ordinary writers in between."""
+    a = world.tenants["a"].id
+
+    def no_orm_run_end(*args: Any, **kw: Any) -> None:
+        raise AssertionError("the run ended on the ORM path")
+
+    monkeypatch.setattr(flow, "finish_run", no_orm_run_end)
+    wf = publish(a, {"steps": [{"id": "one", "type": "transform", "output": "x",
+                                "next": "two"},
+                               {"id": "two", "type": "transform", "output": "y"}]})
+    for _ in range(3):
+        run_id = start_unsent(a, wf)
+        engine.process(rows_of(a, run_id)[0].id, a)
+        assert wait_for(a, run_id, timeout=5).status == "succeeded"
+        with scoped_to(a):
+            audit.record("test.between", details={"seq": -1, "nested": {"seq": 7}})
+            db.session.commit()
+    with scoped_to(a):
+        report = audit.verify_chain()
+        ends = audit.list_events(audit.EventFilter(action_prefix="run.succeeded"), None, 50)[0]
+    assert report.ok, report
+    assert len(ends) == 3
 
 
 def test_engine_queued_branches_are_spread_over_more_workers(app_ctx, world, monkeypatch):

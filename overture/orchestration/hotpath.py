@@ -639,46 +639,53 @@ c AS (
     RETURNING steps_executed, deadline_at
 ),
 h AS (
-    SELECT last_seq, last_hash FROM audit_heads WHERE tenant_id = %(tenant_id)s
-    AND EXISTS (SELECT 1 FROM c) FOR UPDATE
+    -- the tenant's chain head, locked: the run's event follows it, hashed as
+    -- audit.record hashes (see audit.Unsealed)
+    SELECT last_seq + 1 AS seq, last_hash AS prev_hash,
+           encode(sha256(convert_to(last_hash || %(before)s || (last_seq + 1)::text
+                                    || %(after)s, 'UTF8')), 'hex') AS hash
+    FROM audit_heads WHERE tenant_id = %(tenant_id)s AND EXISTS (SELECT 1 FROM c) FOR UPDATE
+),
+a AS (
+    INSERT INTO audit_events (id, tenant_id, created_at, seq, occurred_at, actor_type,
+        actor_id, actor_label, action, target_type, target_id, request_id, ip, user_agent,
+        details, prev_hash, hash)
+    SELECT %(id)s, %(tenant_id)s, %(created_at)s, h.seq, %(occurred_at)s, %(actor_type)s,
+        %(actor_id)s, %(actor_label)s, %(action)s, %(target_type)s, %(target_id)s,
+        %(request_id)s, %(ip)s, %(user_agent)s, %(details)s, h.prev_hash, h.hash
+    FROM h
+    RETURNING seq
+),
+m AS (
+    UPDATE audit_heads SET last_seq = h.seq, last_hash = h.hash FROM h
+    WHERE audit_heads.tenant_id = %(tenant_id)s
+    RETURNING last_seq
 )
-SELECT c.steps_executed, c.deadline_at, h.last_seq, h.last_hash,
-       (SELECT count(*) FROM u) AS metered
-FROM c, h
+SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM u) AS metered,
+       (SELECT count(*) FROM a) AS audited, (SELECT count(*) FROM m) AS moved
+FROM c
 """
-_APPEND_AUDIT = """
-INSERT INTO audit_events (id, tenant_id, created_at, seq, occurred_at, actor_type, actor_id,
-    actor_label, action, target_type, target_id, request_id, ip, user_agent, details,
-    prev_hash, hash)
-VALUES (%(id)s, %(tenant_id)s, %(created_at)s, %(seq)s, %(occurred_at)s, %(actor_type)s,
-    %(actor_id)s, %(actor_label)s, %(action)s, %(target_type)s, %(target_id)s,
-    %(request_id)s, %(ip)s, %(user_agent)s, %(details)s, %(prev_hash)s, %(hash)s)
-"""
-_MOVE_HEAD = ("UPDATE audit_heads SET last_seq = %(seq)s, last_hash = %(hash)s"
-              " WHERE tenant_id = %(tenant_id)s")
-
-
 def finish_run(*, run_output: Any, **step: Any) -> Recorded | None:
     """Finish the last step of the run's top block and the run (succeeded), with its
-    audit event, in two round trips; None for any run that has more to settle
+    audit event, in one round trip; None for any run that has more to settle
     (unfinished steps, running child runs, a parent to resume)."""
     run: RunFacts = step["run"]
     if run.parent_step_run_id is not None:
         return None
     params = _step_params(**step)
-    params["run_output"] = Json(run_output)
+    event = audit.unsealed(step["tenant_id"], f"run.{RunStatus.SUCCEEDED}", target_type="run",
+                           target_id=run.id,
+                           details={"workflow_id": str(run.workflow_id), "error": None})
+    params.update({**event.row, "details": Json(event.row["details"]), "before": event.before,
+                   "after": event.after, "run_output": Json(run_output)})
+    params["tenant_id"] = step["tenant_id"]
     try:
-        with pipeline.pipelined(_url()) as conn, pipeline.scoped(conn, step["tenant_id"]):
+        with pipeline.transaction(_url(), step["tenant_id"]) as conn:
             conn.execute(_LOCK_RUN, params)
-            row = conn.execute(_FINISH_RUN, params).fetchone()  # nothing written if None
-            if row is None:
-                return None
-            event = audit.sealed_row(
-                step["tenant_id"], row.last_seq + 1, row.last_hash, f"run.{RunStatus.SUCCEEDED}",
-                target_type="run", target_id=run.id,
-                details={"workflow_id": str(run.workflow_id), "error": None})
-            conn.execute(_APPEND_AUDIT, {**event, "details": Json(event["details"])})
-            conn.execute(_MOVE_HEAD, event)
+            cursor = conn.execute(_FINISH_RUN, params)  # nothing written if not ours
     except pipeline.Declined:
+        return None
+    row = cursor.fetchone()
+    if row is None or row.audited != 1:
         return None
     return Recorded(row.steps_executed, row.deadline_at)

@@ -179,24 +179,39 @@ def record(action: str, *, target_type: str | None = None, target_id: object = N
     return event
 
 
-def sealed_row(tenant_id: uuid.UUID, seq: int, prev_hash: str, action: str, *,
-               target_type: str | None = None, target_id: object = None,
-               details: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The columns of event `seq` after `prev_hash` in a tenant's chain, hashed as
-    `record` hashes them, for a writer that inserts it itself while holding the
-    chain's head (the engine's hot path); by the actor in context."""
+_SEQ_MARK = -1
+
+
+@dataclass(frozen=True)
+class Unsealed:
+    """An event for a writer that appends it itself, in SQL, while holding the chain's
+    head (the engine's hot path): its columns but its place in the chain (seq,
+    prev_hash, hash), and its canonical text around its seq, so that
+    hash = sha256(prev_hash + before + str(seq) + after), exactly as `record` hashes."""
+
+    row: dict[str, Any]
+    before: str
+    after: str
+
+
+def unsealed(tenant_id: uuid.UUID, action: str, *, target_type: str | None = None,
+             target_id: object = None, details: dict[str, Any] | None = None) -> Unsealed:
+    """An event by the actor in context, to be sealed by its writer (see Unsealed)."""
     actor, origin = _actor.get(), _origin.get()
     event = AuditEvent(
-        id=new_id(), tenant_id=tenant_id, seq=seq, occurred_at=utcnow(),
+        id=new_id(), tenant_id=tenant_id, seq=_SEQ_MARK, occurred_at=utcnow(),
         actor_type=actor.type, actor_id=actor.id, actor_label=actor.label, action=action,
         target_type=target_type, target_id=str(target_id) if target_id is not None else None,
         request_id=origin.request_id, ip=origin.ip,
         user_agent=(origin.user_agent or "")[:400] or None,
-        details=_clean_details(details), prev_hash=prev_hash)
-    event.hash = chain_hash(prev_hash, event)
-    row = {name: getattr(event, name) for name in (*HASHED_FIELDS, "id", "prev_hash", "hash")}
+        details=_clean_details(details))
+    # Keys are sorted, and only `details` (before `seq`) can hold a nested "seq": the
+    # last occurrence is the event's own.
+    before, mark, after = canonical(event).rpartition(f'"seq":{_SEQ_MARK},')
+    assert mark, "the canonical form names its seq"
+    row = {name: getattr(event, name) for name in (*HASHED_FIELDS, "id") if name != "seq"}
     row["created_at"] = event.occurred_at
-    return row
+    return Unsealed(row, before + '"seq":', "," + after)
 
 
 # --------------------------------------------------------------------------- verifying
