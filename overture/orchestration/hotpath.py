@@ -333,11 +333,6 @@ _FINISH_STEP = """
       AND EXISTS (SELECT 1 FROM ok)
     RETURNING id
 """
-_COUNT_STEP = """
-    UPDATE runs SET steps_executed = steps_executed + 1
-    WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM s)
-    RETURNING steps_executed, deadline_at
-"""
 _METER_STEP = """
     INSERT INTO usage_events (id, tenant_id, created_at, metric, quantity, workflow_id,
                               run_id, step_id)
@@ -362,14 +357,21 @@ _QUEUE_NEXT = """
     FROM s
     RETURNING id
 """
-# At the top of a run, steps follow one another and each is counted on the run row,
-# locked first (`ok` is evaluated before anything it guards; once the lock is held,
-# the run row is read as committed, and the step row is updated only if it is still
-# ours as committed, so a run cancelled meanwhile is seen).
+# At the top of a run, steps follow one another and each is counted on the run row:
+# counting first locks the run (as every writer of a run does before its steps), and
+# the step row is then updated only if it is still ours as committed, so a run
+# cancelled meanwhile is seen. (Should the step's lease have run out and another
+# worker taken it meanwhile, nothing but the count is written: the step ran twice.)
 _HAND_OVER = f"""
-WITH ok AS ({_STEP_IS_OURS} FOR UPDATE OF r),
+WITH c AS (
+    UPDATE runs r SET steps_executed = r.steps_executed + 1
+    WHERE r.id = %(run_id)s AND r.status = 'running'
+      AND EXISTS (SELECT 1 FROM step_runs o WHERE o.id = %(step_run_id)s
+                  AND o.claim = %(claim)s AND o.status = 'running')
+    RETURNING r.steps_executed, r.deadline_at
+),
+ok AS (SELECT 1 FROM c),
 s AS ({_FINISH_STEP}),
-c AS ({_COUNT_STEP}),
 u AS ({_METER_STEP}),
 n AS ({_QUEUE_NEXT})
 SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM n) AS queued,
