@@ -39,15 +39,21 @@ def send_now(step_run_id: uuid.UUID, tenant_id: uuid.UUID, delay_ms: int | None 
         sender(step_run_id, tenant_id, delay_ms)
 
 
+def send_committed(messages: list[tuple[uuid.UUID, uuid.UUID, int | None]]) -> None:
+    """Send messages for rows already committed; a broker that is down loses them, and
+    the sweeper re-sends (what committed stands)."""
+    for args in messages:
+        try:
+            send_now(*args)
+        except Exception:
+            log.warning("dispatch.send_failed", step_run_id=str(args[0]), exc_info=True)
+
+
 @event.listens_for(Session, "after_commit")
 def _flush_outbox(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint was released: nothing is committed until the outer commit
-    for args in session.info.pop(OUTBOX, []):
-        try:
-            send_now(*args)
-        except Exception:  # the broker is down: what committed stands, the sweeper re-sends
-            log.warning("dispatch.send_failed", step_run_id=str(args[0]), exc_info=True)
+    send_committed(session.info.pop(OUTBOX, []))
 
 
 @event.listens_for(Session, "after_rollback")

@@ -29,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 from overture.orchestration import dispatch, flow, hotpath
 from overture.orchestration.definition import Graph
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
-from overture.orchestration.outcomes import DEFAULT_NEXT, Completed, Outcome, StepFailed
+from overture.orchestration.outcomes import DEFAULT_NEXT, Completed, Outcome, Spawn, StepFailed
 from overture.orchestration.steps import StepContext, executor_for, join_needs_all
 from overture.orchestration.watchdog import StepTimeout, time_limit
 from overture.platform import pipeline
@@ -274,8 +274,12 @@ def with_time_limit(fn: Any, seconds: float) -> Any:
 def record(claimed: Claimed, outcome: Outcome | StepFailed, inline: bool = True) -> Claimed | None:
     """Record the outcome in one transaction if the claim still holds; returns the
     successor claimed at birth, to run next, if any."""
-    if isinstance(outcome, Completed) and claimed.context.ledger.empty and hotpath.available():
-        recorded = _record_direct(claimed, outcome, inline)
+    if claimed.context.ledger.empty and hotpath.available():
+        recorded: object = _SLOW
+        if isinstance(outcome, Completed):
+            recorded = _record_direct(claimed, outcome, inline)
+        elif isinstance(outcome, Spawn) and claimed.step_type == "parallel" and inline:
+            recorded = _fan_out_direct(claimed, outcome)
         if recorded is not _SLOW:
             return recorded  # type: ignore[return-value]
     return _retry_deadlocks(_record_once, claimed, outcome, inline)
@@ -334,6 +338,37 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
     if not inline and ended.parent_id is not None:
         dispatch.send_now(ended.parent_id, claimed.tenant_id)  # another goes on with it
     return None
+
+
+def _fan_out_direct(claimed: Claimed, outcome: Spawn) -> object:
+    """A parallel step starts its branches without the ORM: the first runs next in
+    this process, a few others get messages, and the step is looked at again a moment
+    later (see flow.apply); _SLOW when the hot path declined."""
+    now, token = utcnow(), uuid.uuid4().hex
+    graph = claimed.graph
+    first = graph.step(outcome.children[0].step_id)
+    done = hotpath.fan_out(
+        branches=[hotpath.Branch(c.step_id, c.path, graph.step(c.step_id)["type"])
+                  for c in outcome.children],
+        state=outcome.state, path=claimed.path, first_claim=token,
+        first_lease=now + lease_for(timeout_of(first)), tenant_id=claimed.tenant_id,
+        run=claimed.run, step_run_id=claimed.step_run_id, step_id=claimed.step_id,
+        claim=claimed.claim, output=None, now=now)
+    if done is None:
+        return _SLOW
+    recorded, ids, outputs = done
+    messages = flow.fanout_messages()
+    dispatch.send_committed([(i, claimed.tenant_id, None) for i in ids[1:messages]])
+    if len(ids) > messages:
+        dispatch.send_committed([(claimed.step_run_id, claimed.tenant_id,
+                                  flow.FANOUT_RECHECK_MS)])
+    path = outcome.children[0].path
+    return _go_on_direct(claimed, recorded, first["id"], path, token, now,
+                         lambda: flow.build_scope(
+                             hotpath.DirectReader(claimed.tenant_id, outputs), graph,
+                             claimed.run.id, claimed.run.workflow_id, claimed.run.input,
+                             claimed.run.trigger, claimed.run.started_at, path, 1, None),
+                         [o for o in outputs if o[1] != path])
 
 
 def _join_direct(branch: Claimed, parent: dict[str, Any], parent_path: str,

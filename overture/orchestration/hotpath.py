@@ -362,14 +362,15 @@ _QUEUE_NEXT = """
 # the step row is then updated only if it is still ours as committed, so a run
 # cancelled meanwhile is seen. (Should the step's lease have run out and another
 # worker taken it meanwhile, nothing but the count is written: the step ran twice.)
-_HAND_OVER = f"""
-WITH c AS (
+_COUNT_ROOT_STEP = """
     UPDATE runs r SET steps_executed = r.steps_executed + 1
     WHERE r.id = %(run_id)s AND r.status = 'running'
       AND EXISTS (SELECT 1 FROM step_runs o WHERE o.id = %(step_run_id)s
                   AND o.claim = %(claim)s AND o.status = 'running')
     RETURNING r.steps_executed, r.deadline_at
-),
+"""
+_HAND_OVER = f"""
+WITH c AS ({_COUNT_ROOT_STEP}),
 ok AS (SELECT 1 FROM c),
 s AS ({_FINISH_STEP}),
 u AS ({_METER_STEP}),
@@ -509,6 +510,79 @@ def join_all(*, tenant_id: uuid.UUID, run_id: uuid.UUID, parent_id: uuid.UUID,
     if row is None or row.queued != 1:
         return None
     return (Recorded(row.steps_executed, row.deadline_at, params["next_id"]),
+            [(o.step_id, o.path, o.output) for o in outputs.fetchall()])
+
+
+# A parallel step starts its branches: it waits, and their first steps are queued in
+# one statement, the first claimed at birth by this worker (`fan_out`).
+_WAIT_ON_BRANCHES = """
+    UPDATE step_runs SET status = 'waiting', state = %(state)s, lease_until = NULL
+    WHERE id = %(step_run_id)s AND claim = %(claim)s AND status = 'running'
+      AND EXISTS (SELECT 1 FROM ok)
+    RETURNING id
+"""
+_QUEUE_BRANCHES = """
+    INSERT INTO step_runs (id, tenant_id, created_at, run_id, step_id, path, step_type,
+                           status, attempt, claim, lease_until, enqueued_at, started_at,
+                           tokens, cost)
+    SELECT k.id, %(tenant_id)s, %(now)s, %(run_id)s, k.step_id, k.path, k.step_type,
+           CASE WHEN k.i = 1 THEN 'running' ELSE 'queued' END,
+           CASE WHEN k.i = 1 THEN 1 ELSE 0 END,
+           CASE WHEN k.i = 1 THEN %(first_claim)s END,
+           CASE WHEN k.i = 1 THEN %(first_lease)s::timestamptz END,
+           %(now)s, CASE WHEN k.i = 1 THEN %(now)s::timestamptz END, 0, 0
+    FROM unnest(%(ids)s::uuid[], %(step_ids)s::text[], %(paths)s::text[], %(types)s::text[])
+         WITH ORDINALITY AS k(id, step_id, path, step_type, i)
+    WHERE EXISTS (SELECT 1 FROM s)
+    RETURNING id
+"""
+_FAN_OUT = f"""
+WITH c AS ({_COUNT_ROOT_STEP}),
+ok AS (SELECT 1 FROM c),
+s AS ({_WAIT_ON_BRANCHES}),
+u AS ({_METER_STEP}),
+k AS ({_QUEUE_BRANCHES})
+SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM k) AS queued FROM c
+"""
+_FAN_OUT_IN_BLOCK = f"""
+WITH ok AS ({_STEP_IS_OURS}),
+s AS ({_WAIT_ON_BRANCHES}),
+u AS ({_METER_STEP}),
+k AS ({_QUEUE_BRANCHES})
+SELECT r.steps_executed, r.deadline_at, (SELECT count(*) FROM k) AS queued
+FROM runs r WHERE r.id = %(run_id)s
+"""
+
+
+@dataclass(frozen=True)
+class Branch:
+    step_id: str
+    path: str
+    step_type: str
+
+
+def fan_out(*, branches: list[Branch], state: dict[str, Any], path: str, first_claim: str,
+            first_lease: datetime,
+            **step: Any) -> tuple[Recorded, list[uuid.UUID], list[tuple[str, str, Any]]] | None:
+    """Record a parallel step as waiting and queue its branches' first steps, the first
+    claimed at birth (`first_claim`), in one round trip; their ids, and the outputs the
+    first one's scope needs. None when nothing was written."""
+    params = _step_params(**step)
+    ids = [new_id() for _ in branches]
+    params.update({"state": Json(state), "ids": ids, "first_claim": first_claim,
+                   "first_lease": first_lease, "step_ids": [b.step_id for b in branches],
+                   "paths": [b.path for b in branches],
+                   "types": [b.step_type for b in branches]})
+    try:
+        with pipeline.transaction(_url(), step["tenant_id"]) as conn:
+            done = conn.execute(_FAN_OUT_IN_BLOCK if path else _FAN_OUT, params)
+            outputs = conn.execute(_OUTPUTS_OF_STEP, {"id": ids[0]})
+    except pipeline.Declined:
+        return None
+    row = done.fetchone()
+    if row is None or row.queued != len(branches):
+        return None
+    return (Recorded(row.steps_executed, row.deadline_at, ids[0]), ids,
             [(o.step_id, o.path, o.output) for o in outputs.fetchall()])
 
 

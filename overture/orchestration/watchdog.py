@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+LOOK_EVERY = 1.0  # seconds
+
 
 class StepTimeout(BaseException):
     """Raised inside a step's thread when it overruns (BaseException: not swallowed)."""
@@ -34,7 +36,11 @@ class _Ticket:
 class Watchdog:
     def __init__(self) -> None:
         self._heap: list[_Ticket] = []
-        self._lock = threading.Condition()
+        # A plain lock, entered by C code only: an interruption raised in a step's
+        # thread may land anywhere in Python code, and one landing inside a Python
+        # __enter__ (Condition's) would leave the lock held for good.
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
 
@@ -47,7 +53,7 @@ class Watchdog:
                                                 daemon=True)
                 self._thread.start()
             elif self._heap[0] is ticket:
-                self._lock.notify()
+                self._wake.notify()
         return ticket
 
     def disarm(self, ticket: _Ticket) -> bool:
@@ -55,25 +61,25 @@ class Watchdog:
         raised is taken back, or it would surface later, outside any handler."""
         with self._lock:
             ticket.done = True
-            # Steps mostly end in the order they started: drop ended tickets from the
-            # top now, or they pile up until the earliest deadline wakes the watchdog.
-            while self._heap and self._heap[0].done:
-                heapq.heappop(self._heap)
             if ticket.fired:
                 _raise_in(ticket.thread_id, None)
             return ticket.fired
 
     def _watch(self) -> None:
+        # Wakes at least every LOOK_EVERY seconds: ended tickets leave the heap then
+        # (steps end in about the order they start, so they gather at its top), and a
+        # wake-up lost to an interruption landing inside notify() costs that long.
+        # Waking for every step instead would cost a thread switch per step.
         with self._lock:
             while True:
                 while self._heap and self._heap[0].done:
                     heapq.heappop(self._heap)
                 if not self._heap:
-                    self._lock.wait(timeout=60)
+                    self._wake.wait(timeout=LOOK_EVERY)
                     continue
                 wait = self._heap[0].deadline - time.monotonic()
                 if wait > 0:
-                    self._lock.wait(timeout=wait)
+                    self._wake.wait(timeout=min(wait, LOOK_EVERY))
                     continue
                 ticket = heapq.heappop(self._heap)
                 ticket.fired = True
