@@ -246,9 +246,10 @@ def test_engine_join_missed_by_a_dead_worker_is_completed_by_the_sweeper(
 
 
 def test_engine_join_of_ended_branches_takes_no_orm_transaction(app_ctx, world, monkeypatch):
-    """The last branch to end completes a join that waits for all in one round trip
-    (hotpath.join_all): the step after it sees the branch outputs in branch order,
-    and the branch steps are counted on the run."""
+    """A fan-out starts its branches in one round trip (hotpath.fan_out), and the last
+    branch to end completes a join that waits for all in one more (hotpath.join_all):
+    the step after it sees the branch outputs in branch order, and the branch steps
+    are counted on the run."""
     a = world.tenants["a"].id
     wf = publish(a, {"steps": [
         {"id": "seed", "type": "transform", "output": 10, "next": "fan"},
@@ -261,9 +262,10 @@ def test_engine_join_of_ended_branches_takes_no_orm_transaction(app_ctx, world, 
     monkeypatch.setitem(app_ctx.extensions, dispatch.SENDER, lambda *args: sent.append(args))
 
     def no_orm_join(*args: Any) -> None:
-        raise AssertionError("the join took the ORM path")
+        raise AssertionError("a step was recorded on the ORM path")
 
     monkeypatch.setattr(engine, "_join_once", no_orm_join)
+    monkeypatch.setattr(engine, "_record_once", no_orm_join)
     engine.process(rows_of(a, run_id)[0].id, a)  # seed, the fan-out, its branches, after
     run = wait_for(a, run_id, timeout=5)
     assert (run.status, run.output) == ("succeeded", [10, [10, 11, 12]])
