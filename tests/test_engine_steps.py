@@ -78,6 +78,30 @@ def test_engine_parallel_fan_out_of_50_waits_for_all(app_ctx, world, workers):
     assert run.steps_executed == 2 + 100 + 1  # branch steps count when the join completes
 
 
+def test_engine_parallel_inside_a_branch_joins_in_order(app_ctx, world, workers):
+    """A fan-out inside a branch of another: the inner one starts and joins inside its
+    block, the step after it sees its outputs, and every step is counted once."""
+    a = world.tenants["a"].id
+    inner = {"id": "inner", "type": "parallel", "next": "after_inner", "branches": [
+        {"steps": [{"id": f"x{i}", "type": "transform",
+                    "output": f"{{{{ steps.seed + {i} }}}}"}]} for i in range(2)]}
+    wf = publish(a, {"steps": [
+        {"id": "seed", "type": "transform", "output": 100, "next": "fan"},
+        {"id": "fan", "type": "parallel", "next": "sum", "branches": [
+            {"steps": [{"id": "b0", "type": "transform", "output": "first"}]},
+            {"steps": [inner, {"id": "after_inner", "type": "transform",
+                               "output": "{{ steps.inner[0] + steps.inner[1] }}"}]},
+            {"steps": [{"id": "b2", "type": "transform", "output": "last"}]}]},
+        {"id": "sum", "type": "transform", "output": "{{ steps.fan }}"},
+    ]})
+    run = wait_for(a, start(a, wf), timeout=60)
+    assert run.status == "succeeded", run.error
+    assert run.output == ["first", 201, "last"]
+    assert step_outputs(a, run.id)[("inner", "fan#1/")] == [100, 101]
+    # seed, fan, sum; b0, inner, after_inner, b2; x0, x1
+    assert run.steps_executed == 9
+
+
 def test_engine_parallel_join_any_cancels_the_rest(app_ctx, world, workers):
     a = world.tenants["a"].id
     wf = publish(a, {"steps": [
