@@ -358,17 +358,11 @@ def _fan_out_direct(claimed: Claimed, outcome: Spawn) -> object:
         return _SLOW
     recorded, ids, outputs = done
     messages = flow.fanout_messages()
-    dispatch.send_committed([(i, claimed.tenant_id, None) for i in ids[1:messages]])
-    if len(ids) > messages:
-        dispatch.send_committed([(claimed.step_run_id, claimed.tenant_id,
-                                  flow.FANOUT_RECHECK_MS)])
-    path = outcome.children[0].path
-    return _go_on_direct(claimed, recorded, first["id"], path, token, now,
-                         lambda: flow.build_scope(
-                             hotpath.DirectReader(claimed.tenant_id, outputs), graph,
-                             claimed.run.id, claimed.run.workflow_id, claimed.run.input,
-                             claimed.run.trigger, claimed.run.started_at, path, 1, None),
-                         [o for o in outputs if o[1] != path])
+    recheck = [(claimed.step_run_id, claimed.tenant_id, flow.FANOUT_RECHECK_MS)] \
+        if len(ids) > messages else []
+    dispatch.send_committed([(i, claimed.tenant_id, None) for i in ids[1:messages]] + recheck)
+    return _go_on_read(claimed, recorded, first["id"], outcome.children[0].path, token, now,
+                       outputs)
 
 
 def _join_direct(branch: Claimed, parent: dict[str, Any], parent_path: str,
@@ -389,12 +383,20 @@ def _join_direct(branch: Claimed, parent: dict[str, Any], parent_path: str,
     if done is None:
         return _SLOW
     recorded, outputs = done
-    return _go_on_direct(branch, recorded, next_id, parent_path, token, now,
+    return _go_on_read(branch, recorded, next_id, parent_path, token, now, outputs)
+
+
+def _go_on_read(before: Claimed, recorded: hotpath.Recorded, next_id: str, path: str,
+                token: str | None, now: datetime,
+                outputs: list[tuple[str, str, Any]]) -> Claimed | None:
+    """_go_on_direct for a step whose scope is built from `outputs`, read with its
+    record (the step starts a new path, or follows a fan-out)."""
+    return _go_on_direct(before, recorded, next_id, path, token, now,
                          lambda: flow.build_scope(
-                             hotpath.DirectReader(branch.tenant_id, outputs), branch.graph,
-                             branch.run.id, branch.run.workflow_id, branch.run.input,
-                             branch.run.trigger, branch.run.started_at, parent_path, 1, None),
-                         [o for o in outputs if o[1] != parent_path])
+                             hotpath.DirectReader(before.tenant_id, outputs), before.graph,
+                             before.run.id, before.run.workflow_id, before.run.input,
+                             before.run.trigger, before.run.started_at, path, 1, None),
+                         [o for o in outputs if o[1] != path])
 
 
 def _go_on_direct(before: Claimed, recorded: hotpath.Recorded, next_id: str, path: str,

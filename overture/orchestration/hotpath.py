@@ -215,7 +215,7 @@ _OUTPUTS_OF_CLAIMED = _OUTPUTS_OF.format(
        " AND claim = %(sibling_claim)s")
 # A queued step of a fan-out (a sibling branch, or a step inside one), taken by a
 # worker that just ended a branch of it: one message need not be sent per branch.
-_SIBLING = """
+_SIBLING_OF = """
 UPDATE step_runs t SET status = 'running', claim = %(sibling_claim)s, attempt = t.attempt + 1,
        lease_until = %(sibling_lease)s, started_at = coalesce(t.started_at, %(now)s)
 FROM runs r
@@ -224,12 +224,13 @@ WHERE t.id = (SELECT q.id FROM step_runs q
                 AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= %(now)s)
                 AND starts_with(q.path, %(prefix)s)
               ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED)
-  AND r.id = t.run_id AND r.status = 'running' AND t.status = 'queued'
+  AND r.id = t.run_id AND r.status = 'running' AND t.status = 'queued'{guard}
 RETURNING t.id, t.run_id, t.step_id, t.path, t.step_type, t.attempt, t.input, t.started_at,
           r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id, r.input AS r_input,
           r.trigger, r.started_at AS r_started_at, r.deadline_at, r.steps_executed,
           r.parent_step_run_id
 """
+_SIBLING = _SIBLING_OF.format(guard="")
 # ... and how many of the fan-out's steps are still queued after it (the statement's
 # snapshot still sees the claimed one as queued).
 _CLAIM_SIBLING = f"""
@@ -597,8 +598,7 @@ SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered
 # A branch's step ends, and the same worker takes the fan-out's next queued step, if
 # its own step was recorded. While a step of the fan-out was still queued, a join
 # that waits for every branch cannot be satisfied: nothing else is needed.
-_SIBLING_IF_RECORDED = _SIBLING.replace("\nRETURNING",
-                                        "\n  AND EXISTS (SELECT 1 FROM s)\nRETURNING")
+_SIBLING_IF_RECORDED = _SIBLING_OF.format(guard=" AND EXISTS (SELECT 1 FROM s)")
 _BRANCH_DONE_TAKING_SIBLING = f"""
 WITH ok AS ({_STEP_IS_OURS}),
 s AS ({_FINISH_STEP}),
@@ -611,14 +611,12 @@ _DONE_COLUMNS = 2
 # Otherwise the join is looked at after the commit that ended the branch, in a
 # transaction of its own: then it sees every branch that committed before, so of two
 # last branches ending at once, the one that commits second always sees both.
-_JOIN_STATE = """
+_JOIN_STATE = f"""
 SELECT p.id AS parent_id, p.status AS parent_status,
        (p.state::jsonb ->> 'needed')::int AS needed,
        (SELECT count(*) FROM step_runs b
         WHERE b.run_id = p.run_id AND b.ends_block AND b.status = 'succeeded'
-          AND starts_with(b.path, p.path || p.step_id || '#')
-          AND strpos(substr(b.path, length(p.path || p.step_id || '#') + 1), '/')
-              = length(b.path) - length(p.path || p.step_id || '#')) AS ended
+          AND starts_with(b.path, %(prefix)s) AND {_ONE_LEVEL.format(t="b")}) AS ended
 FROM step_runs p
 WHERE p.run_id = %(run_id)s AND p.step_id = %(parent_step)s AND p.path = %(parent_path)s
 """
@@ -638,12 +636,13 @@ def branch_done(*, parent_step: str, parent_path: str, waits_for_all: bool,
     (`sibling`); then, unless that settles it, look at the join in a transaction of its
     own. None when nothing was written."""
     params = _step_params(**step)
-    params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path})
+    params.update({"ends_block": True, "parent_step": parent_step, "parent_path": parent_path,
+                   "prefix": f"{parent_path}{parent_step}#"})
     tenant_id = step["tenant_id"]
     try:
         if sibling is None:
             return _branch_done_then_join(tenant_id, params)
-        taken = _branch_done_taking(tenant_id, params, sibling, f"{parent_path}{parent_step}#")
+        taken = _branch_done_taking(tenant_id, params, sibling)
     except pipeline.Declined:
         return None
     if taken is None or (taken.sibling is not None and waits_for_all):
@@ -654,9 +653,9 @@ def branch_done(*, parent_step: str, parent_path: str, waits_for_all: bool,
         return taken  # recorded: the sweeper looks at a join nobody looked at
 
 
-def _branch_done_taking(tenant_id: uuid.UUID, params: dict[str, Any], sibling: SiblingClaim,
-                        prefix: str) -> BranchEnded | None:
-    params.update(_sibling_params(params["run_id"], prefix, sibling, params["now"]))
+def _branch_done_taking(tenant_id: uuid.UUID, params: dict[str, Any],
+                        sibling: SiblingClaim) -> BranchEnded | None:
+    params.update(_sibling_params(params["run_id"], params["prefix"], sibling, params["now"]))
     with pipeline.transaction(_url(), tenant_id) as conn:
         done = conn.execute(_BRANCH_DONE_TAKING_SIBLING, params)
         outputs = _outputs_for(conn, sibling, params)
@@ -754,7 +753,6 @@ def finish_run(*, run_output: Any, **step: Any) -> Recorded | None:
                            details={"workflow_id": str(run.workflow_id), "error": None})
     params.update({**event.row, "details": Json(event.row["details"]), "before": event.before,
                    "after": event.after, "run_output": Json(run_output)})
-    params["tenant_id"] = step["tenant_id"]
     try:
         with pipeline.transaction(_url(), step["tenant_id"]) as conn:
             conn.execute(_LOCK_RUN, params)
