@@ -219,16 +219,23 @@ def test_agent_prices_are_in_the_openapi_document(app):
 # --------------------------------------------------------------------------- later calls
 
 
+def chat_on(app: Any, world: Any, httpserver: Any, name: str,
+            model: str) -> tuple[FakeOpenAI, Any, Any, str]:
+    """An agent on a fake OpenAI server running `model`; tenant a's operator (who chats),
+    the platform admin (who sets prices), and the agent's conversations path."""
+    fake = FakeOpenAI(httpserver)
+    aid = str(create_agent(world, {
+        "name": name, "credential_id": str(fake.credential(world).id),
+        "model": {"provider": "openai", "model": model}}))
+    operator, root = as_user(app, world, "a_operator"), as_user(app, world, "platform")
+    return fake, operator, root, f"/agents/{aid}/conversations"
+
+
 def test_agent_prices_a_change_applies_to_later_calls_only(app, world, httpserver):
     """The same chat, the same tokens per turn, before and after the platform admin
     changes gpt-4o-mini's price: each turn pays the price in force when it ran."""
     a = world.tenants["a"].id
-    fake = FakeOpenAI(httpserver)
-    aid = str(create_agent(world, {
-        "name": "support", "credential_id": str(fake.credential(world).id),
-        "model": {"provider": "openai", "model": "gpt-4o-mini"}}))
-    operator, root = as_user(app, world, "a_operator"), as_user(app, world, "platform")
-    base = f"/agents/{aid}/conversations"
+    fake, operator, root, base = chat_on(app, world, httpserver, "support", "gpt-4o-mini")
     cid = ok(operator.post(base, json={"title": "Ada"}), 201)["id"]
     tokens = (1000, 200)
     for _ in range(2):
@@ -255,14 +262,9 @@ def test_agent_prices_a_change_applies_to_later_calls_only(app, world, httpserve
 
 def test_agent_prices_an_unpriced_model_costs_nothing_until_priced(app, world, httpserver):
     a = world.tenants["a"].id
-    fake = FakeOpenAI(httpserver)
-    aid = str(create_agent(world, {
-        "name": "local-llama", "credential_id": str(fake.credential(world).id),
-        "model": {"provider": "openai", "model": "llama3.1:8b"}}))
-    operator, root = as_user(app, world, "a_operator"), as_user(app, world, "platform")
+    fake, operator, root, base = chat_on(app, world, httpserver, "local-llama", "llama3.1:8b")
     assert root.get("/model-prices/openai/llama3.1:8b").status_code == 404
     assert ("openai", "llama3.1:8b") not in listed(root)
-    base = f"/agents/{aid}/conversations"
     cid = ok(operator.post(base, json={}), 201)["id"]
     fake.say(answer("hi"), tokens=(500, 50))
     fake.say(answer("hi again"), tokens=(500, 50))
