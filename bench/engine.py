@@ -250,8 +250,9 @@ class Bench:
                     self.redis.delete(*keys)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def start(self, args: list[str], name: str, **kw: Any) -> Proc:
-        proc = Proc(args, self.env, name, **kw)
+    def start(self, args: list[str], name: str, env: dict[str, str] | None = None,
+              **kw: Any) -> Proc:
+        proc = Proc(args, env or self.env, name, **kw)
         self.procs.append(proc)
         return proc
 
@@ -269,9 +270,13 @@ class Bench:
     # ----------------------------------------------------------------- raw Dramatiq
 
     def raw_workers(self) -> Proc:
+        from overture.cli import IDLE_POLL_MS
+
+        # The same broker settings as `overture worker`, idle poll included.
+        env = {**self.env, "dramatiq_worker_timeout": str(IDLE_POLL_MS)}
         return self.start([sys.executable, "-m", "dramatiq", "bench.raw_worker",
                            "--processes", str(PROCESSES), "--threads", str(THREADS),
-                           "--queues", "raw"], "raw-worker")
+                           "--queues", "raw"], "raw-worker", env=env)
 
     def raw_done(self, expected: int, procs: tuple[Proc, ...],
                  timeout: float = PHASE_TIMEOUT, poll: float = 0.05) -> list[dict[str, Any]]:

@@ -10,6 +10,8 @@ import click
 from overture.platform.config import Settings, load_settings
 from overture.platform.errors import OvertureError, ValidationFailed
 
+IDLE_POLL_MS = 100  # an idle `overture worker` looks for new messages at least this often
+
 
 def _settings() -> Settings:
     try:
@@ -267,7 +269,10 @@ def prices_delete(provider: str, model: str) -> None:
 @main.command()
 @click.option("--processes", default=2, show_default=True, help="worker processes")
 @click.option("--threads", default=8, show_default=True, help="threads per process")
-def worker(processes: int, threads: int) -> None:
+@click.option("--idle-poll-ms", default=IDLE_POLL_MS, show_default=True,
+              type=click.IntRange(10, 10_000),
+              help="longest an idle worker waits before it looks for new messages again")
+def worker(processes: int, threads: int, idle_poll_ms: int) -> None:
     """Run Dramatiq worker processes for workflow steps (needs REDIS_URL)."""
     import os
 
@@ -275,6 +280,9 @@ def worker(processes: int, threads: int) -> None:
     if not settings.redis_url:
         raise click.ClickException("overture worker needs REDIS_URL; `overture up` runs "
                                    "its worker in-process")
+    # Dramatiq's Redis consumer backs off while its queue is empty, up to the worker
+    # timeout (1 s by default): a run sent to an idle worker would wait that long.
+    os.environ["dramatiq_worker_timeout"] = str(idle_poll_ms)  # noqa: SIM112 (Dramatiq reads it so)
     os.execvp(sys.executable, [sys.executable, "-m", "dramatiq", "overture.worker_main",  # noqa: S606
                                "--processes", str(processes), "--threads", str(threads),
                                "--queues", "steps"])

@@ -49,9 +49,10 @@ class WorkerProcess:
     """`overture worker` as a real process group, killable with SIGKILL."""
 
     def __init__(self, settings: Settings, processes: int = 2, threads: int = 4,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, options: tuple[str, ...] = ()) -> None:
         self.settings, self.processes, self.threads = settings, processes, threads
         self.env = env or {}
+        self.options = options
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
@@ -60,7 +61,7 @@ class WorkerProcess:
         with open(log_path or os.devnull, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "overture.cli", "worker", "--processes",
-                 str(self.processes), "--threads", str(self.threads)],
+                 str(self.processes), "--threads", str(self.threads), *self.options],
                 env=settings_env(self.settings, **self.env), cwd=ROOT, start_new_session=True,
                 stdout=log, stderr=subprocess.STDOUT)
         return self
