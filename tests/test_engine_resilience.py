@@ -412,6 +412,8 @@ def test_engine_step_timeout_fails_with_timeout(app_ctx, world, workers, receive
         {"id": "slow", **post(receiver, "/slow?delay=3"), "timeout_seconds": 0.5,
          "next": "after"},
         {"id": "after", "type": "transform", "output": "never"}]})
+    ready = publish(a, {"steps": [{"id": "t", "type": "transform", "output": 1}]}, "ready")
+    wait_for(a, start(a, ready), timeout=60)  # the module's workers have booted
     began = time.monotonic()
     run = wait_for(a, start(a, wf))
     assert time.monotonic() - began < 2.5

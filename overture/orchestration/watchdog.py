@@ -43,6 +43,8 @@ class Watchdog:
         self._wake = threading.Condition(self._lock)
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._wakes_at = 0.0  # when the watchdog, asleep, looks again by itself
+        self.wakeups = 0
 
     def arm(self, seconds: float) -> _Ticket:
         ticket = _Ticket(time.monotonic() + seconds, next(self._seq), threading.get_ident())
@@ -52,7 +54,10 @@ class Watchdog:
                 self._thread = threading.Thread(target=self._watch, name="overture-watchdog",
                                                 daemon=True)
                 self._thread.start()
-            elif self._heap[0] is ticket:
+            elif ticket.deadline < self._wakes_at:
+                # Only a limit due before the watchdog's own next look needs waking
+                # it: steps' limits are usually minutes, and a wake-up per step
+                # would cost a thread switch per step.
                 self._wake.notify()
         return ticket
 
@@ -72,13 +77,13 @@ class Watchdog:
         # Waking for every step instead would cost a thread switch per step.
         with self._lock:
             while True:
+                self.wakeups += 1
                 while self._heap and self._heap[0].done:
                     heapq.heappop(self._heap)
-                if not self._heap:
-                    self._wake.wait(timeout=LOOK_EVERY)
-                    continue
-                wait = self._heap[0].deadline - time.monotonic()
+                now = time.monotonic()
+                wait = self._heap[0].deadline - now if self._heap else LOOK_EVERY
                 if wait > 0:
+                    self._wakes_at = now + min(wait, LOOK_EVERY)
                     self._wake.wait(timeout=min(wait, LOOK_EVERY))
                     continue
                 ticket = heapq.heappop(self._heap)
