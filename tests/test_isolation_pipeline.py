@@ -54,3 +54,38 @@ def test_isolation_pipeline_scope_ends_with_its_transaction(app_ctx, world, app_
         conn.execute(insert, {"id": twice, "t": a, "r": run_id, "s": SECRET_STEP})  # fails
     assert steps_seen(app_url, a) == [SECRET_STEP]
     pipeline.close()
+
+
+def test_isolation_pipeline_sends_nothing_of_a_block_that_raised(app_ctx, world, app_url):
+    from tests.engine_support import publish, start
+
+    a = world.tenants["a"].id
+    run_id = start(a, publish(a, {"steps": [{"id": "wait", "type": "delay", "seconds": 600}]}))
+    insert = ("INSERT INTO step_runs (id, tenant_id, created_at, run_id, step_id, path,"
+              " step_type, status, attempt, enqueued_at, tokens, cost, ends_block)"
+              " VALUES (%(id)s, %(t)s, now(), %(r)s, %(s)s, 'x#0/', 'transform', 'queued', 0,"
+              " now(), 0, 0, false)")
+    with pytest.raises(ZeroDivisionError), pipeline.transaction(app_url, a) as conn:
+        conn.execute(insert, {"id": uuid.uuid4(), "t": a, "r": run_id, "s": SECRET_STEP})
+        1 / 0  # noqa: B018
+    assert steps_seen(app_url, a) == []
+    pipeline.close()
+
+
+def test_isolation_pipeline_a_lost_connection_declines_once_then_reconnects(
+        app_ctx, world, app_url, database):
+    from tests.conftest import admin_execute
+
+    a = world.tenants["a"].id
+    with pipeline.transaction(app_url, a) as conn:
+        me = conn.execute("SELECT pg_backend_pid() AS pid, current_setting('app.tenant_id')"
+                          " AS tenant")
+    assert me.fetchone().tenant == str(a)
+    admin_execute(f"SELECT pg_terminate_backend({me.fetchone().pid})")
+    with pytest.raises(pipeline.Declined), pipeline.transaction(app_url, a) as conn:
+        conn.execute("SELECT 1 AS one")
+    with pipeline.transaction(app_url, a) as conn:
+        again = conn.execute("SELECT pg_backend_pid() AS pid, %(x)s::int + 1 AS two", {"x": 1})
+    row = again.fetchone()
+    assert row.pid != me.fetchone().pid and row.two == 2
+    pipeline.close()
