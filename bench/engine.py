@@ -484,32 +484,31 @@ class Bench:
                     finally:
                         db.session.remove()
 
-        # The hot path talks to PostgreSQL through psycopg pipelines (platform/pipeline.py):
-        # count their statements, transactions (each starts by writing the tenant scope)
-        # and syncs (one round trip each).
-        import psycopg
-        from psycopg import _pipeline_base
+        # The hot path talks to PostgreSQL through batches (platform/pipeline.py): count
+        # their statements, transactions (each starts by writing the tenant scope) and
+        # sends (one write and one read each: a round trip).
+        from overture.platform import pipeline
 
-        plain_execute = psycopg.Connection.execute
-        plain_sync = _pipeline_base.BasePipeline._enqueue_sync
+        plain_execute = pipeline.Batch.execute
+        plain_run = pipeline._Link.run
 
-        def counting_execute(conn: Any, query: Any, *args: Any, **kw: Any) -> Any:
-            text = str(query).lstrip().upper()
+        def counting_execute(batch: Any, query: str, *args: Any, **kw: Any) -> Any:
+            text = query.lstrip().upper()
             if text.startswith("SELECT SET_CONFIG"):
                 counts["pipeline_transactions"] += 1
             elif not text.startswith(("BEGIN", "COMMIT")):
                 counts["pipeline_statements"] += 1
-            return plain_execute(conn, query, *args, **kw)
+            return plain_execute(batch, query, *args, **kw)
 
-        def counting_sync(pipe: Any) -> None:
+        def counting_run(link: Any, queued: Any) -> None:
             counts["syncs"] += 1
-            plain_sync(pipe)
+            plain_run(link, queued)
 
         run(held[:2])  # warm: connections, caches
         event.listen(sa_engine, "before_cursor_execute", on_statement)
         event.listen(sa_engine, "commit", on_commit)
-        psycopg.Connection.execute = counting_execute  # type: ignore[method-assign]
-        _pipeline_base.BasePipeline._enqueue_sync = counting_sync  # type: ignore[method-assign]
+        pipeline.Batch.execute = counting_execute  # type: ignore[method-assign]
+        pipeline._Link.run = counting_run  # type: ignore[method-assign]
         profile = cProfile.Profile()
         try:
             profile.enable()
@@ -518,8 +517,8 @@ class Bench:
         finally:
             event.remove(sa_engine, "before_cursor_execute", on_statement)
             event.remove(sa_engine, "commit", on_commit)
-            psycopg.Connection.execute = plain_execute  # type: ignore[method-assign]
-            _pipeline_base.BasePipeline._enqueue_sync = plain_sync  # type: ignore[method-assign]
+            pipeline.Batch.execute = plain_execute  # type: ignore[method-assign]
+            pipeline._Link.run = plain_run  # type: ignore[method-assign]
         steps = 10 * SEQ_STEPS
         calls = sum(nc for (_, nc, _, _, _) in pstats.Stats(profile).stats.values())
         orm_trips = counts["statements"] + 2 * counts["commits"]
