@@ -125,10 +125,10 @@ class DirectReader:
         return self.outputs
 
     def loop_state(self, run_id: uuid.UUID, step_id: str, path: str) -> dict[str, Any] | None:
-        with pipeline.transaction(_url(), self.tenant_id) as conn:
-            cursor = conn.execute(_LOOP_STATE, {"run_id": run_id, "step_id": step_id,
+        with pipeline.transaction(_url(), self.tenant_id) as batch:
+            result = batch.execute(_LOOP_STATE, {"run_id": run_id, "step_id": step_id,
                                                 "path": path})
-        row = cursor.fetchone()
+        row = result.fetchone()
         return row.state if row else None
 
 
@@ -259,11 +259,11 @@ def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: 
     for a parallel step still waiting (a message asking to move its fan-out on), its
     (run, step, path). Raises pipeline.Declined."""
     params = {"id": step_run_id, "claim": token, "lease": now + lease, "now": now}
-    with pipeline.transaction(_url(), tenant_id) as conn:
-        cursors = [conn.execute(sql, params)
+    with pipeline.transaction(_url(), tenant_id) as batch:
+        results = [batch.execute(sql, params)
                    for sql in (_CLAIM_WITH_RUN, _OUTPUTS_OF_STEP, _WAITING_FANOUT)]
-    waiting = cursors[2].fetchone()
-    return (_direct_claim(cursors[0].fetchone(), cursors[1].fetchall()),
+    waiting = results[2].fetchone()
+    return (_direct_claim(results[0].fetchone(), results[1].fetchall()),
             tuple(waiting) if waiting is not None else None)
 
 
@@ -293,30 +293,31 @@ def _sibling_params(run_id: uuid.UUID, prefix: str, sibling: SiblingClaim,
             "sibling_lease": sibling.lease_until, "now": now}
 
 
-def _outputs_for(conn: Any, sibling: SiblingClaim, params: dict[str, Any]) -> Any:
+def _outputs_for(batch: pipeline.Batch, sibling: SiblingClaim,
+                 params: dict[str, Any]) -> pipeline.Result | None:
     """Queue the read of the outputs a claimed sibling's scope needs, unless known."""
-    return None if sibling.has_outputs else conn.execute(_OUTPUTS_OF_CLAIMED, params)
+    return None if sibling.has_outputs else batch.execute(_OUTPUTS_OF_CLAIMED, params)
 
 
 def outputs_of(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> list[tuple[str, str, Any]]:
-    with pipeline.transaction(_url(), tenant_id) as conn:
-        cursor = conn.execute(_OUTPUTS_OF_STEP, {"id": step_run_id})
-    return [(o.step_id, o.path, o.output) for o in cursor.fetchall()]
+    with pipeline.transaction(_url(), tenant_id) as batch:
+        result = batch.execute(_OUTPUTS_OF_STEP, {"id": step_run_id})
+    return [(o.step_id, o.path, o.output) for o in result.fetchall()]
 
 
 def claim_sibling(tenant_id: uuid.UUID, run_id: uuid.UUID, prefix: str,
                   sibling: SiblingClaim, now: datetime) -> DirectClaim | None:
     """Take a queued step under `prefix` (a fan-out's branches), if one is due."""
     params = _sibling_params(run_id, prefix, sibling, now)
-    with pipeline.transaction(_url(), tenant_id) as conn:
-        claimed = conn.execute(_CLAIM_SIBLING, params)
-        outputs = _outputs_for(conn, sibling, params)
+    with pipeline.transaction(_url(), tenant_id) as batch:
+        claimed = batch.execute(_CLAIM_SIBLING, params)
+        outputs = _outputs_for(batch, sibling, params)
     return _direct_claim(claimed.fetchone(), outputs.fetchall() if outputs else [])
 
 
 def extend_lease_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, until: datetime) -> None:
-    with pipeline.transaction(_url(), tenant_id) as conn:
-        conn.execute("UPDATE step_runs SET lease_until = %(until)s WHERE id = %(id)s"
+    with pipeline.transaction(_url(), tenant_id) as batch:
+        batch.execute("UPDATE step_runs SET lease_until = %(until)s WHERE id = %(id)s"
                      " AND status = 'running'", {"id": step_run_id, "until": until})
 
 
@@ -413,9 +414,9 @@ class Recorded:
 def _record(tenant_id: uuid.UUID, sql: str, params: dict[str, Any]) -> Any:
     """Run `sql`; its row, or None when it wrote nothing."""
     try:
-        with pipeline.transaction(_url(), tenant_id) as conn:
-            cursor = conn.execute(sql, params)  # writes nothing when not ours to record
-        return cursor.fetchone()
+        with pipeline.transaction(_url(), tenant_id) as batch:
+            result = batch.execute(sql, params)  # writes nothing when not ours to record
+        return result.fetchone()
     except pipeline.Declined:
         return None
 
@@ -501,10 +502,10 @@ def join_all(*, tenant_id: uuid.UUID, run_id: uuid.UUID, parent_id: uuid.UUID,
               "prefix": f"{parent_path}{parent_step}#", "branches": branches, "now": now,
               **_successor_params(successor, parent_path, now)}
     try:
-        with pipeline.pipelined(_url()) as conn, pipeline.scoped(conn, tenant_id):
-            conn.execute(_LOCK_RUN, params)
-            joined = conn.execute(_JOIN_ALL, params)
-            outputs = conn.execute(_OUTPUTS_OF_STEP, {"id": params["next_id"]})
+        with pipeline.pipelined(_url()) as batch, pipeline.scoped(batch, tenant_id):
+            batch.execute(_LOCK_RUN, params)
+            joined = batch.execute(_JOIN_ALL, params)
+            outputs = batch.execute(_OUTPUTS_OF_STEP, {"id": params["next_id"]})
     except pipeline.Declined:
         return None
     row = joined.fetchone()
@@ -575,9 +576,9 @@ def fan_out(*, branches: list[Branch], state: dict[str, Any], path: str, first_c
                    "paths": [b.path for b in branches],
                    "types": [b.step_type for b in branches]})
     try:
-        with pipeline.transaction(_url(), step["tenant_id"]) as conn:
-            done = conn.execute(_FAN_OUT_IN_BLOCK if path else _FAN_OUT, params)
-            outputs = conn.execute(_OUTPUTS_OF_STEP, {"id": ids[0]})
+        with pipeline.transaction(_url(), step["tenant_id"]) as batch:
+            done = batch.execute(_FAN_OUT_IN_BLOCK if path else _FAN_OUT, params)
+            outputs = batch.execute(_OUTPUTS_OF_STEP, {"id": ids[0]})
     except pipeline.Declined:
         return None
     row = done.fetchone()
@@ -656,9 +657,9 @@ def branch_done(*, parent_step: str, parent_path: str, waits_for_all: bool,
 def _branch_done_taking(tenant_id: uuid.UUID, params: dict[str, Any],
                         sibling: SiblingClaim) -> BranchEnded | None:
     params.update(_sibling_params(params["run_id"], params["prefix"], sibling, params["now"]))
-    with pipeline.transaction(_url(), tenant_id) as conn:
-        done = conn.execute(_BRANCH_DONE_TAKING_SIBLING, params)
-        outputs = _outputs_for(conn, sibling, params)
+    with pipeline.transaction(_url(), tenant_id) as batch:
+        done = batch.execute(_BRANCH_DONE_TAKING_SIBLING, params)
+        outputs = _outputs_for(batch, sibling, params)
     row = done.fetchone()
     if row is None or row.finished != 1:
         return None
@@ -668,11 +669,11 @@ def _branch_done_taking(tenant_id: uuid.UUID, params: dict[str, Any],
 
 def _branch_done_then_join(tenant_id: uuid.UUID, params: dict[str, Any]) -> BranchEnded | None:
     """The branch's step and then its join, two transactions in one round trip."""
-    with pipeline.pipelined(_url()) as conn:
-        with pipeline.scoped(conn, tenant_id):
-            done = conn.execute(_BRANCH_DONE, params)
-        pipeline.begin_implicit(conn, tenant_id)
-        join = conn.execute(_JOIN_STATE, params)
+    with pipeline.pipelined(_url()) as batch:
+        with pipeline.scoped(batch, tenant_id):
+            done = batch.execute(_BRANCH_DONE, params)
+        pipeline.begin_implicit(batch, tenant_id)
+        join = batch.execute(_JOIN_STATE, params)
         finished, state = done.fetchone(), join.fetchone()
     if finished is None or finished.finished != 1:
         return None
@@ -681,8 +682,8 @@ def _branch_done_then_join(tenant_id: uuid.UUID, params: dict[str, Any]) -> Bran
 
 def _join_state(tenant_id: uuid.UUID, params: dict[str, Any],
                 sibling: DirectClaim | None) -> BranchEnded:
-    with pipeline.transaction(_url(), tenant_id) as conn:
-        join = conn.execute(_JOIN_STATE, params)
+    with pipeline.transaction(_url(), tenant_id) as batch:
+        join = batch.execute(_JOIN_STATE, params)
     return _joined(join.fetchone(), sibling)
 
 
@@ -754,12 +755,12 @@ def finish_run(*, run_output: Any, **step: Any) -> Recorded | None:
     params.update({**event.row, "details": Json(event.row["details"]), "before": event.before,
                    "after": event.after, "run_output": Json(run_output)})
     try:
-        with pipeline.transaction(_url(), step["tenant_id"]) as conn:
-            conn.execute(_LOCK_RUN, params)
-            cursor = conn.execute(_FINISH_RUN, params)  # nothing written if not ours
+        with pipeline.transaction(_url(), step["tenant_id"]) as batch:
+            batch.execute(_LOCK_RUN, params)
+            result = batch.execute(_FINISH_RUN, params)  # nothing written if not ours
     except pipeline.Declined:
         return None
-    row = cursor.fetchone()
+    row = result.fetchone()
     if row is None or row.audited != 1:
         return None
     return Recorded(row.steps_executed, row.deadline_at)
