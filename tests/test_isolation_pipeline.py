@@ -89,3 +89,27 @@ def test_isolation_pipeline_a_lost_connection_declines_once_then_reconnects(
     row = again.fetchone()
     assert row.pid != me.fetchone().pid and row.two == 2
     pipeline.close()
+
+
+def test_isolation_pipeline_a_big_batch_with_big_results_goes_through(app_ctx, world, app_url):
+    """Megabytes out and megabytes back in one batch: while the request is still being
+    written, the results already coming back must be read, or both sides wait."""
+    import threading
+
+    a = world.tenants["a"].id
+    pad = "p" * 50_000
+    rows: list[int] = []
+
+    def big_batch() -> None:
+        with pipeline.transaction(app_url, a) as conn:
+            results = [conn.execute("SELECT length(repeat('x', 200000)) + length(%(pad)s)"
+                                    " AS n, repeat('y', 200000) AS big", {"pad": pad})
+                       for _ in range(150)]
+        rows.extend(r.fetchone().n for r in results)
+        pipeline.close()
+
+    worker = threading.Thread(target=big_batch, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the batch is stuck"
+    assert rows == [250_000] * 150

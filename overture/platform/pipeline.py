@@ -179,8 +179,14 @@ class _Link:
         return name
 
     def _write_out(self) -> None:
+        """Send the whole batch. While the socket is full, read what the server has
+        answered meanwhile: a big batch with big results would otherwise leave both
+        sides waiting to write."""
+        sock = self.pgconn.socket
         while self.pgconn.flush():
-            select.select([], [self.pgconn.socket], [])
+            readable, _, _ = select.select([sock], [sock], [])
+            if readable:
+                self.pgconn.consume_input()
 
     def _results(self) -> list[list[PGresult]]:
         """Every command's results up to the Sync."""
