@@ -714,29 +714,8 @@ c AS (
     WHERE id = %(run_id)s AND EXISTS (SELECT 1 FROM s)
     RETURNING steps_executed, deadline_at
 ),
-h AS (
-    -- the tenant's chain head, locked: the run's event follows it, hashed as
-    -- audit.record hashes (see audit.Unsealed)
-    SELECT last_seq + 1 AS seq, last_hash AS prev_hash,
-           encode(sha256(convert_to(last_hash || %(before)s || (last_seq + 1)::text
-                                    || %(after)s, 'UTF8')), 'hex') AS hash
-    FROM audit_heads WHERE tenant_id = %(tenant_id)s AND EXISTS (SELECT 1 FROM c) FOR UPDATE
-),
-a AS (
-    INSERT INTO audit_events (id, tenant_id, created_at, seq, occurred_at, actor_type,
-        actor_id, actor_label, action, target_type, target_id, request_id, ip, user_agent,
-        details, prev_hash, hash)
-    SELECT %(id)s, %(tenant_id)s, %(created_at)s, h.seq, %(occurred_at)s, %(actor_type)s,
-        %(actor_id)s, %(actor_label)s, %(action)s, %(target_type)s, %(target_id)s,
-        %(request_id)s, %(ip)s, %(user_agent)s, %(details)s, h.prev_hash, h.hash
-    FROM h
-    RETURNING seq
-),
-m AS (
-    UPDATE audit_heads SET last_seq = h.seq, last_hash = h.hash FROM h
-    WHERE audit_heads.tenant_id = %(tenant_id)s
-    RETURNING last_seq
-)
+-- the tenant's chain head, locked: the run's event follows it (see audit.append_sql)
+{audit.append_sql(' AND EXISTS (SELECT 1 FROM c)')}
 SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM u) AS metered,
        (SELECT count(*) FROM a) AS audited, (SELECT count(*) FROM m) AS moved
 FROM c

@@ -44,11 +44,13 @@ def start_run(workflow: Workflow, input: Any, trigger: str, *,
             return existing, False
     check_input(input)
     version = version or _current_version(workflow)
+    if idempotency_key is None:  # no key to collide on: no savepoint to wrap it in
+        return _new_run(workflow, version, input, trigger, None, started_by), True
     try:
         with db.session.begin_nested():
             run = _new_run(workflow, version, input, trigger, idempotency_key, started_by)
     except IntegrityError:
-        existing = _by_key(workflow.id, idempotency_key) if idempotency_key else None
+        existing = _by_key(workflow.id, idempotency_key)
         if existing is None:
             raise
         return existing, False

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Json
 from sqlalchemy import JSON, BigInteger, String, UniqueConstraint, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
@@ -160,23 +161,44 @@ def record(action: str, *, target_type: str | None = None, target_id: object = N
     current transaction, by the actor in context unless named. Never pass secrets in
     `details`."""
     tenant_id = tenant_id or current_tenant_id() or PLATFORM_TENANT_ID
-    actor, origin = actor or _actor.get(), _origin.get()
+    event = _new_event(tenant_id, action, target_type, target_id, details, actor)
     with in_tenant(tenant_id):
+        if db.session.get_bind().dialect.name == "postgresql" and _appended_in_sql(event):
+            return event
         head = _lock_head(tenant_id)
-        event = AuditEvent(
-            tenant_id=tenant_id, seq=head.last_seq + 1, occurred_at=utcnow(),
-            actor_type=actor.type, actor_id=actor.id, actor_label=actor.label,
-            action=action, target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None,
-            request_id=origin.request_id, ip=origin.ip,
-            user_agent=(origin.user_agent or "")[:400] or None,
-            details=_clean_details(details), prev_hash=head.last_hash,
-        )
+        event.seq, event.prev_hash = head.last_seq + 1, head.last_hash
         event.hash = chain_hash(head.last_hash, event)
         db.session.add(event)
         head.last_seq, head.last_hash = event.seq, event.hash
         db.session.flush()
     return event
+
+
+def _new_event(tenant_id: uuid.UUID, action: str, target_type: str | None, target_id: object,
+               details: dict[str, Any] | None, actor: Actor | None) -> AuditEvent:
+    """An event by `actor` (the one in context unless named), not yet in the chain."""
+    actor, origin = actor or _actor.get(), _origin.get()
+    return AuditEvent(
+        id=new_id(), tenant_id=tenant_id, seq=_SEQ_MARK, occurred_at=utcnow(),
+        actor_type=actor.type, actor_id=actor.id, actor_label=actor.label, action=action,
+        target_type=target_type, target_id=str(target_id) if target_id is not None else None,
+        request_id=origin.request_id, ip=origin.ip,
+        user_agent=(origin.user_agent or "")[:400] or None,
+        details=_clean_details(details))
+
+
+def _appended_in_sql(event: AuditEvent) -> bool:
+    """Append `event` in one statement that takes the head, so the tenant's other
+    writers wait for this transaction's commit and not for its round trips too;
+    False when the tenant has no head yet (its first event goes the ORM way)."""
+    sealing = _unsealed(event)
+    params = {**sealing.row, "details": Json(sealing.row["details"]),
+              "before": sealing.before, "after": sealing.after}
+    row = db.session.connection().exec_driver_sql(_APPEND_EVENT, params).first()
+    if row is None:
+        return False
+    event.seq, event.prev_hash, event.hash = row.seq, row.prev_hash, row.hash
+    return True
 
 
 _SEQ_MARK = -1
@@ -197,14 +219,10 @@ class Unsealed:
 def unsealed(tenant_id: uuid.UUID, action: str, *, target_type: str | None = None,
              target_id: object = None, details: dict[str, Any] | None = None) -> Unsealed:
     """An event by the actor in context, to be sealed by its writer (see Unsealed)."""
-    actor, origin = _actor.get(), _origin.get()
-    event = AuditEvent(
-        id=new_id(), tenant_id=tenant_id, seq=_SEQ_MARK, occurred_at=utcnow(),
-        actor_type=actor.type, actor_id=actor.id, actor_label=actor.label, action=action,
-        target_type=target_type, target_id=str(target_id) if target_id is not None else None,
-        request_id=origin.request_id, ip=origin.ip,
-        user_agent=(origin.user_agent or "")[:400] or None,
-        details=_clean_details(details))
+    return _unsealed(_new_event(tenant_id, action, target_type, target_id, details, None))
+
+
+def _unsealed(event: AuditEvent) -> Unsealed:
     # Keys are sorted, and only `details` (before `seq`) can hold a nested "seq": the
     # last occurrence is the event's own.
     before, mark, after = canonical(event).rpartition(f'"seq":{_SEQ_MARK},')
@@ -212,6 +230,43 @@ def unsealed(tenant_id: uuid.UUID, action: str, *, target_type: str | None = Non
     row = {name: getattr(event, name) for name in (*HASHED_FIELDS, "id") if name != "seq"}
     row["created_at"] = event.occurred_at
     return Unsealed(row, before + '"seq":', "," + after)
+
+
+def append_sql(guard: str = "") -> str:
+    """Common table expressions appending an event (Unsealed's row, `before` and
+    `after`, in psycopg's placeholders) to its tenant's chain within one statement:
+    `h`, the head, locked, and the event's place after it; `a`, the event, hashed as
+    `record` hashes; `m`, the head moved on. `guard` ends h's condition (` AND ...`)."""
+    return f"""
+h AS (
+    SELECT last_seq + 1 AS seq, last_hash AS prev_hash,
+           encode(sha256(convert_to(last_hash || %(before)s || (last_seq + 1)::text
+                                    || %(after)s, 'UTF8')), 'hex') AS hash
+    FROM audit_heads WHERE tenant_id = %(tenant_id)s{guard} FOR UPDATE
+),
+a AS (
+    INSERT INTO audit_events (id, tenant_id, created_at, seq, occurred_at, actor_type,
+        actor_id, actor_label, action, target_type, target_id, request_id, ip, user_agent,
+        details, prev_hash, hash)
+    SELECT %(id)s, %(tenant_id)s, %(created_at)s, h.seq, %(occurred_at)s, %(actor_type)s,
+        %(actor_id)s, %(actor_label)s, %(action)s, %(target_type)s, %(target_id)s,
+        %(request_id)s, %(ip)s, %(user_agent)s, %(details)s, h.prev_hash, h.hash
+    FROM h
+    RETURNING seq
+),
+m AS (
+    UPDATE audit_heads SET last_seq = h.seq, last_hash = h.hash FROM h
+    WHERE audit_heads.tenant_id = %(tenant_id)s
+    RETURNING last_seq
+)"""
+
+
+_APPEND_EVENT = f"""
+WITH {append_sql()}
+SELECT h.seq, h.prev_hash, h.hash, (SELECT count(*) FROM a) AS added,
+       (SELECT count(*) FROM m) AS moved
+FROM h
+"""
 
 
 # --------------------------------------------------------------------------- verifying
