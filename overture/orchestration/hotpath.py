@@ -731,8 +731,7 @@ def finish_run(*, run_output: Any, **step: Any) -> Recorded | None:
     event = audit.unsealed(step["tenant_id"], f"run.{RunStatus.SUCCEEDED}", target_type="run",
                            target_id=run.id,
                            details={"workflow_id": str(run.workflow_id), "error": None})
-    params.update({**event.row, "details": Json(event.row["details"]), "before": event.before,
-                   "after": event.after, "run_output": Json(run_output)})
+    params.update({**event.params(), "run_output": Json(run_output)})
     try:
         with pipeline.transaction(_url(), step["tenant_id"]) as batch:
             batch.execute(_LOCK_RUN, params)

@@ -191,9 +191,7 @@ def _appended_in_sql(event: AuditEvent) -> bool:
     """Append `event` in one statement that takes the head, so the tenant's other
     writers wait for this transaction's commit and not for its round trips too;
     False when the tenant has no head yet (its first event goes the ORM way)."""
-    sealing = _unsealed(event)
-    params = {**sealing.row, "details": Json(sealing.row["details"]),
-              "before": sealing.before, "after": sealing.after}
+    params = _unsealed(event).params()
     row = db.session.connection().exec_driver_sql(_APPEND_EVENT, params).first()
     if row is None:
         return False
@@ -214,6 +212,11 @@ class Unsealed:
     row: dict[str, Any]
     before: str
     after: str
+
+    def params(self) -> dict[str, Any]:
+        """The parameters `append_sql` takes (with the writer's tenant_id)."""
+        return {**self.row, "details": Json(self.row["details"]), "before": self.before,
+                "after": self.after}
 
 
 def unsealed(tenant_id: uuid.UUID, action: str, *, target_type: str | None = None,
