@@ -84,6 +84,9 @@ class Run(TenantOwned, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     trigger: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # SHA-256 (hex) of the canonical JSON of the input of a run started with a key: the
+    # same key with another input is refused (runs.start_run; migration 0014).
+    input_fingerprint: Mapped[str | None] = mapped_column(String(64))
     input: Mapped[Any] = mapped_column(JSON, default=dict)
     output: Mapped[Any | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
