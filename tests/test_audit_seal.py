@@ -230,6 +230,19 @@ def test_audit_seal_key_rotation_keeps_old_checkpoints_verifiable(world, setting
     assert dropped.exit_code != 0 and ":2: sealed with audit key 'k1'" in dropped.output
 
 
+def test_audit_seal_bad_settings_are_clear_errors(settings):
+    short = overture(settings, "audit", "verify", OVERTURE_AUDIT_KEY="k1:c2hvcnQ")
+    assert short.exit_code != 0
+    assert "OVERTURE_AUDIT_KEY: audit key 'k1' must be 32 random bytes" in short.output
+    taken = overture(settings, "audit", "checkpoint", OVERTURE_AUDIT_KEY=key_entry(
+        "master." + crypto.load_keyring(settings).primary.kid))
+    assert taken.exit_code != 0 and "is taken by the key derived" in taken.output
+    never = overture(settings, "audit", "checkpoint", OVERTURE_AUDIT_CHECKPOINT_SECONDS="0")
+    assert never.exit_code != 0
+    assert "OVERTURE_AUDIT_CHECKPOINT_SECONDS must be a positive number" in never.output
+    assert "Traceback" not in short.output + taken.output + never.output
+
+
 # --------------------------------------------------------------------------- writing
 
 

@@ -69,7 +69,8 @@ def load_audit_keyring(settings: Settings) -> AuditKeyring:
     """OVERTURE_AUDIT_KEY's keys (if set), then one derived from each master key."""
     keys: dict[str, bytes] = {}
     if settings.audit_key:
-        for entry in crypto.parse_keyring(settings.audit_key, "OVERTURE_AUDIT_KEY").keys:
+        for entry in crypto.parse_keyring(settings.audit_key, "OVERTURE_AUDIT_KEY",
+                                           "audit key").keys:
             keys[entry.kid] = entry.key
     for master in crypto.load_keyring(settings).keys:
         kid = DERIVED_PREFIX + master.kid
