@@ -52,6 +52,13 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_LEASE_GRACE_SECONDS", "30",
      "Seconds a worker's lease on a step outlasts the step's timeout; the sweeper re-runs "
      "a step whose worker died this long after its timeout."),
+    ("OVERTURE_AUDIT_KEY", "derived from the master key(s)",
+     "Key(s) that MAC the audit checkpoints: `kid:base64url-32-bytes`, comma-separated, the "
+     "first seals, all verify. Unset: derived from each master key (HKDF)."),
+    ("OVERTURE_AUDIT_CHECKPOINT_PATH", "`audit-checkpoints.jsonl` in the instance folder",
+     "Append-only file of MACed audit chain heads; keep a copy off the database host."),
+    ("OVERTURE_AUDIT_CHECKPOINT_SECONDS", "300",
+     "Seconds between the scheduler's audit checkpoints."),
 ]
 
 
@@ -73,6 +80,9 @@ class Settings:
     login_rate_limit: str
     api_rate_limit: str
     session_cookie_secure: bool
+    audit_key: str | None
+    audit_checkpoint_path: Path
+    audit_checkpoint_seconds: float
 
     @property
     def is_production(self) -> bool:
@@ -95,6 +105,17 @@ def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _seconds(env_vars: dict[str, str], name: str, default: float) -> float:
+    text = env_vars.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, not {text!r}")
+    return value
 
 
 def _instance_secret(instance: Path, name: str) -> str:
@@ -142,6 +163,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         port = int(env_vars.get("PORT", "8000"))
     except ValueError as exc:
         raise ConfigError(f"PORT must be a number, not {env_vars.get('PORT')!r}") from exc
+    checkpoint_path = env_vars.get("OVERTURE_AUDIT_CHECKPOINT_PATH", "").strip()
     return Settings(
         env=env,
         instance_path=instance,
@@ -159,6 +181,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         login_rate_limit=env_vars.get("OVERTURE_LOGIN_RATE_LIMIT", "10 per minute"),
         api_rate_limit=env_vars.get("OVERTURE_API_RATE_LIMIT", "600 per minute"),
         session_cookie_secure=_flag(env_vars.get("OVERTURE_SESSION_COOKIE_SECURE"), production),
+        # Parsed by platform.audit_seal.load_audit_keyring, with the master keys.
+        audit_key=env_vars.get("OVERTURE_AUDIT_KEY", "").strip() or None,
+        audit_checkpoint_path=Path(checkpoint_path).resolve() if checkpoint_path
+        else instance / "audit-checkpoints.jsonl",
+        audit_checkpoint_seconds=_seconds(env_vars, "OVERTURE_AUDIT_CHECKPOINT_SECONDS", 300.0),
     )
 
 

@@ -13,7 +13,7 @@ from flask import Response, current_app, g, request
 
 from overture.orchestration import worker
 from overture.orchestration.agents import patterns  # noqa: F401  (registers the agent steps)
-from overture.platform import audit
+from overture.platform import audit, audit_seal
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     # Refuses to start (ConfigError naming the key) when the master key is missing or
     # cannot unwrap the stored data keys: never serve silently undecryptable credentials.
     vault.install(app, settings)
+    audit_seal.load_audit_keyring(settings)  # a bad OVERTURE_AUDIT_KEY stops the start too
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "console.login"

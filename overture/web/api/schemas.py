@@ -174,6 +174,8 @@ class ChainReportOut(Schema):
     events = Integer()
     broken_seq = Integer(allow_none=True)
     reason = String(allow_none=True)
+    sealed_seq = Integer(allow_none=True)
+    sealed_at = String(allow_none=True)
 
 
 # --------------------------------------------------------------------------- credentials
