@@ -1,0 +1,99 @@
+"""Every way input reaches a view goes through the platform's one JSON parser and one
+text rule (platform/jsonbody.py, platform/validation.py):
+
+- JSON bodies: APIFlask's `@input` (webargs' `json` and `json_or_form` locations) and
+  `request.get_json()` both parse with `jsonbody.loads`, so NaN, 1e400, a 5,000-digit
+  number, 1,000 levels of nesting or a `\\u0000` answer 400/422, never 500;
+- form fields, query parameters, header values and the URL path are held to the text
+  rule as the request meets them (a NUL in a webhook token or an Idempotency-Key
+  reached PostgreSQL before);
+- bodies over `jsonbody.MAX_BODY_BYTES` answer 413 (Flask's MAX_CONTENT_LENGTH, also for
+  chunked bodies, which the server terminates), rendered as a problem by web/problems.py.
+
+API schema fields get the text rule and integer ranges from web/api/schemas.py `Strict`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIFlask
+from apiflask.schema_adapters.marshmallow import parser as apiflask_parser
+from flask import Request, Response, request
+from marshmallow import Schema
+from webargs import core as webargs_core
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from overture.platform import jsonbody
+from overture.platform.errors import OvertureError, ValidationFailed
+from overture.platform.validation import text_problem
+from overture.web.problems import problem
+
+
+class StrictRequest(Request):
+    """Flask's request, reading JSON with the strict parser and checking form fields."""
+
+    json_module = jsonbody
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if isinstance(e, OvertureError):
+            raise e  # already a 400/422 problem that says what is wrong
+        return super().on_json_loading_failed(e)
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        for key, value in self.form.items(multi=True):
+            problem = text_problem(key) or text_problem(value, multiline=True)
+            if problem is not None:
+                # Nobody may read the refused fields later in this request.
+                self.__dict__["form"] = self.parameter_storage_class()
+                raise ValidationFailed.field(f"form.{_printable(key)}", problem)
+
+
+def install(app: APIFlask) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = jsonbody.MAX_BODY_BYTES
+    app.request_class = StrictRequest
+    # webargs' documented hook for how a location is read; the parser is APIFlask's one
+    # instance, so every `@input` body of every blueprint reads JSON through this.
+    apiflask_parser.location_loader("json")(_json_location)
+    apiflask_parser.location_loader("json_or_form")(_json_or_form_location)
+    app.before_request(_check_request_line)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
+
+
+def _json_location(req: Request, schema: Schema) -> Any:
+    if not webargs_core.is_json(req.mimetype):
+        return webargs_core.missing
+    data = req.get_data(cache=True)
+    if not data:
+        return webargs_core.missing  # as webargs: no body, so the schema's defaults apply
+    return jsonbody.loads(data)
+
+
+def _json_or_form_location(req: Request, schema: Schema) -> Any:
+    if webargs_core.is_json(req.mimetype):
+        return _json_location(req, schema)
+    return apiflask_parser.load_form(req, schema)
+
+
+def _check_request_line() -> None:
+    """The path, query parameters and header values: one line of text each."""
+    if (problem := text_problem(request.path)) is not None:
+        raise ValidationFailed.field("path", problem)
+    for key, value in request.args.items(multi=True):
+        if (problem := text_problem(key) or text_problem(value)) is not None:
+            raise ValidationFailed.field(f"query.{_printable(key)}", problem)
+    for name, value in request.headers.items():
+        # RFC 9110 allows a tab inside a field value; nothing else below U+0020.
+        if (problem := text_problem(value.replace("\t", " "))) is not None:
+            raise ValidationFailed.field(f"headers.{_printable(name)}", problem)
+
+
+def _too_large(err: RequestEntityTooLarge) -> Response:
+    return problem(413, "payload-too-large", "Payload too large",
+                   f"the request body is over the limit of {jsonbody.MAX_BODY_BYTES:,} bytes")
+
+
+def _printable(name: str) -> str:
+    """A field name fit to quote back, whatever characters the caller put in it."""
+    return name.encode("unicode_escape").decode("ascii")[:80]
