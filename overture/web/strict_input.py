@@ -4,11 +4,11 @@ text rule (platform/jsonbody.py, platform/validation.py):
 - JSON bodies: APIFlask's `@input` (webargs' `json` and `json_or_form` locations) and
   `request.get_json()` both parse with `jsonbody.loads`, so NaN, 1e400, a 5,000-digit
   number, 1,000 levels of nesting or a `\\u0000` answer 400/422, never 500;
-- form fields, query parameters, header values and the URL path are held to the text
-  rule as the request meets them (a NUL in a webhook token or an Idempotency-Key
-  reached PostgreSQL before);
+- form fields, query parameters and header values are held to the text rule as the
+  request meets them, and a path that breaks it names no resource (404): a NUL in a
+  webhook token or an Idempotency-Key reached PostgreSQL before;
 - bodies over `jsonbody.MAX_BODY_BYTES` answer 413 (Flask's MAX_CONTENT_LENGTH, also for
-  chunked bodies, which the server terminates), rendered as a problem by web/problems.py.
+  chunked bodies, which the server terminates), as a problem document.
 
 API schema fields get the text rule and integer ranges from web/api/schemas.py `Strict`.
 """
@@ -25,9 +25,9 @@ from webargs import core as webargs_core
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from overture.platform import jsonbody
-from overture.platform.errors import OvertureError, ValidationFailed
+from overture.platform.errors import NotFound, OvertureError, ValidationFailed
 from overture.platform.validation import text_problem
-from overture.web.problems import problem
+from overture.web import problems
 
 
 class StrictRequest(Request):
@@ -77,21 +77,25 @@ def _json_or_form_location(req: Request, schema: Schema) -> Any:
 
 
 def _check_request_line() -> None:
-    """The path, query parameters and header values: one line of text each."""
+    """The path is one line of text; query and header values are text that may hold a
+    tab or a line break (RFC 9110 allows a tab in a header; a `next` URL may carry one,
+    and is made safe where it is used). Fields that must be one line say so in their
+    schema (`Strict`)."""
     if (problem := text_problem(request.path)) is not None:
-        raise ValidationFailed.field("path", problem)
+        # No resource is named that way: as for any other malformed id in a path.
+        raise NotFound(f"no such resource: the path {problem}")
     for key, value in request.args.items(multi=True):
-        if (problem := text_problem(key) or text_problem(value)) is not None:
+        if (problem := text_problem(key) or text_problem(value, multiline=True)) is not None:
             raise ValidationFailed.field(f"query.{_printable(key)}", problem)
     for name, value in request.headers.items():
-        # RFC 9110 allows a tab inside a field value; nothing else below U+0020.
-        if (problem := text_problem(value.replace("\t", " "))) is not None:
+        if (problem := text_problem(value, multiline=True)) is not None:
             raise ValidationFailed.field(f"headers.{_printable(name)}", problem)
 
 
 def _too_large(err: RequestEntityTooLarge) -> Response:
-    return problem(413, "payload-too-large", "Payload too large",
-                   f"the request body is over the limit of {jsonbody.MAX_BODY_BYTES:,} bytes")
+    return problems.problem(413, "payload-too-large", "Payload too large",
+                            f"the request body is over the limit of "
+                            f"{jsonbody.MAX_BODY_BYTES:,} bytes")
 
 
 def _printable(name: str) -> str:
