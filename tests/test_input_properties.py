@@ -17,7 +17,10 @@ from marshmallow import ValidationError
 
 from overture.orchestration import steps  # noqa: F401  (registers the step types)
 from overture.orchestration.agents import patterns  # noqa: F401  (the agent steps)
+from overture.orchestration.agents.contract import InvalidAnswer, parse_answer
 from overture.orchestration.definition import step_types, validate
+from overture.orchestration.llm.local_provider import plain
+from overture.orchestration.llm.types import ToolCall
 from overture.platform import jsonbody
 from overture.platform.errors import ValidationFailed
 from overture.platform.validation import check_text, text_problem
@@ -126,6 +129,23 @@ VALUES = st.recursive(
 def test_every_json_value_within_the_caps_is_read_back_exactly(value):
     assert jsonbody.loads(json.dumps(value)) == value
     assert jsonbody.loads(json.dumps(value, ensure_ascii=False).encode()) == value
+
+
+@BOUNDED
+@given(JSONISH)
+@example("[" * 900 + "]" * 900)
+@example("[" * 5000 + "]" * 5000)
+def test_json_in_messages_and_model_output_never_breaks_the_agent_runtime(text):
+    """A message or a model's answer that is JSON-ish text: the local model's reading of
+    it, the output contract and tool-call arguments answer, whatever its depth."""
+    assert isinstance(plain(text), str)
+    call = ToolCall.from_raw("c1", "tool", text)
+    assert call.arguments is None or isinstance(call.arguments, dict)
+    for schema in (None, {"type": "object"}):
+        try:
+            parse_answer(text, schema)
+        except InvalidAnswer as refused:
+            assert str(refused)
 
 
 @pytest.mark.parametrize("levels", [1, 63, 64])
