@@ -314,6 +314,27 @@ def test_every_json_body_endpoint_reads_bodies_with_the_strict_parser(app, world
     assert [e for e, statuses in answers.items() if 400 not in statuses] == []
 
 
+def test_references_chained_deep_in_an_openapi_document_import_without_a_500(admin):
+    """Each schema is shallow (the body parser allows 64 levels) but 31 chained $refs
+    inline to 1,500 levels: the importer cut nothing and recursed past Python's limit."""
+    def nested(levels: int, leaf: dict[str, Any]) -> dict[str, Any]:
+        for _ in range(levels):
+            leaf = {"type": "object", "properties": {"p": leaf}}
+        return leaf
+
+    schemas = {f"S{i}": nested(25, {"$ref": f"#/components/schemas/S{i + 1}"})
+               for i in range(31)} | {"S31": {"type": "string"}}
+    body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/S0"}}}}
+    document = {"openapi": "3.0.0", "info": {"title": "Deep", "version": "1"},
+                "servers": [{"url": "https://api.example.com"}],
+                "paths": {"/x": {"post": {"operationId": "send", "requestBody": body,
+                                          "responses": {"200": {"description": "ok"}}}}},
+                "components": {"schemas": schemas}}
+    imported = ok(admin.post("/openapi-connectors", json={"key": "deep", "document": document}),
+                  201)
+    assert imported["actions"] == 1
+
+
 # --------------------------------------------------------------------------- size
 
 
