@@ -362,6 +362,13 @@ def linear(count: int) -> dict[str, Any]:
                       for i in range(count)]}
 
 
+def test_a_delay_beyond_any_run_is_refused_at_publish(admin):
+    workflow = create_workflow(admin, {"steps": [{"id": "wait", "type": "delay",
+                                                  "seconds": 1e300}]})
+    body = problem(admin.post(f"/workflows/{workflow['id']}/publish"), 422)
+    assert fields_of(body) == {"steps.wait.seconds"}
+
+
 def test_a_1001_step_workflow_is_a_clear_422(admin):
     workflow = create_workflow(admin, linear(1001))
     body = problem(admin.post(f"/workflows/{workflow['id']}/publish"), 422,
