@@ -14,7 +14,9 @@ import json
 from typing import Any
 
 import pytest
+from flask import request
 
+from overture.platform import jsonbody
 from tests.engine_api_support import create_workflow, ok, settle, start_via_api, wait_run
 from tests.engine_support import running_workers
 from tests.support import Api, as_key, as_user, login
@@ -134,6 +136,15 @@ def test_nesting_up_to_64_levels_is_accepted(admin, published):
     assert r.status_code == 202, r.get_data(as_text=True)[:300]
     problem(send(admin, "POST", f"/workflows/{published['id']}/runs",
                  json.dumps({"input": [value]})), 400, "invalid-json")
+
+
+def test_request_get_json_reads_with_the_same_parser(app):
+    with app.test_request_context("/", method="POST", data='{"a": NaN}', headers=JSON):
+        with pytest.raises(jsonbody.InvalidJSON):
+            request.get_json()
+        assert request.get_json(silent=True) is None
+    with app.test_request_context("/", method="POST", data='{"a": [1.5]}', headers=JSON):
+        assert request.get_json() == {"a": [1.5]}
 
 
 def test_duplicate_keys_are_refused(admin, published):

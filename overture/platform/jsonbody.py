@@ -70,7 +70,7 @@ def dumps(value: Any, **kwargs: Any) -> str:
 def _text(data: bytes | str) -> str:
     if isinstance(data, str):
         # Text handed over directly may hold what UTF-8 bytes never can: a lone surrogate.
-        if re.search(r"[\ud800-\udfff]", data):
+        if _SURROGATE.search(data):
             raise InvalidJSON("body: not valid UTF-8 text (a lone surrogate)")
         return data
     try:
@@ -147,6 +147,7 @@ def _depth(text: str) -> int:
 # surrogate pair (an emoji escaped) is fine, so the walk decides.
 _ESCAPE_TO_CHECK = re.compile(r"(?<!\\)(?:\\\\)*\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _refuse_unstorable_strings(value: Any) -> None:

@@ -2,7 +2,8 @@
 text rule (platform/jsonbody.py, platform/validation.py):
 
 - JSON bodies: APIFlask's `@input` (webargs' `json` and `json_or_form` locations) and
-  `request.get_json()` both parse with `jsonbody.loads`, so NaN, 1e400, a 5,000-digit
+  `request.get_json()` (the app's JSON provider) both parse with `jsonbody.loads`, so
+  NaN, 1e400, a 5,000-digit
   number, 1,000 levels of nesting or a `\\u0000` answer 400/422, never 500;
 - form fields, query parameters and header values are held to the text rule as the
   request meets them, and a path that breaks it names no resource (404): a NUL in a
@@ -20,6 +21,7 @@ from typing import Any
 from apiflask import APIFlask
 from apiflask.schema_adapters.marshmallow import parser as apiflask_parser
 from flask import Request, Response, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema
 from webargs import core as webargs_core
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -30,10 +32,19 @@ from overture.platform.validation import text_problem
 from overture.web import problems
 
 
-class StrictRequest(Request):
-    """Flask's request, reading JSON with the strict parser and checking form fields."""
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask reads `request.get_json()` (and `flask.json.loads`) through the app's JSON
+    provider: this one reads with the strict parser; writing is unchanged."""
 
-    json_module = jsonbody
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        if kwargs:  # a caller asking for its own decoding options (none in Overture)
+            return super().loads(s, **kwargs)
+        return jsonbody.loads(s)
+
+
+class StrictRequest(Request):
+    """Flask's request: the strict parser's errors are the answer, form fields are
+    held to the text rule."""
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         if isinstance(e, OvertureError):
@@ -52,6 +63,7 @@ class StrictRequest(Request):
 
 def install(app: APIFlask) -> None:
     app.config["MAX_CONTENT_LENGTH"] = jsonbody.MAX_BODY_BYTES
+    app.json = StrictJSONProvider(app)
     app.request_class = StrictRequest
     # webargs' documented hook for how a location is read; the parser is APIFlask's one
     # instance, so every `@input` body of every blueprint reads JSON through this.
