@@ -47,8 +47,10 @@ MAX_OPERATIONS = 500
 MAX_SCHEMA_NODES = 20_000  # per action, after inlining $refs (refs can multiply a schema)
 MAX_REF_DEPTH = 32
 # Chained references nest a schema far deeper than the document (each hop adds its own
-# levels); jsonschema's checks recurse a few frames per level, so deeper is cut to {}.
-MAX_SCHEMA_DEPTH = 100
+# levels), and every walk over it (jsonschema's checks, this module) recurses: deeper is
+# cut to {}. 48 keeps an action's schema, inside an API answer, within the 64 levels the
+# API's own parser reads (platform/jsonbody.py).
+MAX_SCHEMA_DEPTH = 48
 RESERVED_HEADERS = {"authorization", "content-type", "accept", "content-length", "host",
                     "idempotency-key"}
 _CACHE_SIZE = 256
