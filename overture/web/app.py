@@ -20,7 +20,7 @@ from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
 from overture.tenants.users import get_active_user
-from overture.web import console, docs, health, hooks, oauth, problems
+from overture.web import console, docs, health, hooks, oauth, problems, strict_input
 from overture.web.api import load_endpoints
 from overture.web.auth import bearer_token
 from overture.web.extensions import client_address, csrf, limiter, login_manager
@@ -47,7 +47,6 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_KEY_PREFIX=settings.redis_namespace,
-        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
         JSON_SORT_KEYS=False,
         SECURITY_SCHEMES={
             "ApiKey": {"type": "http", "scheme": "bearer",
@@ -73,6 +72,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     _limit_api()
 
     problems.register(app)
+    strict_input.install(app)  # one JSON parser, one text rule, 413 over the body limit
     _request_lifecycle(app)
     app.register_blueprint(load_endpoints())
     app.register_blueprint(health.bp)
