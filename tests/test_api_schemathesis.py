@@ -20,7 +20,7 @@ from tests.live_server import loopback_only, serve
 from tests.support import World, make_key
 
 CHECKS = ("not_a_server_error", "response_schema_conformance", "status_code_conformance",
-          "content_type_conformance")
+          "content_type_conformance", "unsupported_method")
 # Per operation: the coverage phase's boundary and negative cases, then this many
 # random ones. About 100 operations: about a minute on two shared cores.
 FUZZ_EXAMPLES = 8
