@@ -20,7 +20,7 @@ from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
 from overture.tenants.users import get_active_user
-from overture.web import console, docs, health, hooks, oauth, problems, strict_input
+from overture.web import console, docs, headers, health, hooks, oauth, problems, strict_input
 from overture.web.api import load_endpoints
 from overture.web.auth import bearer_token
 from overture.web.extensions import client_address, csrf, limiter, login_manager
@@ -32,8 +32,8 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None = None) -> APIFlask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
-    app = APIFlask(__name__, title="Overture API", version="v1",
-                   spec_path="/api/v1/openapi.json", docs_path=None)
+    app = docs.DocumentedApp(__name__, title="Overture API", version="v1",
+                             spec_path="/api/v1/openapi.json", docs_path=None)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(oauth.bp)
-    app.spec_processor(docs.add_security)
+    app.spec_processor(docs.finish_document)
     return app
 
 
@@ -134,9 +134,7 @@ def _request_lifecycle(app: APIFlask) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        headers.secure(response)
         log.info("request", method=request.method, path=request.path,
                  status=response.status_code)
         return response

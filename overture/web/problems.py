@@ -84,8 +84,12 @@ def register(app: APIFlask) -> None:
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:
         status = err.code or 500
+        # The exception's own headers (Allow on 405, WWW-Authenticate, Retry-After)
+        # belong to the answer; only its HTML Content-Type does not.
+        headers = {name: value for name, value in err.get_headers()
+                   if name.lower() != "content-type"}
         return problem(status, _HTTP_CODES.get(status, "http-error"), err.name,
-                       err.description or err.name)
+                       err.description or err.name, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
