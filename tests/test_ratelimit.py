@@ -5,12 +5,15 @@ and what a limited caller is told (RateLimit fields, Retry-After, a problem body
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import dramatiq
 import pytest
 
+from overture.platform.errors import ConfigError
 from overture.web.app import create_app
+from overture.web.extensions import forwarded_client
 from tests.conftest import IsolatedClient, pg_settings
 from tests.support import Api, csrf_token, login
 
@@ -173,3 +176,31 @@ def test_answers_tell_the_caller_its_allowance(make_app, world):
     limited = client.post("/login", data=form)
     assert_rate_limited(limited)
     assert rate_fields(limited)[:4] == ("console.login", 1, 60, 0)
+
+
+@pytest.mark.parametrize(("peer", "forwarded", "client"), [
+    ("10.0.0.5", ["203.0.113.9"], "203.0.113.9"),
+    ("10.0.0.5", ["198.51.100.4, 203.0.113.9:4711", "10.1.2.3"], "203.0.113.9"),
+    ("10.0.0.5", ["[2001:db8::7]:443"], "2001:db8::7"),
+    ("::ffff:10.0.0.5", ["::ffff:203.0.113.9"], "203.0.113.9"),
+    ("10.0.0.5", ["unknown, 10.0.0.6"], "10.0.0.6"),  # garbage: the last vouched-for hop
+    ("10.0.0.5", [], "10.0.0.5"),
+    ("203.0.113.1", ["198.51.100.4"], "203.0.113.1"),  # not from a proxy: header ignored
+])
+def test_forwarded_client_reads_proxies_from_the_right(peer, forwarded, client):
+    trusted = [ipaddress.ip_network("10.0.0.0/8")]
+    assert forwarded_client(peer, forwarded, trusted) == client
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("OVERTURE_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+    ("OVERTURE_API_RATE_LIMIT", "lots"),
+    ("OVERTURE_AUTH_FAILURE_RATE_LIMIT", "30 per fortnight"),
+])
+def test_a_bad_rate_or_proxy_setting_refuses_to_start(database, name, value):
+    previous = dramatiq.get_broker()
+    try:
+        with pytest.raises(ConfigError, match=name):
+            create_app(pg_settings(database, **{name: value}))
+    finally:
+        dramatiq.set_broker(previous)

@@ -27,6 +27,7 @@ the IETF RateLimit header fields draft: `RateLimit-Policy: "api";q=600;w=60` and
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -102,7 +103,7 @@ def authentication_attempt() -> Iterator[None]:
 
 
 def _spend(policy: str, rate: str, who: str) -> bool:
-    limit = parse(rate)
+    limit = _rate(rate)
     strategy = limiter.limiter  # the store and strategy every limit of this app uses
     identity = (current_app.config["RATELIMIT_KEY_PREFIX"], policy, who)
     allowed = strategy.hit(limit, *identity)
@@ -127,6 +128,11 @@ def _tell_the_caller(response: Response) -> Response:
         if response.status_code == 429:
             response.headers["Retry-After"] = str(bucket.seconds_to_reset())
     return response
+
+
+@functools.lru_cache(maxsize=32)
+def _rate(value: str) -> RateLimitItem:
+    return parse(value)
 
 
 def _settings() -> Settings:
