@@ -18,7 +18,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from overture.connectors.errors import ActionFailed
-from overture.platform import http
+from overture.platform import http, ratelimit_storage
 from overture.platform.errors import OvertureError
 
 MAX_RETRIES = 3
@@ -28,11 +28,9 @@ _limiters: dict[str, MovingWindowRateLimiter] = {}
 
 
 def _limiter() -> MovingWindowRateLimiter:
-    uri = "memory://"
-    if has_app_context():
-        settings = current_app.extensions.get("overture.settings")
-        if settings is not None and settings.redis_url:
-            uri = settings.redis_url
+    settings = current_app.extensions.get("overture.settings") if has_app_context() else None
+    # The shared store: a Redis outage counts in memory instead of failing the step.
+    uri = ratelimit_storage.storage_uri(settings.redis_url if settings is not None else None)
     if uri not in _limiters:
         _limiters[uri] = MovingWindowRateLimiter(storage_from_string(uri))
     return _limiters[uri]

@@ -6,6 +6,7 @@ from it (`overture config --markdown`) and a test keeps the two in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -42,7 +43,17 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_LOG_LEVEL", "INFO", "Log level; logs are JSON lines on stdout."),
     ("OVERTURE_LOGIN_RATE_LIMIT", "10 per minute",
      "Login attempts per client address and email (60 per minute per address in all)."),
-    ("OVERTURE_API_RATE_LIMIT", "600 per minute", "Requests per API key (or address)."),
+    ("OVERTURE_API_RATE_LIMIT", "600 per minute",
+     "API requests per API key, or per user for signed-in sessions, across every endpoint "
+     "(see Rate limits)."),
+    ("OVERTURE_AUTH_FAILURE_RATE_LIMIT", "30 per minute",
+     "Failed authentications (401 answers) per client address; past it, failed attempts "
+     "from that address get 429 while valid credentials from it still work."),
+    ("OVERTURE_TRUSTED_PROXIES", "unset: `X-Forwarded-For` is ignored",
+     "Reverse proxies in front of the app, as addresses or CIDR blocks, comma-separated "
+     "(`10.0.0.0/8, 127.0.0.1`). Behind one, the client address (rate limits, audit, an "
+     "API key's last use) is the rightmost `X-Forwarded-For` entry that is not a trusted "
+     "proxy."),
     ("OVERTURE_SESSION_COOKIE_SECURE", "true in production",
      "Send the session cookie over HTTPS only."),
     ("OVERTURE_FANOUT_MESSAGES", "4",
@@ -83,6 +94,8 @@ class Settings:
     audit_key: str | None
     audit_checkpoint_path: Path
     audit_checkpoint_seconds: float
+    auth_failure_rate_limit: str
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
 
     @property
     def is_production(self) -> bool:
@@ -186,7 +199,21 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         audit_checkpoint_path=Path(checkpoint_path).resolve() if checkpoint_path
         else instance / "audit-checkpoints.jsonl",
         audit_checkpoint_seconds=_seconds(env_vars, "OVERTURE_AUDIT_CHECKPOINT_SECONDS", 300.0),
+        auth_failure_rate_limit=env_vars.get("OVERTURE_AUTH_FAILURE_RATE_LIMIT",
+                                             "30 per minute"),
+        trusted_proxies=_networks("OVERTURE_TRUSTED_PROXIES",
+                                  env_vars.get("OVERTURE_TRUSTED_PROXIES", "")),
     )
+
+
+def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR blocks."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                     for part in value.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc} (expected addresses or CIDR blocks, "
+                          "comma-separated)") from exc
 
 
 def markdown_table() -> str:

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from flask import has_app_context
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, ForeignKey, MetaData, Select, event, select, text
+from sqlalchemy import Connection, DateTime, ForeignKey, MetaData, Select, event, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -171,6 +171,17 @@ def in_tenant(tenant_id: uuid.UUID) -> Iterator[Scope]:
         yield scope
     finally:
         activate_scope(previous)
+
+
+@contextmanager
+def tenant_transaction(tenant_id: uuid.UUID) -> Iterator[Connection]:
+    """A short transaction of its own, on another connection, in one tenant's scope
+    (RLS included): for a write that must not join the session's transaction, such as
+    one made after that transaction committed."""
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(*_settings_sql(Scope(tenant_id=tenant_id)))
+        yield connection
 
 
 def _settings_sql(scope: Scope) -> tuple[Any, dict[str, str]]:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import dramatiq
 import structlog
 from apiflask import APIFlask
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 
 from overture.orchestration import worker
 from overture.orchestration.agents import patterns  # noqa: F401  (registers the agent steps)
@@ -20,10 +20,19 @@ from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
 from overture.tenants.users import get_active_user
-from overture.web import console, docs, headers, health, hooks, oauth, problems, strict_input
+from overture.web import (
+    console,
+    docs,
+    headers,
+    health,
+    hooks,
+    oauth,
+    problems,
+    ratelimit,
+    strict_input,
+)
 from overture.web.api import load_endpoints
-from overture.web.auth import bearer_token
-from overture.web.extensions import client_address, csrf, limiter, login_manager
+from overture.web.extensions import client_address, csrf, login_manager
 
 log = get_logger(__name__)
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -45,8 +54,6 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
-        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
-        RATELIMIT_KEY_PREFIX=settings.redis_namespace,
         JSON_SORT_KEYS=False,
         SECURITY_SCHEMES={
             "ApiKey": {"type": "http", "scheme": "bearer",
@@ -68,8 +75,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.user_loader(get_active_user)
-    limiter.init_app(app)
-    _limit_api()
+    ratelimit.install(app, settings)
 
     problems.register(app)
     strict_input.install(app)  # one JSON parser, one text rule, 413 over the body limit
@@ -90,33 +96,6 @@ def _engine_options(settings: Settings) -> dict[str, object]:
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
 
 
-def _api_limit() -> str:
-    return current_app.extensions["overture.settings"].api_rate_limit
-
-
-def _key_or_address() -> str:
-    token = bearer_token()
-    return f"key:{token[:16]}" if token else f"ip:{client_address()}"
-
-
-def _failed_auth(response: Response) -> bool:
-    return response.status_code == 401
-
-
-def _limit_api() -> None:
-    """Limit the API blueprint, read per request from the app's own settings.
-
-    The limiter and the blueprint are shared by every app this process creates, so the
-    limits must be identical each time (the limiter keeps one of each): a rate fixed at
-    creation, or a fresh closure, would pile up and tighten every other app.
-    """
-    from overture.web.api import api
-
-    limiter.limit(_api_limit, key_func=_key_or_address)(api)
-    # Failed authentications are counted per address, so guessing keys is slow.
-    limiter.limit("30 per minute", key_func=client_address, deduct_when=_failed_auth)(api)
-
-
 def _request_lifecycle(app: APIFlask) -> None:
     @app.before_request
     def _start() -> None:
@@ -128,7 +107,7 @@ def _request_lifecycle(app: APIFlask) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
         audit.set_actor(audit.SYSTEM)
-        audit.set_origin(audit.Origin(g.request_id, request.remote_addr,
+        audit.set_origin(audit.Origin(g.request_id, client_address(),
                                       request.headers.get("User-Agent")))
 
     @app.after_request

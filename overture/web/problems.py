@@ -72,10 +72,9 @@ def register(app: APIFlask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _limited(err: RateLimitExceeded) -> Response:
-        retry = err.retry_after if hasattr(err, "retry_after") else None
-        headers = {"Retry-After": str(int(retry))} if retry else {}
+        # Retry-After and the RateLimit fields are added by web.ratelimit, for every 429.
         return problem(429, "rate-limited", "Too many requests",
-                       f"rate limit exceeded: {err.description}", headers=headers)
+                       f"rate limit exceeded: {err.description}")
 
     @app.errorhandler(CSRFError)
     def _csrf(err: CSRFError) -> Response:
