@@ -6,6 +6,7 @@ from apiflask import APIBlueprint
 from flask import current_app
 from sqlalchemy import text
 
+from overture.platform import outage
 from overture.platform.db import db
 from overture.platform.logging import get_logger
 from overture.platform.queue import broker_reachable
@@ -20,18 +21,20 @@ def healthz() -> dict[str, str]:
 
 
 @bp.get("/readyz")
-def readyz() -> tuple[dict[str, object], int]:
+def readyz() -> tuple[dict[str, object], int, dict[str, str]]:
     checks = {"database": _database_ok(),
               "broker": broker_reachable(current_app.extensions["overture.broker"])}
-    ready = all(checks.values())
-    return {"status": "ready" if ready else "not-ready", "checks": checks}, 200 if ready else 503
+    if all(checks.values()):
+        return {"status": "ready", "checks": checks}, 200, {}
+    return ({"status": "not-ready", "checks": checks}, 503,
+            {"Retry-After": str(outage.RETRY_AFTER_SECONDS)})
 
 
 def _database_ok() -> bool:
     try:
         db.session.execute(text("SELECT 1"))
         return True
-    except Exception:  # any failure means "not ready"
-        log.warning("database.unreachable", exc_info=True)
+    except Exception as exc:  # any failure means "not ready"
+        log.warning("database.unreachable", error=outage.summary(exc))
         db.session.rollback()
         return False
