@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from apiflask import APIBlueprint
-from flask import current_app
+from flask import Response, current_app
 from sqlalchemy import text
 
 from overture.platform import outage
 from overture.platform.db import db
 from overture.platform.logging import get_logger
 from overture.platform.queue import broker_reachable
+from overture.web.problems import problem
 
 bp = APIBlueprint("health", __name__, enable_openapi=False)
 log = get_logger(__name__)
@@ -21,13 +22,14 @@ def healthz() -> dict[str, str]:
 
 
 @bp.get("/readyz")
-def readyz() -> tuple[dict[str, object], int, dict[str, str]]:
+def readyz() -> tuple[dict[str, object], int] | Response:
     checks = {"database": _database_ok(),
               "broker": broker_reachable(current_app.extensions["overture.broker"])}
     if all(checks.values()):
-        return {"status": "ready", "checks": checks}, 200, {}
-    return ({"status": "not-ready", "checks": checks}, 503,
-            {"Retry-After": str(outage.RETRY_AFTER_SECONDS)})
+        return {"status": "ready", "checks": checks}, 200
+    down = ", ".join(name for name, ok in checks.items() if not ok)
+    return problem(503, "unavailable", "Service unavailable", f"not ready: {down} unreachable",
+                   headers={"Retry-After": str(outage.RETRY_AFTER_SECONDS)}, checks=checks)
 
 
 def _database_ok() -> bool:
