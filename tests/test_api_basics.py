@@ -170,6 +170,21 @@ def test_readyz_is_503_when_the_database_is_unreachable(database, restore_broker
     r = broken.test_client().get("/readyz")
     assert r.status_code == 503
     assert r.get_json()["checks"] == {"database": False, "broker": True}
+    assert r.mimetype == PROBLEM and int(r.headers["Retry-After"]) > 0
+
+
+def test_api_answers_503_problem_when_the_database_is_unreachable(database, restore_broker):
+    """Not a 500, and not the teardown's second error (writing the scope into the dead
+    transaction), which gunicorn answered with its HTML page."""
+    broken = create_app(pg_settings(database,
+                                    DATABASE_URL=f"postgresql://nobody@127.0.0.1:1/{database}"))
+    client = broken.test_client()
+    for path in ("/api/v1/me", "/api/v1/workflows"):
+        r = client.get(path, headers={"Authorization": "Bearer ovt_abcdefghijkl_not-a-key"})
+        assert r.status_code == 503, r.get_data(as_text=True)
+        assert r.mimetype == PROBLEM
+        assert r.get_json()["type"] == "urn:overture:problem:unavailable"
+        assert int(r.headers["Retry-After"]) > 0
 
 
 @pytest.fixture

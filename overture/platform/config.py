@@ -62,7 +62,8 @@ VARIABLES: list[tuple[str, str, str]] = [
      "still queued a second later are spread over more workers, one message at a time."),
     ("OVERTURE_LEASE_GRACE_SECONDS", "30",
      "Seconds a worker's lease on a step outlasts the step's timeout; the sweeper re-runs "
-     "a step whose worker died this long after its timeout."),
+     "a step whose worker died this long after its timeout. Also how long a worker keeps "
+     "trying to record a step while the database is unreachable."),
     ("OVERTURE_AUDIT_KEY", "derived from the master key(s)",
      "Key(s) that MAC the audit checkpoints: `kid:base64url-32-bytes`, comma-separated, the "
      "first seals, all verify. Unset: derived from each master key (HKDF)."),

@@ -15,7 +15,7 @@ from overture.orchestration import worker
 from overture.orchestration.agents import patterns  # noqa: F401  (registers the agent steps)
 from overture.platform import audit, audit_seal
 from overture.platform.config import Settings, load_settings
-from overture.platform.db import EMPTY_SCOPE, activate_scope, db
+from overture.platform.db import CONNECT_TIMEOUT, EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
@@ -93,7 +93,8 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
 def _engine_options(settings: Settings) -> dict[str, object]:
     if settings.is_sqlite:
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20,
+            "connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
 
 
 def _request_lifecycle(app: APIFlask) -> None:
@@ -120,6 +121,9 @@ def _request_lifecycle(app: APIFlask) -> None:
 
     @app.teardown_request
     def _end(exc: BaseException | None) -> None:
+        # End what the request left open first: then forgetting its scope writes nothing
+        # (into a transaction whose connection was lost, that write raised again here).
+        db.session.rollback()
         activate_scope(EMPTY_SCOPE)
         audit.set_actor(audit.SYSTEM)
         audit.set_origin(audit.NOWHERE)

@@ -94,7 +94,9 @@ class StepRunOut(Schema):
     path = String()
     type = String(attribute="step_type")
     status = String()
-    attempt = Integer()
+    attempt = Integer(metadata={"description": "attempts that ran: what `retry` counts"})
+    interruptions = Integer(metadata={"description": "attempts lost to infrastructure (a "
+                                      "worker that died): run again, never counted by `retry`"})
     input = Raw(allow_none=True)
     output = Raw(allow_none=True)
     error = Raw(allow_none=True)
