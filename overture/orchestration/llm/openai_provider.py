@@ -20,6 +20,8 @@ from overture.orchestration.llm.types import (
     StopReason,
     ToolCall,
 )
+from overture.platform import http
+from overture.platform.http import BlockedDestination
 
 STOP_REASONS: dict[str, StopReason] = {
     "stop": "end", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -30,8 +32,12 @@ STOP_REASONS: dict[str, StopReason] = {
 class OpenAIProvider:
     def __init__(self, connection: Connection) -> None:
         self.name = connection.provider
+        # Every request, retry and redirect goes through the outbound guard, and the
+        # key only to the credential's base_url origin.
         common: dict[str, Any] = {"api_key": connection.api_key, "timeout": connection.timeout,
-                                  "max_retries": connection.max_retries}
+                                  "max_retries": connection.max_retries,
+                                  "http_client": http.client(connection.base_url,
+                                                             timeout=connection.timeout)}
         if connection.api_version:
             self.client: openai.OpenAI = openai.AzureOpenAI(
                 azure_endpoint=connection.base_url or "", api_version=connection.api_version,
@@ -58,7 +64,7 @@ class OpenAIProvider:
                 "name": rf.name, "schema": rf.schema, "strict": rf.strict}}
         try:
             completion = self.client.chat.completions.create(**params)
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, BlockedDestination) as exc:
             raise translate_sdk_error(openai, exc, self.name) from None
         return _result(completion, self.name, request.model)
 
