@@ -32,19 +32,20 @@ STOP_REASONS: dict[str, StopReason] = {
 class OpenAIProvider:
     def __init__(self, connection: Connection) -> None:
         self.name = connection.provider
+        common: dict[str, Any] = {"api_key": connection.api_key, "timeout": connection.timeout,
+                                  "max_retries": connection.max_retries}
         # Every request, retry and redirect goes through the outbound guard, and the
         # key only to the credential's base_url origin.
-        common: dict[str, Any] = {"api_key": connection.api_key, "timeout": connection.timeout,
-                                  "max_retries": connection.max_retries,
-                                  "http_client": http.client(connection.base_url,
-                                                             timeout=connection.timeout)}
         if connection.api_version:
             self.client: openai.OpenAI = openai.AzureOpenAI(
                 azure_endpoint=connection.base_url or "", api_version=connection.api_version,
+                http_client=http.client(connection.base_url, timeout=connection.timeout),
                 **common)
         else:
-            self.client = openai.OpenAI(base_url=connection.base_url,
-                                        organization=connection.organization, **common)
+            self.client = openai.OpenAI(
+                base_url=connection.base_url, organization=connection.organization,
+                http_client=http.client(connection.base_url, timeout=connection.timeout),
+                **common)
 
     def chat(self, request: ChatRequest) -> ChatResult:
         params: dict[str, Any] = {
