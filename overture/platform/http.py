@@ -17,6 +17,8 @@ The SDKs (openai, anthropic) and Authlib speak httpx2, so this module does too.
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -77,6 +79,13 @@ def check_destination(url: str) -> Target:
     return check_host(parsed.host, parsed.port or DEFAULT_PORTS[parsed.scheme])
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context for every client: loading the CA store costs milliseconds
+    a request need not pay each time, and a context is safe to share between threads."""
+    return httpx2.create_ssl_context(trust_env=False)
+
+
 class GuardedBackend(httpcore2.SyncBackend):
     """httpcore's network backend, resolving and checking before it connects."""
 
@@ -110,13 +119,9 @@ class GuardedTransport(httpx2.HTTPTransport):
     used: a proxy would connect on our behalf where the guard cannot look."""
 
     def __init__(self, origins: Collection[str] | None = None) -> None:
-        limits = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
         self._pool = httpcore2.ConnectionPool(
-            ssl_context=httpx2.create_ssl_context(trust_env=False),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend())
+            ssl_context=_ssl_context(), max_connections=100, max_keepalive_connections=20,
+            keepalive_expiry=5.0, network_backend=GuardedBackend())
         self.origins = frozenset(origins) if origins is not None else None
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
