@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from overture.platform.errors import ConfigError
+from overture.platform.outbound import ALLOWLIST_ENV, parse_allowlist
 
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder we refuse in production
 
@@ -60,6 +61,11 @@ VARIABLES: list[tuple[str, str, str]] = [
      "Messages a parallel step sends at once for its branches (the first branch runs in "
      "the same worker); workers that end a branch take on the queued ones, and branches "
      "still queued a second later are spread over more workers, one message at a time."),
+    ("OVERTURE_OUTBOUND_ALLOWLIST", "unset: only public addresses",
+     "Comma-separated CIDRs the platform may connect to although they are private, "
+     "loopback, link-local, CGNAT or otherwise not public (e.g. `10.20.0.0/16` for an "
+     "internal API). Every outbound connection (connectors, OAuth, model providers, "
+     "SMTP, IMAP, PostgreSQL) is refused elsewhere, whatever the URL's spelling."),
     ("OVERTURE_LEASE_GRACE_SECONDS", "30",
      "Seconds a worker's lease on a step outlasts the step's timeout; the sweeper re-runs "
      "a step whose worker died this long after its timeout. Also how long a worker keeps "
@@ -169,6 +175,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if not secret_key:
         secret_key = _instance_secret(instance, "secret_key")
 
+    parse_allowlist(env_vars.get(ALLOWLIST_ENV, ""))  # a bad CIDR stops the start
     master_key = env_vars.get("OVERTURE_MASTER_KEY", "").strip() or None
     # Parsed (and, in development, generated) by platform.crypto.load_keyring.
     master_key_file = env_vars.get("OVERTURE_MASTER_KEY_FILE", "").strip() or None
