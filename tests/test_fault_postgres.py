@@ -13,7 +13,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # the HTTP client the package installs (httpx 0.x is not a dependency)
 import pytest
 from sqlalchemy import func, select
 

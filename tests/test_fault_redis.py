@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx  # the HTTP client the package installs (httpx 0.x is not a dependency)
 import pytest
 import redis
 from limits import parse
