@@ -45,6 +45,10 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_API_RATE_LIMIT", "600 per minute", "Requests per API key (or address)."),
     ("OVERTURE_SESSION_COOKIE_SECURE", "true in production",
      "Send the session cookie over HTTPS only."),
+    ("OVERTURE_SESSION_IDLE_MINUTES", "120",
+     "A signed-in session ends after this many minutes without a request."),
+    ("OVERTURE_SESSION_MAX_HOURS", "12",
+     "A signed-in session ends this many hours after sign-in, however active."),
     ("OVERTURE_FANOUT_MESSAGES", "4",
      "Messages a parallel step sends at once for its branches (the first branch runs in "
      "the same worker); workers that end a branch take on the queued ones, and branches "
@@ -73,6 +77,8 @@ class Settings:
     login_rate_limit: str
     api_rate_limit: str
     session_cookie_secure: bool
+    session_idle_minutes: int = 120
+    session_max_hours: int = 12
 
     @property
     def is_production(self) -> bool:
@@ -107,6 +113,15 @@ def _instance_secret(instance: Path, name: str) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return value
+
+
+def _positive_int(env_vars: dict[str, str], name: str, default: int) -> int:
+    raw = env_vars.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -159,6 +174,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         login_rate_limit=env_vars.get("OVERTURE_LOGIN_RATE_LIMIT", "10 per minute"),
         api_rate_limit=env_vars.get("OVERTURE_API_RATE_LIMIT", "600 per minute"),
         session_cookie_secure=_flag(env_vars.get("OVERTURE_SESSION_COOKIE_SECURE"), production),
+        session_idle_minutes=_positive_int(env_vars, "OVERTURE_SESSION_IDLE_MINUTES", 120),
+        session_max_hours=_positive_int(env_vars, "OVERTURE_SESSION_MAX_HOURS", 12),
     )
 
 

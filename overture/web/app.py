@@ -19,8 +19,7 @@ from overture.platform.db import EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
-from overture.tenants.users import get_active_user
-from overture.web import console, docs, health, hooks, oauth, problems
+from overture.web import console, docs, health, hooks, oauth, problems, sessions
 from overture.web.api import load_endpoints
 from overture.web.auth import bearer_token
 from overture.web.extensions import client_address, csrf, limiter, login_manager
@@ -43,7 +42,9 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # Signed-in sessions live server-side (web.sessions) with their own idle and
+        # absolute lifetimes; this bounds the signed cookie of an anonymous visitor.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         RATELIMIT_KEY_PREFIX=settings.redis_namespace,
@@ -65,9 +66,10 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     # cannot unwrap the stored data keys: never serve silently undecryptable credentials.
     vault.install(app, settings)
     csrf.init_app(app)
+    sessions.install(app)
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
-    login_manager.user_loader(get_active_user)
+    login_manager.user_loader(sessions.load_user)
     limiter.init_app(app)
     _limit_api()
 
