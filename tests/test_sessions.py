@@ -254,6 +254,28 @@ def test_ending_the_current_session_signs_out(app, world):
     assert me_status(laptop.client) == 401
 
 
+def test_ending_a_session_needs_a_recent_sign_in_or_the_password_again(app, world):
+    laptop, phone = person(app, world, "a_admin"), person(app, world, "a_admin")
+    set_times(session_cookie(laptop.client), authenticated_at=utcnow() - timedelta(minutes=11))
+    (other,) = [i["id"] for i in laptop.get("/me/sessions").get_json()["items"]
+                if not i["current"]]
+    r = laptop.delete(f"/me/sessions/{other}")
+    assert r.status_code == 403 and r.mimetype == PROBLEM
+    assert r.get_json()["type"] == "urn:overture:problem:reauthentication-required"
+    r = laptop.post("/me/reauthenticate", json={"password": "not my password at all"})
+    assert r.status_code == 422
+    assert r.get_json()["errors"] == [{"field": "password",
+                                       "message": "is not your current password"}]
+    assert laptop.delete(f"/me/sessions/{other}").status_code == 403
+    assert me_status(phone.client) == 200
+
+    assert laptop.post("/me/reauthenticate", json={"password": PASSWORD}).status_code == 204
+    assert laptop.delete(f"/me/sessions/{other}").status_code == 204
+    assert me_status(phone.client) == 401
+    assert [a for a, *_ in audit_actions("auth.reauth")] == ["auth.reauthentication_failed",
+                                                             "auth.reauthenticated"]
+
+
 def test_an_api_key_cannot_see_or_end_sessions_or_change_the_password(app, world):
     person(app, world, "a_admin")
     key = as_key(app, world, "a_admin")
@@ -310,6 +332,20 @@ def test_a_weak_new_password_is_refused_with_the_reason(app, world):
         (error,) = r.get_json()["errors"]
         assert error["field"] == "new_password" and reason in error["message"]
     assert login_status(app, world.users["a_viewer"].email) == 302
+
+
+def test_guessing_the_password_from_a_session_is_rate_limited(make_app, world):
+    """Password changes and reauthentications share one allowance per user."""
+    limited = make_app(OVERTURE_LOGIN_RATE_LIMIT="2 per minute")
+    client = limited.test_client()
+    laptop = Api(client, csrf=login(client, world.users["a_viewer"].email))
+    wrong = {"current_password": "guess number one", "new_password": "tandem kayak at dawn"}
+    assert laptop.post("/me/password", json=wrong).status_code == 422
+    assert laptop.post("/me/reauthenticate", json={"password": "guess two"}).status_code == 422
+    r = laptop.post("/me/password", json={**wrong, "current_password": PASSWORD})
+    assert r.status_code == 429 and r.mimetype == PROBLEM
+    assert laptop.post("/me/reauthenticate", json={"password": PASSWORD}).status_code == 429
+    assert login_status(limited, world.users["a_viewer"].email) == 302  # unchanged
 
 
 def test_the_password_change_needs_the_csrf_token(app, world):

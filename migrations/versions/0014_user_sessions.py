@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
     sa.Column('auth_method', sa.String(length=16), nullable=False),
+    sa.Column('authenticated_at', overture.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_seen_at', overture.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('idle_expires_at', overture.platform.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('expires_at', overture.platform.db.UTCDateTime(timezone=True), nullable=False),

@@ -17,13 +17,12 @@ from overture.tenants.sessions import RevokedBecause, UserSession
 from overture.tenants.users import create_user, get_user
 
 
-class WrongCurrentPassword(ValidationFailed):
-    """The password given as the current one is not. Audited before it is raised, so
+class WrongPassword(ValidationFailed):
+    """The password given as the person's own is not. Audited before it is raised, so
     the caller commits before answering."""
 
-    def __init__(self) -> None:
-        super().__init__([{"field": "current_password",
-                           "message": "is not your current password"}])
+    def __init__(self, field: str) -> None:
+        super().__init__([{"field": field, "message": "is not your current password"}])
 
 
 def _record(action: str, user: User, actor: audit.Actor | None = None,
@@ -39,17 +38,27 @@ def create_platform_admin(email: str, password: str, name: str = "",
     return user
 
 
-def change_password(user: User, current: str, new: str, keep_session: uuid.UUID | None) -> int:
+def change_password(user: User, current: str, new: str, keep_session: uuid.UUID) -> int:
     """Set a new password and end every other session of the user (the one making the
-    change stays signed in); how many ended."""
+    change stays signed in, and counts as just authenticated); how many ended."""
     if not verify_password(user.password_hash, current):
         _record("auth.password_change_failed", user)
-        raise WrongCurrentPassword
+        raise WrongPassword("current_password")
     password_policy.check(new, user.email, user.name, field="new_password")
     user.password_hash = hash_password(new)
     ended = sessions.revoke_all(user.id, RevokedBecause.PASSWORD_CHANGED, keep=keep_session)
+    sessions.mark_authenticated(keep_session)
     _record("auth.password_changed", user, other_sessions_ended=ended)
     return ended
+
+
+def reauthenticate(user: User, password: str, session_id: uuid.UUID) -> None:
+    """The person proves again who they are, for the sensitive acts that ask it."""
+    if not verify_password(user.password_hash, password):
+        _record("auth.reauthentication_failed", user)
+        raise WrongPassword("password")
+    sessions.mark_authenticated(session_id)
+    _record("auth.reauthenticated", user)
 
 
 def revoke_own_session(user: User, session_id: str) -> UserSession:

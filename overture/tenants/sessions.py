@@ -25,6 +25,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from overture.platform.db import IdMixin, db, utcnow
 
 TOUCH_EVERY = timedelta(minutes=1)
+# Ending sessions and other sensitive acts need a password proven this recently
+# (at sign-in, or again through reauthentication).
+RECENT_AUTHENTICATION = timedelta(minutes=10)
 
 
 class RevokedBecause:
@@ -45,6 +48,7 @@ class UserSession(IdMixin, db.Model):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
                                                index=True)
     auth_method: Mapped[str] = mapped_column(String(16), default="password")
+    authenticated_at: Mapped[datetime]  # when the person last proved who they are
     last_seen_at: Mapped[datetime]
     idle_expires_at: Mapped[datetime]
     expires_at: Mapped[datetime]
@@ -84,9 +88,9 @@ def start(user_id: uuid.UUID, lifetimes: Lifetimes, *, data: str, ip: str | None
     token = secrets.token_urlsafe(32)  # 256 bits from the OS's CSPRNG
     expires = now + lifetimes.absolute
     record = UserSession(token_hash=hash_token(token), user_id=user_id, auth_method=method,
-                         last_seen_at=now, idle_expires_at=min(now + lifetimes.idle, expires),
-                         expires_at=expires, ip=ip, user_agent=(user_agent or "")[:400] or None,
-                         data=data)
+                         authenticated_at=now, last_seen_at=now,
+                         idle_expires_at=min(now + lifetimes.idle, expires), expires_at=expires,
+                         ip=ip, user_agent=(user_agent or "")[:400] or None, data=data)
     db.session.add(record)
     db.session.flush()
     return record, token
@@ -107,6 +111,13 @@ def touch_if_due(record: UserSession, lifetimes: Lifetimes) -> bool:
     record.last_seen_at = now
     record.idle_expires_at = min(now + lifetimes.idle, record.expires_at)
     return True
+
+
+def mark_authenticated(session_id: uuid.UUID) -> datetime:
+    now = utcnow()
+    db.session.execute(update(UserSession).where(UserSession.id == session_id)
+                       .values(authenticated_at=now))
+    return now
 
 
 def live_sessions(user_id: uuid.UUID) -> list[UserSession]:

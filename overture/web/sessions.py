@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app, g, request, session
@@ -35,11 +35,13 @@ from flask_wtf.csrf import generate_csrf
 from sqlalchemy import update
 from werkzeug.wrappers import Response
 
-from overture.platform.db import db
+from overture.platform.db import db, utcnow
+from overture.platform.errors import ReauthenticationRequired
 from overture.platform.logging import get_logger
 from overture.tenants import sessions as store
 from overture.tenants.models import User
 from overture.tenants.users import get_active_user
+from overture.web.extensions import client_address
 
 log = get_logger(__name__)
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -54,6 +56,7 @@ class ServerSession(SecureCookieSession):
         self.pending = token is not None  # the row is read by `resolve`
         self.record_id: uuid.UUID | None = None
         self.user_id: uuid.UUID | None = None
+        self.authenticated_at: datetime | None = None
         self.stored: str | None = None  # the contents as the row holds them
         self.issue_cookie = False
         self.ended = False
@@ -63,13 +66,14 @@ class ServerSession(SecureCookieSession):
         super().update(contents)
         self.token, self.pending, self.ended = token, False, False
         self.record_id, self.user_id, self.stored = record.id, record.user_id, record.data
+        self.authenticated_at = record.authenticated_at
         self.modified = False
 
     def detach(self) -> None:
         """Anonymous from here on; the browser's cookie is replaced or dropped."""
         self.clear()
         self.token, self.pending, self.ended, self.issue_cookie = None, False, True, False
-        self.record_id = self.user_id = self.stored = None
+        self.record_id = self.user_id = self.stored = self.authenticated_at = None
 
 
 class ServerSessionInterface(SecureCookieSessionInterface):
@@ -125,7 +129,7 @@ def _current() -> ServerSession:
 def resolve() -> None:
     """Read the signed-in session's row (the first `before_request` hook)."""
     current = _current()
-    if not current.pending or request.endpoint == "static":
+    if not getattr(current, "pending", False) or request.endpoint == "static":
         return
     token = current.token or ""
     record = store.find_live(token)
@@ -148,7 +152,7 @@ def begin(user: User, method: str = "password") -> store.UserSession:
     login_user(user)
     generate_csrf()  # a fresh CSRF token, bound to the new session
     contents = current_app.session_interface.serializer.dumps(dict(current))  # type: ignore[attr-defined]
-    record, token = store.start(user.id, lifetimes(), data=contents, ip=request.remote_addr,
+    record, token = store.start(user.id, lifetimes(), data=contents, ip=client_address(),
                                 user_agent=request.headers.get("User-Agent"), method=method)
     current.attach(record, token, dict(current))
     current.issue_cookie = True
@@ -172,6 +176,20 @@ def forget_if_current(record_id: uuid.UUID) -> None:
         current.detach()
 
 
+def require_recent_authentication() -> None:
+    """For sensitive acts (ASVS V7.5.2): the password must have been proven lately."""
+    proven = _current().authenticated_at
+    if proven is None or utcnow() - proven > store.RECENT_AUTHENTICATION:
+        minutes = int(store.RECENT_AUTHENTICATION.total_seconds() // 60)
+        raise ReauthenticationRequired(
+            f"confirm your password first (POST /api/v1/me/reauthenticate): this needs a "
+            f"sign-in from the last {minutes} minutes")
+
+
+def mark_authenticated_now() -> None:
+    _current().authenticated_at = utcnow()
+
+
 def current_record_id() -> uuid.UUID | None:
     return _current().record_id
 
@@ -183,7 +201,8 @@ def current_user_id() -> uuid.UUID | None:
 def load_user(user_id: str) -> User | None:
     """Flask-Login's user loader: only the user of a live server-side session."""
     current = _current()
-    if current.user_id is None or str(current.user_id) != user_id:
+    session_user = getattr(current, "user_id", None)
+    if session_user is None or str(session_user) != user_id:
         return None
     return get_active_user(current.user_id)
 

@@ -6,6 +6,7 @@ in a tenant, and must not be able to change their password or end their sessions
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from apiflask import Schema
@@ -55,12 +56,18 @@ class PasswordChanged(Schema):
     other_sessions_ended = Integer()
 
 
-def _person() -> Principal:
+class Reauthentication(Strict):
+    password = String(required=True, validate=Length(0, MAX_LENGTH))
+
+
+def _person() -> tuple[Principal, uuid.UUID]:
+    """The signed-in person, and the id of the session they call from."""
     principal = current_principal()
-    if principal.api_key is not None or sessions.current_record_id() is None:
+    session_id = sessions.current_record_id()
+    if principal.api_key is not None or session_id is None:
         raise Forbidden("only a person signed in with a session can manage their sessions "
                         "and password, not an API key")
-    return principal
+    return principal, session_id
 
 
 def _attempts_limit() -> str:
@@ -68,9 +75,14 @@ def _attempts_limit() -> str:
 
 
 def _attempts_key() -> str:
-    # Guessing the current password from a stolen session is limited per user,
-    # at the rate sign-in attempts are.
-    return f"password-change|{sessions.current_user_id()}"
+    return str(sessions.current_user_id())
+
+
+# Guessing the password from a stolen session is limited per user, password changes
+# and reauthentications together, at the rate of sign-in attempts; the API's own
+# limits still apply.
+password_checks = limiter.shared_limit(_attempts_limit, scope="password-check",
+                                       key_func=_attempts_key, override_defaults=False)
 
 
 @api.get("/me/sessions")
@@ -78,8 +90,7 @@ def _attempts_key() -> str:
 @api.output(SessionList)
 @api.doc(tags=TAGS, summary="Your live sign-in sessions, the current one marked")
 def list_my_sessions() -> dict[str, Any]:
-    person = _person()
-    current = sessions.current_record_id()
+    person, current = _person()
     records = store.live_sessions(person.user.id)
     return {"items": [{**_fields(r), "current": r.id == current} for r in records]}
 
@@ -95,9 +106,12 @@ def _fields(record: store.UserSession) -> dict[str, Any]:
 @api.delete("/me/sessions/<session_id>")
 @authenticated
 @api.output({}, status_code=204)
-@api.doc(tags=TAGS, summary="End one of your sessions (the current one signs you out)")
+@api.doc(tags=TAGS, summary="End one of your sessions (the current one signs you out)",
+         description="Needs a sign-in or reauthentication from the last 10 minutes "
+                     "(403 `reauthentication-required` otherwise).")
 def revoke_my_session(session_id: str) -> tuple[str, int]:
-    person = _person()
+    person, _ = _person()
+    sessions.require_recent_authentication()
     record = accounts.revoke_own_session(person.user, session_id)
     db.session.commit()
     sessions.forget_if_current(record.id)
@@ -105,18 +119,37 @@ def revoke_my_session(session_id: str) -> tuple[str, int]:
 
 
 @api.post("/me/password")
-@limiter.limit(_attempts_limit, key_func=_attempts_key)
+@password_checks
 @authenticated
 @api.input(PasswordChange, arg_name="body")
 @api.output(PasswordChanged)
 @api.doc(tags=TAGS, summary="Change your password; your other sessions end")
 def change_my_password(body: dict[str, Any]) -> dict[str, Any]:
-    person = _person()
+    person, current = _person()
     try:
         ended = accounts.change_password(person.user, body["current_password"],
-                                         body["new_password"], sessions.current_record_id())
-    except accounts.WrongCurrentPassword:
+                                         body["new_password"], current)
+    except accounts.WrongPassword:
         db.session.commit()  # the failed attempt is audited
         raise
     db.session.commit()
+    sessions.mark_authenticated_now()
     return {"other_sessions_ended": ended}
+
+
+@api.post("/me/reauthenticate")
+@password_checks
+@authenticated
+@api.input(Reauthentication, arg_name="body")
+@api.output({}, status_code=204)
+@api.doc(tags=TAGS, summary="Confirm your password, for acts that need a recent sign-in")
+def reauthenticate(body: dict[str, Any]) -> tuple[str, int]:
+    person, current = _person()
+    try:
+        accounts.reauthenticate(person.user, body["password"], current)
+    except accounts.WrongPassword:
+        db.session.commit()  # the failed attempt is audited
+        raise
+    db.session.commit()
+    sessions.mark_authenticated_now()
+    return "", 204
