@@ -162,6 +162,19 @@ def test_nothing_from_before_sign_in_survives_it(app, world):
     assert fresh.status_code == 201, fresh.get_json()
 
 
+def test_what_a_request_changes_in_the_session_is_kept_server_side(app, world):
+    """Flask-Login marks a session no longer fresh when its browser looks different;
+    the change lands in the row, not in the cookie."""
+    client = app.test_client()
+    login(client, world.users["a_admin"].email)
+    cookie = session_cookie(client)
+    assert '"_fresh":true' in rows_of(world, "a_admin")[0].data
+    assert client.get("/api/v1/me", headers={"User-Agent": "another browser"}).status_code \
+        == 200
+    assert '"_fresh":false' in rows_of(world, "a_admin")[0].data
+    assert session_cookie(client) == cookie
+
+
 # --------------------------------------------------------------------------- lifetimes
 
 

@@ -23,6 +23,7 @@ half-done work into a commit.
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from datetime import datetime, timedelta
@@ -57,7 +58,7 @@ class ServerSession(SecureCookieSession):
         self.record_id: uuid.UUID | None = None
         self.user_id: uuid.UUID | None = None
         self.authenticated_at: datetime | None = None
-        self.stored: str | None = None  # the contents as the row holds them
+        self.stored: dict[str, Any] | None = None  # the contents as the row holds them
         self.issue_cookie = False
         self.ended = False
 
@@ -65,7 +66,8 @@ class ServerSession(SecureCookieSession):
         super().clear()
         super().update(contents)
         self.token, self.pending, self.ended = token, False, False
-        self.record_id, self.user_id, self.stored = record.id, record.user_id, record.data
+        self.record_id, self.user_id = record.id, record.user_id
+        self.stored = copy.deepcopy(contents)
         self.authenticated_at = record.authenticated_at
         self.modified = False
 
@@ -94,9 +96,8 @@ class ServerSessionInterface(SecureCookieSessionInterface):
             super().save_session(app, session, response)
             return
         response.vary.add("Cookie")
-        contents = self.serializer.dumps(dict(session))
-        if contents != session.stored:
-            _store_contents(session.record_id, contents)
+        if dict(session) != session.stored:
+            _store_contents(session.record_id, self.serializer.dumps(dict(session)))
         if session.issue_cookie:
             response.set_cookie(
                 self.get_cookie_name(app), session.token, httponly=self.get_cookie_httponly(app),
