@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -70,7 +71,7 @@ def pg_env(dbname: str, **overrides: str) -> dict[str, str]:
         "DATABASE_OWNER_URL": f"postgresql://{OWNER_ROLE}@{PG_HOST}/{dbname}",
         "REDIS_URL": REDIS_URL,
         "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
-        "OVERTURE_INSTANCE_PATH": "/tmp/overture-test-instance",
+        "OVERTURE_INSTANCE_PATH": INSTANCE_PATH,
         "OVERTURE_API_RATE_LIMIT": "100000 per minute",
         "OVERTURE_LOGIN_RATE_LIMIT": "100000 per minute",
         "OVERTURE_LOG_LEVEL": "WARNING",
@@ -106,6 +107,15 @@ def settings(database: str) -> Settings:
 # Each test session keeps its Redis keys under its own namespace, so sessions that
 # run side by side (developers, helpers) never wipe each other's queues or counters.
 REDIS_NAMESPACE = f"ovt-test-{uuid.uuid4().hex[:8]}"
+# ...and its own instance folder: the audit checkpoint file there describes this
+# session's database only.
+INSTANCE_PATH = f"/tmp/overture-test-instance-{REDIS_NAMESPACE}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_instance_folder() -> Iterator[None]:
+    yield
+    shutil.rmtree(INSTANCE_PATH, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -163,6 +173,8 @@ def truncate_all(database: str) -> None:
 @pytest.fixture
 def app_ctx(app: Any, database: str) -> Iterator[Any]:
     truncate_all(database)
+    # The checkpoints sealed the chains just truncated: they go with them.
+    app.extensions["overture.settings"].audit_checkpoint_path.unlink(missing_ok=True)
     forget_rate_limits()
     with app.app_context():
         activate_scope(EMPTY_SCOPE)

@@ -22,6 +22,13 @@ from overture.platform.db import db, scoped_to
 from tests.agent_fakes import FakeOpenAI, answer, create_agent, scripted
 from tests.support import as_key, as_user
 
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch):
+    """The fake model servers listen on loopback, which the outbound guard refuses."""
+    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.1/32")
+
+
 # In a chat every message is a new invocation, so a script answers by keyword (`when`).
 DESK = scripted(
     "desk",

@@ -26,6 +26,13 @@ from overture.orchestration.llm.types import Message, ResponseFormat, Tool
 from overture.platform.db import db, scoped_to
 from tests.vault_support import make_credential
 
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch):
+    """The fake model servers listen on loopback, which the outbound guard refuses."""
+    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.1/32")
+
+
 WEATHER = Tool(name="get_weather", description="Current weather for a city",
                parameters={"type": "object", "properties": {"city": {"type": "string"}},
                            "required": ["city"]})

@@ -31,6 +31,12 @@ from tests.agent_fakes import FakeOpenAI, answer, create_agent, scripted
 from tests.engine_support import publish, running_workers, start, wait_for
 
 
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch):
+    """The fake model servers listen on loopback, which the outbound guard refuses."""
+    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.1/32")
+
+
 def step_context(tenant_id: Any) -> StepContext:
     step_run = uuid.uuid4()
     return StepContext(step={"id": "s", "type": "agent"}, path="", scope={},

@@ -32,6 +32,12 @@ from tests.agent_fakes import (
 from tests.engine_support import Receiver, publish, rows_of, running_workers, start, wait_for
 
 
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch):
+    """The fake model servers listen on loopback, which the outbound guard refuses."""
+    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.1/32")
+
+
 @pytest.fixture(scope="module")
 def workers(settings):
     with running_workers(settings, processes=2, threads=4) as worker:
@@ -125,14 +131,17 @@ def test_agent_step_acts_through_a_connector_with_the_step_runs_key(
         app_ctx, world, workers, httpserver):
     a = world.tenants["a"].id
     fake = FakeAnthropic(httpserver)
-    make_connection(world, "http", "hooks", {"bearer_token": "hook-token"})
-    create_agent(world, {
-        "name": "notifier", "model": {"provider": "anthropic", "model": "claude-haiku-4-5"},
-        "credential_id": str(fake.credential(world).id),
-        "tools": [{"kind": "action", "ref": "hooks/request", "name": "notify",
-                   "allow_side_effects": True}]})
-    wf = publish(a, {"steps": [{"id": "tell", "type": "agent", "agent": "notifier"}]})
     with Receiver() as receiver:
+        # the token goes only to the connection's own origin: the receiver's
+        make_connection(world, "http", "hooks", {"bearer_token": "hook-token"},
+                        base_url=receiver.url("/"))
+        create_agent(world, {
+            "name": "notifier",
+            "model": {"provider": "anthropic", "model": "claude-haiku-4-5"},
+            "credential_id": str(fake.credential(world).id),
+            "tools": [{"kind": "action", "ref": "hooks/request", "name": "notify",
+                       "allow_side_effects": True}]})
+        wf = publish(a, {"steps": [{"id": "tell", "type": "agent", "agent": "notifier"}]})
         fake.tool_call(("notify", {"method": "POST", "url": receiver.url("/tickets"),
                                    "json": {"ticket": 7}}), tokens=(150, 20))
         fake.say(answer("told the team"), tokens=(190, 8))

@@ -20,6 +20,13 @@ from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to
 from tests.agent_fakes import FakeOpenAI, answer, create_agent
 from tests.support import as_key, as_user
 
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch):
+    """The fake model servers listen on loopback, which the outbound guard refuses."""
+    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.1/32")
+
+
 MTOK = Decimal(1_000_000)
 
 

@@ -153,10 +153,12 @@ def test_agent_loop_anthropic_side_effect_action_carries_the_step_key(world, htt
                                                                       tenant):
     fake = FakeAnthropic(httpserver)
     credential = fake.credential(world)
-    make_connection(world, "http", "hooks", {"bearer_token": "hook-token"})
     tools = [{"kind": "action", "ref": "hooks/request", "name": "notify",
               "allow_side_effects": True}]
     with Receiver() as receiver:
+        # the token goes only to the connection's own origin: the receiver's
+        make_connection(world, "http", "hooks", {"bearer_token": "hook-token"},
+                        base_url=receiver.url("/"))
         fake.tool_call(("notify", {"method": "POST", "url": receiver.url("/effect"),
                                    "json": {"ticket": 7}}), tokens=(210, 33))
         fake.say(answer("notified"), tokens=(260, 12))

@@ -196,10 +196,13 @@ def test_engine_api_same_idempotency_key_gives_the_same_run(app, world, workers)
     key = f"order-{unique()}"
     runs_path = f"/workflows/{wid}/runs"
     first = send(api, "POST", runs_path, {"Idempotency-Key": key}, json={"input": {"name": "A"}})
-    again = send(api, "POST", runs_path, {"Idempotency-Key": key}, json={"input": {"name": "B"}})
+    again = send(api, "POST", runs_path, {"Idempotency-Key": key}, json={"input": {"name": "A"}})
     assert (first.status_code, again.status_code) == (202, 200)
     assert first.get_json()["id"] == again.get_json()["id"]
     assert again.get_json()["idempotency_key"] == key
+    # Another input under the same key is refused (test_idempotency_key_reuse.py).
+    other = send(api, "POST", runs_path, {"Idempotency-Key": key}, json={"input": {"name": "B"}})
+    assert other.status_code == 422
 
     # Two clients racing with one key still make one run.
     callers = [as_key(app, world, "a_admin") for _ in range(2)]
@@ -211,7 +214,7 @@ def test_engine_api_same_idempotency_key_gives_the_same_run(app, world, workers)
 
     listed = ok(api.get("/runs", query_string={"workflow_id": wid}))["items"]
     assert len(listed) == 2
-    assert wait_run(api, first.get_json()["id"])["output"] == "v1 A"  # the first input won
+    assert wait_run(api, first.get_json()["id"])["output"] == "v1 A"
     too_long = send(api, "POST", runs_path, {"Idempotency-Key": "k" * 201}, json={})
     assert "Idempotency-Key" in problem_fields(too_long)
     huge = api.post(runs_path, json={"input": {"blob": "x" * 1_000_001}})

@@ -48,8 +48,11 @@ def hook_path(workflow: dict[str, Any]) -> str:
     return urlparse(workflow["webhook_url"]).path
 
 
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes, at: float | None = None) -> str:
+    """`X-Overture-Signature: t=...,v1=...` (more in test_webhook_replay.py)."""
+    stamp = int(time.time() if at is None else at)
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={mac}"
 
 
 def runs_of(api, workflow_id: str, trigger: str) -> list[dict[str, Any]]:
@@ -125,8 +128,9 @@ def test_engine_webhook_hmac_signature_when_signing_is_on(app, world, workers):
     body = json.dumps({"name": "Signed"}).encode()
     headers = {"Content-Type": "application/json"}
     assert caller.post(path, data=body, headers=headers).status_code == 401
+    body_only = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     for wrong in (sign("not the secret", body), sign(secret, body + b" "), "sha256=",
-                  sign(secret, body).replace("sha256=", "sha1=")):
+                  sign(secret, body).replace("v1=", "v0="), body_only):
         r = caller.post(path, data=body, headers={**headers, "X-Overture-Signature": wrong})
         assert r.status_code == 401, wrong
     assert runs_of(admin, workflow["id"], "webhook") == []
@@ -134,8 +138,9 @@ def test_engine_webhook_hmac_signature_when_signing_is_on(app, world, workers):
     good = caller.post(path + "?wait=10", data=body,
                        headers={**headers, "X-Overture-Signature": sign(secret, body)})
     assert good.status_code == 200 and good.get_json()["output"]["hello"] == "Signed"
-    accepted = caller.post(path, data=body,
-                           headers={**headers, "X-Overture-Signature": sign(secret, body)})
+    # Another delivery of the same body (signed at another second) is another run.
+    accepted = caller.post(path, data=body, headers={
+        **headers, "X-Overture-Signature": sign(secret, body, at=time.time() - 2)})
     assert accepted.status_code == 202
     wait_run(admin, accepted.get_json()["run_id"])
     assert len(runs_of(admin, workflow["id"], "webhook")) == 2

@@ -1,25 +1,33 @@
 """The HTTP side of a connection: its base URL, its auth, its rate limit, and retries
 on 429 and 5xx that honour Retry-After. Every request goes through the one outbound
-client (`platform.http`), so SSRF checks apply to every hop."""
+client (`platform.http`), so SSRF checks apply to every hop.
+
+A connection's credentials go only to its own origins: its base URL's (scheme, host,
+port) and those its `allowed_origins` setting lists. The client of a connection that
+holds credentials is locked to them (`origins`): a request elsewhere, by an absolute
+URL or by a redirect, is refused before anything is sent, whoever attached the
+credentials (the framework's auth headers or the connector itself), and reported to
+`on_refused` for the audit log. A connection without a base URL (the `http`
+connector) sends its credentials nowhere until it lists origins. A client without
+credentials (`origins=None`) may call any public URL.
+"""
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-import httpx
 from flask import current_app, has_app_context
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
-from overture.connectors.errors import ActionFailed
-from overture.platform import http
-from overture.platform.errors import OvertureError
+from overture.connectors.errors import ActionFailed, DestinationBlocked, OriginRefused
+from overture.platform import http, ratelimit_storage
 
 MAX_RETRIES = 3
 MAX_RETRY_AFTER = 30.0  # longer waits go back to the engine, which reschedules the step
@@ -28,17 +36,15 @@ _limiters: dict[str, MovingWindowRateLimiter] = {}
 
 
 def _limiter() -> MovingWindowRateLimiter:
-    uri = "memory://"
-    if has_app_context():
-        settings = current_app.extensions.get("overture.settings")
-        if settings is not None and settings.redis_url:
-            uri = settings.redis_url
+    settings = current_app.extensions.get("overture.settings") if has_app_context() else None
+    # The shared store: a Redis outage counts in memory instead of failing the step.
+    uri = ratelimit_storage.storage_uri(settings.redis_url if settings is not None else None)
     if uri not in _limiters:
         _limiters[uri] = MovingWindowRateLimiter(storage_from_string(uri))
     return _limiters[uri]
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
+def retry_after_seconds(response: http.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -57,11 +63,15 @@ class ConnectionClient:
     def __init__(self, base_url: str | None, headers: dict[str, str], *,
                  params: dict[str, str] | None = None, rate_key: str | None = None,
                  rate: str | None = None, timeout: float = 30.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 origins: Collection[str] | None = None,
+                 on_refused: Callable[[str], None] | None = None) -> None:
         self.base_url = base_url.rstrip("/") + "/" if base_url else None
         self.headers, self.params = headers, params or {}
         self.rate_key, self.rate = rate_key, parse(rate) if rate else None
         self.timeout, self.sleep = timeout, sleep
+        self.origins = frozenset(origins) if origins is not None else None
+        self.on_refused = on_refused
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")) or self.base_url is None:
@@ -72,7 +82,7 @@ class ConnectionClient:
                 params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                 content: bytes | None = None, ok: tuple[int, ...] = (),
                 data: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
-                ) -> httpx.Response:
+                ) -> http.Response:
         """A request with retries; an error status becomes ActionFailed (except `ok`).
         `data` is a form body (application/x-www-form-urlencoded; a list value repeats
         its key)."""
@@ -99,17 +109,26 @@ class ConnectionClient:
         raise AssertionError("unreachable")
 
     def _send(self, method: str, url: str, headers: dict[str, str], params: dict[str, Any],
-              json: Any, content: bytes | None) -> httpx.Response:
+              json: Any, content: bytes | None) -> http.Response:
         try:
             return http.request(method, url, headers=headers, params=params or None, json=json,
-                                content=content, timeout=self.timeout)
-        except httpx.TimeoutException as exc:
+                                content=content, timeout=self.timeout, origins=self.origins)
+        except http.TimeoutException as exc:
             raise ActionFailed("timeout", f"{url} did not answer within {self.timeout:g}s") \
                 from exc
-        except httpx.HTTPError as exc:
+        except http.HTTPError as exc:
             raise ActionFailed("connection", f"cannot reach {url}: {exc}") from exc
-        except OvertureError as exc:
-            raise ActionFailed("blocked", exc.detail) from exc
+        except http.OriginNotAllowed as exc:
+            if self.on_refused is not None:
+                self.on_refused(exc.origin)
+            raise OriginRefused(exc.origin, f"this connection's credentials go only to "
+                                            f"{self._allowed()}, not to {exc.origin} (list "
+                                            "it in the connection's allowed_origins)") from exc
+        except http.BlockedDestination as exc:
+            raise DestinationBlocked(exc.detail) from exc
+
+    def _allowed(self) -> str:
+        return ", ".join(sorted(self.origins or ())) or "no origin (it has no base URL)"
 
     def _throttle(self) -> None:
         """The connection's own rate limit: wait for room, briefly, then give up."""
@@ -123,7 +142,7 @@ class ConnectionClient:
             waited += 0.2
 
     @staticmethod
-    def _failure(response: httpx.Response) -> ActionFailed:
+    def _failure(response: http.Response) -> ActionFailed:
         status = response.status_code
         body = _excerpt(response)
         if status in (401, 403):
@@ -150,7 +169,7 @@ def _safe_to_repeat(method: str, headers: dict[str, str]) -> bool:
     return any(k.lower() == "idempotency-key" for k in headers)
 
 
-def _excerpt(response: httpx.Response) -> Any:
+def _excerpt(response: http.Response) -> Any:
     try:
         return response.json()
     except ValueError:

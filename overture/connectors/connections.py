@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from overture.connectors import registry
+from overture.connectors.context import ALLOWED_ORIGINS, parse_origins
 from overture.connectors.errors import ActionFailed
 from overture.connectors.execute import context_for
 from overture.connectors.models import Connection, ConnectionStatus
@@ -32,6 +34,39 @@ def _check_rate(rate: str | None) -> str | None:
         raise ValidationFailed.field("rate_limit", "like '10 per second' or '100/minute'") \
             from exc
     return rate
+
+
+def _check_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """`allowed_origins`, if set, is stored normalised (and refused unless origins)."""
+    settings = dict(settings or {})
+    if ALLOWED_ORIGINS in settings:
+        try:
+            settings[ALLOWED_ORIGINS] = parse_origins(settings[ALLOWED_ORIGINS])
+        except ValueError as exc:
+            raise ValidationFailed.field(f"settings.{ALLOWED_ORIGINS}", str(exc)) from exc
+    return settings
+
+
+def _check_base_url(base_url: str | None) -> str | None:
+    """An http(s) URL with a host ({setting} placeholders may fill its labels)."""
+    if not base_url:
+        return None
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationFailed.field("base_url", "must be an http(s) URL with a host")
+    return base_url
+
+
+def _origin_changes(connection: Connection, base_url: Any,
+                    settings: dict[str, Any] | None) -> dict[str, Any]:
+    """What the audit log keeps of a change to where the credentials may go."""
+    changes: dict[str, Any] = {}
+    if base_url is not None and (base_url or None) != connection.base_url:
+        changes["base_url"] = base_url or None
+    old = (connection.settings or {}).get(ALLOWED_ORIGINS) or []
+    if settings is not None and (settings.get(ALLOWED_ORIGINS) or []) != old:
+        changes[ALLOWED_ORIGINS] = settings.get(ALLOWED_ORIGINS) or []
+    return changes
 
 
 def create(access: Access, *, connector_key: str, name: str,
@@ -57,12 +92,15 @@ def create(access: Access, *, connector_key: str, name: str,
     status = ConnectionStatus.PENDING if kind == "oauth2" and not (
         credential_fields or {}).get("access_token") else ConnectionStatus.ACTIVE
     connection = Connection(name=name, connector_key=connector.key, credential_id=credential_id,
-                            base_url=base_url or None, settings=settings or {}, status=status,
+                            base_url=_check_base_url(base_url),
+                            settings=_check_settings(settings), status=status,
                             rate_limit=_check_rate(rate_limit),
                             created_by_id=access.principal.user.id)
     _flush(connection)
     audit.record("connection.created", target_type="connection", target_id=connection.id,
-                 details={"name": name, "connector": connector.key, "status": status})
+                 details={"name": name, "connector": connector.key, "status": status,
+                          "base_url": connection.base_url,
+                          ALLOWED_ORIGINS: connection.settings.get(ALLOWED_ORIGINS, [])})
     return connection
 
 
@@ -93,17 +131,19 @@ def update(access: Access, connection: Connection, *, name: str | None = None,
            base_url: Any = None, settings: dict[str, Any] | None = None,
            rate_limit: Any = None) -> Connection:
     access.require("credential.manage")
+    settings = _check_settings(settings) if settings is not None else None
+    changes = _origin_changes(connection, base_url, settings)
     if name is not None:
         connection.name = clean_name(name)
     if base_url is not None:
-        connection.base_url = base_url or None
+        connection.base_url = _check_base_url(base_url)
     if settings is not None:
         connection.settings = settings
     if rate_limit is not None:
         connection.rate_limit = _check_rate(rate_limit or None)
     _flush(connection)
     audit.record("connection.updated", target_type="connection", target_id=connection.id,
-                 details={"name": connection.name})
+                 details={"name": connection.name, **changes})
     return connection
 
 

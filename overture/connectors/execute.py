@@ -18,7 +18,14 @@ from jsonschema import Draft202012Validator
 from overture.billing.usage import record_usage
 from overture.connectors import registry
 from overture.connectors.client import ConnectionClient
-from overture.connectors.context import ActionContext, auth_headers, base_url_for
+from overture.connectors.context import (
+    ActionContext,
+    auth_headers,
+    base_url_for,
+    connection_origins,
+    holds_secrets,
+    record_refusal,
+)
 from overture.connectors.errors import ActionFailed, ConnectionBroken
 from overture.connectors.models import Connection, ConnectionStatus
 from overture.connectors.oauth import ensure_fresh
@@ -60,9 +67,12 @@ def context_for(connection: Connection, connector: Connector, purpose: str,
         values = use_credential(connection.credential_id, purpose)
     values = {**values, **(connection.settings or {})}
     headers, params = auth_headers(connector, values)
-    client = ConnectionClient(base_url_for(connector, connection.base_url, values), headers,
-                              params=params, rate_key=str(connection.id),
-                              rate=connection.rate_limit, timeout=timeout)
+    base_url = base_url_for(connector, connection.base_url, values)
+    origins = connection_origins(connection, base_url) \
+        if holds_secrets(connector, values, headers, params) else None
+    client = ConnectionClient(base_url, headers, params=params, rate_key=str(connection.id),
+                              rate=connection.rate_limit, timeout=timeout, origins=origins,
+                              on_refused=record_refusal(connection.id, connector.key))
     return ActionContext(connector, connection.id, dict(connection.settings or {}), values,
                          client, idempotency_key, timeout)
 

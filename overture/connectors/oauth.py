@@ -16,28 +16,29 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import OAuth2Client
 from sqlalchemy import select
 
-from overture.connectors.errors import ActionFailed, ConnectionBroken
+from overture.connectors.context import base_url_for, connection_origins, record_refusal
+from overture.connectors.errors import (
+    ActionFailed,
+    ConnectionBroken,
+    DestinationBlocked,
+    OriginRefused,
+)
 from overture.connectors.models import Connection, ConnectionStatus
 from overture.connectors.spec import Connector
-from overture.platform import audit
+from overture.platform import audit, http
 from overture.platform.db import db
-from overture.platform.http import check_destination
 from overture.tenants import vault
 from overture.tenants.vault import use_credential
 from overture.tenants.vault_models import Credential
 
-try:  # Authlib's httpx client speaks httpx2 when it is installed, httpx otherwise
-    import httpx2 as authlib_httpx
-except ImportError:  # pragma: no cover
-    authlib_httpx = httpx
-HTTP_ERRORS = (httpx.HTTPError, authlib_httpx.HTTPError)
-TIMEOUTS = (httpx.TimeoutException, authlib_httpx.TimeoutException)
-STATUS_ERRORS = (httpx.HTTPStatusError, authlib_httpx.HTTPStatusError)
+# Authlib's client speaks httpx2, as `platform.http` does.
+HTTP_ERRORS = (http.HTTPError,)
+TIMEOUTS = (http.TimeoutException,)
+STATUS_ERRORS = (http.HTTPStatusError,)
 
 REFRESH_MARGIN = timedelta(seconds=60)
 STATE_TTL = 600.0
@@ -46,21 +47,39 @@ _locks_guard = threading.Lock()
 
 
 def _endpoint(connection: Connection, connector: Connector, name: str) -> str:
-    """A connector's OAuth endpoint, or the connection's override (self-hosted, tests)."""
-    url = (connection.settings or {}).get(name) or getattr(connector.auth, name)
+    """A connector's OAuth endpoint, or the connection's override (self-hosted, tests).
+    An override is a place the client secret and tokens go, so it must be on the
+    connection's own origins (its base URL's or its `allowed_origins`), like any
+    request with its credentials."""
+    declared = getattr(connector.auth, name)
+    url = str((connection.settings or {}).get(name) or declared or "")
     if not url:
         raise ActionFailed("misconfigured", f"{connector.key} has no {name}")
-    check_destination(url)
-    return str(url)
+    if url != declared:
+        try:
+            origin = http.origin_of(url)
+        except http.BlockedDestination as exc:
+            raise DestinationBlocked(exc.detail) from exc
+        base_url = base_url_for(connector, connection.base_url,
+                                {**(connection.settings or {})})
+        allowed = connection_origins(connection, base_url)
+        if origin not in allowed:
+            record_refusal(connection.id, connector.key)(origin)
+            raise OriginRefused(origin, f"the connection's {name} must be on its own "
+                                        f"origins ({', '.join(sorted(allowed)) or 'none'}), "
+                                        f"not {origin}")
+    return url
 
 
 def _client(values: dict[str, Any], connector: Connector, redirect_uri: str | None = None,
             token: dict[str, Any] | None = None) -> OAuth2Client:
+    """Authlib's client on the guarded transport: the token endpoint is checked where
+    the connection is made, like every outbound request."""
     return OAuth2Client(client_id=values.get("client_id"),
                         client_secret=values.get("client_secret"),
                         scope=connector.auth.scope_separator.join(connector.auth.scopes) or None,
                         redirect_uri=redirect_uri, token=token, timeout=30.0,
-                        follow_redirects=False)
+                        follow_redirects=False, transport=http.transport(), trust_env=False)
 
 
 def authorization_url(connection: Connection, connector: Connector, redirect_uri: str,
@@ -96,6 +115,8 @@ def complete(connection: Connection, connector: Connector, code: str, redirect_u
         token = _client(values, connector, redirect_uri).fetch_token(
             _endpoint(connection, connector, "token_url"), code=code,
             grant_type="authorization_code")
+    except http.BlockedDestination as exc:
+        raise DestinationBlocked(exc.detail) from exc
     except (AuthlibBaseError, ValueError, *HTTP_ERRORS) as exc:
         transient = _transient(exc)
         if transient is not None:
@@ -190,6 +211,9 @@ def _refresh(connection: Connection, connector: Connector, credential: Credentia
         token = _client(values, connector).refresh_token(
             _endpoint(connection, connector, "token_url"),
             refresh_token=values.get("refresh_token"))
+    except http.BlockedDestination as exc:
+        db.session.commit()  # releases the row lock; the connection stays as it is
+        raise DestinationBlocked(exc.detail) from exc
     except (AuthlibBaseError, ValueError, *HTTP_ERRORS) as exc:
         transient = _transient(exc)
         if transient is not None:  # down or busy is not a refusal: the connection stays

@@ -46,6 +46,11 @@ MAX_DOCUMENT_BYTES = 2_000_000
 MAX_OPERATIONS = 500
 MAX_SCHEMA_NODES = 20_000  # per action, after inlining $refs (refs can multiply a schema)
 MAX_REF_DEPTH = 32
+# Chained references nest a schema far deeper than the document (each hop adds its own
+# levels), and every walk over it (jsonschema's checks, this module) recurses: deeper is
+# cut to {}. 48 keeps an action's schema, inside an API answer, within the 64 levels the
+# API's own parser reads (platform/jsonbody.py).
+MAX_SCHEMA_DEPTH = 48
 RESERVED_HEADERS = {"authorization", "content-type", "accept", "content-length", "host",
                     "idempotency-key"}
 _CACHE_SIZE = 256
@@ -80,20 +85,22 @@ class _Inliner:
             node = node[part]
         return node
 
-    def inline(self, node: Any, where: str, refs: tuple[str, ...] = ()) -> Any:
+    def inline(self, node: Any, where: str, refs: tuple[str, ...] = (), depth: int = 0) -> Any:
         self.nodes += 1
         if self.nodes > MAX_SCHEMA_NODES:
             raise Invalid(where, "the schema is too large once its references are inlined")
+        if isinstance(node, dict | list) and depth >= MAX_SCHEMA_DEPTH:
+            return {}  # as a recursive reference: anything, below a depth every walk survives
         if isinstance(node, list):
-            return [self.inline(item, where, refs) for item in node]
+            return [self.inline(item, where, refs, depth + 1) for item in node]
         if not isinstance(node, dict):
             return node
         if isinstance(node.get("$ref"), str):
             ref = node["$ref"]
             if ref in refs or len(refs) >= MAX_REF_DEPTH:
                 return {}
-            return self.inline(self.pointer(ref, where), where, (*refs, ref))
-        return {k: self.inline(v, where, refs) for k, v in node.items()}
+            return self.inline(self.pointer(ref, where), where, (*refs, ref), depth)
+        return {k: self.inline(v, where, refs, depth + 1) for k, v in node.items()}
 
 
 def _schema_30_to_2020(node: Any) -> Any:

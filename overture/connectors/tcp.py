@@ -1,28 +1,21 @@
 """Connectors that speak a TCP protocol of their own (SMTP, IMAP, PostgreSQL) rather
-than HTTP: where to connect, checked against SSRF the way `platform.http` checks URLs.
+than HTTP: where to connect, checked by the outbound guard (`platform.outbound`).
 
-The host is resolved once and checked; the connection then goes to the checked
-address (while TLS still verifies the host name), so a DNS answer that changes
-between the check and the connect cannot redirect it to a private address.
+The host is resolved once and checked; the connection then goes to a checked address
+(the guard's openers: `PinnedSMTP`, `PinnedIMAP`, `connect_postgres`), while TLS still
+verifies the host name, so a DNS answer that changes between the check and the
+connect cannot redirect it to a private address.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from overture.connectors.context import ActionContext
-from overture.connectors.errors import ActionFailed
-from overture.platform.http import BlockedDestination, check_host
+from overture.connectors.errors import ActionFailed, DestinationBlocked
+from overture.platform.outbound import BlockedDestination, Target, Unresolvable, check_host
 
 SECURITY = ("ssl", "starttls", "none")
-
-
-@dataclass(frozen=True)
-class Destination:
-    host: str  # as configured: TLS verifies this name
-    port: int
-    address: str  # the checked address to connect to
 
 
 def port_of(ctx: ActionContext, default: int) -> int:
@@ -38,17 +31,16 @@ def port_of(ctx: ActionContext, default: int) -> int:
     return port
 
 
-def destination(ctx: ActionContext, default_port: int) -> Destination:
+def destination(ctx: ActionContext, default_port: int) -> Target:
     """The connection's host and port, refused unless public or allow-listed."""
     host = str(ctx.require("host")).strip()
     port = port_of(ctx, default_port)
     try:
-        addresses = check_host(host, port)
+        return check_host(host, port)
     except BlockedDestination as exc:
-        raise ActionFailed("blocked", exc.detail) from exc
-    if not addresses:
-        raise ActionFailed("blocked", f"cannot resolve {host!r}")
-    return Destination(host, port, addresses[0])
+        raise DestinationBlocked(exc.detail) from exc
+    except Unresolvable as exc:
+        raise ActionFailed("connection", str(exc)) from exc
 
 
 def security_of(ctx: ActionContext, default: str) -> str:

@@ -9,6 +9,7 @@ no next ends its block: the run (root block), a parallel branch or a loop iterat
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ ID = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,62}$"}
 NEXT = {"anyOf": [ID, {"type": "null"}]}
 EXPR = {"type": "string", "minLength": 1, "maxLength": expressions.MAX_EXPRESSION_CHARS}
 POSITIVE = {"type": "integer", "minimum": 1}
+MAX_STEPS = 1000  # per definition, branches and loop bodies included (README)
 
 RETRY = {
     "type": "object", "additionalProperties": False,
@@ -101,20 +103,21 @@ class Graph:
     @classmethod
     def of(cls, definition: dict[str, Any]) -> Graph:
         graph = cls(definition)
-        graph._index("", definition)
+        todo: list[tuple[str, dict[str, Any]]] = [("", definition)]
+        while todo:  # blocks in any order; each block's steps in order
+            key, block = todo.pop()
+            steps = block.get("steps") or []
+            start = block.get("start") or (steps[0].get("id") if steps else "")
+            graph.blocks[key] = Block(key, start)
+            for step in steps:
+                sid = step.get("id") if isinstance(step, dict) else None
+                if not isinstance(sid, str):
+                    continue  # validation reports it; the graph holds well-formed steps
+                graph.steps[sid] = step
+                graph.block_of[sid] = key
+                graph.blocks[key].steps.append(sid)
+                todo += child_blocks(step)
         return graph
-
-    def _index(self, key: str, block: dict[str, Any]) -> None:
-        steps = block.get("steps") or []
-        start = block.get("start") or (steps[0].get("id") if steps else "")
-        self.blocks[key] = Block(key, start)
-        for step in steps:
-            sid = step.get("id")
-            self.steps[sid] = step
-            self.block_of[sid] = key
-            self.blocks[key].steps.append(sid)
-            for child_key, child in child_blocks(step):
-                self._index(child_key, child)
 
     def step(self, step_id: str) -> dict[str, Any]:
         return self.steps[step_id]
@@ -144,24 +147,26 @@ class Graph:
 
 
 def child_blocks(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    if step.get("type") == "parallel":
-        return [(f"{step['id']}#{i}", b) for i, b in enumerate(step.get("branches") or [])
+    branches = step.get("branches")
+    if step.get("type") == "parallel" and isinstance(branches, list):
+        return [(f"{step.get('id')}#{i}", b) for i, b in enumerate(branches)
                 if isinstance(b, dict)]
     if step.get("type") == "loop" and isinstance(step.get("body"), dict):
-        return [(step["id"], step["body"])]
+        return [(str(step.get("id")), step["body"])]
     return []
 
 
 def successors_of(step: dict[str, Any]) -> list[str | None]:
     found = [step.get("next"), step.get("on_error")]
-    schema = _SCHEMAS.get(step.get("type", ""))
+    step_type = step.get("type")
+    schema = _SCHEMAS.get(step_type) if isinstance(step_type, str) else None
     for name in schema.targets if schema else ():
         value = step.get(name)
         if isinstance(value, list):
             found += [r.get("next") for r in value if isinstance(r, dict)]
         else:
             found.append(value)
-    return found
+    return [t for t in found if t is None or isinstance(t, str)]  # others: a schema error
 
 
 # --------------------------------------------------------------------------- validation
@@ -172,7 +177,11 @@ def validate(definition: Any) -> Graph:
     errors = _schema_errors(DEFINITION, definition, "")
     if errors:
         raise ValidationFailed(errors)
-    errors = _check_blocks("", definition, seen={})
+    if (count := _count_steps(definition)) > MAX_STEPS:
+        raise ValidationFailed.field("steps", f"a workflow holds at most {MAX_STEPS:,} steps "
+                                              f"(branches and loop bodies included); this "
+                                              f"one has {count:,}")
+    errors = _check_blocks(definition)
     graph = Graph.of(definition)
     errors += _check_references(graph)
     if not errors:
@@ -180,6 +189,17 @@ def validate(definition: Any) -> Graph:
     if errors:
         raise ValidationFailed(errors)
     return graph
+
+
+def _count_steps(definition: dict[str, Any]) -> int:
+    count, todo = 0, [definition]
+    while todo:
+        steps = todo.pop().get("steps")
+        if isinstance(steps, list):
+            count += len(steps)
+            todo += [child for step in steps if isinstance(step, dict)
+                     for _, child in child_blocks(step)]
+    return count
 
 
 def _schema_errors(schema: dict[str, Any], value: Any, prefix: str) -> list[dict[str, str]]:
@@ -191,32 +211,67 @@ def _schema_errors(schema: dict[str, Any], value: Any, prefix: str) -> list[dict
     return found
 
 
-def _step_json_schema(step_type: str, schema: StepSchema) -> dict[str, Any]:
+def _step_schema_json(step_type: str) -> dict[str, Any]:
+    schema = _SCHEMAS[step_type]
     return {"type": "object", "additionalProperties": False,
             "required": ["id", "type", *schema.required],
             "properties": {**COMMON, **schema.properties}, **schema.extra}
 
 
-def _check_blocks(prefix: str, block: dict[str, Any],
-                  seen: dict[str, str]) -> list[dict[str, str]]:
+@dataclass
+class _Frame:
+    """A block being checked: where its errors go, and the steps still to check."""
+
+    prefix: str
+    block: dict[str, Any]
+    steps: Iterator[tuple[int, Any]]
+    fresh: bool = True
+
+
+def _check_blocks(definition: dict[str, Any]) -> list[dict[str, str]]:
+    """Each step against its type's schema, unique ids, each block's `start`; depth
+    first in reading order, without recursion (blocks nest as deep as the JSON does)."""
     errors: list[dict[str, str]] = []
-    for index, step in enumerate(block.get("steps") or []):
-        label = f"steps.{step.get('id') or index}"
-        sid, stype = step.get("id"), step.get("type")
-        if stype not in _SCHEMAS:
-            errors.append({"field": f"{label}.type",
-                           "message": f"unknown step type {stype!r}; one of {step_types()}"})
+    seen: set[str] = set()
+    stack = [_Frame("", definition, iter(enumerate(definition.get("steps") or [])), False)]
+    while stack:
+        frame = stack[-1]
+        if frame.fresh:  # a branch or loop body: first its own shape
+            frame.fresh = False
+            errors += _schema_errors(BLOCK, frame.block, frame.prefix)
+        index, step = next(frame.steps, (None, None))
+        if index is not None and not isinstance(step, dict):
+            continue  # the block's schema reports it
+        if index is None:
+            stack.pop()
+            ids = [s.get("id") for s in frame.block.get("steps") or [] if isinstance(s, dict)]
+            if frame.block.get("start") and frame.block["start"] not in ids:
+                errors.append({"field": f"{frame.prefix}start",
+                               "message": "names no step of this block"})
             continue
-        errors += _schema_errors(_step_json_schema(stype, _SCHEMAS[stype]), step, f"{label}.")
-        if isinstance(sid, str):
-            if sid in seen:
-                errors.append({"field": f"{label}.id", "message": f"duplicate step id {sid!r}"})
-            seen[sid] = label
-        for _, child in child_blocks(step):
-            errors += _schema_errors(BLOCK, child, f"{label}.")
-            errors += _check_blocks(label + ".", child, seen)
-    if block.get("start") and block["start"] not in [s.get("id") for s in block.get("steps", [])]:
-        errors.append({"field": f"{prefix}start", "message": "names no step of this block"})
+        errors += _check_step(step, index, seen)
+        label = f"steps.{step.get('id') or index}."
+        if _known_type(step.get("type")):
+            stack += [_Frame(label, child, iter(enumerate(child.get("steps") or [])))
+                      for _, child in reversed(child_blocks(step))]
+    return errors
+
+
+def _known_type(step_type: Any) -> bool:
+    return isinstance(step_type, str) and step_type in _SCHEMAS
+
+
+def _check_step(step: dict[str, Any], index: int, seen: set[str]) -> list[dict[str, str]]:
+    label = f"steps.{step.get('id') or index}"
+    sid, stype = step.get("id"), step.get("type")
+    if not _known_type(stype):
+        return [{"field": f"{label}.type",
+                 "message": f"unknown step type {stype!r}; one of {step_types()}"}]
+    errors = _schema_errors(_step_schema_json(stype), step, f"{label}.")
+    if isinstance(sid, str):
+        if sid in seen:
+            errors.append({"field": f"{label}.id", "message": f"duplicate step id {sid!r}"})
+        seen.add(sid)
     return errors
 
 
@@ -237,28 +292,38 @@ def _check_references(graph: Graph) -> list[dict[str, str]]:
 
 def _check_cycles(graph: Graph) -> list[dict[str, str]]:
     """A step runs at most once per block (its row is unique per iteration path), so a
-    path back to an earlier step could never run: repeating is what loop steps do."""
-    state: dict[str, str] = {}  # "open" while on the current path, "done" after
+    path back to an earlier step could never run: repeating is what loop steps do.
 
-    def visit(sid: str, trail: list[str]) -> list[str] | None:
-        state[sid] = "open"
-        for target in successors_of(graph.steps[sid]):
-            if target is None:
+    Depth first without recursion: a linear workflow of MAX_STEPS steps is a path
+    that long, far past Python's recursion limit."""
+    done: set[str] = set()
+    for root in graph.steps:
+        if root in done:
+            continue
+        trail: list[str] = [root]  # the current path; each entry's successors below
+        pending: list[list[str]] = [_targets(graph, root)]
+        on_trail = {root}
+        while trail:
+            if not pending[-1]:
+                finished = trail.pop()
+                pending.pop()
+                on_trail.discard(finished)
+                done.add(finished)
                 continue
-            if state.get(target) == "open":
-                return [*trail, sid, target]
-            if target not in state and (cycle := visit(target, [*trail, sid])):
-                return cycle
-        state[sid] = "done"
-        return None
-
-    for sid in graph.steps:
-        if sid not in state and (cycle := visit(sid, [])):
-            start = cycle.index(cycle[-1])
-            loop = " -> ".join(cycle[start:])
-            return [{"field": f"steps.{cycle[-2]}", "message": f"leads back to an earlier "
-                     f"step ({loop}); use a loop step to repeat steps"}]
+            target = pending[-1].pop()
+            if target in on_trail:
+                loop = " -> ".join([*trail[trail.index(target):], target])
+                return [{"field": f"steps.{trail[-1]}", "message": f"leads back to an "
+                         f"earlier step ({loop}); use a loop step to repeat steps"}]
+            if target not in done:
+                trail.append(target)
+                pending.append(_targets(graph, target))
+                on_trail.add(target)
     return []
+
+
+def _targets(graph: Graph, step_id: str) -> list[str]:
+    return [t for t in reversed(successors_of(graph.steps[step_id])) if t is not None]
 
 
 def _check_expressions(graph: Graph) -> list[dict[str, str]]:

@@ -13,6 +13,12 @@ what happened in one commit, and move on.
 
 The common case (a step completed, the next step of its block follows) is recorded by
 `hotpath.hand_over` in one statement; everything else by `flow` on ORM objects.
+
+Our database failing under a transaction (a restart, a deadlock: `database_outage`) is never the
+step's fault: each transaction here is one that is harmless to repeat, and is done again
+until the database answers (within the lease's grace). An executor that meets it gets
+its attempt back (`Interrupted`), as does a step whose worker died: only a step's own
+errors count against its retry policy. A step interrupted too often fails.
 """
 
 from __future__ import annotations
@@ -24,15 +30,22 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 
 from overture.orchestration import dispatch, flow, hotpath
 from overture.orchestration.definition import Graph
+from overture.orchestration.flow import Recordable
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
-from overture.orchestration.outcomes import DEFAULT_NEXT, Completed, Outcome, Spawn, StepFailed
+from overture.orchestration.outcomes import (
+    DEFAULT_NEXT,
+    Completed,
+    Interrupted,
+    Outcome,
+    Spawn,
+    StepFailed,
+)
 from overture.orchestration.steps import StepContext, executor_for, join_needs_all
 from overture.orchestration.watchdog import StepTimeout, time_limit
-from overture.platform import pipeline
+from overture.platform import database_outage, pipeline
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.logging import get_logger
 
@@ -40,8 +53,7 @@ log = get_logger(__name__)
 LEASE_GRACE_ENV = "OVERTURE_LEASE_GRACE_SECONDS"
 DEFAULT_TIMEOUT = 300.0
 MAX_INLINE_STEPS = 50  # one message runs at most this many steps before yielding
-DEADLOCK_RETRIES = 3
-RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+MAX_INTERRUPTIONS = 5  # a step whose attempts keep getting lost (it kills its worker) fails
 _SLOW = object()  # the fast path declined: record with the ORM
 
 
@@ -61,6 +73,7 @@ class Claimed:
     # Outputs on the paths around this step's own (what its block's siblings see too),
     # when claimed by the hot path; None when not known.
     around: list[tuple[str, str, Any]] | None = None
+    interruptions: int = 0  # attempts lost before this one (a dead worker)
 
 
 def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
@@ -73,14 +86,23 @@ def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
             claimed = record(claimed, run_step(claimed), inline=budget > 0)
 
 
-def run_step(claimed: Claimed) -> Outcome | StepFailed:
+def run_step(claimed: Claimed) -> Recordable:
+    if claimed.interruptions > MAX_INTERRUPTIONS:
+        return StepFailed("interrupted", f"the step was interrupted {claimed.interruptions} "
+                          "times (its worker died, or lost the database, while it ran)")
     try:
-        outcome: Outcome | StepFailed = execute(claimed)
+        outcome: Recordable = execute(claimed)
     except StepFailed as failure:
         outcome = failure
-    except Exception as exc:  # a bug in an executor must not lose the run
-        log.exception("step.crashed", step_run_id=str(claimed.step_run_id))
-        outcome = StepFailed("error", f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        if database_outage.infrastructure_error(exc):  # our database, not the step: run it again
+            log.warning("step.interrupted", step_run_id=str(claimed.step_run_id),
+                        error=database_outage.summary(exc))
+            outcome = Interrupted("the database failed under the step: "
+                                  + database_outage.summary(exc))
+        else:  # a bug in an executor must not lose the run
+            log.exception("step.crashed", step_run_id=str(claimed.step_run_id))
+            outcome = StepFailed("error", f"{type(exc).__name__}: {exc}")
     # An executor that touched the database (connector audit and usage) may have left a
     # transaction open, or aborted by its error: the record must not inherit either.
     if db.session().in_transaction():
@@ -102,6 +124,12 @@ def lease_grace() -> float:
     return float(os.environ.get(LEASE_GRACE_ENV) or 30)
 
 
+def _patiently(fn: Any, *args: Any) -> Any:
+    """One of the engine's transactions, done again while the database fails under it,
+    as long as a claim's lease surely holds (its grace); then the sweeper takes over."""
+    return database_outage.patiently(fn, *args, within=lease_grace())
+
+
 # --------------------------------------------------------------------------- claim
 
 
@@ -115,7 +143,7 @@ def claim(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
             return _claim_direct(step_run_id, tenant_id)
         except pipeline.Declined:
             pass  # the ORM path has its own retries and errors
-    return _retry_deadlocks(_claim_once, step_run_id, tenant_id) \
+    return _patiently(_claim_once, step_run_id, tenant_id) \
         or _join_asked(step_run_id, tenant_id)
 
 
@@ -134,16 +162,16 @@ def _taken(taken: hotpath.DirectClaim, token: str, tenant_id: uuid.UUID, now: da
     """A row claimed by the hot path. `sibling_of`: the branch step whose worker took
     it, when the claim read no outputs."""
     row, facts = taken.row, taken.run
-    graph = _admit(row, facts, tenant_id, now, hotpath.extend_lease_direct)
+    graph = _patiently(_admit, row, facts, tenant_id, now, hotpath.extend_lease_direct)
     if graph is None:
         return None
     db.session.rollback()  # a version read for the graph: nothing to keep open
     outputs = taken.outputs
     if sibling_of is not None:
         outputs = sibling_of.around if _first_of_a_sibling_branch(graph, row, sibling_of) \
-            else hotpath.outputs_of(row.id, tenant_id)
-    claimed = _with_scope(row, facts, token, tenant_id, graph,
-                          hotpath.DirectReader(tenant_id, outputs))
+            else _patiently(hotpath.outputs_of, row.id, tenant_id)
+    claimed = _patiently(_with_scope, row, facts, token, tenant_id, graph,
+                         hotpath.DirectReader(tenant_id, outputs))
     claimed.around = [o for o in outputs if o[1] != row.path]
     return claimed
 
@@ -167,8 +195,10 @@ def _with_scope(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, token: str,
                 tenant_id: uuid.UUID, graph: Graph, reader: hotpath.Reader) -> Claimed:
     scope = flow.build_scope(reader, graph, facts.id, facts.workflow_id, facts.input,
                              facts.trigger, facts.started_at, row.path, row.attempt, row.input)
-    return _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
-                    tenant_id, facts, graph, scope)
+    claimed = _claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
+                       tenant_id, facts, graph, scope)
+    claimed.interruptions = row.interruptions
+    return claimed
 
 
 def _first_of_a_sibling_branch(graph: Graph, row: hotpath.ClaimedRow, sibling: Claimed) -> bool:
@@ -206,6 +236,12 @@ def _claimed(step_run_id: uuid.UUID, token: str, step_id: str, path: str, attemp
         workflow_id=str(facts.workflow_id), step_run_id=str(step_run_id), pins=graph.pins)
     return Claimed(step_run_id, token, context, step["type"], step_id, path, tenant_id,
                    facts, graph)
+
+
+def _refuse_and_commit(step_run_id: uuid.UUID, run_id: uuid.UUID, graph: Graph,
+                       now: datetime) -> None:
+    _refuse(step_run_id, run_id, graph, now)
+    db.session.commit()
 
 
 def _refuse(step_run_id: uuid.UUID, run_id: uuid.UUID, graph: Graph, now: datetime) -> None:
@@ -271,7 +307,7 @@ def with_time_limit(fn: Any, seconds: float) -> Any:
 # --------------------------------------------------------------------------- record
 
 
-def record(claimed: Claimed, outcome: Outcome | StepFailed, inline: bool = True) -> Claimed | None:
+def record(claimed: Claimed, outcome: Recordable, inline: bool = True) -> Claimed | None:
     """Record the outcome in one transaction if the claim still holds; returns the
     successor claimed at birth, to run next, if any."""
     if claimed.context.ledger.empty and hotpath.available():
@@ -282,22 +318,7 @@ def record(claimed: Claimed, outcome: Outcome | StepFailed, inline: bool = True)
             recorded = _fan_out_direct(claimed, outcome)
         if recorded is not _SLOW:
             return recorded  # type: ignore[return-value]
-    return _retry_deadlocks(_record_once, claimed, outcome, inline)
-
-
-def _retry_deadlocks(fn: Any, *args: Any) -> Any:
-    """Run a transaction again when PostgreSQL picked it as a deadlock victim: both
-    claim and record can meet a run being finished or cancelled by another worker."""
-    for attempt in range(DEADLOCK_RETRIES):
-        try:
-            return fn(*args)
-        except OperationalError as exc:
-            db.session.rollback()
-            if getattr(exc.orig, "sqlstate", None) not in RETRYABLE_SQLSTATES \
-                    or attempt == DEADLOCK_RETRIES - 1:
-                raise
-            log.warning("step.transaction_retried", function=fn.__name__)
-    return None
+    return _patiently(_record_once, claimed, outcome, inline)
 
 
 def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object:
@@ -331,7 +352,7 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
             if ended.sibling is None else _SLOW
         if joined is not _SLOW:
             return joined
-        return _retry_deadlocks(_join_once, claimed.run.id, parent_step, parent_path, inline)
+        return _patiently(_join_once, claimed.run.id, parent_step, parent_path, inline)
     if ended.sibling is not None and sibling is not None:
         return _taken(ended.sibling, sibling.token, claimed.tenant_id, now,
                       claimed if sibling.has_outputs else None)
@@ -411,11 +432,10 @@ def _go_on_direct(before: Claimed, recorded: hotpath.Recorded, next_id: str, pat
         return None
     if not flow.may_start(RunStatus.RUNNING, recorded.deadline_at, recorded.steps_executed,
                           before.graph, now):
-        _refuse(recorded.successor_id, before.run.id, before.graph, now)
-        db.session.commit()
+        _patiently(_refuse_and_commit, recorded.successor_id, before.run.id, before.graph, now)
         return None
     successor = _claimed(recorded.successor_id, token, next_id, path, 1, now, before.tenant_id,
-                         before.run, before.graph, scope())
+                         before.run, before.graph, _patiently(scope))
     successor.around = around
     return successor
 
@@ -437,8 +457,7 @@ def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool)
                                                  outcome.output), claimed.around)
 
 
-def _record_once(claimed: Claimed, outcome: Outcome | StepFailed,
-                 inline: bool) -> Claimed | None:
+def _record_once(claimed: Claimed, outcome: Recordable, inline: bool) -> Claimed | None:
     # The run first, then the step: the same order as cancelling and finishing a run,
     # which lock the run and then its steps.
     run = _locked_run(claimed.run.id)
@@ -488,7 +507,7 @@ def _join_once(run_id: uuid.UUID, step_id: str, path: str, inline: bool) -> Clai
 
 
 def _join_asked(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
-    waiting = hotpath.waiting_parallel(step_run_id, tenant_id)
+    waiting = _patiently(hotpath.waiting_parallel, step_run_id, tenant_id)
     db.session.rollback()
     return None if waiting is None else _fan_out_asked(step_run_id, *waiting, tenant_id)
 
@@ -496,7 +515,7 @@ def _join_asked(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
 def _fan_out_asked(parent_id: uuid.UUID, run_id: uuid.UUID, step_id: str, path: str,
                    tenant_id: uuid.UUID) -> Claimed | None:
     """Complete the parallel step's join, or take on one of its queued branches."""
-    joined = _retry_deadlocks(_join_once, run_id, step_id, path, True)
+    joined = _patiently(_join_once, run_id, step_id, path, True)
     if joined is not None or not hotpath.available():
         return joined
     now, token = utcnow(), uuid.uuid4().hex

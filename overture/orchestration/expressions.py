@@ -15,6 +15,7 @@ from typing import Any
 
 import cel
 
+from overture.platform import jsonbody
 from overture.platform.errors import OvertureError
 
 MAX_EXPRESSION_CHARS = 2000
@@ -23,6 +24,10 @@ TEMPLATE_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 COMPREHENSION_RE = re.compile(
     r"\.\s*(?:map|filter|all|exists|exists_one)\s*\(\s*([A-Za-z_]\w*)\s*,")
 ROOTS = frozenset({"input", "steps", "run", "item", "index", "error"})
+# Templated values nest at most as deep as a request body may (platform/jsonbody.py), so
+# rendering one recurses a bounded number of times whatever a stored definition holds.
+MAX_DEPTH = jsonbody.MAX_DEPTH
+TOO_DEEP = f"a templated value nests deeper than {MAX_DEPTH} levels"
 
 
 class ExpressionError(OvertureError):
@@ -71,14 +76,16 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
 
 
-def render(value: Any, scope: dict[str, Any]) -> Any:
+def render(value: Any, scope: dict[str, Any], depth: int = 0) -> Any:
     """Render templates anywhere inside a JSON value."""
     if isinstance(value, str):
         return _render_string(value, scope)
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        raise ExpressionError(TOO_DEEP)
     if isinstance(value, dict):
-        return {k: render(v, scope) for k, v in value.items()}
+        return {k: render(v, scope, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [render(v, scope) for v in value]
+        return [render(v, scope, depth + 1) for v in value]
     return value
 
 
@@ -100,18 +107,21 @@ def _as_text(value: Any) -> str:
 def check(value: Any) -> list[str]:
     """Every expression inside a JSON value compiles; returns the problems found."""
     problems: list[str] = []
-    if isinstance(value, str):
-        for match in TEMPLATE_RE.finditer(value):
-            try:
-                compile_expression(match.group(1))
-            except ExpressionError as exc:
-                problems.append(exc.detail)
-    elif isinstance(value, dict):
-        for v in value.values():
-            problems += check(v)
-    elif isinstance(value, list):
-        for v in value:
-            problems += check(v)
+    todo = [(value, 0)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, str):
+            for match in TEMPLATE_RE.finditer(node):
+                try:
+                    compile_expression(match.group(1))
+                except ExpressionError as exc:
+                    problems.append(exc.detail)
+        elif isinstance(node, dict | list) and depth >= MAX_DEPTH:
+            if TOO_DEEP not in problems:
+                problems.append(TOO_DEEP)  # render would refuse it at run time
+        elif isinstance(node, dict | list):
+            children = node.values() if isinstance(node, dict) else node
+            todo += [(child, depth + 1) for child in reversed(list(children))]
     return problems
 
 

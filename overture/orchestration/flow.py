@@ -37,6 +37,7 @@ from overture.orchestration.outcomes import (
     Child,
     Completed,
     Defer,
+    Interrupted,
     Outcome,
     Spawn,
     StepFailed,
@@ -50,6 +51,8 @@ DEFAULT_MAX_STEPS = 10_000
 FANOUT_ENV = "OVERTURE_FANOUT_MESSAGES"
 FANOUT_RECHECK_MS = 1000  # then branches still queued are spread over more workers
 DEFAULT_MAX_DURATION = 7 * 86400
+INTERRUPTED_BACKOFF_CAP = 30.0  # seconds before a step interrupted again runs again
+Recordable = Outcome | StepFailed | Interrupted
 _graphs: OrderedDict[uuid.UUID, Graph] = OrderedDict()
 _graphs_lock = threading.Lock()
 
@@ -200,8 +203,7 @@ def refuse_to_start(run: Run, graph: Graph, row: StepRun, now: datetime) -> str 
 # --------------------------------------------------------------------------- ledger
 
 
-def write_ledger(run: Run, row: StepRun, ledger: Ledger,
-                 outcome: Outcome | StepFailed) -> Outcome | StepFailed:
+def write_ledger(run: Run, row: StepRun, ledger: Ledger, outcome: Recordable) -> Recordable:
     """Write what the step used and did; a run past its `max_agent_calls` fails here."""
     if ledger.empty:
         return outcome
@@ -224,7 +226,7 @@ def write_ledger(run: Run, row: StepRun, ledger: Ledger,
 # --------------------------------------------------------------------------- outcomes
 
 
-def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
+def apply(run: Run, row: StepRun, outcome: Recordable,
           resumed: bool = False) -> uuid.UUID | None:
     """Record `outcome` for `row`; returns a successor step run to run inline, if any.
     A resumed step (after waiting) was counted when it started waiting."""
@@ -232,6 +234,8 @@ def apply(run: Run, row: StepRun, outcome: Outcome | StepFailed,
     step = graph.step(row.step_id)
     now = utcnow()
     row.lease_until = None
+    if isinstance(outcome, Interrupted):
+        return _interrupted(row, outcome, now)
     if isinstance(outcome, StepFailed):
         return _failed(run, graph, row, step, outcome, now, resumed)
     if not resumed:
@@ -338,6 +342,20 @@ def _failed(run: Run, graph: Graph, row: StepRun, step: dict[str, Any], failure:
     if step.get("on_error"):
         return queue_step(run, step["on_error"], row.path, graph, input={"error": error}).id
     fail_run(run, error)
+    return None
+
+
+def _interrupted(row: StepRun, outcome: Interrupted, now: datetime) -> None:
+    """Give the lost attempt back (the retry policy never sees it) and run the step
+    again shortly, as the sweeper does for a step whose worker died."""
+    delay = min(INTERRUPTED_BACKOFF_CAP, 0.5 * 2 ** row.interruptions) \
+        * random.uniform(0.5, 1.0)  # noqa: S311
+    row.interruptions += 1
+    row.attempt -= 1
+    row.status, row.claim, row.error = StepStatus.QUEUED, None, outcome.as_error()
+    row.next_attempt_at = now + timedelta(seconds=delay)
+    row.enqueued_at = now
+    send_later(row.id, row.tenant_id, int(delay * 1000))
     return None
 
 

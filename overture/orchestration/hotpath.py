@@ -17,12 +17,12 @@ Every statement here runs under row-level security in the tenant's scope.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from psycopg.types.json import Json
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
 from overture.platform import audit, pipeline
@@ -43,6 +43,7 @@ class ClaimedRow:
     attempt: int
     input: Any
     started_at: datetime
+    interruptions: int  # attempts lost to a dead worker before this one
 
 
 @dataclass(frozen=True)
@@ -146,14 +147,18 @@ def claim_row(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: dat
               lease: timedelta) -> ClaimedRow | None:
     """Take a queued row (or one whose lease ran out) for this worker, in the session's
     transaction; None when it is taken, finished or not due: a duplicate message is
-    then dropped."""
+    then dropped. A row still running was lost with its worker: that attempt is counted
+    as an interruption, not against the retry policy."""
     s = STEPS.c
+    lost = s.status == StepStatus.RUNNING
     stmt = (update(STEPS)
             .where(s.id == step_run_id, s.tenant_id == tenant_id, _claimable(now))
-            .values(status=StepStatus.RUNNING, claim=token, attempt=s.attempt + 1,
+            .values(status=StepStatus.RUNNING, claim=token,
+                    attempt=s.attempt + case((lost, 0), else_=1),
+                    interruptions=s.interruptions + case((lost, 1), else_=0),
                     lease_until=now + lease, started_at=db.func.coalesce(s.started_at, now))
             .returning(s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input,
-                       s.started_at))
+                       s.started_at, s.interruptions))
     row = db.session.connection().execute(stmt).one_or_none()
     return ClaimedRow(*row) if row is not None else None
 
@@ -184,18 +189,21 @@ def run_facts(run_id: uuid.UUID, tenant_id: uuid.UUID) -> RunFacts:
     return RunFacts(*row)
 
 
-# The claim and its run's facts in one statement (the run row is read, not locked).
+# The claim and its run's facts in one statement (the run row is read, not locked). A
+# row still running was lost with its worker: an interruption, not an attempt.
 _CLAIM_WITH_RUN = """
-UPDATE step_runs s SET status = 'running', claim = %(claim)s, attempt = s.attempt + 1,
+UPDATE step_runs s SET status = 'running', claim = %(claim)s,
+       attempt = s.attempt + CASE WHEN s.status = 'running' THEN 0 ELSE 1 END,
+       interruptions = s.interruptions + CASE WHEN s.status = 'running' THEN 1 ELSE 0 END,
        lease_until = %(lease)s, started_at = coalesce(s.started_at, %(now)s)
 FROM runs r
 WHERE s.id = %(id)s AND r.id = s.run_id
   AND ((s.status = 'queued' AND (s.next_attempt_at IS NULL OR s.next_attempt_at <= %(now)s))
        OR (s.status = 'running' AND s.lease_until < %(now)s))
 RETURNING s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input, s.started_at,
-          r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id, r.input AS r_input,
-          r.trigger, r.started_at AS r_started_at, r.deadline_at, r.steps_executed,
-          r.parent_step_run_id
+          s.interruptions, r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id,
+          r.input AS r_input, r.trigger, r.started_at AS r_started_at, r.deadline_at,
+          r.steps_executed, r.parent_step_run_id
 """
 # The outputs a claimed step's expressions see: finished steps on its own iteration
 # path and the paths around it ("a#1/b#2/" -> "", "a#1/", "a#1/b#2/").
@@ -226,9 +234,9 @@ WHERE t.id = (SELECT q.id FROM step_runs q
               ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED)
   AND r.id = t.run_id AND r.status = 'running' AND t.status = 'queued'{guard}
 RETURNING t.id, t.run_id, t.step_id, t.path, t.step_type, t.attempt, t.input, t.started_at,
-          r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id, r.input AS r_input,
-          r.trigger, r.started_at AS r_started_at, r.deadline_at, r.steps_executed,
-          r.parent_step_run_id
+          t.interruptions, r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id,
+          r.input AS r_input, r.trigger, r.started_at AS r_started_at, r.deadline_at,
+          r.steps_executed, r.parent_step_run_id
 """
 _SIBLING = _SIBLING_OF.format(guard="")
 # ... and how many of the fan-out's steps are still queued after it (the statement's
@@ -267,12 +275,16 @@ def claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID, token: str, now: 
             tuple(waiting) if waiting is not None else None)
 
 
+_ROW, _FACTS = len(fields(ClaimedRow)), len(fields(RunFacts))
+
+
 def _direct_claim(claimed: Any, outputs: list[Any]) -> DirectClaim | None:
     if claimed is None or claimed[0] is None:  # none, or the empty side of a left join
         return None
-    return DirectClaim(ClaimedRow(*claimed[:8]), RunFacts(*claimed[8:18]),
+    facts_end = _ROW + _FACTS
+    return DirectClaim(ClaimedRow(*claimed[:_ROW]), RunFacts(*claimed[_ROW:facts_end]),
                        [(o.step_id, o.path, o.output) for o in outputs],
-                       claimed[18] if len(claimed) > 18 else 0)
+                       claimed[facts_end] if len(claimed) > facts_end else 0)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -84,6 +85,9 @@ class Run(TenantOwned, db.Model):
     status: Mapped[str] = mapped_column(String(16), default=RunStatus.QUEUED)
     trigger: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    # SHA-256 (hex) of the canonical JSON of the input of a run started with a key: the
+    # same key with another input is refused (runs.start_run; migration 0014).
+    input_fingerprint: Mapped[str | None] = mapped_column(String(64))
     input: Mapped[Any] = mapped_column(JSON, default=dict)
     output: Mapped[Any | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -138,7 +142,11 @@ class StepRun(TenantOwned, db.Model):
     path: Mapped[str] = mapped_column(String(400), default="")
     step_type: Mapped[str] = mapped_column(String(24))
     status: Mapped[str] = mapped_column(String(16), default=StepStatus.QUEUED)
+    # Attempts that ran and ended (or run now): what the retry policy counts.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
+    # Attempts lost to infrastructure (a worker that died, our database failing under
+    # the step): run again without counting against the retry policy (engine.process).
+    interruptions: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     input: Mapped[Any | None] = mapped_column(JSON)
     output: Mapped[Any | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)

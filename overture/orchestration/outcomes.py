@@ -85,5 +85,17 @@ class StepFailed(Exception):
         return {"code": self.code, "message": self.message, **self.details}
 
 
+@dataclass(frozen=True)
+class Interrupted:
+    """The attempt was lost to infrastructure (our database failed under the step): not
+    the step's doing. It runs again, with the same idempotency key, and does not count
+    against the step's retry policy."""
+
+    reason: str
+
+    def as_error(self) -> dict[str, Any]:
+        return {"code": "interrupted", "message": self.reason}
+
+
 # Codes retried when a step's policy names none.
 TRANSIENT = frozenset({"timeout", "transient", "rate_limited", "http_5xx", "connection"})

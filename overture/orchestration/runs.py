@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from datetime import timedelta
@@ -31,30 +32,61 @@ from overture.platform.pagination import Page, paginate
 MAX_INPUT_BYTES = 1_000_000
 
 
+class IdempotencyKeyReused(ValidationFailed):
+    """A key names one request: the same key with another input is a client bug (two
+    requests sharing a key), and answering with the first run would hide it (Stripe
+    answers the same way)."""
+
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"
+
+    def __init__(self, run: Run) -> None:
+        super().__init__([{"field": "Idempotency-Key",
+                           "message": "already used with a different input"}],
+                         detail=f"this Idempotency-Key was first used with a different input "
+                                f"(run {run.id}); use a new key for a new request, or resend "
+                                "the first request unchanged to get its run")
+        self.extra["run_id"] = str(run.id)
+
+
 def start_run(workflow: Workflow, input: Any, trigger: str, *,
               idempotency_key: str | None = None, started_by: uuid.UUID | None = None,
-              version: WorkflowVersion | None = None) -> tuple[Run, bool]:
+              version: WorkflowVersion | None = None,
+              check_reuse: bool = True) -> tuple[Run, bool]:
     """A new run of the workflow's current version, or the run this key already made.
 
     Returns (run, created). The first step is queued; its message leaves on commit.
+    A key that made a run with a different input is refused (`IdempotencyKeyReused`),
+    unless `check_reuse` is off: for keys the platform derives itself, whose repeats
+    are the same event by construction.
     """
-    if idempotency_key is not None:
-        existing = _by_key(workflow.id, idempotency_key)
-        if existing is not None:
-            return existing, False
-    check_input(input)
-    version = version or _current_version(workflow)
     if idempotency_key is None:  # no key to collide on: no savepoint to wrap it in
-        return _new_run(workflow, version, input, trigger, None, started_by), True
-    try:
-        with db.session.begin_nested():
-            run = _new_run(workflow, version, input, trigger, idempotency_key, started_by)
-    except IntegrityError:
-        existing = _by_key(workflow.id, idempotency_key)
-        if existing is None:
-            raise
-        return existing, False
-    return run, True
+        check_input(input)
+        version = version or _current_version(workflow)
+        return _new_run(workflow, version, input, trigger, None, None, started_by), True
+    fingerprint = input_fingerprint(input)
+    existing = _by_key(workflow.id, idempotency_key)
+    if existing is None:
+        check_input(input)
+        version = version or _current_version(workflow)
+        try:
+            with db.session.begin_nested():
+                return _new_run(workflow, version, input, trigger, idempotency_key,
+                                fingerprint, started_by), True
+        except IntegrityError:  # a concurrent request with this key won
+            existing = _by_key(workflow.id, idempotency_key)
+            if existing is None:
+                raise
+    if check_reuse and existing.input_fingerprint not in (None, fingerprint):
+        raise IdempotencyKeyReused(existing)  # (None: a run from before fingerprints)
+    return existing, False
+
+
+def input_fingerprint(input: Any) -> str:
+    """SHA-256 of the input's canonical JSON (sorted keys, no spaces, ASCII): the same
+    input however its keys were ordered or its text spaced."""
+    canonical = json.dumps(input, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def check_input(input: Any) -> None:
@@ -76,12 +108,13 @@ def _current_version(workflow: Workflow) -> WorkflowVersion:
 
 
 def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: str,
-             key: str | None, started_by: uuid.UUID | None, parent: StepRun | None = None,
-             parent_run: Run | None = None) -> Run:
+             key: str | None, fingerprint: str | None, started_by: uuid.UUID | None,
+             parent: StepRun | None = None, parent_run: Run | None = None) -> Run:
     graph = Graph.of(version.definition)
     now = utcnow()
     run = Run(workflow_id=workflow.id, version_id=version.id, status=RunStatus.RUNNING,
-              trigger=trigger, idempotency_key=key, input=input, started_by_id=started_by,
+              trigger=trigger, idempotency_key=key, input_fingerprint=fingerprint,
+              input=input, started_by_id=started_by,
               started_at=now, parent_run_id=parent_run.id if parent_run else None,
               parent_step_run_id=parent.id if parent else None,
               deadline_at=now + timedelta(seconds=graph.policy("max_duration_seconds",
@@ -107,7 +140,7 @@ def start_child_run(parent_run: Run, row: StepRun, workflow_id: str,
                                                               f"{workflow_id}"), resumed=True)
         return None
     version = db.session.get(WorkflowVersion, workflow.current_version_id)
-    child = _new_run(workflow, version, input, "subworkflow", None, None, parent=row,
+    child = _new_run(workflow, version, input, "subworkflow", None, None, None, parent=row,
                      parent_run=parent_run)
     row.state = {"child_run_id": str(child.id)}
     return None

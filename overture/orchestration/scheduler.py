@@ -1,6 +1,6 @@
 """`overture scheduler`: cron schedules fire each tick exactly once, however many
 schedulers run, because a tick is a row with a unique key; the sweeper runs; and now
-and then expired agent notes are deleted."""
+and then expired agent notes are deleted and the audit chains' heads are sealed."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterError, croniter
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from overture.orchestration import runs, triggers, worker
 from overture.orchestration.agents import memory
 from overture.orchestration.models import Schedule, ScheduleFire, Workflow
-from overture.platform import audit
+from overture.platform import audit, audit_seal
 from overture.platform.db import db, get_or_404, scoped_to, utcnow
 from overture.platform.errors import ValidationFailed
 from overture.platform.logging import get_logger
@@ -188,9 +189,26 @@ def purge_notes(now: float | None = None) -> int:
     return purged
 
 
+# Every tenant's audit chain head, sealed outside the database now and then; the
+# interval comes from the settings (OVERTURE_AUDIT_CHECKPOINT_SECONDS).
+AUDIT_CHECKPOINT = Periodic(interval=300.0)
+AUDIT_SEALER = audit_seal.HeadSealer()
+
+
+def checkpoint_audit(now: float | None = None) -> audit_seal.SealReport | None:
+    """Seal the heads of every tenant's audit chain, when AUDIT_CHECKPOINT is due."""
+    settings = current_app.extensions["overture.settings"]
+    AUDIT_CHECKPOINT.interval = settings.audit_checkpoint_seconds
+    if not AUDIT_CHECKPOINT.due(time.monotonic() if now is None else now):
+        return None
+    report = AUDIT_SEALER.checkpoint(settings, [t.id for t in all_tenants()])
+    db.session.rollback()  # it only read
+    return report
+
+
 def one_round(app: Any) -> None:
     """Fire due cron ticks, sweep for lost or overdue work, poll due connector triggers,
-    and now and then delete expired agent notes."""
+    and now and then delete expired agent notes and seal the audit chains' heads."""
     with app.app_context():
         try:
             fire_all()
@@ -199,6 +217,11 @@ def one_round(app: Any) -> None:
             purge_notes()
         except Exception:  # keep going; the next round retries
             log.exception("scheduler.round_failed")
+            db.session.rollback()
+        try:  # sealing must not wait for the other jobs to stop failing
+            checkpoint_audit()
+        except Exception:
+            log.exception("audit.checkpoint_failed")
             db.session.rollback()
         finally:
             db.session.remove()

@@ -26,6 +26,9 @@ from overture.orchestration.outcomes import (
 from overture.tenants.roles import Role
 
 MAX_LOOP_ITEMS = 10_000
+# A run lasts at most 30 days (policy max_duration_seconds); a longer delay could never
+# end, and a huge one overflowed the date arithmetic.
+MAX_DELAY_SECONDS = 30 * 86400
 
 
 @dataclass
@@ -105,8 +108,9 @@ def _delay(ctx: StepContext) -> Outcome:
     now = datetime.now(UTC)
     if "seconds" in ctx.step:
         seconds = ctx.render(ctx.step["seconds"])
-        if not isinstance(seconds, int | float) or seconds < 0:
-            raise StepFailed("invalid", f"'seconds' must be a non-negative number, not {seconds!r}")
+        if not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_DELAY_SECONDS:
+            raise StepFailed("invalid", f"'seconds' must be a number from 0 to "
+                                        f"{MAX_DELAY_SECONDS}, not {seconds!r}")
         until = ctx.started_at + timedelta(seconds=seconds)
     else:
         raw = ctx.render(ctx.step["until"])
@@ -205,7 +209,8 @@ register_step_type("stop", StepSchema(
     {"status": {"enum": ["succeeded", "failed"]}, "output": {}, "error": {}},
     templates=("output", "error")), _stop)
 register_step_type("delay", StepSchema(
-    {"seconds": {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]},
+    {"seconds": {"anyOf": [{"type": "number", "minimum": 0, "maximum": MAX_DELAY_SECONDS},
+                           {"type": "string"}]},
      "until": {"type": "string"}}, templates=("seconds", "until"),
     extra={"oneOf": [{"required": ["seconds"]}, {"required": ["until"]}]}), _delay)
 register_step_type("action", StepSchema(

@@ -5,7 +5,9 @@ Every event a trigger delivers carries a dedupe key. It is recorded as a
 as the run it starts, and the run's idempotency key is derived from it: a second
 delivery of the same event (a webhook retried by its sender, two polls that race,
 a cursor that went back) finds the record, or waits on the first writer's row and
-then finds it, and starts nothing.
+then finds it, and starts nothing. An event may go by several keys (a signed webhook
+call: the event id it names and the delivery its signature vouches for); it starts one
+run if any of them was seen.
 
 Polling triggers are subscriptions of a workflow to a connection's trigger. The
 scheduler polls the due ones (`poll_all`); a subscription is claimed by moving its
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from overture.connectors import polling, registry
+from overture.connectors.library.webhook import canonical_event_id
 from overture.connectors.models import Connection, TriggerEvent
 from overture.orchestration import runs
 from overture.orchestration.models import Run, Workflow
@@ -33,6 +37,7 @@ from overture.platform.db import db, get_or_404, scoped_to, utcnow
 from overture.platform.errors import Conflict, OvertureError, ValidationFailed
 from overture.platform.logging import get_logger
 from overture.platform.pagination import Page, paginate
+from overture.platform.webhook_signing import SignedDelivery
 from overture.tenants.lifecycle import all_tenants
 
 log = get_logger(__name__)
@@ -66,35 +71,63 @@ def record_event(source: str, dedupe_key: str) -> TriggerEvent | None:
     return event
 
 
-def start_once(workflow: Workflow, source: str, dedupe_key: str, input: Any, trigger: str,
-               idempotency_key: str | None = None) -> tuple[Run, bool]:
-    """Start the run of one event, unless the event was seen: then (its run, False).
+def start_once(workflow: Workflow, source: str, dedupe_keys: Sequence[str], input: Any,
+               trigger: str, idempotency_key: str | None = None) -> tuple[Run, bool]:
+    """Start the run of one event, unless any of its keys was seen: then (its run, False).
 
-    The caller commits; the event record and the run commit together."""
-    key = polling.dedupe_key(dedupe_key)
-    event = record_event(source, key)
-    if event is None:
+    Keys are recorded in one order (sorted), so two requests that share some of them
+    wait on each other instead of deadlocking. A caller's `idempotency_key` is held to
+    its first input (another input under it is refused); the key derived from the event
+    is not: a sender may redeliver an event with a changed body, and it is still that
+    event.
+    The caller commits; the event records and the run commit together."""
+    keys = sorted({polling.dedupe_key(k) for k in dedupe_keys})
+    if not keys:
+        raise ValueError("an event needs a dedupe key")
+    recorded: list[TriggerEvent] = []
+    for key in keys:
+        event = record_event(source, key)
+        if event is not None:
+            recorded.append(event)
+            continue
         seen = db.session.scalars(select(TriggerEvent).where(
             TriggerEvent.source == source, TriggerEvent.dedupe_key == key)).one_or_none()
         run = db.session.get(Run, seen.run_id) if seen is not None and seen.run_id else None
         if run is not None:
+            _attach(recorded, run)  # its other names now lead to the same run
             return run, False
     run, created = runs.start_run(workflow, input, trigger,
-                                  idempotency_key=idempotency_key or run_key(source, key))
-    if event is not None:
-        event.run_id = run.id
+                                  idempotency_key=idempotency_key or run_key(source, keys[0]),
+                                  check_reuse=idempotency_key is not None)
+    _attach(recorded, run)
     return run, created
 
 
-def webhook_event_key(headers: dict[str, str], payload: Any) -> str | None:
-    """The dedupe key a webhook call carries (an event id header or body field), if any."""
+def _attach(events: list[TriggerEvent], run: Run) -> None:
+    for event in events:
+        event.run_id = run.id
+
+
+def webhook_event_keys(headers: Mapping[str, str], payload: Any,
+                       signed: SignedDelivery | None = None) -> list[str]:
+    """The dedupe keys of a webhook call, [] if it names no event.
+
+    One namespace of delivery ids (`id:`) whichever header or body field carried one
+    (see the webhook connector), plus, for a signed call, what its signature vouches
+    for: the signed `webhook-id`, or (`X-Overture-Signature`, which signs no id) the
+    signed content itself. An unsigned header cannot then make a replayed call new."""
+    keys = []
     connector = registry.find(WEBHOOK_CONNECTOR)
     trigger = connector.trigger(WEBHOOK_TRIGGER) if connector else None
-    if trigger is None:
-        return None
-    key = trigger.dedupe_key({"headers": {k.lower(): v for k, v in headers.items()},
-                              "body": payload})
-    return key or None
+    if trigger is not None:
+        named = trigger.dedupe_key({"headers": dict(headers.items()), "body": payload})
+        if named:
+            keys.append("id:" + named)
+    if signed is not None and signed.message_id is not None:
+        keys.append("id:" + canonical_event_id(signed.message_id))
+    elif signed is not None:
+        keys.append("signed:" + signed.digest)
+    return list(dict.fromkeys(keys))
 
 
 # --------------------------------------------------------------------------- subscriptions
@@ -209,7 +242,7 @@ def poll_subscription(subscription_id: Any, now: datetime | None = None) -> int:
     workflow = db.session.get(Workflow, subscription.workflow_id)
     assert workflow is not None
     for key, event in result.events:
-        _, created = start_once(workflow, source_of(sub_id), key, event, "polling")
+        _, created = start_once(workflow, source_of(sub_id), [key], event, "polling")
         started += int(created)
     subscription = get_subscription(sub_id)
     subscription.state = result.state

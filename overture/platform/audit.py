@@ -9,6 +9,10 @@ concurrent writers still leave one valid chain. Editing, deleting or truncating
 events breaks the chain where it happened, and `verify_chain` names that place.
 The database also refuses UPDATE, DELETE and TRUNCATE outright (triggers), and the
 app role may only INSERT and SELECT.
+
+The table's owner can still rewrite a chain and recompute every later hash. So the
+heads are sealed outside the database with a key it does not hold (`audit_seal`),
+and `verify_chain` checks the chain against those seals.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -281,23 +285,57 @@ class ChainReport:
     events: int
     broken_seq: int | None = None
     reason: str | None = None
+    sealed_seq: int | None = None  # the newest head a checkpoint vouches for, if any
+    sealed_at: str | None = None
 
 
-def verify_chain(batch: int = 1000) -> ChainReport:
-    """Recompute the scope tenant's chain from its first event; stop at the first break."""
-    expected_seq, prev, count = 1, GENESIS, 0
+@dataclass(frozen=True)
+class SealedHead:
+    """A chain head as a checkpoint outside the database recorded it (`audit_seal`)."""
+
+    seq: int
+    hash: str
+    at: str
+
+
+def verify_chain(batch: int = 1000, sealed: Mapping[int, SealedHead] | None = None,
+                 ) -> ChainReport:
+    """Recompute the scope tenant's chain from its first event; stop at the first break.
+
+    A chain the table's owner rewrote (an event edited and every later hash
+    recomputed) still hashes: `sealed`, the heads checkpoints recorded, tell it apart.
+    Each must still be on the chain with the same hash, and the chain at least as long.
+    """
+    sealed = sealed or {}
+    expected_seq, prev, count, since = 1, GENESIS, 0, 0
     stmt = select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=batch)
     for event in db.session.scalars(stmt):
         if event.seq != expected_seq:
             return ChainReport(False, count, expected_seq, "event missing (deleted?)")
         if event.prev_hash != prev or chain_hash(prev, event) != event.hash:
             return ChainReport(False, count, event.seq, "event altered")
+        seal = sealed.get(event.seq)
+        if seal is not None and seal.hash != event.hash:
+            return ChainReport(False, count, event.seq, _rewritten(since, seal))
+        since = event.seq if seal is not None else since
         prev, expected_seq, count = event.hash, expected_seq + 1, count + 1
         db.session.expunge(event)  # flat memory over long chains
     head = db.session.scalars(select(AuditHead)).one_or_none()
     if head is not None and (head.last_seq != count or head.last_hash != prev):
         return ChainReport(False, count, count + 1, "events missing at the end of the chain")
-    return ChainReport(True, count)
+    newest = sealed[max(sealed)] if sealed else None
+    if newest is not None and newest.seq > count:
+        return ChainReport(False, count, count + 1,
+                           f"events deleted: the chain ends at seq {count} but seq "
+                           f"{newest.seq} was sealed at {newest.at}")
+    return ChainReport(True, count, sealed_seq=newest.seq if newest else None,
+                       sealed_at=newest.at if newest else None)
+
+
+def _rewritten(since: int, seal: SealedHead) -> str:
+    return (f"chain rewritten: seq {seal.seq} no longer has the hash sealed at {seal.at}; "
+            f"an event in seqs {since + 1}-{seal.seq} was altered and the later hashes "
+            "recomputed")
 
 
 # --------------------------------------------------------------------------- reading

@@ -6,12 +6,14 @@ from it (`overture config --markdown`) and a test keeps the two in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from overture.platform.errors import ConfigError
+from overture.platform.outbound import ALLOWLIST_ENV, parse_allowlist
 
 DEFAULT_SECRET = "change-me"  # noqa: S105 - the placeholder we refuse in production
 
@@ -42,7 +44,17 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_LOG_LEVEL", "INFO", "Log level; logs are JSON lines on stdout."),
     ("OVERTURE_LOGIN_RATE_LIMIT", "10 per minute",
      "Login attempts per client address and email (60 per minute per address in all)."),
-    ("OVERTURE_API_RATE_LIMIT", "600 per minute", "Requests per API key (or address)."),
+    ("OVERTURE_API_RATE_LIMIT", "600 per minute",
+     "API requests per API key, or per user for signed-in sessions, across every endpoint "
+     "(see Rate limits)."),
+    ("OVERTURE_AUTH_FAILURE_RATE_LIMIT", "30 per minute",
+     "Failed authentications (401 answers) per client address; past it, failed attempts "
+     "from that address get 429 while valid credentials from it still work."),
+    ("OVERTURE_TRUSTED_PROXIES", "unset: `X-Forwarded-For` is ignored",
+     "Reverse proxies in front of the app, as addresses or CIDR blocks, comma-separated "
+     "(`10.0.0.0/8, 127.0.0.1`). Behind one, the client address (rate limits, audit, an "
+     "API key's last use) is the rightmost `X-Forwarded-For` entry that is not a trusted "
+     "proxy."),
     ("OVERTURE_SESSION_COOKIE_SECURE", "true in production",
      "Send the session cookie over HTTPS only."),
     ("OVERTURE_SESSION_IDLE_MINUTES", "120",
@@ -53,9 +65,22 @@ VARIABLES: list[tuple[str, str, str]] = [
      "Messages a parallel step sends at once for its branches (the first branch runs in "
      "the same worker); workers that end a branch take on the queued ones, and branches "
      "still queued a second later are spread over more workers, one message at a time."),
+    ("OVERTURE_OUTBOUND_ALLOWLIST", "unset: only public addresses",
+     "Comma-separated CIDRs the platform may connect to although they are private, "
+     "loopback, link-local, CGNAT or otherwise not public (e.g. `10.20.0.0/16` for an "
+     "internal API). Every outbound connection (connectors, OAuth, model providers, "
+     "SMTP, IMAP, PostgreSQL) is refused elsewhere, whatever the URL's spelling."),
     ("OVERTURE_LEASE_GRACE_SECONDS", "30",
      "Seconds a worker's lease on a step outlasts the step's timeout; the sweeper re-runs "
-     "a step whose worker died this long after its timeout."),
+     "a step whose worker died this long after its timeout. Also how long a worker keeps "
+     "trying to record a step while the database is unreachable."),
+    ("OVERTURE_AUDIT_KEY", "derived from the master key(s)",
+     "Key(s) that MAC the audit checkpoints: `kid:base64url-32-bytes`, comma-separated, the "
+     "first seals, all verify. Unset: derived from each master key (HKDF)."),
+    ("OVERTURE_AUDIT_CHECKPOINT_PATH", "`audit-checkpoints.jsonl` in the instance folder",
+     "Append-only file of MACed audit chain heads; keep a copy off the database host."),
+    ("OVERTURE_AUDIT_CHECKPOINT_SECONDS", "300",
+     "Seconds between the scheduler's audit checkpoints."),
 ]
 
 
@@ -77,6 +102,11 @@ class Settings:
     login_rate_limit: str
     api_rate_limit: str
     session_cookie_secure: bool
+    audit_key: str | None
+    audit_checkpoint_path: Path
+    audit_checkpoint_seconds: float
+    auth_failure_rate_limit: str
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     session_idle_minutes: int = 120
     session_max_hours: int = 12
 
@@ -101,6 +131,17 @@ def _flag(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _seconds(env_vars: dict[str, str], name: str, default: float) -> float:
+    text = env_vars.get(name, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, not {text!r}")
+    return value
 
 
 def _instance_secret(instance: Path, name: str) -> str:
@@ -149,6 +190,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if not secret_key:
         secret_key = _instance_secret(instance, "secret_key")
 
+    parse_allowlist(env_vars.get(ALLOWLIST_ENV, ""))  # a bad CIDR stops the start
     master_key = env_vars.get("OVERTURE_MASTER_KEY", "").strip() or None
     # Parsed (and, in development, generated) by platform.crypto.load_keyring.
     master_key_file = env_vars.get("OVERTURE_MASTER_KEY_FILE", "").strip() or None
@@ -157,6 +199,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         port = int(env_vars.get("PORT", "8000"))
     except ValueError as exc:
         raise ConfigError(f"PORT must be a number, not {env_vars.get('PORT')!r}") from exc
+    checkpoint_path = env_vars.get("OVERTURE_AUDIT_CHECKPOINT_PATH", "").strip()
     return Settings(
         env=env,
         instance_path=instance,
@@ -176,7 +219,26 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         session_cookie_secure=_flag(env_vars.get("OVERTURE_SESSION_COOKIE_SECURE"), production),
         session_idle_minutes=_positive_int(env_vars, "OVERTURE_SESSION_IDLE_MINUTES", 120),
         session_max_hours=_positive_int(env_vars, "OVERTURE_SESSION_MAX_HOURS", 12),
+        # Parsed by platform.audit_seal.load_audit_keyring, with the master keys.
+        audit_key=env_vars.get("OVERTURE_AUDIT_KEY", "").strip() or None,
+        audit_checkpoint_path=Path(checkpoint_path).resolve() if checkpoint_path
+        else instance / "audit-checkpoints.jsonl",
+        audit_checkpoint_seconds=_seconds(env_vars, "OVERTURE_AUDIT_CHECKPOINT_SECONDS", 300.0),
+        auth_failure_rate_limit=env_vars.get("OVERTURE_AUTH_FAILURE_RATE_LIMIT",
+                                             "30 per minute"),
+        trusted_proxies=_networks("OVERTURE_TRUSTED_PROXIES",
+                                  env_vars.get("OVERTURE_TRUSTED_PROXIES", "")),
     )
+
+
+def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR blocks."""
+    try:
+        return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                     for part in value.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc} (expected addresses or CIDR blocks, "
+                          "comma-separated)") from exc
 
 
 def markdown_table() -> str:

@@ -123,15 +123,16 @@ class Keyring:
                              f"add it to {self.source} (present: {', '.join(self.kids)})")
 
 
-def parse_keyring(text: str, source: str) -> Keyring:
+def parse_keyring(text: str, source: str, what: str = "master key") -> Keyring:
     """`kid:key` entries separated by commas or newlines; the first is the primary.
 
-    Errors name the entry's position and kid, never the key material.
+    Errors name the entry's position and kid (and `what` the keys are), never the key
+    material.
     """
     entries = [e.strip() for e in re.split(r"[,\n]", text or "")]
     entries = [e for e in entries if e and not e.startswith("#")]
     if not entries:
-        raise ConfigError(f"{source} holds no master key (expected kid:base64url-key)")
+        raise ConfigError(f"{source} holds no {what} (expected kid:base64url-key)")
     keys: list[MasterKey] = []
     for n, entry in enumerate(entries, 1):
         kid, sep, encoded = entry.partition(":")
@@ -144,10 +145,10 @@ def parse_keyring(text: str, source: str) -> Keyring:
         except (binascii.Error, ValueError):
             key = b""
         if len(key) != KEY_BYTES:
-            raise ConfigError(f"{source}: master key '{kid}' must be {KEY_BYTES} random bytes, "
+            raise ConfigError(f"{source}: {what} '{kid}' must be {KEY_BYTES} random bytes, "
                               "base64url-encoded")
         if kid in (k.kid for k in keys):
-            raise ConfigError(f"{source}: master key '{kid}' is listed twice")
+            raise ConfigError(f"{source}: {what} '{kid}' is listed twice")
         keys.append(MasterKey(kid, key))
     return Keyring(tuple(keys), source)
 

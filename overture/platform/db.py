@@ -26,8 +26,9 @@ from typing import Any, TypeVar
 
 from flask import has_app_context
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, ForeignKey, MetaData, Select, event, select, text
-from sqlalchemy.exc import IntegrityError
+from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy import Connection, DateTime, ForeignKey, MetaData, Select, event, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -83,7 +84,34 @@ class Base(DeclarativeBase):
                         type_annotation_map={datetime: UTCDateTime()})
 
 
-db = SQLAlchemy(model_class=Base)
+class EndingSession(FlaskSession):
+    """A session whose transaction always ends: a rollback or close that finds the
+    connection lost (the database restarted under it) is not an error, as the server
+    has already ended that transaction; SQLAlchemy has invalidated the connection, and
+    the pool (with its pre-ping) replaces it. Otherwise a request's teardown raised a
+    second error, past every error handler, and a worker's cleanup a third."""
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            super().rollback()  # now on the invalidated connection: ends cleanly
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            super().close()
+
+
+db = SQLAlchemy(model_class=Base, session_options={"class_": EndingSession})
+# Seconds to wait for a connection to the database: libpq would wait for ever for a
+# host that does not answer, and every request and worker thread with it.
+CONNECT_TIMEOUT = 5
 
 
 class IdMixin:
@@ -171,6 +199,17 @@ def in_tenant(tenant_id: uuid.UUID) -> Iterator[Scope]:
         yield scope
     finally:
         activate_scope(previous)
+
+
+@contextmanager
+def tenant_transaction(tenant_id: uuid.UUID) -> Iterator[Connection]:
+    """A short transaction of its own, on another connection, in one tenant's scope
+    (RLS included): for a write that must not join the session's transaction, such as
+    one made after that transaction committed."""
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(*_settings_sql(Scope(tenant_id=tenant_id)))
+        yield connection
 
 
 def _settings_sql(scope: Scope) -> tuple[Any, dict[str, str]]:

@@ -1,105 +1,167 @@
-"""The one outbound HTTP client: timeouts always, and no requests to private,
-loopback, link-local or metadata addresses unless the installation allows them.
+"""The one outbound HTTP client: timeouts always, and every connection through the
+outbound guard (`platform.outbound`), for our own requests and the SDKs' alike.
 
-Tenant-supplied URLs are resolved and every resolved address is checked; redirects
-are followed by hand so every hop is checked the same way. (Pinning the connection
-to the checked address, against DNS rebinding, arrives with the connector framework.)
+The guard sits in the transport, where httpx opens a TCP connection: the host is
+resolved once, every address checked, and the socket opened to a checked address, while
+the URL keeps its host, so the Host header and the TLS server name (SNI and certificate
+check) are the original ones. Every request passes there, so redirects, retries and
+whatever an SDK does are checked the same way. A client may also be locked to some
+origins (scheme, host, port): a connection's credentials, a provider's key, go nowhere
+else, not even by a redirect.
+
+    response = request("GET", url, origins={"https://api.example.com:443"})
+    openai.OpenAI(..., http_client=client(base_url))
+
+The SDKs (openai, anthropic) and Authlib speak httpx2, so this module does too.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
-import socket
-from collections.abc import Iterable
-from urllib.parse import urljoin, urlsplit
+import functools
+import ssl
+from collections.abc import Collection, Iterable
+from typing import Any
 
-import httpx
+import httpcore2
+import httpx2
 
-from overture.platform.errors import OvertureError
+from overture.platform.outbound import (  # re-exported: the names callers know
+    BlockedDestination,
+    OriginNotAllowed,
+    Target,
+    Unresolvable,
+    check_host,
+)
+
+__all__ = ["BlockedDestination", "HTTPError", "HTTPStatusError", "OriginNotAllowed",
+           "Response", "Target", "TimeoutException", "Unresolvable", "check_destination",
+           "check_host", "client", "origin_of", "request", "transport"]
 
 DEFAULT_TIMEOUT = 30.0
 MAX_REDIRECTS = 5
-ALLOWLIST_ENV = "OVERTURE_OUTBOUND_ALLOWLIST"
+SCHEMES = ("http", "https")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# What callers catch and read, without importing httpx2 themselves.
+Response = httpx2.Response
+HTTPError = httpx2.HTTPError
+HTTPStatusError = httpx2.HTTPStatusError
+TimeoutException = httpx2.TimeoutException
 
 
-class BlockedDestination(OvertureError):
-    status = 422
-    code = "blocked-destination"
-    title = "Destination not allowed"
-
-
-def _allowlist() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    raw = os.environ.get(ALLOWLIST_ENV, "")
-    return [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",")
-            if part.strip()]
-
-
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    cgnat = ipaddress.ip_network("100.64.0.0/10")
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-            or ip.is_reserved or ip.is_unspecified or ip in cgnat)
-
-
-def check_destination(url: str) -> list[str]:
-    """Raise BlockedDestination unless every address `url` resolves to is public or
-    on the installation's allow-list; returns those addresses."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BlockedDestination(f"only http(s) URLs with a host are allowed: {url!r}")
-    return check_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-
-
-def _pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
-    """The URL aimed at the checked address, with the Host header and TLS server name
-    of the original host: resolved once, so DNS cannot answer differently later."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    literal = f"[{address}]" if ":" in address else address
-    netloc = literal + (f":{parts.port}" if parts.port else "")
-    pinned = parts._replace(netloc=netloc).geturl()
-    host_header = host + (f":{parts.port}" if parts.port else "")
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
-    return pinned, {"Host": host_header}, extensions
-
-
-def check_host(host: str, port: int) -> list[str]:
-    """The same check for a non-HTTP destination (SMTP, IMAP, PostgreSQL): raise
-    BlockedDestination unless every address `host` resolves to is allowed; return those
-    addresses, so the caller can connect to one of them rather than resolve again."""
-    if not host or not isinstance(port, int) or not 0 < port < 65536:
-        raise BlockedDestination(f"not a host and port: {host!r}:{port!r}")
+def _url(url: str | httpx2.URL) -> httpx2.URL:
+    """The URL as httpx parses it: the same parser that picks where to connect."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise BlockedDestination(f"cannot resolve {host!r}") from exc
-    allowed, addresses = _allowlist(), []
-    for info in infos:
-        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if _forbidden(ip) and not any(ip in net for net in allowed):
-            raise BlockedDestination(f"{host!r} resolves to a private or reserved "
-                                     f"address ({ip})")
-        addresses.append(str(ip))
-    return addresses
+        parsed = url if isinstance(url, httpx2.URL) else httpx2.URL(url)
+    except (httpx2.InvalidURL, TypeError) as exc:
+        raise BlockedDestination(f"not a valid URL: {str(url)[:200]!r}") from exc
+    if parsed.scheme not in SCHEMES or not parsed.host:
+        raise BlockedDestination(f"only http(s) URLs with a host are allowed: "
+                                 f"{str(url)[:200]!r}")
+    return parsed
+
+
+def origin_of(url: str | httpx2.URL) -> str:
+    """`scheme://host:port`, normalised (lower case, IDNA, the default port spelled
+    out), for comparing origins."""
+    parsed = _url(url)
+    host = parsed.raw_host.decode("ascii").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parsed.scheme}://{host}:{parsed.port or DEFAULT_PORTS[parsed.scheme]}"
+
+
+def check_destination(url: str) -> Target:
+    """Raise BlockedDestination unless `url` is http(s) and every address its host
+    resolves to is allowed. For an early, clear answer; the transport checks again
+    where it connects."""
+    parsed = _url(url)
+    return check_host(parsed.host, parsed.port or DEFAULT_PORTS[parsed.scheme])
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context for every client: loading the CA store costs milliseconds
+    a request need not pay each time, and a context is safe to share between threads."""
+    return httpx2.create_ssl_context(trust_env=False)
+
+
+class GuardedBackend(httpcore2.SyncBackend):
+    """httpcore's network backend, resolving and checking before it connects."""
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None,
+                    socket_options: Iterable[Any] | None = None) -> httpcore2.NetworkStream:
+        try:
+            target = check_host(host, port)
+        except Unresolvable as exc:  # a connection failure: clients retry those
+            raise httpcore2.ConnectError(str(exc)) from exc
+        last: Exception = httpcore2.ConnectError(f"cannot connect to {host!r}")
+        for address in target.addresses:
+            try:
+                return super().connect_tcp(address, port, timeout, local_address,
+                                           socket_options)
+            except httpcore2.ConnectError as exc:
+                last = exc
+        raise last
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Iterable[Any] | None = None
+                            ) -> httpcore2.NetworkStream:
+        raise BlockedDestination("a unix socket is not an outbound destination")
+
+
+class GuardedTransport(httpx2.HTTPTransport):
+    """httpx's transport on the guarded backend, optionally locked to `origins`.
+
+    HTTPTransport takes no network backend, so its pool is built here instead of by
+    its constructor (which only builds that pool); no proxy from the environment is
+    used: a proxy would connect on our behalf where the guard cannot look."""
+
+    def __init__(self, origins: Collection[str] | None = None) -> None:
+        self._pool = httpcore2.ConnectionPool(
+            ssl_context=_ssl_context(), max_connections=100, max_keepalive_connections=20,
+            keepalive_expiry=5.0, network_backend=GuardedBackend())
+        self.origins = frozenset(origins) if origins is not None else None
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        origin = origin_of(request.url)
+        if self.origins is not None and origin not in self.origins:
+            raise OriginNotAllowed(origin, f"{origin} is not an origin these credentials "
+                                           f"may be sent to ({', '.join(sorted(self.origins))})")
+        return super().handle_request(request)
+
+
+def transport(origins: Collection[str] | None = None) -> GuardedTransport:
+    """For clients built elsewhere (Authlib's OAuth client): `transport=transport()`."""
+    return GuardedTransport(origins)
+
+
+def client(base_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+           follow_redirects: bool = True) -> httpx2.Client:
+    """An httpx client for an SDK (`http_client=`). Given a tenant's `base_url`, it is
+    locked to that origin: the key it carries is refused anywhere else."""
+    origins = {origin_of(base_url)} if base_url else None
+    return httpx2.Client(transport=GuardedTransport(origins), timeout=timeout,
+                         follow_redirects=follow_redirects, max_redirects=MAX_REDIRECTS,
+                         trust_env=False)
 
 
 def request(method: str, url: str, *, headers: dict[str, str] | None = None,
             content: bytes | None = None, json: object = None,
-            params: Iterable[tuple[str, str]] | dict[str, str] | None = None,
-            timeout: float = DEFAULT_TIMEOUT) -> httpx.Response:
-    """One request to a tenant-supplied URL, every redirect hop checked."""
-    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-        for _ in range(MAX_REDIRECTS + 1):
-            address = check_destination(url)[0]
-            pinned, host, extensions = _pinned(url, address)
-            response = client.request(method, pinned, headers={**(headers or {}), **host},
-                                      content=content, json=json, params=params,
-                                      extensions=extensions)
-            if not response.is_redirect:
-                return response
-            url = urljoin(url, response.headers["location"])
-            if response.status_code in (301, 302, 303):
-                method, content, json = "GET", None, None
-        raise BlockedDestination(f"more than {MAX_REDIRECTS} redirects")
+            params: Iterable[tuple[str, str]] | dict[str, Any] | None = None,
+            timeout: float = DEFAULT_TIMEOUT,
+            origins: Collection[str] | None = None) -> httpx2.Response:
+    """One request to a tenant-supplied URL, every redirect hop checked (and, given
+    `origins`, refused unless it stays on them)."""
+    _url(url)
+    with httpx2.Client(transport=GuardedTransport(origins), timeout=timeout,
+                       follow_redirects=True, max_redirects=MAX_REDIRECTS,
+                       trust_env=False) as session:
+        try:
+            return session.request(method, url, headers=headers, content=content, json=json,
+                                   params=params)
+        except httpx2.TooManyRedirects as exc:
+            raise BlockedDestination(f"more than {MAX_REDIRECTS} redirects") from exc
+        except httpx2.InvalidURL as exc:
+            raise BlockedDestination(f"not a valid URL: {exc}") from exc

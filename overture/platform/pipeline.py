@@ -43,6 +43,7 @@ import psycopg
 from psycopg import pq
 from psycopg.adapt import PyFormat, Transformer
 
+from overture.platform.db import CONNECT_TIMEOUT
 from overture.platform.logging import get_logger
 
 if TYPE_CHECKING:
@@ -61,7 +62,13 @@ _local = threading.local()
 
 class Declined(Exception):
     """The transaction did not happen (lost connection, deadlock, conflicting row):
-    nothing it sent is committed."""
+    nothing it sent is committed. `sqlstate` says why the server refused it;
+    `connection_lost`: no answer came at all (see database_outage.infrastructure_error)."""
+
+    def __init__(self, detail: str, sqlstate: str = "", connection_lost: bool = False) -> None:
+        super().__init__(detail)
+        self.sqlstate = sqlstate
+        self.connection_lost = connection_lost
 
 
 # --------------------------------------------------------------------------- statements
@@ -149,7 +156,7 @@ class _Link:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         self.pgconn = self.conn.pgconn
         self.pgconn.enter_pipeline_mode()
         self.prepared: dict[tuple[bytes, tuple[int, ...]], bytes] = {}
@@ -232,7 +239,7 @@ def _declined(res: PGresult) -> Declined:
         log.info("pipeline.declined", sqlstate=sqlstate)
     else:  # refused by the server (RLS, a bug): say so
         log.warning("pipeline.refused", sqlstate=sqlstate, detail=detail[:300])
-    return Declined(detail)
+    return Declined(detail, sqlstate)
 
 
 def _link(url: str) -> _Link:
@@ -271,7 +278,9 @@ def pipelined(url: str) -> Iterator[Batch]:
     except psycopg.Error as exc:  # the connection broke
         log.info("pipeline.declined", error=type(exc).__name__)
         _discard()
-        raise Declined(str(exc)) from exc
+        raise Declined(str(exc), getattr(exc, "sqlstate", None) or "",
+                       connection_lost=isinstance(exc, psycopg.OperationalError
+                                                  | psycopg.InterfaceError)) from exc
     except BaseException:
         _discard()
         raise

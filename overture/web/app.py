@@ -9,20 +9,30 @@ from datetime import timedelta
 import dramatiq
 import structlog
 from apiflask import APIFlask
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 
 from overture.orchestration import worker
 from overture.orchestration.agents import patterns  # noqa: F401  (registers the agent steps)
-from overture.platform import audit
+from overture.platform import audit, audit_seal
 from overture.platform.config import Settings, load_settings
-from overture.platform.db import EMPTY_SCOPE, activate_scope, db
+from overture.platform.db import CONNECT_TIMEOUT, EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
-from overture.web import console, docs, health, hooks, oauth, problems, sessions
+from overture.web import (
+    console,
+    docs,
+    headers,
+    health,
+    hooks,
+    oauth,
+    problems,
+    ratelimit,
+    sessions,
+    strict_input,
+)
 from overture.web.api import load_endpoints
-from overture.web.auth import bearer_token
-from overture.web.extensions import client_address, csrf, limiter, login_manager
+from overture.web.extensions import client_address, csrf, login_manager
 
 log = get_logger(__name__)
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -31,8 +41,8 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None = None) -> APIFlask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
-    app = APIFlask(__name__, title="Overture API", version="v1",
-                   spec_path="/api/v1/openapi.json", docs_path=None)
+    app = docs.DocumentedApp(__name__, title="Overture API", version="v1",
+                             spec_path="/api/v1/openapi.json", docs_path=None)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
@@ -46,9 +56,6 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         # absolute lifetimes; this bounds the signed cookie of an anonymous visitor.
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
-        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
-        RATELIMIT_KEY_PREFIX=settings.redis_namespace,
-        MAX_CONTENT_LENGTH=10 * 1024 * 1024,
         JSON_SORT_KEYS=False,
         SECURITY_SCHEMES={
             "ApiKey": {"type": "http", "scheme": "bearer",
@@ -65,15 +72,16 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     # Refuses to start (ConfigError naming the key) when the master key is missing or
     # cannot unwrap the stored data keys: never serve silently undecryptable credentials.
     vault.install(app, settings)
+    audit_seal.load_audit_keyring(settings)  # a bad OVERTURE_AUDIT_KEY stops the start too
     csrf.init_app(app)
     sessions.install(app)
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.user_loader(sessions.load_user)
-    limiter.init_app(app)
-    _limit_api()
+    ratelimit.install(app, settings)
 
     problems.register(app)
+    strict_input.install(app)  # one JSON parser, one text rule, 413 over the body limit
     _request_lifecycle(app)
     app.register_blueprint(load_endpoints())
     app.register_blueprint(health.bp)
@@ -81,41 +89,15 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(oauth.bp)
-    app.spec_processor(docs.add_security)
+    app.spec_processor(docs.finish_document)
     return app
 
 
 def _engine_options(settings: Settings) -> dict[str, object]:
     if settings.is_sqlite:
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
-
-
-def _api_limit() -> str:
-    return current_app.extensions["overture.settings"].api_rate_limit
-
-
-def _key_or_address() -> str:
-    token = bearer_token()
-    return f"key:{token[:16]}" if token else f"ip:{client_address()}"
-
-
-def _failed_auth(response: Response) -> bool:
-    return response.status_code == 401
-
-
-def _limit_api() -> None:
-    """Limit the API blueprint, read per request from the app's own settings.
-
-    The limiter and the blueprint are shared by every app this process creates, so the
-    limits must be identical each time (the limiter keeps one of each): a rate fixed at
-    creation, or a fresh closure, would pile up and tighten every other app.
-    """
-    from overture.web.api import api
-
-    limiter.limit(_api_limit, key_func=_key_or_address)(api)
-    # Failed authentications are counted per address, so guessing keys is slow.
-    limiter.limit("30 per minute", key_func=client_address, deduct_when=_failed_auth)(api)
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20,
+            "connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
 
 
 def _request_lifecycle(app: APIFlask) -> None:
@@ -129,21 +111,22 @@ def _request_lifecycle(app: APIFlask) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=g.request_id)
         audit.set_actor(audit.SYSTEM)
-        audit.set_origin(audit.Origin(g.request_id, request.remote_addr,
+        audit.set_origin(audit.Origin(g.request_id, client_address(),
                                       request.headers.get("User-Agent")))
 
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        headers.secure(response)
         log.info("request", method=request.method, path=request.path,
                  status=response.status_code)
         return response
 
     @app.teardown_request
     def _end(exc: BaseException | None) -> None:
+        # End what the request left open first: then forgetting its scope writes nothing
+        # (into a transaction whose connection was lost, that write raised again here).
+        db.session.rollback()
         activate_scope(EMPTY_SCOPE)
         audit.set_actor(audit.SYSTEM)
         audit.set_origin(audit.NOWHERE)

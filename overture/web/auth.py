@@ -20,7 +20,8 @@ from overture.tenants import access as tenant_access
 from overture.tenants.access import Access, Principal
 from overture.tenants.apikeys import authenticate_key
 from overture.tenants.models import User
-from overture.web.extensions import csrf
+from overture.web import ratelimit
+from overture.web.extensions import client_address, csrf
 
 F = TypeVar("F", bound=Callable[..., Any])
 TENANT_HEADER = "X-Overture-Tenant"
@@ -40,22 +41,27 @@ def current_principal() -> Principal:
     principal = g.get("principal")
     if principal is not None:
         return principal
-    token = bearer_token()
-    if token is not None:
-        key = authenticate_key(token, request.remote_addr)
-        creator: User = key.created_by
-        if not creator.is_active:
-            raise Unauthenticated("invalid API key")
-        principal = Principal(user=creator, api_key=key)
-    elif current_user.is_authenticated:
-        if request.method not in SAFE_METHODS:
-            csrf.protect()
-        principal = Principal(user=current_user._get_current_object())
-    else:
-        raise Unauthenticated("sign in, or send an API key as 'Authorization: Bearer ovt_...'")
+    with ratelimit.authentication_attempt():
+        principal = _authenticate()
+    ratelimit.charge(principal)  # after authentication: only a caller spends its bucket
     g.principal = principal
     audit.set_actor(actor_of(principal))
     return principal
+
+
+def _authenticate() -> Principal:
+    token = bearer_token()
+    if token is not None:
+        key = authenticate_key(token, client_address())
+        creator: User = key.created_by
+        if not creator.is_active:
+            raise Unauthenticated("invalid API key")
+        return Principal(user=creator, api_key=key)
+    if current_user.is_authenticated:
+        if request.method not in SAFE_METHODS:
+            csrf.protect()
+        return Principal(user=current_user._get_current_object())
+    raise Unauthenticated("sign in, or send an API key as 'Authorization: Bearer ovt_...'")
 
 
 def actor_of(principal: Principal) -> audit.Actor:

@@ -11,7 +11,8 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from overture.platform.errors import PROBLEM_TYPE_PREFIX, OvertureError
+from overture.platform import database_outage
+from overture.platform.errors import PROBLEM_TYPE_PREFIX, OvertureError, ServiceUnavailable
 from overture.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -31,6 +32,14 @@ def problem(status: int, code: str, title: str, detail: str,
     response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
     response.headers.update(headers or {})
     return response
+
+
+def database_unavailable() -> Response:
+    """503 while our database cannot be reached (or refused the transaction for reasons
+    of its own): the client should come back shortly."""
+    err = ServiceUnavailable("the database is unavailable for a moment; try again shortly")
+    return problem(err.status, err.code, err.title, err.detail,
+                   headers={"Retry-After": str(database_outage.RETRY_AFTER_SECONDS)})
 
 
 def _field_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
@@ -72,10 +81,9 @@ def register(app: APIFlask) -> None:
 
     @app.errorhandler(RateLimitExceeded)
     def _limited(err: RateLimitExceeded) -> Response:
-        retry = err.retry_after if hasattr(err, "retry_after") else None
-        headers = {"Retry-After": str(int(retry))} if retry else {}
+        # Retry-After and the RateLimit fields are added by web.ratelimit, for every 429.
         return problem(429, "rate-limited", "Too many requests",
-                       f"rate limit exceeded: {err.description}", headers=headers)
+                       f"rate limit exceeded: {err.description}")
 
     @app.errorhandler(CSRFError)
     def _csrf(err: CSRFError) -> Response:
@@ -84,11 +92,18 @@ def register(app: APIFlask) -> None:
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException) -> Response:
         status = err.code or 500
+        # The exception's own headers (Allow on 405, WWW-Authenticate, Retry-After)
+        # belong to the answer; only its HTML Content-Type does not.
+        headers = {name: value for name, value in err.get_headers()
+                   if name.lower() != "content-type"}
         return problem(status, _HTTP_CODES.get(status, "http-error"), err.name,
-                       err.description or err.name)
+                       err.description or err.name, headers=headers)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:
+        if database_outage.infrastructure_error(err):  # the database is away: not a bug, and brief
+            log.warning("request.database_unavailable", error=database_outage.summary(err))
+            return database_unavailable()
         log.exception("request.failed")
         return problem(500, "internal-error", "Internal error",
                        "something went wrong on our side; quote the request id to support")

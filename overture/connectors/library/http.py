@@ -1,4 +1,10 @@
-"""HTTP request: any method to any public URL (or under the connection's base URL)."""
+"""HTTP request: any method to any public URL (or under the connection's base URL).
+
+The bearer token, if the connection has one, is attached by the framework like any
+connector's auth, so it goes only to the connection's own origins (its base URL's and
+its `allowed_origins`): a connection without either sends it nowhere. A connection
+without a token may call any public URL.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +16,15 @@ from overture.connectors.spec import Action, Auth, Connector, Field, obj
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 
+def _bearer(values: dict[str, Any]) -> dict[str, str]:
+    token = values.get("bearer_token")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def request(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     headers = {str(k): str(v) for k, v in (data.get("headers") or {}).items()}
     if ctx.idempotency_key and data.get("method", "GET") != "GET":
         headers.setdefault("Idempotency-Key", ctx.idempotency_key)
-    token = ctx.value("bearer_token")
-    if token:
-        headers.setdefault("Authorization", f"Bearer {token}")
     response = ctx.client.request(
         data.get("method", "GET"), data["url"], json=data.get("json"),
         params=data.get("query"), headers=headers,
@@ -34,8 +42,10 @@ CONNECTOR = Connector(
     name="HTTP request",
     description="Call any HTTP API. Private and internal addresses are refused.",
     icon="globe",
-    auth=Auth(kind="custom", fields=(Field("bearer_token", secret=True, required=False,
-                                           description="sent as 'Authorization: Bearer'"),)),
+    auth=Auth(kind="custom", headers=_bearer,
+              fields=(Field("bearer_token", secret=True, required=False,
+                            description="sent as 'Authorization: Bearer', only to the "
+                                        "connection's base URL and allowed_origins"),)),
     base_url=None,
     actions=(Action(
         key="request", name="Send a request",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import imaplib
 import re
-import socket
 import ssl
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -23,36 +22,14 @@ from typing import Any
 from overture.connectors.context import ActionContext, PollContext
 from overture.connectors.errors import ActionFailed
 from overture.connectors.spec import Auth, Connector, Field, Trigger, obj
-from overture.connectors.tcp import Destination, destination, failure, security_of
+from overture.connectors.tcp import destination, failure, security_of
+from overture.platform.outbound import PinnedIMAP, PinnedIMAPSSL
 
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 BATCH = 25  # messages per poll; the rest come in the next
 MAX_FETCH = 2_000_000  # bytes of a message fetched (bodies beyond are cut)
 MAX_TEXT = 100_000  # characters of text and HTML put into the event
 NUMBER = re.compile(rb"\d+")
-
-
-class _PinnedIMAP(imaplib.IMAP4):
-    """IMAP4 that connects to the checked address."""
-
-    def __init__(self, target: Destination, timeout: float) -> None:
-        self._address = target.address
-        super().__init__(target.host, target.port, timeout=timeout)
-
-    def _create_socket(self, timeout: float | None) -> socket.socket:
-        return socket.create_connection((self._address, self.port), timeout)
-
-
-class _PinnedIMAPSSL(imaplib.IMAP4_SSL):
-    """IMAP4 over TLS to the checked address; the certificate must name the host."""
-
-    def __init__(self, target: Destination, timeout: float, context: ssl.SSLContext) -> None:
-        self._address = target.address
-        super().__init__(target.host, target.port, ssl_context=context, timeout=timeout)
-
-    def _create_socket(self, timeout: float | None) -> socket.socket:
-        sock = socket.create_connection((self._address, self.port), timeout)
-        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
 def _quote(value: str) -> str:
@@ -67,9 +44,9 @@ def _open(ctx: ActionContext) -> tuple[imaplib.IMAP4, str]:
     server: imaplib.IMAP4 | None = None
     try:
         if security == "ssl":
-            server = _PinnedIMAPSSL(target, ctx.timeout, tls)
+            server = PinnedIMAPSSL(target, ctx.timeout, tls)
         else:
-            server = _PinnedIMAP(target, ctx.timeout)
+            server = PinnedIMAP(target, ctx.timeout)
         if security == "starttls":
             if "STARTTLS" not in server.capabilities:
                 _logout(server)

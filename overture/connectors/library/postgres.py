@@ -26,7 +26,8 @@ from psycopg.rows import dict_row
 from overture.connectors.context import ActionContext
 from overture.connectors.errors import ActionFailed
 from overture.connectors.spec import Action, Auth, Connector, Field, obj
-from overture.connectors.tcp import Destination, destination
+from overture.connectors.tcp import destination
+from overture.platform.outbound import Target, connect_postgres
 
 DEFAULT_MAX_ROWS = 1000
 FALSE = {"false", "0", "no", "off"}
@@ -44,7 +45,7 @@ def _flag(value: Any, default: bool) -> bool:
     return str(value).strip().lower() not in FALSE
 
 
-def _connect(ctx: ActionContext, target: Destination, read_only: bool,
+def _connect(ctx: ActionContext, target: Target, read_only: bool,
              timeout_ms: int) -> psycopg.Connection[Any]:
     sslmode = str(ctx.value("sslmode") or "prefer")
     if sslmode not in SSL_MODES:
@@ -54,8 +55,8 @@ def _connect(ctx: ActionContext, target: Destination, read_only: bool,
         options += " -c default_transaction_read_only=on"
     database = str(ctx.require("database"))
     try:
-        return psycopg.connect(
-            host=target.host, hostaddr=target.address, port=target.port, dbname=database,
+        return connect_postgres(
+            target, dbname=database,
             user=str(ctx.require("user")), password=str(ctx.value("password") or ""),
             sslmode=sslmode, connect_timeout=max(2, math.ceil(ctx.timeout)),
             application_name="overture", options=options, row_factory=dict_row)

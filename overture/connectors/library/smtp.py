@@ -17,7 +17,8 @@ from typing import Any
 from overture.connectors.context import ActionContext
 from overture.connectors.errors import ActionFailed
 from overture.connectors.spec import Action, Auth, Connector, Field, obj
-from overture.connectors.tcp import Destination, destination, failure, security_of
+from overture.connectors.tcp import destination, failure, security_of
+from overture.platform.outbound import PinnedSMTP, PinnedSMTPSSL
 
 MAX_RETRIES = 3
 BACKOFF = 0.5  # seconds before the first retry of a temporary refusal; doubles
@@ -25,22 +26,6 @@ DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 EMAIL = {"type": "string", "maxLength": 254,
          "pattern": r"^[^@\s<>,;\"()\[\]]+@[^@\s<>,;\"()\[\]]+$"}
 ONE_LINE = r"^[^\r\n]*$"
-
-
-class _PinnedSMTP(smtplib.SMTP):
-    """smtplib.SMTP that connects to the checked address; `_host` (used for TLS)
-    stays the configured name."""
-
-    def __init__(self, target: Destination, timeout: float, **kwargs: Any) -> None:
-        self._address = target.address
-        super().__init__(target.host, target.port, timeout=timeout, **kwargs)
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> Any:
-        return super()._get_socket(self._address, port, timeout)  # type: ignore[misc]
-
-
-class _PinnedSMTPSSL(_PinnedSMTP, smtplib.SMTP_SSL):
-    pass
 
 
 def _open(ctx: ActionContext) -> smtplib.SMTP:
@@ -52,9 +37,9 @@ def _open(ctx: ActionContext) -> smtplib.SMTP:
     server: smtplib.SMTP | None = None
     try:
         if security == "ssl":
-            server = _PinnedSMTPSSL(target, ctx.timeout, context=tls)
+            server = PinnedSMTPSSL(target, ctx.timeout, context=tls)
         else:
-            server = _PinnedSMTP(target, ctx.timeout)
+            server = PinnedSMTP(target, ctx.timeout)
         server.ehlo_or_helo_if_needed()
         if security == "starttls":
             server.starttls(context=tls)

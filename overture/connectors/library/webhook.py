@@ -5,10 +5,18 @@ Senders retry deliveries, so the same event may arrive more than once. When a ca
 names its event (a header below, or an `event_id` field of a JSON body, or the `id`
 of a body whose `object` is "event", as Stripe sends), that name is the dedupe key
 and a repeated event answers with the run the first delivery started.
+
+A delivery id is one value whichever header (in whatever letter case) or body field
+carried it: a sender that moves from `X-Event-Id` to `webhook-id` still names the same
+events. A UUID is compared in its canonical form (lower case, hyphenated), since
+senders and proxies spell UUIDs in either case and they mean the same; any other id
+is compared exactly, since ids such as Stripe's `evt_1Nx...` are case-sensitive and
+folding them could merge two events.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from overture.connectors.spec import Auth, Connector, Trigger, obj
@@ -18,19 +26,29 @@ EVENT_ID_HEADERS = ("x-event-id", "webhook-id", "x-webhook-id", "x-delivery-id",
                     "x-github-delivery", "x-shopify-webhook-id")
 
 
+def canonical_event_id(value: str) -> str:
+    """One spelling per delivery id: a UUID in its canonical form, anything else as given."""
+    value = value.strip()
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return value
+
+
 def event_key(event: dict[str, Any]) -> str:
-    """The event's own id: `event` is {"headers": {lower-case name: value}, "body": ...}."""
-    headers = event.get("headers") or {}
+    """The event's own id: `event` is {"headers": {name: value}, "body": ...}."""
+    headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}
     for name in EVENT_ID_HEADERS:
-        value = str(headers.get(name) or "").strip()
+        value = canonical_event_id(str(headers.get(name) or ""))
         if value:
-            return f"{name}:{value}"
+            return value
     body = event.get("body")
     if isinstance(body, dict):
         for value in (body.get("event_id"),
                       body.get("id") if body.get("object") == "event" else None):
-            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
-                return f"body:{value}"
+            if (isinstance(value, str | int) and not isinstance(value, bool)
+                    and (canonical := canonical_event_id(str(value)))):
+                return canonical
     return ""
 
 

@@ -11,7 +11,6 @@ text is a fine answer for such an agent.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -19,6 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from overture.orchestration.agents.spec import STATUSES
+from overture.platform import jsonbody
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -79,6 +79,6 @@ def _json(text: str) -> Any:
     stripped = text.strip()
     fenced = _FENCE.match(stripped)  # models like to wrap JSON in a code fence
     try:
-        return json.loads(fenced.group(1) if fenced else stripped)
+        return jsonbody.loads(fenced.group(1) if fenced else stripped)
     except ValueError:
         return None

@@ -75,6 +75,7 @@ PROVIDER_FAILURES: tuple[tuple[type[llm_errors.ProviderError], str], ...] = (
     (llm_errors.ProviderRateLimited, "rate_limited"),
     (llm_errors.ProviderUnavailable, "transient"),
     (llm_errors.ProviderAuthFailed, "llm_auth_failed"),
+    (llm_errors.ProviderBlocked, "blocked_destination"),
     (ScriptExhausted, "agent_script_exhausted"),
     (ScriptInvalid, "agent_misconfigured"),
     (llm_errors.UnknownProvider, "agent_misconfigured"),

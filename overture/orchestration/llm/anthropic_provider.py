@@ -7,7 +7,7 @@ from typing import Any
 
 import anthropic
 
-from overture.orchestration.llm.base import Connection, translate_sdk_error
+from overture.orchestration.llm.base import Connection, guard_refusal, translate_sdk_error
 from overture.orchestration.llm.types import (
     ChatRequest,
     ChatResult,
@@ -15,6 +15,8 @@ from overture.orchestration.llm.types import (
     StopReason,
     ToolCall,
 )
+from overture.platform import http
+from overture.platform.http import BlockedDestination
 
 STOP_REASONS: dict[str, StopReason] = {
     "end_turn": "end", "stop_sequence": "end", "tool_use": "tool_calls",
@@ -22,13 +24,31 @@ STOP_REASONS: dict[str, StopReason] = {
 }
 
 
+def _refusals_are_final(request: Any, call_next: Any) -> Any:
+    """The SDK wraps whatever its HTTP client raised as a connection error and retries
+    it; the guard's refusal is raised as it is (middleware errors are not retried),
+    so a refused address fails at once."""
+    try:
+        return call_next(request)
+    except anthropic.APIConnectionError as exc:
+        refused = guard_refusal(exc)
+        if refused is None:
+            raise
+        raise refused from None
+
+
 class AnthropicProvider:
     def __init__(self, connection: Connection) -> None:
         self.name = connection.provider
+        # Every request, retry and redirect goes through the outbound guard, and the
+        # key only to the credential's base_url origin.
         self.client = anthropic.Anthropic(api_key=connection.api_key,
                                           base_url=connection.base_url,
                                           timeout=connection.timeout,
-                                          max_retries=connection.max_retries)
+                                          max_retries=connection.max_retries,
+                                          http_client=http.client(connection.base_url,
+                                                                  timeout=connection.timeout),
+                                          middleware=[_refusals_are_final])
 
     def chat(self, request: ChatRequest) -> ChatResult:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
@@ -49,7 +69,7 @@ class AnthropicProvider:
                 "type": "json_schema", "schema": request.response_format.schema}}
         try:
             response = self.client.messages.create(**params)
-        except anthropic.AnthropicError as exc:
+        except (anthropic.AnthropicError, BlockedDestination) as exc:
             raise translate_sdk_error(anthropic, exc, self.name) from None
         return _result(response, self.name, request.model)
 

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from overture.orchestration.llm import errors
 from overture.orchestration.llm.types import ChatRequest, ChatResult
+from overture.platform.http import BlockedDestination
 
 DEFAULT_TIMEOUT = 60.0  # seconds per attempt
 DEFAULT_MAX_RETRIES = 3  # on 408/409/429/5xx and connection errors, honouring Retry-After
@@ -36,9 +37,25 @@ class Provider(Protocol):
     def chat(self, request: ChatRequest) -> ChatResult: ...
 
 
+def guard_refusal(exc: BaseException) -> BlockedDestination | None:
+    """The outbound guard's refusal behind an SDK error (the SDKs wrap what their
+    HTTP client raised as the cause of their own errors), if that is what it is."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, BlockedDestination):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def translate_sdk_error(sdk: Any, exc: Exception, provider: str) -> errors.ProviderError:
-    """Map an `openai`/`anthropic` SDK exception (same class names) to ours.
-    The detail names the provider and status, never the key."""
+    """Map an `openai`/`anthropic` SDK exception (same class names), or the guard's
+    refusal, to ours. The detail names the provider and status, never the key."""
+    refused = guard_refusal(exc)
+    if refused is not None:
+        return errors.ProviderBlocked(f"{provider}: {refused.detail}", provider=provider)
     status = getattr(exc, "status_code", None)
     where = f"{provider}" + (f" answered {status}" if status else "")
     if isinstance(exc, sdk.AuthenticationError | sdk.PermissionDeniedError):

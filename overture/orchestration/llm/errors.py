@@ -39,3 +39,13 @@ class UnknownProvider(ProviderError):
     status = 422
     code = "llm-unknown-provider"
     title = "Unknown model provider"
+
+
+class ProviderBlocked(ProviderError):
+    """The outbound guard refused the provider's address (a credential's `base_url` on a
+    private or loopback address, or a redirect away from its origin): fix the
+    credential, retrying won't help."""
+
+    status = 422
+    code = "blocked-destination"
+    title = "Destination not allowed"

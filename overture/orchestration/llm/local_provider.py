@@ -30,6 +30,7 @@ import numpy as np
 from overture.orchestration import expressions
 from overture.orchestration.llm import errors
 from overture.orchestration.llm.types import ChatRequest, ChatResult, Message, ToolCall
+from overture.platform import jsonbody
 
 Embed = Callable[[Sequence[str]], Any]  # texts -> one vector per text
 SOFTMAX_TEMPERATURE = 0.1  # wordllama cosines differ by ~0.1-0.3 between a match and not
@@ -204,7 +205,7 @@ def _text_of(value: Any) -> str:
 
 def _json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return jsonbody.loads(text)  # bounded depth: _strings recurses over it
     except (TypeError, ValueError):
         return None
 

@@ -20,6 +20,8 @@ from overture.orchestration.llm.types import (
     StopReason,
     ToolCall,
 )
+from overture.platform import http
+from overture.platform.http import BlockedDestination
 
 STOP_REASONS: dict[str, StopReason] = {
     "stop": "end", "tool_calls": "tool_calls", "function_call": "tool_calls",
@@ -32,13 +34,18 @@ class OpenAIProvider:
         self.name = connection.provider
         common: dict[str, Any] = {"api_key": connection.api_key, "timeout": connection.timeout,
                                   "max_retries": connection.max_retries}
+        # Every request, retry and redirect goes through the outbound guard, and the
+        # key only to the credential's base_url origin.
         if connection.api_version:
             self.client: openai.OpenAI = openai.AzureOpenAI(
                 azure_endpoint=connection.base_url or "", api_version=connection.api_version,
+                http_client=http.client(connection.base_url, timeout=connection.timeout),
                 **common)
         else:
-            self.client = openai.OpenAI(base_url=connection.base_url,
-                                        organization=connection.organization, **common)
+            self.client = openai.OpenAI(
+                base_url=connection.base_url, organization=connection.organization,
+                http_client=http.client(connection.base_url, timeout=connection.timeout),
+                **common)
 
     def chat(self, request: ChatRequest) -> ChatResult:
         params: dict[str, Any] = {
@@ -58,7 +65,7 @@ class OpenAIProvider:
                 "name": rf.name, "schema": rf.schema, "strict": rf.strict}}
         try:
             completion = self.client.chat.completions.create(**params)
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, BlockedDestination) as exc:
             raise translate_sdk_error(openai, exc, self.name) from None
         return _result(completion, self.name, request.model)
 

@@ -6,9 +6,10 @@ runtime never sees an SDK type.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from overture.platform import jsonbody
 
 Role = Literal["system", "user", "assistant", "tool"]
 StopReason = Literal["end", "tool_calls", "max_tokens", "content_filter", "other"]
@@ -33,7 +34,7 @@ class ToolCall:
     def from_raw(cls, id: str, name: str, raw: str | None) -> ToolCall:
         raw = raw or ""
         try:
-            parsed = json.loads(raw) if raw.strip() else {}
+            parsed = jsonbody.loads(raw) if raw.strip() else {}
         except ValueError:
             parsed = None
         return cls(id=id, name=name, arguments=parsed if isinstance(parsed, dict) else None,

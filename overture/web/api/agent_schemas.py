@@ -18,7 +18,7 @@ from apiflask.fields import (
 from apiflask.validators import Length, Range
 
 from overture.orchestration.agents import chat, knowledge, memory
-from overture.web.api.schemas import PageQuery, Strict
+from overture.web.api.schemas import Multiline, PageQuery, Strict
 
 CONFIG_HELP = ("the agent's configuration: role, instructions, model {provider, model, "
                "temperature, max_output_tokens}, credential_id, tools [{kind, ref, name, "
@@ -31,13 +31,13 @@ CONFIG_HELP = ("the agent's configuration: role, instructions, model {provider, 
 
 class AgentCreate(Strict):
     name = String(required=True, validate=Length(1, 120))
-    description = String(load_default="", validate=Length(0, 5000))
+    description = Multiline(load_default="", validate=Length(0, 5000))
     config = Dict(required=True, metadata={"description": CONFIG_HELP})
 
 
 class AgentUpdate(Strict):
     name = String(validate=Length(1, 120))
-    description = String(validate=Length(0, 5000))
+    description = Multiline(validate=Length(0, 5000))
     config = Dict(metadata={"description": "replaces the configuration: the next version"})
 
 
@@ -70,7 +70,7 @@ class AgentVersionList(Schema):
 
 
 class NoteCreate(Strict):
-    text = String(required=True, validate=Length(1, memory.MAX_NOTE))
+    text = Multiline(required=True, validate=Length(1, memory.MAX_NOTE))
 
 
 class NoteQuery(Strict):
@@ -133,7 +133,7 @@ class MessagesQuery(Strict):
 
 
 class MessageCreate(Strict):
-    content = String(required=True, validate=Length(1, memory.MAX_MESSAGE))
+    content = Multiline(required=True, validate=Length(1, memory.MAX_MESSAGE))
 
 
 class TurnUsage(Schema):
@@ -159,12 +159,12 @@ class ReplyOut(Schema):
 
 class CollectionCreate(Strict):
     name = String(required=True, validate=Length(1, 120))
-    description = String(load_default="", validate=Length(0, 5000))
+    description = Multiline(load_default="", validate=Length(0, 5000))
 
 
 class CollectionUpdate(Strict):
     name = String(validate=Length(1, 120))
-    description = String(validate=Length(0, 5000))
+    description = Multiline(validate=Length(0, 5000))
 
 
 class CollectionOut(Schema):
@@ -182,7 +182,7 @@ class CollectionPage(Schema):
 
 class DocumentCreate(Strict):
     title = String(required=True, validate=Length(1, knowledge.MAX_TITLE))
-    text = String(required=True, validate=Length(1, knowledge.MAX_TEXT),
+    text = Multiline(required=True, validate=Length(1, knowledge.MAX_TEXT),
                   metadata={"description": "plain text; split into passages and embedded"})
 
 

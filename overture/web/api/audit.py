@@ -12,9 +12,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response, current_app, stream_with_context
 
-from overture.platform import audit
+from overture.platform import audit, audit_seal
 from overture.platform.db import activate_scope, current_scope
 from overture.platform.errors import ValidationFailed
 from overture.web.api import api
@@ -60,9 +60,18 @@ def list_audit(query: dict[str, Any]) -> dict[str, Any]:
 @api.get("/audit/verify")
 @require("audit.read")
 @api.output(ChainReportOut)
-@api.doc(tags=TAGS, summary="Recompute this tenant's hash chain")
+@api.doc(tags=TAGS, summary="Recompute this tenant's hash chain and check it against the "
+                            "checkpoints sealed outside the database",
+         description="`sealed_seq` is the newest head a checkpoint vouches for (null: none "
+                     "yet, or this process cannot see the checkpoint file); `ok` is false "
+                     "when the chain breaks, differs from a sealed head, is shorter than "
+                     "one, or the checkpoints themselves fail verification.")
 def verify_audit() -> audit.ChainReport:
-    return audit.verify_chain()
+    settings = current_app.extensions["overture.settings"]
+    checkpoints = audit_seal.load_checkpoints(settings)
+    if checkpoints is None:
+        return audit.verify_chain()
+    return audit_seal.verify_sealed_chain(checkpoints)
 
 
 @api.get("/audit/export")

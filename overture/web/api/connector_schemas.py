@@ -19,7 +19,9 @@ class ActionOut(Schema):
     idempotent = Boolean()
 
 
-class TriggerOut(Schema):
+class TriggerKindOut(Schema):
+    """A trigger a connector offers (a subscription to one is a TriggerOut)."""
+
     key = String()
     name = String()
     description = String()
@@ -43,7 +45,7 @@ class ConnectorOut(Schema):
     docs_url = String(allow_none=True)
     auth = Nested(AuthOut)
     actions = List(Nested(ActionOut))
-    triggers = List(Nested(TriggerOut))
+    triggers = List(Nested(TriggerKindOut))
 
 
 class ConnectorList(Schema):

@@ -15,7 +15,7 @@ from overture.platform.db import db
 from overture.web.api import api
 from overture.web.api.connector_schemas import ConnectorOut
 from overture.web.api.connectors import connector_view
-from overture.web.api.schemas import Strict
+from overture.web.api.schemas import Multiline, Strict
 from overture.web.auth import current_access, require
 
 TAGS = ["Connectors"]
@@ -26,7 +26,7 @@ class OpenApiImport(Strict):
                  metadata={"description": "the connector becomes `openapi.<key>`"})
     name = String(load_default=None, validate=Length(1, 120),
                   metadata={"description": "default: the document's info.title"})
-    description = String(load_default=None, validate=Length(0, 2000))
+    description = Multiline(load_default=None, validate=Length(0, 2000))
     document = Dict(required=True, metadata={"description": "the OpenAPI 3.0/3.1 document "
                                                             "(JSON)"})
 

@@ -50,7 +50,8 @@ def _idempotency_key() -> str | None:
 @require("run.start")
 @api.input(RunStart, arg_name="body")
 @api.output(RunOut, status_code=202)
-@api.doc(tags=TAGS, summary="Start a run; the same Idempotency-Key gives the same run")
+@api.doc(tags=TAGS, summary="Start a run; the same Idempotency-Key gives the same run",
+         responses={202: "started", 200: "started before with this Idempotency-Key"})
 def start_run(workflow_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     workflow = workflows.get_workflow(workflow_id)
     run, created = runs.start_run(workflow, body["input"], "api",

@@ -2,20 +2,76 @@
 
 from __future__ import annotations
 
+import re
+
 from apiflask import Schema
 from apiflask.fields import UUID, Boolean, DateTime, Dict, Integer, List, Nested, String
 from apiflask.validators import Length, OneOf, Range
-from marshmallow import RAISE
+from marshmallow import RAISE, ValidationError
+from marshmallow.fields import Field, Mapping, Tuple
+from marshmallow.validate import Validator
 
+from overture.platform.validation import LINE_PATTERN, MULTILINE_PATTERN, text_problem
 from overture.tenants.credentials import KINDS as CREDENTIAL_KINDS
 from overture.tenants.roles import PERMISSIONS, Role
 
 ROLES = [r.value for r in Role]
+INT32_MAX = 2**31 - 1  # what a PostgreSQL `integer` column holds
+INT32 = Range(-(2**31), INT32_MAX)
+
+
+class Multiline(String):
+    """Text that may span lines (descriptions, notes, messages): tab, line feed and
+    carriage return are allowed, other control characters are not."""
+
+
+class TextRule(Validator):
+    """platform/validation.py's text rule as a field validator; `regex` is what apispec
+    writes as the field's `pattern` in the OpenAPI document."""
+
+    def __init__(self, multiline: bool) -> None:
+        self.multiline = multiline
+        self.regex = re.compile(MULTILINE_PATTERN if multiline else LINE_PATTERN)
+
+    def __call__(self, value: str) -> str:
+        if (problem := text_problem(value, self.multiline)) is not None:
+            raise ValidationError(problem)
+        return value
+
+
+def guard_field(field: Field) -> None:
+    """Hold a field, and the fields inside it, to the text rule and integer range."""
+    todo = [field]
+    while todo:
+        current = todo.pop()
+        # A new list each time: marshmallow's field copies share their validators list.
+        if isinstance(current, String) and not isinstance(current, UUID):
+            current.validators = [*current.validators, TextRule(isinstance(current, Multiline))]
+        elif isinstance(current, Integer) and not _within_int32(current):
+            current.validators = [*current.validators, INT32]  # Ranges intersect, in the doc too
+        elif isinstance(current, List):
+            todo.append(current.inner)
+        elif isinstance(current, Mapping):
+            todo += [f for f in (current.key_field, current.value_field) if f is not None]
+        elif isinstance(current, Tuple):
+            todo += current.tuple_fields
+
+
+def _within_int32(field: Integer) -> bool:
+    return any(isinstance(v, Range) and v.min is not None and v.max is not None
+               and INT32.min <= v.min and v.max <= INT32_MAX for v in field.validators)
 
 
 class Strict(Schema):
+    """The base of every request schema (body and query): unknown fields are refused,
+    every string obeys the one text rule (a NUL or a control character in a name is
+    a 422 naming the field), every integer fits an `integer` column."""
+
     class Meta:
         unknown = RAISE
+
+    def on_bind_field(self, field_name: str, field_obj: Field) -> None:
+        guard_field(field_obj)
 
 
 class PageQuery(Strict):
@@ -174,6 +230,8 @@ class ChainReportOut(Schema):
     events = Integer()
     broken_seq = Integer(allow_none=True)
     reason = String(allow_none=True)
+    sealed_seq = Integer(allow_none=True)
+    sealed_at = String(allow_none=True)
 
 
 # --------------------------------------------------------------------------- credentials

@@ -7,7 +7,7 @@ from typing import Any
 
 from apiflask import Schema
 from apiflask.fields import UUID, Boolean, DateTime, Integer, List, Nested, String
-from apiflask.validators import Length
+from apiflask.validators import Length, Range
 
 from overture.orchestration import triggers, workflows
 from overture.orchestration.trigger_models import TriggerSubscription
@@ -17,6 +17,7 @@ from overture.web.api.schemas import PageQuery, Strict
 from overture.web.auth import current_access, require
 
 TAGS = ["Triggers"]
+INTERVAL = Range(triggers.MIN_INTERVAL, triggers.MAX_INTERVAL)
 
 
 class TriggerCreate(Strict):
@@ -24,13 +25,13 @@ class TriggerCreate(Strict):
     trigger_key = String(required=True, validate=Length(1, 80),
                          metadata={"description": "a polling trigger of the connection's "
                                                   "connector, e.g. `new_email`"})
-    interval_seconds = Integer(load_default=triggers.DEFAULT_INTERVAL, metadata={
-        "description": f"{triggers.MIN_INTERVAL} to {triggers.MAX_INTERVAL}"})
+    interval_seconds = Integer(load_default=triggers.DEFAULT_INTERVAL, validate=INTERVAL,
+                               metadata={"description": "seconds between two polls"})
     enabled = Boolean(load_default=True)
 
 
 class TriggerUpdate(Strict):
-    interval_seconds = Integer()
+    interval_seconds = Integer(validate=INTERVAL)
     enabled = Boolean()
 
 

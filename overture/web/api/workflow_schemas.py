@@ -7,18 +7,18 @@ from apiflask.fields import UUID, Boolean, DateTime, Dict, Integer, List, Nested
 from apiflask.validators import Length, OneOf, Range
 
 from overture.orchestration.models import RunStatus
-from overture.web.api.schemas import PageQuery, Strict
+from overture.web.api.schemas import INT32_MAX, Multiline, PageQuery, Strict
 
 
 class WorkflowCreate(Strict):
     name = String(required=True, validate=Length(1, 120))
-    description = String(load_default="", validate=Length(0, 5000))
+    description = Multiline(load_default="", validate=Length(0, 5000))
     definition = Dict(load_default=None, metadata={"description": "the draft definition"})
 
 
 class WorkflowUpdate(Strict):
     name = String(validate=Length(1, 120))
-    description = String(validate=Length(0, 5000))
+    description = Multiline(validate=Length(0, 5000))
     definition = Dict()
     webhook_credential_id = UUID(allow_none=True, metadata={
         "description": "a credential whose `secret` field signs webhook calls"})
@@ -54,7 +54,7 @@ class VersionList(Schema):
 
 
 class RollbackIn(Strict):
-    version = Integer(required=True, validate=Range(1))
+    version = Integer(required=True, validate=Range(1, INT32_MAX))
 
 
 class RunStart(Strict):
@@ -94,7 +94,9 @@ class StepRunOut(Schema):
     path = String()
     type = String(attribute="step_type")
     status = String()
-    attempt = Integer()
+    attempt = Integer(metadata={"description": "attempts that ran: what `retry` counts"})
+    interruptions = Integer(metadata={"description": "attempts lost to infrastructure (a "
+                                      "worker that died): run again, never counted by `retry`"})
     input = Raw(allow_none=True)
     output = Raw(allow_none=True)
     error = Raw(allow_none=True)
@@ -149,7 +151,7 @@ class ApprovalQuery(PageQuery):
 class DecisionIn(Strict):
     decision = String(required=True, validate=OneOf(["approve", "reject"]))
     edits = Dict(load_default=dict)
-    note = String(load_default=None, validate=Length(0, 2000))
+    note = Multiline(load_default=None, validate=Length(0, 2000))
 
 
 class ApprovalLinkOut(Schema):

@@ -5,8 +5,8 @@ cookie. Sessions belong to users, who are platform-level: like `users`, the tabl
 carries no tenant_id and no row-level security; `overture db upgrade` grants the app
 role its privileges on it as on every table.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-11-23
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import overture.platform.db
 
-revision = '0014'
-down_revision = '0013'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,75 @@
+"""The API documentation page, in a real browser: Debian's Chromium driven by
+Playwright, against the real app on a real server.
+
+The page must show every operation of the OpenAPI 3.1 document, load nothing from
+another origin, and run under the Content-Security-Policy without violating it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.live_server import serve
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright downloads no browser
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+WAIT_MS = 60_000  # how long to wait for the page on a busy machine, not a speed check
+
+# Violations are also reported as events; the page's own scripts cannot hide them.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _operations(app: Any) -> list[tuple[str, str]]:
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    return [(method, path) for path, item in spec["paths"].items()
+            for method in item if method in ("get", "put", "post", "patch", "delete")]
+
+
+def test_api_docs_page_shows_every_operation_under_the_csp(app: Any, browser: Browser) -> None:
+    operations = _operations(app)
+    console: list[str] = []
+    requests: list[str] = []
+    with serve(app) as base:
+        page = browser.new_page()
+        page.add_init_script(RECORD_VIOLATIONS)
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+        page.on("request", lambda request: requests.append(request.url))
+        response = page.goto(f"{base}/api/v1/docs")
+        assert response is not None and response.ok
+
+        run = page.locator('.opblock-post .opblock-summary-path'
+                           '[data-path="/api/v1/workflows/{workflow_id}/runs"]')
+        run.wait_for(timeout=WAIT_MS)
+        assert run.inner_text().replace("\u200b", "") == "/api/v1/workflows/{workflow_id}/runs"
+        shown = page.locator(".opblock").count()
+        violations = page.evaluate("window.__cspViolations")
+        page.close()
+
+    assert "script-src 'self'" in response.headers.get("content-security-policy", "")
+    assert shown == len(operations), (shown, len(operations))
+    assert violations == []
+    assert not [line for line in console if "Content Security Policy" in line], console
+    assert not [line for line in console if line.startswith("pageerror")], console
+    assert all(url.startswith(base + "/") for url in requests), requests

@@ -1,0 +1,77 @@
+"""Security headers on every answer, pages that run under the Content-Security-Policy,
+and `Allow` on 405 answers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.support import as_user, csrf_token
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "overture" / "web" / "templates"
+DENIED = ("camera", "microphone", "geolocation", "payment", "usb")
+
+
+def assert_secured(response) -> None:
+    csp = dict(part.strip().split(" ", 1)
+               for part in response.headers["Content-Security-Policy"].split(";"))
+    assert csp["default-src"] == "'self'"
+    assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'"  # no inline code
+    assert csp["object-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
+    assert csp["base-uri"] == "'self'" and csp["form-action"] == "'self'"
+    policy = response.headers["Permissions-Policy"]
+    for feature in DENIED:
+        assert f"{feature}=()" in policy, feature
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_every_kind_of_answer_carries_the_security_headers(app, world):
+    anonymous = app.test_client()
+    answers = {
+        "login page": anonymous.get("/login"),
+        "failed login page": anonymous.post("/login", data={
+            "email": "nobody@example.com", "password": "wrong",
+            "csrf_token": csrf_token(anonymous)}),
+        "documentation page": anonymous.get("/api/v1/docs"),
+        "approval page, unknown link": anonymous.get("/approve/not-a-token",
+                                                     headers={"Accept": "text/html"}),
+        "HTML error page": anonymous.get("/no-such-page", headers={"Accept": "text/html"}),
+        "API problem": anonymous.get("/api/v1/members"),
+        "OpenAPI document": anonymous.get("/api/v1/openapi.json"),
+        "static file": anonymous.get("/static/overture.css"),
+        "health probe": anonymous.get("/healthz"),
+    }
+    home = as_user(app, world, "a_admin").client.get("/")
+    answers["signed-in home page"] = home
+    for name, response in answers.items():
+        assert "Content-Security-Policy" in response.headers, name
+        assert_secured(response)
+    assert home.status_code == 200 and home.mimetype == "text/html"
+
+
+def test_templates_have_no_inline_script_or_style():
+    """The policy refuses inline code; a template that had some would break in the browser."""
+    for template in TEMPLATES.glob("*.html"):
+        html = template.read_text()
+        scripts = re.findall(r"<script\b[^>]*>", html, re.IGNORECASE)
+        assert all(re.search(r"\bsrc=", tag) for tag in scripts), (template.name, scripts)
+        assert not re.search(r"<style\b", html, re.IGNORECASE), template.name
+        assert not re.search(r"\sstyle\s*=", html, re.IGNORECASE), template.name
+        assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE), template.name
+        assert "javascript:" not in html.lower(), template.name
+
+
+def test_method_not_allowed_says_which_methods_are(app, world):
+    client = app.test_client()
+    key = {"Authorization": f"Bearer {world.keys['a_admin'][1]}"}
+    cases = [(client.delete("/api/v1/me", headers=key), {"GET"}),
+             (client.put("/api/v1/members", headers=key), {"GET", "POST"}),
+             (client.post("/healthz"), {"GET"}),
+             (client.put("/login"), {"GET", "POST"})]
+    for response, methods in cases:
+        assert response.status_code == 405
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["status"] == 405
+        allowed = {m.strip() for m in response.headers["Allow"].split(",")}
+        assert methods <= allowed and response.request.method not in allowed, allowed
