@@ -60,6 +60,11 @@ def drop_database(name: str) -> None:
 
 
 def pg_settings(dbname: str, **overrides: str) -> Settings:
+    return load_settings(pg_env(dbname, **overrides))
+
+
+def pg_env(dbname: str, **overrides: str) -> dict[str, str]:
+    """The environment variables of `pg_settings`, for a command run as a user would."""
     env = {
         "OVERTURE_ENV": "test",
         "DATABASE_URL": f"postgresql://{APP_ROLE}@{PG_HOST}/{dbname}",
@@ -73,7 +78,7 @@ def pg_settings(dbname: str, **overrides: str) -> Settings:
         "OVERTURE_REDIS_NAMESPACE": REDIS_NAMESPACE,
     }
     env.update(overrides)
-    return load_settings(env)
+    return env
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -134,12 +134,18 @@ def csrf_token(client: FlaskClient) -> str:
 
 
 def login(client: FlaskClient, email: str, password: str = PASSWORD) -> str:
-    """Sign in through the form; returns the CSRF token for later session calls."""
-    token = csrf_token(client)
+    """Sign in through the form; returns the CSRF token for later session calls (signing
+    in issues a new one, shown on the pages a signed-in person sees)."""
     response = client.post("/login", data={"email": email, "password": password,
-                                           "csrf_token": token})
+                                           "csrf_token": csrf_token(client)})
     assert response.status_code == 302, response.get_data(as_text=True)
-    return token
+    return signed_in_csrf_token(client)
+
+
+def signed_in_csrf_token(client: FlaskClient) -> str:
+    match = CSRF_RE.search(client.get("/").get_data(as_text=True))
+    assert match, "the signed-in home page carries a CSRF token"
+    return match.group(1)
 
 
 def as_user(app: Any, w: World, handle: str, tenant: str | None = None) -> Api:

@@ -67,8 +67,12 @@ class Browser:
     def login(self, email: str, password: str) -> int:
         _, page = self.request("/login")
         self.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        status, _ = self.request("/login", data={"email": email, "password": password,
-                                                 "csrf_token": self.csrf})
+        status, page = self.request("/login", data={"email": email, "password": password,
+                                                    "csrf_token": self.csrf})
+        # Signing in issues a new CSRF token: the home page it lands on carries it.
+        signed_in = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        if status == 200 and signed_in:
+            self.csrf = signed_in.group(1)
         return status
 
 

@@ -57,6 +57,10 @@ VARIABLES: list[tuple[str, str, str]] = [
      "proxy."),
     ("OVERTURE_SESSION_COOKIE_SECURE", "true in production",
      "Send the session cookie over HTTPS only."),
+    ("OVERTURE_SESSION_IDLE_MINUTES", "120",
+     "A signed-in session ends after this many minutes without a request."),
+    ("OVERTURE_SESSION_MAX_HOURS", "12",
+     "A signed-in session ends this many hours after sign-in, however active."),
     ("OVERTURE_FANOUT_MESSAGES", "4",
      "Messages a parallel step sends at once for its branches (the first branch runs in "
      "the same worker); workers that end a branch take on the queued ones, and branches "
@@ -103,6 +107,8 @@ class Settings:
     audit_checkpoint_seconds: float
     auth_failure_rate_limit: str
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    session_idle_minutes: int = 120
+    session_max_hours: int = 12
 
     @property
     def is_production(self) -> bool:
@@ -148,6 +154,15 @@ def _instance_secret(instance: Path, name: str) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return value
+
+
+def _positive_int(env_vars: dict[str, str], name: str, default: int) -> int:
+    raw = env_vars.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -202,6 +217,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         login_rate_limit=env_vars.get("OVERTURE_LOGIN_RATE_LIMIT", "10 per minute"),
         api_rate_limit=env_vars.get("OVERTURE_API_RATE_LIMIT", "600 per minute"),
         session_cookie_secure=_flag(env_vars.get("OVERTURE_SESSION_COOKIE_SECURE"), production),
+        session_idle_minutes=_positive_int(env_vars, "OVERTURE_SESSION_IDLE_MINUTES", 120),
+        session_max_hours=_positive_int(env_vars, "OVERTURE_SESSION_MAX_HOURS", 12),
         # Parsed by platform.audit_seal.load_audit_keyring, with the master keys.
         audit_key=env_vars.get("OVERTURE_AUDIT_KEY", "").strip() or None,
         audit_checkpoint_path=Path(checkpoint_path).resolve() if checkpoint_path

@@ -79,6 +79,13 @@ class Forbidden(OvertureError):
     title = "Forbidden"
 
 
+class ReauthenticationRequired(Forbidden):
+    """A sensitive act needs the person to have proven who they are recently."""
+
+    code = "reauthentication-required"
+    title = "Reauthentication required"
+
+
 class TenantSuspended(Forbidden):
     code = "tenant-suspended"
     title = "Tenant suspended"

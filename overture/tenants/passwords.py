@@ -9,8 +9,6 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 # Verified against when the email is unknown, so a miss costs as long as a hit.
 _DUMMY_HASH = _hasher.hash("overture-timing-equaliser")
 
-MIN_LENGTH = 10
-
 
 def use_fast_parameters() -> None:
     """Cheap argon2id parameters, for test suites that create hundreds of users."""

@@ -51,6 +51,8 @@ PERMISSIONS: dict[str, str] = {
     "portal.use": "Use the branded portal: start own runs, chat, answer own approvals",
     "prices.manage": "See and edit the installation's per-model LLM prices, which turn "
                      "every tenant's tokens into cost (platform admins only)",
+    "user.manage": "Sign a user out everywhere, disable and enable them (platform admins "
+                   "only)",
 }
 
 _READ = {"tenant.read", "member.read", "workflow.read", "run.read"}
@@ -74,7 +76,7 @@ MATRIX: dict[Role, frozenset[str]] = {
 PLATFORM_ADMIN = frozenset({"tenant.read", "tenant.manage", "workspace.create",
                             "workspace.manage", "member.read", "member.manage",
                             "audit.read", "audit.export", "billing.read", "billing.manage",
-                            "prices.manage"})
+                            "prices.manage", "user.manage"})
 
 
 def permissions_for(role: Role | str) -> frozenset[str]:

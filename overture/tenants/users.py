@@ -9,8 +9,9 @@ from overture.platform import audit
 from overture.platform.db import PLATFORM_TENANT_ID, db, utcnow
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.platform.ids import parse_id
+from overture.tenants import password_policy
 from overture.tenants.models import User, UserStatus
-from overture.tenants.passwords import MIN_LENGTH, hash_password, needs_rehash, verify_password
+from overture.tenants.passwords import hash_password, needs_rehash, verify_password
 
 
 def normalize_email(raw: str, field: str = "email") -> str:
@@ -26,18 +27,13 @@ def find_user_by_email(email: str) -> User | None:
     ).one_or_none()
 
 
-def check_password_policy(password: str) -> None:
-    if len(password) < MIN_LENGTH:
-        raise ValidationFailed.field("password", f"must be at least {MIN_LENGTH} characters")
-
-
 def create_user(email: str, password: str | None = None, name: str = "",
                 is_platform_admin: bool = False) -> User:
     email = normalize_email(email)
     if find_user_by_email(email) is not None:
         raise Conflict("a user with this email exists")
     if password is not None:
-        check_password_policy(password)
+        password_policy.check(password, email, name)
     user = User(email=email, name=name or email.split("@")[0],
                 password_hash=hash_password(password) if password else None,
                 status=UserStatus.ACTIVE if password else UserStatus.INVITED,

@@ -19,7 +19,6 @@ from overture.platform.db import CONNECT_TIMEOUT, EMPTY_SCOPE, activate_scope, d
 from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
-from overture.tenants.users import get_active_user
 from overture.web import (
     console,
     docs,
@@ -29,6 +28,7 @@ from overture.web import (
     oauth,
     problems,
     ratelimit,
+    sessions,
     strict_input,
 )
 from overture.web.api import load_endpoints
@@ -52,7 +52,9 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # Signed-in sessions live server-side (web.sessions) with their own idle and
+        # absolute lifetimes; this bounds the signed cookie of an anonymous visitor.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
         JSON_SORT_KEYS=False,
         SECURITY_SCHEMES={
@@ -72,9 +74,10 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     vault.install(app, settings)
     audit_seal.load_audit_keyring(settings)  # a bad OVERTURE_AUDIT_KEY stops the start too
     csrf.init_app(app)
+    sessions.install(app)
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
-    login_manager.user_loader(get_active_user)
+    login_manager.user_loader(sessions.load_user)
     ratelimit.install(app, settings)
 
     problems.register(app)

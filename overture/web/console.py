@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from overture.platform.db import db
 from overture.platform.logging import get_logger
 from overture.tenants.access import reachable_tenants
 from overture.tenants.users import sign_in, sign_out
+from overture.web import sessions
 from overture.web.extensions import client_address, limiter
 
 bp = Blueprint("console", __name__)
@@ -55,8 +56,8 @@ def login() -> str | Response | tuple[str, int]:
         log.info("auth.login_failed", ip=client_address())
         db.session.commit()
         return render_template("login.html", error=FAILED_LOGIN, email=email), 401
+    sessions.begin(user)  # a new session id and CSRF token: nothing planted survives
     db.session.commit()
-    login_user(user)
     log.info("auth.login", user_id=str(user.id))
     return redirect(_safe_next(request.args.get("next")))
 
@@ -65,8 +66,8 @@ def login() -> str | Response | tuple[str, int]:
 @login_required
 def logout() -> Response:
     sign_out(current_user._get_current_object())
+    sessions.end()
     db.session.commit()
-    logout_user()
     return redirect(url_for("console.login"))
 
 

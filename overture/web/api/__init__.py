@@ -26,8 +26,10 @@ def load_endpoints() -> APIBlueprint:
         openapi_connectors,
         runs,
         schedules,
+        sessions,
         tenants,
         triggers,
+        users,
         workflows,
     )
 
