@@ -12,6 +12,7 @@ from overture.tenants.access import reachable_tenants
 from overture.tenants.users import sign_in, sign_out
 from overture.web import sessions
 from overture.web.extensions import client_address, limiter
+from overture.web.signin_flow import complete_sign_in
 
 bp = Blueprint("console", __name__)
 log = get_logger(__name__)
@@ -24,18 +25,6 @@ LOGINS_PER_ADDRESS = "60 per minute"
 
 def _login_limit() -> str:
     return current_app.extensions["overture.settings"].login_rate_limit
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site paths: never an open redirect.
-
-    Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so
-    `/<TAB>/evil.example` is `//evil.example` to them: control characters are refused too.
-    """
-    if (target and target.startswith("/") and not target.startswith("//")
-            and "\\" not in target and target.isprintable()):
-        return target
-    return url_for("console.home")
 
 
 def _address_and_email() -> str:
@@ -56,10 +45,7 @@ def login() -> str | Response | tuple[str, int]:
         log.info("auth.login_failed", ip=client_address())
         db.session.commit()
         return render_template("login.html", error=FAILED_LOGIN, email=email), 401
-    sessions.begin(user)  # a new session id and CSRF token: nothing planted survives
-    db.session.commit()
-    log.info("auth.login", user_id=str(user.id))
-    return redirect(_safe_next(request.args.get("next")))
+    return complete_sign_in(user, "password", request.args.get("next"))
 
 
 @bp.post("/logout")
