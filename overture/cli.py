@@ -389,7 +389,7 @@ def worker(processes: int, threads: int, idle_poll_ms: int) -> None:
     os.environ["dramatiq_worker_timeout"] = str(idle_poll_ms)  # noqa: SIM112 (Dramatiq reads it so)
     os.execvp(sys.executable, [sys.executable, "-m", "dramatiq", "overture.worker_main",  # noqa: S606
                                "--processes", str(processes), "--threads", str(threads),
-                               "--queues", "steps"])
+                               "--queues", "steps", "mail"])
 
 
 @main.command()
