@@ -7,14 +7,16 @@ import dataclasses
 import email
 import time
 import uuid
+from datetime import timedelta
 from email import policy
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import update
 
 from overture.platform import mail, mail_delivery
-from overture.platform.db import db
+from overture.platform.db import db, utcnow
 from overture.platform.mail import MailStatus, OutboxMessage, queue_mail
 from overture.tenants.models import User
 from tests.engine_support import free_port, running_workers
@@ -72,6 +74,13 @@ def stored(message_id: uuid.UUID) -> OutboxMessage:
     return message
 
 
+def time_passes(message_id: uuid.UUID) -> None:
+    """The message's retry delay is over."""
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                       .values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+
+
 def sign_up(address: str) -> OutboxMessage:
     """A caller's act: a user row and its mail, in one transaction."""
     db.session.add(User(email=address, name="Ada"))
@@ -117,7 +126,10 @@ def test_mail_smtp_outage_keeps_the_act_and_marks_the_message_failed(app_ctx, se
     assert "ConnectionRefusedError" in (row.last_error or "")
     assert sent[-1][0] == message_id and (sent[-1][1] or 0) > 0, "retried later"
 
+    run_actor(app_ctx, message_id)
+    assert stored(message_id).attempts == 1, "not due again before its delay"
     for _ in range(mail_delivery.MAX_ATTEMPTS - 1):
+        time_passes(message_id)
         run_actor(app_ctx, message_id)
     row = stored(message_id)
     assert (row.status, row.attempts) == (MailStatus.FAILED, mail_delivery.MAX_ATTEMPTS)
@@ -158,6 +170,29 @@ def test_mail_brand_resolver_names_the_sender_and_html_is_escaped(app_ctx, sent,
 
     run_actor(app_ctx, branded.id)
     assert inbox.messages()[0]["Subject"] == "Test message from Acme & Co"
+
+
+def test_mail_lost_with_the_broker_is_sent_again_by_the_scheduler(app_ctx, smtp_server,
+                                                                   monkeypatch):
+    controller, inbox = smtp_server
+    use_smtp(app_ctx, monkeypatch, controller.port)
+
+    def broker_down(message_id: uuid.UUID, delay_ms: int | None) -> None:
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setitem(app_ctx.extensions, mail.SENDER, broker_down)
+    message_id = sign_up("hal@example.test").id
+    db.session.commit()  # the act stands although its message could not leave
+    assert stored(message_id).status == MailStatus.PENDING
+    sent: list[uuid.UUID] = []
+    monkeypatch.setitem(app_ctx.extensions, mail.SENDER, lambda mid, delay: sent.append(mid))
+    assert mail.resend_due() == 0, "not overdue yet"
+    assert mail.resend_due(utcnow() + mail.RESEND_AFTER) == 1
+    assert sent == [message_id]
+    run_actor(app_ctx, message_id)
+    run_actor(app_ctx, message_id)  # a duplicate finds it sent
+    assert len(inbox.envelopes) == 1 and stored(message_id).status == MailStatus.SENT
+    assert mail.resend_due(utcnow() + mail.RESEND_AFTER) == 0
 
 
 def test_mail_without_smtp_host_goes_to_the_local_mailbox(app_ctx, sent):

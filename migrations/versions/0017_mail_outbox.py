@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('sent_at', overture.platform.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', overture.platform.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('sender_tenant_id', sa.Uuid(), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', overture.platform.db.UTCDateTime(timezone=True), nullable=False),

@@ -4,7 +4,10 @@
 session, in the transaction of the act that causes the mail: a rolled-back act sends
 nothing. Once that transaction commits, the row's message goes to the `mail` queue
 (`platform/mail_delivery.py` delivers it). Queueing never fails what committed: a
-message that cannot reach the broker leaves its row pending, for `resend_pending`.
+message that cannot reach the broker leaves its row pending, and the scheduler's
+`resend_due` sends it again. `next_attempt_at` is when a pending row is next due; a
+worker claims a row by moving it forward (a lease), so a duplicate message finds the
+row not due and is dropped.
 
 The outbox is platform-level, like `users`: mail on a tenant's behalf names that
 tenant in `sender_tenant_id` (for its brand), which is not ownership, so the table has
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import String, Text, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from overture.platform.db import IdMixin, db
+from overture.platform.db import IdMixin, db, utcnow
 from overture.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -37,6 +40,7 @@ log = get_logger(__name__)
 TEMPLATES = Path(__file__).with_name("mail_templates")
 OUTBOX = "overture_mail_outbox"
 SENDER = "overture.mail_sender"
+RESEND_AFTER = timedelta(seconds=60)  # a due row this long past its time lost its message
 DEFAULT_BRAND: dict[str, Any] = {"name": "Overture"}
 BrandResolver = Callable[[uuid.UUID | None], Mapping[str, Any]]
 MailSender = Callable[[uuid.UUID, int | None], None]
@@ -60,6 +64,7 @@ class OutboxMessage(IdMixin, db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     sender_tenant_id: Mapped[uuid.UUID | None]
 
 
@@ -98,7 +103,7 @@ def queue_mail(to: str, template: str, context: Mapping[str, Any] | None = None,
     subject, html, text = render(template, context or {}, tenant_id)
     message = OutboxMessage(id=uuid.uuid4(), to_address=to, subject=subject, html_body=html,
                             text_body=text, template=template, status=MailStatus.PENDING,
-                            attempts=0, sender_tenant_id=tenant_id)
+                            attempts=0, next_attempt_at=utcnow(), sender_tenant_id=tenant_id)
     db.session.add(message)
     db.session.info.setdefault(OUTBOX, []).append(message.id)
     return message
@@ -124,11 +129,14 @@ def send_committed(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return unsent
 
 
-def resend_pending() -> int:
-    """Send again the message of every pending row (after a broker outage)."""
+def resend_due(now: datetime | None = None) -> int:
+    """Send again the message of every pending row overdue by RESEND_AFTER (its message
+    was lost with the broker, or its worker died); returns how many left."""
+    overdue = (now or utcnow()) - RESEND_AFTER
     ids = list(db.session.scalars(select(OutboxMessage.id).where(
-        OutboxMessage.status == MailStatus.PENDING)))
-    db.session.commit()
+        OutboxMessage.status == MailStatus.PENDING,
+        OutboxMessage.next_attempt_at <= overdue).limit(1000)))
+    db.session.rollback()
     return len(ids) - len(send_committed(ids))
 
 

@@ -6,9 +6,10 @@ tenants and the network. Without `OVERTURE_SMTP_HOST` (embedded mode) a message 
 delivered to the local mailbox: it stays in the table, marked sent, and its text goes
 to the log.
 
-A message whose row is no longer pending is dropped, so a duplicate delivers nothing
-twice within a worker's reach. A failure counts an attempt and keeps the error; the
-message is tried again after a growing delay and marked failed after MAX_ATTEMPTS.
+A worker first claims the row: pending and due, its `next_attempt_at` moves LEASE
+ahead in one statement, so a duplicate message (or a resend by the scheduler) finds it
+not due and is dropped. A failure counts an attempt and keeps the error; the message is
+due again after a growing delay and marked failed after MAX_ATTEMPTS.
 Nothing here raises into the act that queued the mail: it committed long before.
 """
 
@@ -17,12 +18,14 @@ from __future__ import annotations
 import smtplib
 import ssl
 import uuid
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from typing import Any
 
 import dramatiq
 from flask import current_app
+from sqlalchemy import or_, update
 
 from overture.platform import mail
 from overture.platform.config import Settings
@@ -38,6 +41,8 @@ EXTENSION = "overture.mail_actor"
 MAX_ATTEMPTS = 5
 RETRY_DELAYS_MS = (10_000, 60_000, 300_000, 1_800_000)
 SMTP_TIMEOUT = 30.0
+LEASE = timedelta(minutes=5)  # longer than a delivery can take
+EARLY = timedelta(seconds=1)  # a delayed message may arrive this much before its time
 
 
 def bind(app: Any, broker: dramatiq.Broker) -> dramatiq.Actor:
@@ -63,13 +68,23 @@ def bind(app: Any, broker: dramatiq.Broker) -> dramatiq.Actor:
 
 
 def deliver(message_id: uuid.UUID) -> str | None:
-    """Deliver one outbox message; returns its status afterwards (None: no such row).
-    Needs an app context; never raises for a failed delivery."""
+    """Deliver one outbox message; returns its status afterwards, or None when it was
+    not claimed (no such row, not pending, or not due). Never raises for a failed
+    delivery."""
     settings: Settings = current_app.extensions["overture.settings"]
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or message.status != MailStatus.PENDING:
+    now = utcnow()
+    claimed = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == MailStatus.PENDING,
+               or_(OutboxMessage.next_attempt_at.is_(None),
+                   OutboxMessage.next_attempt_at <= now + EARLY))
+        .values(next_attempt_at=now + LEASE)
+        .returning(OutboxMessage.id)).scalar()
+    if claimed is None:
         db.session.rollback()
-        return message.status if message is not None else None
+        return None
+    message = db.session.get(OutboxMessage, message_id, populate_existing=True)
+    assert message is not None
     email = build_email(message, settings)
     to_address, text = message.to_address, message.text_body
     db.session.commit()  # no transaction stays open while the relay answers
@@ -81,7 +96,8 @@ def deliver(message_id: uuid.UUID) -> str | None:
                      subject=str(email["Subject"]), text=text)
     except Exception as error:
         return _failed(message_id, error)
-    return _record(message_id, status=MailStatus.SENT, sent_at=utcnow(), last_error=None)
+    return _record(message_id, status=MailStatus.SENT, sent_at=utcnow(), last_error=None,
+                   next_attempt_at=None)
 
 
 def build_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
@@ -122,14 +138,17 @@ def _failed(message_id: uuid.UUID, error: Exception) -> str | None:
     message.attempts += 1
     message.last_error = f"{type(error).__name__}: {error}"[:2000]
     retry = message.attempts < MAX_ATTEMPTS
-    if not retry:
-        message.status = MailStatus.FAILED
+    delay_ms = RETRY_DELAYS_MS[min(message.attempts, len(RETRY_DELAYS_MS)) - 1]
+    if retry:
+        message.next_attempt_at = utcnow() + timedelta(milliseconds=delay_ms)
+    else:
+        message.status, message.next_attempt_at = MailStatus.FAILED, None
     attempts, status = message.attempts, message.status
     db.session.commit()
     log.warning("mail.delivery_failed", message_id=str(message_id), attempts=attempts,
                 error=f"{type(error).__name__}: {error}", final=not retry)
     if retry:
-        _send_later(message_id, RETRY_DELAYS_MS[min(attempts, len(RETRY_DELAYS_MS)) - 1])
+        _send_later(message_id, delay_ms)
     return status
 
 
