@@ -137,6 +137,18 @@ def test_mail_smtp_outage_keeps_the_act_and_marks_the_message_failed(app_ctx, se
     assert db.session.query(User).filter_by(email="bob@example.test").count() == 1
 
 
+def test_mail_to_an_address_with_a_line_break_fails_without_raising(app_ctx, sent,
+                                                                    smtp_server, monkeypatch):
+    controller, inbox = smtp_server
+    use_smtp(app_ctx, monkeypatch, controller.port)
+    message_id = queue_mail("a@example.test\r\nBcc: all@example.test", "test_message").id
+    db.session.commit()
+    run_actor(app_ctx, message_id)
+    row = stored(message_id)
+    assert row.attempts == 1 and "ValueError" in (row.last_error or "")
+    assert inbox.envelopes == []
+
+
 def test_mail_rolled_back_act_sends_nothing(app_ctx, sent, smtp_server, monkeypatch):
     controller, inbox = smtp_server
     use_smtp(app_ctx, monkeypatch, controller.port)

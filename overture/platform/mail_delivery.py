@@ -85,10 +85,10 @@ def deliver(message_id: uuid.UUID) -> str | None:
         return None
     message = db.session.get(OutboxMessage, message_id, populate_existing=True)
     assert message is not None
-    email = build_email(message, settings)
     to_address, text = message.to_address, message.text_body
-    db.session.commit()  # no transaction stays open while the relay answers
     try:
+        email = build_email(message, settings)  # a header it refuses fails like the relay
+        db.session.commit()  # no transaction stays open while the relay answers
         if settings.smtp_host:
             transmit(email, settings)
         else:
