@@ -8,6 +8,7 @@ from overture.orchestration import trigger_models  # noqa: F401
 from overture.orchestration.agents import models as agents_models  # noqa: F401
 from overture.orchestration.llm import prices as llm_prices  # noqa: F401
 from overture.platform import audit  # noqa: F401
+from overture.platform import mail as platform_mail  # noqa: F401
 from overture.platform.db import Base
 from overture.tenants import models as tenants_models  # noqa: F401
 from overture.tenants import sessions as tenant_sessions  # noqa: F401

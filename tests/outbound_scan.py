@@ -65,6 +65,10 @@ OPENERS = frozenset({
 OWN_INFRASTRUCTURE = {
     ("overture/platform/pipeline.py", "psycopg.connect"):
         "the pipeline's connection to the installation's DATABASE_URL",
+    ("overture/platform/mail_delivery.py", "smtplib.SMTP"):
+        "platform mail to the installation's relay, OVERTURE_SMTP_HOST",
+    ("overture/platform/mail_delivery.py", "smtplib.SMTP_SSL"):
+        "platform mail to the installation's relay, OVERTURE_SMTP_HOST",
 }
 
 

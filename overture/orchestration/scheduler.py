@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from overture.orchestration import runs, triggers, worker
 from overture.orchestration.agents import memory
 from overture.orchestration.models import Schedule, ScheduleFire, Workflow
-from overture.platform import audit, audit_seal
+from overture.platform import audit, audit_seal, mail
 from overture.platform.db import db, get_or_404, scoped_to, utcnow
 from overture.platform.errors import ValidationFailed
 from overture.platform.logging import get_logger
@@ -207,14 +207,15 @@ def checkpoint_audit(now: float | None = None) -> audit_seal.SealReport | None:
 
 
 def one_round(app: Any) -> None:
-    """Fire due cron ticks, sweep for lost or overdue work, poll due connector triggers,
-    and now and then delete expired agent notes and seal the audit chains' heads."""
+    """Fire due cron ticks, sweep for lost or overdue work (mail too), poll due connector
+    triggers, and now and then delete expired agent notes and seal the audit chains' heads."""
     with app.app_context():
         try:
             fire_all()
             worker.sweep_all()
             triggers.poll_all()
             purge_notes()
+            mail.resend_due()
         except Exception:  # keep going; the next round retries
             log.exception("scheduler.round_failed")
             db.session.rollback()

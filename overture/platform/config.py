@@ -81,7 +81,21 @@ VARIABLES: list[tuple[str, str, str]] = [
      "Append-only file of MACed audit chain heads; keep a copy off the database host."),
     ("OVERTURE_AUDIT_CHECKPOINT_SECONDS", "300",
      "Seconds between the scheduler's audit checkpoints."),
+    ("OVERTURE_SMTP_HOST", "unset: mail stays in the local outbox",
+     "The installation's mail relay for platform mail (invitations, password resets). "
+     "Unset: each message is kept in the `mail_outbox` table, marked sent to the local "
+     "mailbox and its text logged."),
+    ("OVERTURE_SMTP_PORT", "25", "Port of the mail relay."),
+    ("OVERTURE_SMTP_SECURITY", "none",
+     "`none`, `starttls` (upgrade after connecting, certificate verified) or `tls` "
+     "(TLS from the first byte)."),
+    ("OVERTURE_SMTP_USER", "unset: no authentication", "User name for the mail relay."),
+    ("OVERTURE_SMTP_PASSWORD", "unset", "Password for the mail relay."),
+    ("OVERTURE_MAIL_FROM", "`Overture <noreply@localhost>`",
+     "The `From` of platform mail."),
 ]
+
+SMTP_SECURITY = ("none", "starttls", "tls")
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,12 @@ class Settings:
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     session_idle_minutes: int = 120
     session_max_hours: int = 12
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_security: str = "none"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    mail_from: str = "Overture <noreply@localhost>"
 
     @property
     def is_production(self) -> bool:
@@ -200,6 +220,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     except ValueError as exc:
         raise ConfigError(f"PORT must be a number, not {env_vars.get('PORT')!r}") from exc
     checkpoint_path = env_vars.get("OVERTURE_AUDIT_CHECKPOINT_PATH", "").strip()
+    smtp_security = env_vars.get("OVERTURE_SMTP_SECURITY", "").strip().lower() or "none"
+    if smtp_security not in SMTP_SECURITY:
+        raise ConfigError("OVERTURE_SMTP_SECURITY must be none, starttls or tls, "
+                          f"not {smtp_security!r}")
     return Settings(
         env=env,
         instance_path=instance,
@@ -228,6 +252,13 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
                                              "30 per minute"),
         trusted_proxies=_networks("OVERTURE_TRUSTED_PROXIES",
                                   env_vars.get("OVERTURE_TRUSTED_PROXIES", "")),
+        smtp_host=env_vars.get("OVERTURE_SMTP_HOST", "").strip() or None,
+        smtp_port=_positive_int(env_vars, "OVERTURE_SMTP_PORT", 25),
+        smtp_security=smtp_security,
+        smtp_user=env_vars.get("OVERTURE_SMTP_USER", "").strip() or None,
+        smtp_password=env_vars.get("OVERTURE_SMTP_PASSWORD") or None,
+        mail_from=env_vars.get("OVERTURE_MAIL_FROM", "").strip()
+        or "Overture <noreply@localhost>",
     )
 
 

@@ -13,7 +13,7 @@ from flask import Response, g, request
 
 from overture.orchestration import worker
 from overture.orchestration.agents import patterns  # noqa: F401  (registers the agent steps)
-from overture.platform import audit, audit_seal
+from overture.platform import audit, audit_seal, mail_delivery
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import CONNECT_TIMEOUT, EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.extensions["overture.broker"] = broker = broker or make_broker(settings.redis_url,
                                                                   settings.redis_namespace)
     worker.bind(app, broker)  # the step actor, and where the engine's messages go
+    mail_delivery.bind(app, broker)  # the mail actor, and where queued mail goes
 
     db.init_app(app)
     # Refuses to start (ConfigError naming the key) when the master key is missing or

@@ -1,0 +1,173 @@
+"""Delivery of the mail outbox: the Dramatiq actor `send_mail` on the `mail` queue.
+
+The relay is the installation's own (`OVERTURE_SMTP_*`), like its database and Redis,
+so it is reached directly rather than through the outbound guard that stands between
+tenants and the network. Without `OVERTURE_SMTP_HOST` (embedded mode) a message is
+delivered to the local mailbox: it stays in the table, marked sent, and its text goes
+to the log.
+
+A worker first claims the row: pending and due, its `next_attempt_at` moves LEASE
+ahead in one statement, so a duplicate message (or a resend by the scheduler) finds it
+not due and is dropped. A failure counts an attempt and keeps the error; the message is
+due again after a growing delay and marked failed after MAX_ATTEMPTS.
+Nothing here raises into the act that queued the mail: it committed long before.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import uuid
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
+from typing import Any
+
+import dramatiq
+from flask import current_app
+from sqlalchemy import or_, update
+
+from overture.platform import mail
+from overture.platform.config import Settings
+from overture.platform.db import db, utcnow
+from overture.platform.logging import get_logger
+from overture.platform.mail import MailStatus, OutboxMessage
+
+log = get_logger(__name__)
+
+QUEUE = "mail"
+ACTOR = "send_mail"
+EXTENSION = "overture.mail_actor"
+MAX_ATTEMPTS = 5
+RETRY_DELAYS_MS = (10_000, 60_000, 300_000, 1_800_000)
+SMTP_TIMEOUT = 30.0
+LEASE = timedelta(minutes=5)  # longer than a delivery can take
+EARLY = timedelta(seconds=1)  # a delayed message may arrive this much before its time
+
+
+def bind(app: Any, broker: dramatiq.Broker) -> dramatiq.Actor:
+    """Declare the mail actor on `broker`, running inside `app`'s context."""
+
+    def send_mail(message_id: str) -> None:
+        with app.app_context():
+            try:
+                deliver(uuid.UUID(message_id))
+            finally:
+                db.session.remove()
+
+    actor = broker.actors.get(ACTOR) or dramatiq.actor(
+        send_mail, actor_name=ACTOR, queue_name=QUEUE, broker=broker, max_retries=0,
+        time_limit=5 * 60 * 1000)
+
+    def send(message_id: uuid.UUID, delay_ms: int | None = None) -> None:
+        actor.send_with_options(args=(str(message_id),), delay=delay_ms)
+
+    app.extensions[EXTENSION] = actor
+    mail.set_sender(app, send)
+    return actor
+
+
+def deliver(message_id: uuid.UUID) -> str | None:
+    """Deliver one outbox message; returns its status afterwards, or None when it was
+    not claimed (no such row, not pending, or not due). Never raises for a failed
+    delivery."""
+    settings: Settings = current_app.extensions["overture.settings"]
+    now = utcnow()
+    claimed = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.status == MailStatus.PENDING,
+               or_(OutboxMessage.next_attempt_at.is_(None),
+                   OutboxMessage.next_attempt_at <= now + EARLY))
+        .values(next_attempt_at=now + LEASE)
+        .returning(OutboxMessage.id)).scalar()
+    if claimed is None:
+        db.session.rollback()
+        return None
+    message = db.session.get(OutboxMessage, message_id, populate_existing=True)
+    assert message is not None
+    to_address, text = message.to_address, message.text_body
+    try:
+        email = build_email(message, settings)  # a header it refuses fails like the relay
+        db.session.commit()  # no transaction stays open while the relay answers
+        if settings.smtp_host:
+            transmit(email, settings)
+        else:
+            log.info("mail.local_mailbox", message_id=str(message_id), to=to_address,
+                     subject=str(email["Subject"]), text=text)
+    except Exception as error:
+        return _failed(message_id, error)
+    return _record(message_id, status=MailStatus.SENT, sent_at=utcnow(), last_error=None,
+                   next_attempt_at=None)
+
+
+def build_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = settings.mail_from
+    email["To"] = message.to_address
+    email["Subject"] = message.subject
+    email["Date"] = formatdate(localtime=False)
+    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+    email["Message-ID"] = make_msgid(idstring=message.id.hex, domain=domain)
+    email.set_content(message.text_body)
+    email.add_alternative(message.html_body, subtype="html")
+    return email
+
+
+def transmit(email: EmailMessage, settings: Settings) -> None:
+    host, port = settings.smtp_host or "", settings.smtp_port
+    context = ssl.create_default_context()
+    server: smtplib.SMTP
+    if settings.smtp_security == "tls":
+        server = smtplib.SMTP_SSL(host, port, timeout=SMTP_TIMEOUT, context=context)
+    else:
+        server = smtplib.SMTP(host, port, timeout=SMTP_TIMEOUT)
+    with server:
+        if settings.smtp_security == "starttls":
+            server.starttls(context=context)
+        if settings.smtp_user:
+            server.login(settings.smtp_user, settings.smtp_password or "")
+        server.send_message(email)
+
+
+def _failed(message_id: uuid.UUID, error: Exception) -> str | None:
+    db.session.rollback()
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        db.session.rollback()
+        return None
+    message.attempts += 1
+    message.last_error = f"{type(error).__name__}: {error}"[:2000]
+    retry = message.attempts < MAX_ATTEMPTS
+    delay_ms = RETRY_DELAYS_MS[min(message.attempts, len(RETRY_DELAYS_MS)) - 1]
+    if retry:
+        message.next_attempt_at = utcnow() + timedelta(milliseconds=delay_ms)
+    else:
+        message.status, message.next_attempt_at = MailStatus.FAILED, None
+    attempts, status = message.attempts, message.status
+    db.session.commit()
+    log.warning("mail.delivery_failed", message_id=str(message_id), attempts=attempts,
+                error=f"{type(error).__name__}: {error}", final=not retry)
+    if retry:
+        _send_later(message_id, delay_ms)
+    return status
+
+
+def _send_later(message_id: uuid.UUID, delay_ms: int) -> None:
+    sender = current_app.extensions.get(mail.SENDER)
+    try:
+        if sender is not None:
+            sender(message_id, delay_ms)
+    except Exception:  # the row stays pending: mail.resend_pending sends it later
+        log.warning("mail.retry_enqueue_failed", message_id=str(message_id), exc_info=True)
+
+
+def _record(message_id: uuid.UUID, **values: Any) -> str | None:
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        db.session.rollback()
+        return None
+    for name, value in values.items():
+        setattr(message, name, value)
+    status = message.status
+    db.session.commit()
+    return status
