@@ -15,7 +15,7 @@ no `tenant_id` and no row-level security, and only platform code reaches it by i
 
 Templates are `mail_templates/<name>.html` (autoescaped) and `<name>.txt`; the text
 template sets the subject with `{% set subject = ... %}`. Both see `brand`, from the
-resolver `tenants` registers with `set_brand_resolver` (this floor cannot look tenants
+resolver a higher floor registers with `set_brand_resolver` (this floor cannot look tenants
 up itself), and the caller's context.
 """
 
@@ -123,7 +123,7 @@ def send_committed(message_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     for message_id in message_ids:
         try:
             sender(message_id, None)
-        except Exception:  # the row stays pending: resend_pending sends it later
+        except Exception:  # the row stays pending: resend_due sends it later
             log.warning("mail.enqueue_failed", message_id=str(message_id), exc_info=True)
             unsent.append(message_id)
     return unsent
