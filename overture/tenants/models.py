@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from overture.platform.db import IdMixin, TenantOwned, db
@@ -35,6 +35,8 @@ class Tenant(IdMixin, db.Model):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     suspended_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    # Staff (owner, admin, builder) must have a second factor to act here.
+    mfa_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     parent: Mapped[Tenant | None] = relationship(remote_side="Tenant.id", lazy="joined")
 
