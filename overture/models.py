@@ -10,12 +10,14 @@ from overture.orchestration.llm import prices as llm_prices  # noqa: F401
 from overture.platform import audit  # noqa: F401
 from overture.platform import mail as platform_mail  # noqa: F401
 from overture.platform.db import Base
-from overture.tenants import account_tokens_models  # noqa: F401
-from overture.tenants import invitations_models  # noqa: F401
-from overture.tenants import mfa_models  # noqa: F401
+from overture.tenants import (
+    account_tokens_models,  # noqa: F401
+    invitations_models,  # noqa: F401
+    mfa_models,  # noqa: F401
+    sso_models,  # noqa: F401
+    vault_models,  # noqa: F401
+)
 from overture.tenants import models as tenants_models  # noqa: F401
 from overture.tenants import sessions as tenant_sessions  # noqa: F401
-from overture.tenants import sso_models  # noqa: F401
-from overture.tenants import vault_models  # noqa: F401
 
 metadata = Base.metadata

@@ -23,7 +23,6 @@ from alembic import op
 import overture.platform.db
 from overture.platform import rls
 
-
 revision = '0018'
 down_revision = '0017'
 branch_labels = None
