@@ -103,6 +103,19 @@ class Conflict(OvertureError):
     title = "Conflict"
 
 
+class LinkNotUsable(OvertureError):
+    """An emailed link (invitation, reset, sign-in) that cannot be used: `reason` says
+    which of unknown, expired, used or revoked, so the page can say so plainly."""
+
+    status = 410
+    code = "link-not-usable"
+    title = "This link cannot be used"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail, reason=reason)
+        self.reason = reason
+
+
 class RateLimited(OvertureError):
     status = 429
     code = "rate-limited"
