@@ -25,6 +25,7 @@ from overture.web import (
     headers,
     health,
     hooks,
+    invitation_pages,
     oauth,
     problems,
     ratelimit,
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(console.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(invitation_pages.bp)
     app.register_blueprint(oauth.bp)
     app.spec_processor(docs.finish_document)
     return app
