@@ -17,7 +17,7 @@ from overture.platform.mail import OutboxMessage
 from overture.tenants import account_tokens
 from overture.tenants.account_tokens import AccountToken, TokenPurpose
 from overture.tenants.users import find_user_by_email
-from tests.support import CSRF_RE, as_user, signed_in_csrf_token
+from tests.support import CSRF_RE, as_key, as_user, signed_in_csrf_token
 
 LINK_RE = re.compile(r"https?://[^/\s]+(/invite/[A-Za-z0-9_-]+)")
 GOOD = "lantern over the quiet harbour"
@@ -215,3 +215,17 @@ def test_signed_in_as_someone_else_is_told_so(app, world):
     assert r.status_code == 403
     assert "someone.else@example.com" not in member_emails(as_user(app, world, "a_admin"))
     assert app.test_client().get(link).status_code == 200, "the link still works"
+
+
+def test_sending_invitations_is_rate_limited_per_person(app, world):
+    admin = as_key(app, world, "a_admin")
+    for n in range(30):
+        invite(admin, f"bulk{n}@example.com")
+    refused = admin.post("/members", json={"email": "one.more@example.com", "role": "viewer"})
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    first = admin.get("/invitations", query_string={"limit": 1}).get_json()["items"][0]
+    assert admin.post(f"/invitations/{first['id']}/resend").status_code == 429, "shared"
+    # The same person signed in shares the bucket; another person does not.
+    assert as_user(app, world, "a_admin").post(
+        "/members", json={"email": "one.more@example.com", "role": "viewer"}).status_code == 429
+    invite(as_user(app, world, "a_owner"), "one.more@example.com")
