@@ -17,7 +17,15 @@ from overture.platform.mail import OutboxMessage
 from overture.tenants import account_tokens
 from overture.tenants.account_tokens import AccountToken, TokenPurpose
 from overture.tenants.users import find_user_by_email
-from tests.support import CSRF_RE, as_key, as_user, signed_in_csrf_token
+from tests.support import (
+    CSRF_RE,
+    PASSWORD,
+    Api,
+    as_key,
+    as_user,
+    csrf_token,
+    signed_in_csrf_token,
+)
 
 LINK_RE = re.compile(r"https?://[^/\s]+(/invite/[A-Za-z0-9_-]+)")
 GOOD = "lantern over the quiet harbour"
@@ -93,7 +101,10 @@ def test_an_existing_user_joins_with_one_click_and_keeps_being_asked_which_tenan
     assert "Workspace A" in text(page) and "builder" in text(page) and "a_admin" in text(page)
     assert f"/login?next={link}" in text(page).replace("%2F", "/")
 
-    viewer = as_user(app, world, "b_viewer")
+    signed_in = anonymous.post(f"/login?next={link}", data={
+        "email": person.email, "password": PASSWORD, "csrf_token": csrf_token(anonymous)})
+    assert signed_in.headers["Location"].endswith(link), "back to the invitation"
+    viewer = Api(anonymous, csrf=signed_in_csrf_token(anonymous))
     assert viewer.get("/tenant").get_json()["id"] == world.tid("b")
     page = viewer.client.get(link)
     assert "Join Workspace A" in text(page)
