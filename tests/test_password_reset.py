@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from overture.platform.db import db
 from overture.tenants import account_tokens
 from overture.tenants.account_tokens import TokenPurpose
@@ -21,6 +23,7 @@ from tests.recovery_support import (
 )
 from tests.support import PASSWORD, login
 
+pytestmark = pytest.mark.usefixtures("outbox")
 NEW_PASSWORD = "plum tractor violet seventeen"
 
 
@@ -28,7 +31,7 @@ def me_status(client) -> int:
     return client.get("/api/v1/me").status_code
 
 
-def test_reset_link_sets_a_password_signs_in_and_ends_every_other_session(app, world, outbox):
+def test_reset_link_sets_a_password_signs_in_and_ends_every_other_session(app, world):
     email = world.users["a_viewer"].email
     kept_cookie = app.test_client()
     login(kept_cookie, email)
@@ -38,7 +41,8 @@ def test_reset_link_sets_a_password_signs_in_and_ends_every_other_session(app, w
     asked = post_form(browser, "/password/forgot", email=email.upper())
     assert asked.status_code == 200 and SENT in text(asked)
     [message] = mails(email)
-    assert message.template == "password_reset" and "Reset your Overture password" in message.subject
+    assert message.template == "password_reset"
+    assert message.subject == "Reset your Overture password"
     path = link_in(message)
     assert path.startswith("/password/reset/")
 
@@ -68,7 +72,7 @@ def test_reset_link_sets_a_password_signs_in_and_ends_every_other_session(app, w
                        ("auth.password_reset", user_id)]
 
 
-def test_reset_request_answers_the_same_for_unknown_and_inactive_addresses(app, world, outbox):
+def test_reset_request_answers_the_same_for_unknown_and_inactive_addresses(app, world):
     browser = app.test_client()
     known = post_form(browser, "/password/forgot", email=world.users["a_admin"].email)
     unknown = post_form(browser, "/password/forgot", email="nobody@people.example.com")
@@ -80,7 +84,7 @@ def test_reset_request_answers_the_same_for_unknown_and_inactive_addresses(app, 
     assert bad.status_code == 422 and "email address" in text(bad)
 
 
-def test_expired_withdrawn_foreign_and_unknown_links_say_why(app, world, outbox):
+def test_expired_withdrawn_foreign_and_unknown_links_say_why(app, world):
     user = world.users["a_builder"]
     browser = app.test_client()
     for _ in range(2):
@@ -103,7 +107,7 @@ def test_expired_withdrawn_foreign_and_unknown_links_say_why(app, world, outbox)
         assert "Ask for a new link" in text(answer)
 
 
-def test_reset_requests_are_rate_limited_with_a_readable_page(app, world, outbox):
+def test_reset_requests_are_rate_limited_with_a_readable_page(app, world):
     browser = app.test_client()
     answers = [post_form(browser, "/password/forgot", email="someone@people.example.com")
                for _ in range(6)]
@@ -112,7 +116,7 @@ def test_reset_requests_are_rate_limited_with_a_readable_page(app, world, outbox
     assert answers[-1].mimetype == "text/html"
 
 
-def test_reset_through_the_api(app, world, outbox):
+def test_reset_through_the_api(app, world):
     user = world.users["b_viewer"]
     api = app.test_client()
     for address in (user.email, "nobody@people.example.com"):

@@ -35,11 +35,26 @@ LINK_CHECKS_PER_ADDRESS = "30 per minute"
 
 
 def typed_email() -> str:
-    """The rate-limit key of a request for a link: the address as typed, folded."""
-    return "email|" + request.form.get("email", "").strip().lower()
+    """The rate-limit key of a request for a link: the address as typed (in the form
+    or the API's JSON body), folded."""
+    typed = request.form.get("email")
+    if typed is None:
+        body = request.get_json(silent=True)
+        typed = body.get("email") if isinstance(body, dict) else None
+    return str(typed or "").strip().lower()
 
 
-def _absolute(endpoint: str, token: str) -> str:
+# Shared by the page and the API, so that both together get one allowance.
+resets_per_email = limiter.shared_limit(REQUESTS_PER_EMAIL, scope="password-reset-email",
+                                        key_func=typed_email, methods=["POST"])
+resets_per_address = limiter.shared_limit(REQUESTS_PER_ADDRESS,
+                                          scope="password-reset-address",
+                                          key_func=client_address, methods=["POST"])
+link_checks = limiter.shared_limit(LINK_CHECKS_PER_ADDRESS, scope="emailed-link-check",
+                                   key_func=client_address)
+
+
+def absolute_link(endpoint: str, token: str) -> str:
     """A link for a mail: on the installation's public URL, whatever Host was sent."""
     public = current_app.extensions["overture.settings"].public_url
     return public + url_for(endpoint, token=token)
@@ -83,15 +98,15 @@ def _request_page(template: str, send: Callable[[str, recovery.LinkBuilder], Non
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
-@limiter.limit(REQUESTS_PER_EMAIL, key_func=typed_email, methods=["POST"])
-@limiter.limit(REQUESTS_PER_ADDRESS, key_func=client_address, methods=["POST"])
+@resets_per_email
+@resets_per_address
 def forgot_password() -> str | tuple[str, int]:
     return _request_page("password_forgot.html", recovery.request_password_reset,
-                         lambda secret: _absolute("recovery.reset_password", secret))
+                         lambda secret: absolute_link("recovery.reset_password", secret))
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
-@limiter.limit(LINK_CHECKS_PER_ADDRESS, key_func=client_address)
+@link_checks
 def reset_password(token: str) -> Response:
     ask_again = url_for("recovery.forgot_password")
     try:
@@ -126,11 +141,11 @@ def reset_password(token: str) -> Response:
 @limiter.limit(REQUESTS_PER_ADDRESS, key_func=client_address, methods=["POST"])
 def request_link() -> str | tuple[str, int]:
     return _request_page("link_request.html", recovery.request_sign_in_link,
-                         lambda secret: _absolute("recovery.use_link", secret))
+                         lambda secret: absolute_link("recovery.use_link", secret))
 
 
 @bp.route("/login/link/<token>", methods=["GET", "POST"])
-@limiter.limit(LINK_CHECKS_PER_ADDRESS, key_func=client_address)
+@link_checks
 def use_link(token: str) -> Response:
     try:
         if request.method == "GET":
