@@ -8,6 +8,10 @@ what was sent and what failed, with the last error.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 
@@ -17,15 +21,23 @@ from overture.platform.ids import parse_id
 bp = Blueprint("mailbox", __name__, url_prefix="/admin/mailbox")
 
 
-@bp.before_request
-@login_required
-def _platform_admins_only() -> tuple[str, int] | None:
-    if not current_user.is_platform_admin:
-        return render_template("mailbox_forbidden.html"), 403
-    return None
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def platform_admins_only(view: F) -> F:
+    """Signed in (else to the sign-in page) as a platform admin (else a 403 page)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_platform_admin:
+            return render_template("mailbox_forbidden.html"), 403
+        return view(*args, **kwargs)
+
+    return login_required(wrapped)  # type: ignore[return-value]
 
 
 @bp.get("")
+@platform_admins_only
 def inbox() -> str:
     page = request.args.get("page", "1")
     found = mailbox.recent(int(page) if page.isdigit() and len(page) < 7 else 1)
@@ -33,6 +45,7 @@ def inbox() -> str:
 
 
 @bp.get("/<message_id>")
+@platform_admins_only
 def show(message_id: str) -> str:
     ident = parse_id(message_id)
     message = mailbox.message(ident) if ident else None
