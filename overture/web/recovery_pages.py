@@ -105,30 +105,29 @@ def forgot_password() -> str | tuple[str, int]:
                          lambda secret: absolute_link("recovery.reset_password", secret))
 
 
+def _reset_form(token: str, error: str | None = None, status: int = 200) -> Response:
+    user = recovery.reset_link_user(token)
+    return _no_store((render_template("password_reset.html", email=user.email, error=error),
+                      status))
+
+
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 @link_checks
 def reset_password(token: str) -> Response:
-    ask_again = url_for("recovery.forgot_password")
     try:
         if request.method == "GET":
-            user = recovery.reset_link_user(token)
-            return _no_store(render_template("password_reset.html", email=user.email, error=None))
+            return _reset_form(token)
         password = request.form.get("password", "")
         if password != request.form.get("confirm", password):
-            user = recovery.reset_link_user(token)
-            return _no_store((render_template("password_reset.html", email=user.email,
-                                              error="The two passwords differ."), 422))
+            return _reset_form(token, "The two passwords differ.", 422)
         try:
             user = recovery.reset_password(token, password)
-        except ValidationFailed as error:
+        except ValidationFailed as error:  # the link was not used: try again
             db.session.rollback()
-            user = recovery.reset_link_user(token)
-            message = "The password " + error.errors[0]["message"] + "."
-            return _no_store((render_template("password_reset.html", email=user.email,
-                                              error=message), 422))
+            return _reset_form(token, f"The password {error.errors[0]['message']}.", 422)
     except LinkNotUsable as error:
         db.session.rollback()
-        return _no_store(link_not_usable(error, ask_again))
+        return _no_store(link_not_usable(error, url_for("recovery.forgot_password")))
     recovery.signed_in(user, "password_reset")
     return complete_sign_in(user, "password_reset")
 
