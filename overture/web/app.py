@@ -26,9 +26,11 @@ from overture.web import (
     health,
     hooks,
     invitation_pages,
+    mailbox_pages,
     oauth,
     problems,
     ratelimit,
+    recovery_pages,
     sessions,
     strict_input,
 )
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(hooks.bp)
     app.register_blueprint(invitation_pages.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(recovery_pages.bp)
+    app.register_blueprint(mailbox_pages.bp)
     app.spec_processor(docs.finish_document)
     return app
 

@@ -25,6 +25,7 @@ def load_endpoints() -> APIBlueprint:
         members,
         model_prices,
         openapi_connectors,
+        recovery,
         runs,
         schedules,
         sessions,
