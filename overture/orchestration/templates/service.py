@@ -91,11 +91,13 @@ def add_version(access: Access, template: Template, workspace_id: Any) -> Templa
     return version
 
 
-def list_templates(cursor: str | None, limit: int | None) -> Page[Template]:
+def list_templates(access: Access, cursor: str | None, limit: int | None) -> Page[Template]:
+    _agency(access)
     return paginate(select(Template), Template.id, cursor, limit)
 
 
-def get_template(template_id: Any) -> Template:
+def get_template(access: Access, template_id: Any) -> Template:
+    _agency(access)
     return get_or_404(Template, template_id, "template")
 
 

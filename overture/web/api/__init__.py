@@ -27,6 +27,7 @@ def load_endpoints() -> APIBlueprint:
         runs,
         schedules,
         sessions,
+        templates,
         tenants,
         triggers,
         users,
