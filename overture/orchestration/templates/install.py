@@ -20,7 +20,7 @@ from overture.orchestration.agents import knowledge
 from overture.orchestration.agents import service as agents
 from overture.orchestration.agents.spec import AgentSpec
 from overture.orchestration.templates import references
-from overture.orchestration.templates.snapshot import _every
+from overture.orchestration.templates.snapshot import every
 from overture.platform.errors import ValidationFailed
 from overture.tenants.access import Access
 
@@ -86,7 +86,7 @@ def upgrade(access: Access, old: dict[str, Any], new: dict[str, Any]) -> Changes
         raise ValidationFailed.field("workflows", "deleted from this workspace: "
                                      + ", ".join(sorted(gone)))
     changes: Changes = {"workflows": {}, "agents": {}, "collections": [], "connections": []}
-    existing = {c.name for c in _every(knowledge.list_collections)}
+    existing = {c.name for c in every(knowledge.list_collections)}
     for item in new.get("knowledge", []):
         if item["name"] not in existing:
             _new_collection(item, user)
@@ -104,7 +104,7 @@ def upgrade(access: Access, old: dict[str, Any], new: dict[str, Any]) -> Changes
 def _install_agents(items: list[dict[str, Any]], changed: dict[str, Any],
                     user: uuid.UUID) -> None:
     """Create or update the snapshot's agents, each after the agents it delegates to."""
-    current = {a.name: a for a in _every(agents.list_agents)}
+    current = {a.name: a for a in every(agents.list_agents)}
     for item in _delegates_first(items):
         agent = current.get(item["name"])
         if agent is None:
@@ -181,7 +181,7 @@ def undo(access: Access, changes: Changes) -> None:
                 workflows.archive_workflow(flows[name])
             else:
                 workflows.rollback(flows[name], previous)
-    current = {a.name: a for a in _every(agents.list_agents)}
+    current = {a.name: a for a in every(agents.list_agents)}
     for name, previous in changes.get("agents", {}).items():
         if name in current:
             if previous is None:
@@ -200,11 +200,11 @@ def undo(access: Access, changes: Changes) -> None:
 
 
 def _connections(access: Access) -> list[Any]:
-    return _every(lambda c, n: connection_service.list_connections(access, c, n))
+    return every(lambda c, n: connection_service.list_connections(access, c, n))
 
 
 def _workflows() -> dict[str, Any]:
-    return {w.name: w for w in _every(lambda c, n: workflows.list_workflows(c, n))}
+    return {w.name: w for w in every(lambda c, n: workflows.list_workflows(c, n))}
 
 
 def _names(access: Access) -> references.IdNames:

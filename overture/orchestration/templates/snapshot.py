@@ -32,7 +32,7 @@ from overture.tenants.access import Access
 FORMAT = 1
 
 
-def _every(fetch: Callable[[str | None, int], Page[Any]]) -> list[Any]:
+def every(fetch: Callable[[str | None, int], Page[Any]]) -> list[Any]:
     """Every row of a paginated listing."""
     rows: list[Any] = []
     cursor: str | None = None
@@ -46,17 +46,17 @@ def _every(fetch: Callable[[str | None, int], Page[Any]]) -> list[Any]:
 
 def take(access: Access) -> dict[str, Any]:
     """Snapshot the workspace in scope. `access` is the caller's access to it."""
-    conns = _every(lambda c, n: connection_service.list_connections(access, c, n))
+    conns = every(lambda c, n: connection_service.list_connections(access, c, n))
     flows = [(w, workflows.current_version(w)) for w in
-             _every(lambda c, n: workflows.list_workflows(c, n))]
+             every(lambda c, n: workflows.list_workflows(c, n))]
     published = [(w, v) for w, v in flows if v is not None]
     ids = references.IdNames(connections={str(c.id): c.name for c in conns},
                              workflows={str(w.id): w.name for w, _ in published})
     return {
         "format": FORMAT,
-        "knowledge": [_collection(k) for k in _every(knowledge.list_collections)],
+        "knowledge": [_collection(k) for k in every(knowledge.list_collections)],
         "connections": [_placeholder(c) for c in conns],
-        "agents": [_agent(a) for a in _every(agents.list_agents)],
+        "agents": [_agent(a) for a in every(agents.list_agents)],
         "workflows": [{"name": w.name, "description": w.description, "version": v.number,
                        "definition": references.portable(v.definition, ids)}
                       for w, v in published],
@@ -66,7 +66,7 @@ def take(access: Access) -> dict[str, Any]:
 
 
 def _collection(collection: Any) -> dict[str, Any]:
-    documents = _every(lambda c, n: knowledge.list_documents(collection, c, n))
+    documents = every(lambda c, n: knowledge.list_documents(collection, c, n))
     return {"name": collection.name, "description": collection.description,
             "documents": [{"title": d.title, "text": d.text} for d in documents]}
 
@@ -90,7 +90,7 @@ def _agent(agent: Any) -> dict[str, Any]:
 
 def _triggers(ids: references.IdNames) -> list[dict[str, Any]]:
     found = []
-    for sub in _every(lambda c, n: triggers.list_subscriptions(c, n)):
+    for sub in every(lambda c, n: triggers.list_subscriptions(c, n)):
         workflow = ids.workflows.get(str(sub.workflow_id))
         connection = ids.connections.get(str(sub.connection_id))
         if workflow and connection:
@@ -102,7 +102,7 @@ def _triggers(ids: references.IdNames) -> list[dict[str, Any]]:
 
 def _schedules(ids: references.IdNames) -> list[dict[str, Any]]:
     found = []
-    for schedule in _every(lambda c, n: scheduler.list_schedules(c, n)):
+    for schedule in every(lambda c, n: scheduler.list_schedules(c, n)):
         workflow = ids.workflows.get(str(schedule.workflow_id))
         if workflow:
             found.append({"workflow": workflow, "cron": schedule.cron,
