@@ -154,14 +154,19 @@ def test_stop_on_failure_and_a_deleted_workflow(app, world):
     assert "suspended" in stopped["workspaces"][1]["error"]
     assert state(nw, ids[0]) == (2, "Sort, then file.")
 
+    # A failing canary stops a roll-out even without stop_on_failure.
     gone = ok(nw.post(f"/templates/{template['id']}/rollouts", json={
-        "version": 2, "workspace_ids": [ids[2]]}), 201)
-    assert gone["status"] == "failed"
+        "version": 2, "workspace_ids": [ids[0], ids[2]], "canary_ids": [ids[2]]}), 201)
+    assert gone["status"] == "stopped"
+    assert [(w["workspace_id"], w["status"]) for w in gone["workspaces"]] == [
+        (ids[2], "failed"), (ids[0], "pending")]
     assert "deleted" in gone["workspaces"][0]["error"]
     assert audit_events(UUID(ids[2]), "template.rollout_failed")
 
     ok(nw.post(f"/rollouts/{stopped['id']}/rollback"))
     assert state(nw, ids[0]) == (1, "Sort.")
+    flow = ok(nw.get("/workflows", tenant=ids[0]))["items"][0]
+    assert [s["id"] for s in flow["definition"]["steps"]] == ["sort", "file"]  # the draft too
 
 
 def test_bad_input_and_other_agencies(app, world):

@@ -179,8 +179,11 @@ def undo(access: Access, changes: Changes) -> None:
         if name in flows:
             if previous is None:
                 workflows.archive_workflow(flows[name])
-            else:
-                workflows.rollback(flows[name], previous)
+            elif previous:
+                version = workflows.rollback(flows[name], previous)
+                # The draft goes back too, so a later publish does not bring the undone
+                # version back.
+                workflows.update_workflow(flows[name], draft=version.definition)
     current = {a.name: a for a in every(agents.list_agents)}
     for name, previous in changes.get("agents", {}).items():
         if name in current:
