@@ -74,6 +74,14 @@ def start(access: Access, template: Template, version: Any, workspace_ids: Any,
     access.require("workspace.manage")
     target = service.get_version(template, version)
     order, canaries = _chosen(template, workspace_ids, canary_ids)
+    # One roll-out of a template at a time: the template's row lock orders two starts,
+    # and the second finds the first running. (One left running by a process that died
+    # is ended by rolling it back.)
+    db.session.execute(select(Template.id).where(Template.id == template.id).with_for_update())
+    if db.session.scalars(select(Rollout.id).where(
+            Rollout.template_id == template.id,
+            Rollout.status == RolloutStatus.RUNNING)).first():
+        raise Conflict("another roll-out of this template is running")
     rollout = Rollout(tenant_id=template.tenant_id, template_id=template.id,
                       version=target.number, status=RolloutStatus.RUNNING,
                       stop_on_failure=bool(stop_on_failure),
