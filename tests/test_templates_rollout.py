@@ -45,6 +45,14 @@ def build_source(api: Api, ws: str) -> dict[str, Any]:
     flow = ok(api.post("/workflows", tenant=ws, json={"name": "intake",
                                                       "definition": definition(gh["id"])}), 201)
     ok(api.post(f"/workflows/{flow['id']}/publish", tenant=ws), 201)
+    mail = ok(api.post("/connections", tenant=ws, json={
+        "connector_key": "imap", "name": "mail", "credentials": {
+            "host": "imap.example.com", "username": "desk", "password": SECRET + "-imap"}}),
+        201)
+    ok(api.post(f"/workflows/{flow['id']}/triggers", tenant=ws, json={
+        "connection_id": mail["id"], "trigger_key": "new_email", "interval_seconds": 60}), 201)
+    ok(api.post(f"/workflows/{flow['id']}/schedules", tenant=ws, json={
+        "cron": "0 9 * * 1", "timezone": "Europe/Paris"}), 201)
     return {"connection": gh, "agent": agent, "workflow": flow}
 
 
@@ -86,8 +94,9 @@ def test_snapshot_provision_roll_out_with_a_canary_and_roll_back(app, world):
     snap = detail["versions"][0]["snapshot"]
     text = json.dumps(snap)
     assert SECRET not in text and str(source["connection"]["credential_id"]) not in text
-    assert snap["connections"] == [{"name": "gh", "connector_key": "github", "base_url": None,
-                                    "settings": {}, "rate_limit": None}]
+    assert snap["connections"][0] == {"name": "gh", "connector_key": "github",
+                                      "base_url": None, "settings": {}, "rate_limit": None}
+    assert [c["name"] for c in snap["connections"]] == ["gh", "mail"]
     assert [a["name"] for a in snap["agents"]] == ["triage"]
     assert [(w["name"], w["version"]) for w in snap["workflows"]] == [("intake", 1)]
     assert snap["knowledge"][0]["documents"][0]["title"] == "Hours"
@@ -97,11 +106,16 @@ def test_snapshot_provision_roll_out_with_a_canary_and_roll_back(app, world):
     ws = first["workspace"]["id"]
     assert first["workspace"]["parent_id"] == world.tid("northwind")
     assert [(p["name"], p["status"]) for p in first["placeholders"]["connections"]] == [
-        ("gh", "pending")]
+        ("gh", "pending"), ("mail", "pending")]
     conn = ok(nw.get("/connections", tenant=ws))["items"]
-    assert [(c["name"], c["credential_id"]) for c in conn] == [("gh", None)]
+    assert [(c["name"], c["credential_id"]) for c in conn] == [("gh", None), ("mail", None)]
     flow = ok(nw.get("/workflows", tenant=ws))["items"][0]
     assert flow["name"] == "intake" and flow["current_version"] == 1
+    # Its trigger waits for the mailbox's credentials; its schedule is there.
+    trigger = ok(nw.get(f"/workflows/{flow['id']}/triggers", tenant=ws))["items"][0]
+    assert (trigger["connection_id"], trigger["enabled"]) == (conn[1]["id"], False)
+    schedule = ok(nw.get(f"/workflows/{flow['id']}/schedules", tenant=ws))["items"][0]
+    assert (schedule["cron"], schedule["timezone"]) == ("0 9 * * 1", "Europe/Paris")
     # The action step points at the new workspace's own connection.
     assert flow["definition"]["steps"][1]["connection"] == conn[0]["id"]
     assert ok(nw.get("/knowledge", tenant=ws))["items"][0]["name"] == "faq"
