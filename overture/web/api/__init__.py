@@ -29,6 +29,7 @@ def load_endpoints() -> APIBlueprint:
         runs,
         schedules,
         sessions,
+        templates,
         tenants,
         triggers,
         users,
