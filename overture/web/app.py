@@ -25,6 +25,7 @@ from overture.web import (
     headers,
     health,
     hooks,
+    mfa_pages,
     oauth,
     problems,
     ratelimit,
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(mfa_pages.bp)
     app.spec_processor(docs.finish_document)
     return app
 
