@@ -200,6 +200,7 @@ def test_the_api_enrols_and_turning_off_needs_the_password_again(app, world):
     assert r.status_code == 403
     assert r.get_json()["type"] == "urn:overture:problem:reauthentication-required"
     assert person.post("/me/mfa/recovery-codes").status_code == 403
+    assert person.post("/me/mfa/totp").status_code == 403  # nor may it enrol anew
     assert person.post("/me/reauthenticate", json={"password": PASSWORD}).status_code == 204
     fresh = person.post("/me/mfa/recovery-codes").get_json()["recovery_codes"]
     assert len(fresh) == 10

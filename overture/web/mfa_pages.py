@@ -16,6 +16,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from overture.platform.db import db
+from overture.platform.errors import ReauthenticationRequired
 from overture.platform.logging import get_logger
 from overture.tenants import accounts, mfa
 from overture.tenants.models import User
@@ -87,9 +88,18 @@ def challenge() -> str | Response | tuple[str, int]:
 # --------------------------------------------------------------------------- settings
 
 
+def _recently_proven() -> bool:
+    try:
+        sessions.require_recent_authentication()
+    except ReauthenticationRequired:
+        return False
+    return True
+
+
 def _account(error: str | None = None, status: int = 200) -> tuple[str, int]:
     return render_template("mfa_account.html", state=mfa.status(_me()), error=error,
-                           required=request.args.get("required") == "1"), status
+                           required=request.args.get("required") == "1",
+                           recent=_recently_proven()), status
 
 
 @bp.get("/account/mfa")
@@ -99,8 +109,13 @@ def account() -> tuple[str, int]:
 
 
 @bp.post("/account/mfa/enrol")
+@limiter.limit(CODES_PER_USER, key_func=_user_key)
 @login_required
-def enrol() -> str:
+def enrol() -> str | tuple[str, int]:
+    # Changing what signs one in needs a password proven lately (ASVS 7.5.1): a stolen
+    # session must not enrol its own authenticator and lock the person out.
+    if not _recently_proven() and not _password_proven():
+        return _account("That is not your password.", 422)
     enrolment = mfa.begin_enrolment(_me())
     db.session.commit()
     return _enrol_page(enrolment, None)

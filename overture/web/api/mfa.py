@@ -73,9 +73,12 @@ def get_my_mfa() -> dict[str, Any]:
 @api.post("/me/mfa/totp")
 @authenticated
 @api.output(TotpEnrolment, status_code=201)
-@api.doc(tags=TAGS, summary="Begin enrolling an authenticator app (confirm with a code)")
+@api.doc(tags=TAGS, summary="Begin enrolling an authenticator app (confirm with a code)",
+         description=RECENT)
 def begin_my_totp() -> dict[str, Any]:
-    enrolment = mfa.begin_enrolment(_person())
+    user = _person()
+    sessions.require_recent_authentication()
+    enrolment = mfa.begin_enrolment(user)
     db.session.commit()
     return {"uri": enrolment.uri, "secret": enrolment.secret, "svg": enrolment.svg}
 
