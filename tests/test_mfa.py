@@ -241,3 +241,31 @@ def test_pages_send_unenrolled_staff_to_enrol(app):
         response = app.handle_user_exception(MfaEnrolmentRequired("enrol"))
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/account/mfa?required=1")
+
+
+def test_a_master_key_rotation_reseals_the_totp_seeds(world, database):
+    from overture.tenants import mfa, vault_rotation
+    from overture.web.app import create_app
+    from tests.conftest import pg_settings
+    from tests.vault_support import master_entry, restored_broker, superuser
+
+    def wipe_probes() -> None:
+        with superuser(database) as conn:
+            conn.execute("TRUNCATE user_mfa, master_key_probes CASCADE")
+
+    k1, k2 = master_entry("k1"), master_entry("k2")
+    user = world.users["a_viewer"]
+    wipe_probes()
+    try:
+        with restored_broker():
+            with create_app(pg_settings(database, OVERTURE_MASTER_KEY=k1)).app_context():
+                secret = mfa.begin_enrolment(user).secret
+                mfa.confirm(user, totp.code_at(secret, time.time()))
+                db.session.commit()
+            with create_app(pg_settings(database, OVERTURE_MASTER_KEY=f"{k2},{k1}")) \
+                    .app_context():
+                assert vault_rotation.rotate_master().retired_kids == ["k1"]
+            with create_app(pg_settings(database, OVERTURE_MASTER_KEY=k2)).app_context():
+                assert mfa.verify(user, next_code(secret)) == "totp"  # opens without k1
+    finally:
+        wipe_probes()
