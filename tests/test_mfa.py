@@ -269,3 +269,16 @@ def test_a_master_key_rotation_reseals_the_totp_seeds(world, database):
                 assert mfa.verify(user, next_code(secret)) == "totp"  # opens without k1
     finally:
         wipe_probes()
+
+
+def test_turning_off_on_the_page_asks_for_the_password(app, world):
+    client, _, _ = enrol_through_pages(app, world, "b_viewer")
+    token = CSRF_RE.search(client.get("/account/mfa").get_data(as_text=True)).group(1)
+    r = client.post("/account/mfa/disable", data={"csrf_token": token, "password": "nope"})
+    assert r.status_code == 422 and "not your password" in r.get_data(as_text=True)
+    assert client.post("/account/mfa/disable",
+                       data={"csrf_token": token, "password": PASSWORD}).status_code == 302
+    assert "is <strong>off</strong>" in client.get("/account/mfa").get_data(as_text=True)
+    assert audit_actions("auth.reauth") == ["auth.reauthentication_failed",
+                                            "auth.reauthenticated"]
+    assert audit_actions("mfa.") == ["mfa.enrolled", "mfa.removed"]
