@@ -27,6 +27,7 @@ from overture.web import (
     hooks,
     invitation_pages,
     mailbox_pages,
+    mfa_pages,
     oauth,
     problems,
     ratelimit,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(oauth.bp)
     app.register_blueprint(recovery_pages.bp)
     app.register_blueprint(mailbox_pages.bp)
+    app.register_blueprint(mfa_pages.bp)
     app.spec_processor(docs.finish_document)
     return app
 

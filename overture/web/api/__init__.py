@@ -23,6 +23,7 @@ def load_endpoints() -> APIBlueprint:
         knowledge,
         me,
         members,
+        mfa,
         model_prices,
         openapi_connectors,
         recovery,
