@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # The engine benchmark (bench/README.md): installs the optional `bench` extra, then
 # runs everything in one go, under ~10 minutes, and prints one table.
