@@ -186,10 +186,10 @@ def test_platform_admin_creates_an_agency(app, world):
     fab = r.get_json()
     assert fab["kind"] == "agency" and fab["parent_id"] is None
     assert fab["id"] in listed_ids(root)
-    # The named owner is its owner.
-    owners = [m for m in root.get("/members", tenant=fab["id"]).get_json()["items"]
-              if m["role"] == "owner"]
-    assert [m["user"]["email"] for m in owners] == ["boss@fabrikam.example"]
+    # The named owner is invited, not added: they become owner by accepting.
+    assert root.get("/members", tenant=fab["id"]).get_json()["items"] == []
+    pending = root.get("/invitations", tenant=fab["id"]).get_json()["items"]
+    assert [(i["email"], i["role"]) for i in pending] == [("boss@fabrikam.example", "owner")]
 
 
 def test_platform_admin_agency_rejects_a_bad_owner_email(app, world):

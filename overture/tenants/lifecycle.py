@@ -17,7 +17,8 @@ from overture.platform.errors import Conflict, NotFound, ValidationFailed
 from overture.platform.ids import parse_id
 from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
-from overture.tenants.access import Access
+from overture.tenants import invitations
+from overture.tenants.access import Access, access_to
 from overture.tenants.models import Membership, Tenant, TenantKind, TenantStatus, User
 from overture.tenants.roles import Role
 
@@ -90,14 +91,17 @@ def create_workspace(access: Access, name: str, slug: str | None = None) -> Tena
 
 
 def create_agency(access: Access, name: str, slug: str | None = None,
-                  owner: User | None = None) -> Tenant:
+                  owner_email: str | None = None) -> Tenant:
+    """A new agency. Its first owner, when named, is invited (consent): the person
+    accepts by the emailed link, like every other member."""
     if not access.is_platform:
         raise ValidationFailed.field("kind", "only a platform admin creates agencies")
     access.require("workspace.create")
-    tenant = create_tenant(name, TenantKind.AGENCY, access.principal.user, slug=slug,
-                           owner=owner)
-    _audit(access, "tenant.created", tenant,
-           owner=str(owner.id) if owner is not None else None)
+    tenant = create_tenant(name, TenantKind.AGENCY, access.principal.user, slug=slug)
+    _audit(access, "tenant.created", tenant)
+    if owner_email:
+        with scoped_to(tenant.id, user_id=access.principal.user.id):
+            invitations.invite(access_to(access.principal, tenant), owner_email, Role.OWNER)
     return tenant
 
 

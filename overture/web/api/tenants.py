@@ -7,7 +7,7 @@ from typing import Any
 from overture.platform.db import db
 from overture.tenants import lifecycle, mfa
 from overture.tenants.models import Tenant, TenantKind
-from overture.tenants.users import create_user, find_user_by_email, normalize_email
+from overture.tenants.users import normalize_email
 from overture.web.api import api
 from overture.web.api.schemas import (
     OwnTenantUpdate,
@@ -64,11 +64,10 @@ def list_tenants(query: dict[str, Any]) -> dict[str, Any]:
 def create_tenant(body: dict[str, Any]) -> Tenant:
     access = current_access()
     if body["kind"] == TenantKind.AGENCY:
-        owner = None
-        if body["owner_email"]:
-            email = normalize_email(body["owner_email"], "owner_email")
-            owner = find_user_by_email(email) or create_user(email)
-        tenant = lifecycle.create_agency(access, body["name"], body["slug"], owner)
+        owner_email = body["owner_email"]
+        if owner_email:
+            owner_email = normalize_email(owner_email, "owner_email")
+        tenant = lifecycle.create_agency(access, body["name"], body["slug"], owner_email)
     else:
         tenant = lifecycle.create_workspace(access, body["name"], body["slug"])
     db.session.commit()
