@@ -29,6 +29,7 @@ from overture.web import (
     problems,
     ratelimit,
     sessions,
+    sso_pages,
     strict_input,
 )
 from overture.web.api import load_endpoints
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(sso_pages.bp)
     app.spec_processor(docs.finish_document)
     return app
 
