@@ -5,7 +5,8 @@ It publishes discovery and a JWKS, auto-approves `user` (no login screen) at its
 authorization endpoint, and at its token endpoint authenticates the client
 (client_secret_basic or client_secret_post), enforces PKCE (S256, required) and signs
 RS256 ID tokens carrying the nonce. `overrides` is merged into the next ID tokens'
-claims, for tests that need a provider misbehaving (another nonce, audience, ...).
+claims, `discovery_overrides` into its metadata, and `published_key` replaces the
+key its JWKS shows, for tests that need a provider misbehaving.
 
     with OidcProvider(redirect_uri="http://localhost/sso/callback") as provider:
         provider.issuer, provider.client_id, provider.client_secret
@@ -98,6 +99,8 @@ class OidcProvider:
         self.overrides: dict[str, Any] = {}
         self.auth_methods = auth_methods
         self.key = RSAKey.generate_key(2048, parameters={"kid": "test-key", "use": "sig"})
+        self.published_key = self.key  # what the JWKS shows: another key breaks signatures
+        self.discovery_overrides: dict[str, Any] = {}
         self.codes: dict[str, _Code] = {}
         self.token_requests: list[dict[str, Any]] = []
         self._server = make_server("127.0.0.1", 0, self._app(), threaded=True)
@@ -185,11 +188,12 @@ class OidcProvider:
                 "scopes_supported": ["openid", "email", "profile"],
                 "token_endpoint_auth_methods_supported": list(provider.auth_methods),
                 "code_challenge_methods_supported": ["S256"],
+                **provider.discovery_overrides,
             })
 
         @app.get("/jwks")
         def jwks() -> Any:
-            return jsonify({"keys": [provider.key.as_dict(private=False)]})
+            return jsonify({"keys": [provider.published_key.as_dict(private=False)]})
 
         @app.get("/authorize")
         def authorize() -> Any:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
+from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 
 from overture.platform.audit import AuditEvent
@@ -154,22 +155,58 @@ def test_sso_refuses_tampered_state_and_replayed_callback(app, world, provider):
     assert replayed.status_code == 400
 
 
-def test_sso_refuses_nonce_mismatch_provider_errors_and_an_unreachable_provider(
+def test_sso_links_a_member_of_the_organisation_never_an_account_held_elsewhere(
         app, world, provider):
-    configure(app, world, provider)
-    provider.overrides = {"nonce": "not-the-one-we-sent"}
+    """A provider the organisation controls speaks for an existing account only if that
+    account belongs to nothing beyond the organisation (else it could take over a
+    member of another tenant by asserting their email)."""
+    configure(app, world, provider, allowed_domains=["people.example.com"])
+    provider.user.update(email=world.users["b_viewer"].email, sub="b-viewer")
     browser = app.test_client()
     refused = callback(browser, to_provider(browser))
-    assert refused.status_code == 401 and "nonce" in refused.get_data(as_text=True)
-    assert alice() is None
+    assert refused.status_code == 403 and "outside this organisation" in refused.get_data(
+        as_text=True)
 
+    provider.user.update(email=world.users["a_viewer"].email, sub="a-viewer")
+    browser = app.test_client()
+    assert callback(browser, to_provider(browser)).status_code == 302
+    (identity,) = db.session.scalars(select(UserIdentity))
+    assert identity.user_id == world.users["a_viewer"].id
+    with scoped_to(world.tenants["a"].id):  # already a member: the role is kept
+        assert world.members["a_viewer"].role == db.session.get(
+            Membership, world.members["a_viewer"].id).role == "viewer"
+
+
+def test_sso_refuses_tokens_that_do_not_check_out(app, world, provider):
+    """Nonce, audience and signature (ASVS 10.5.1, 10.5.4, 6.8.2): nothing is created."""
+    configure(app, world, provider)
+    for overrides, published, says in [
+            ({"nonce": "not-the-one-we-sent"}, None, "nonce"),
+            ({"aud": "another-client"}, None, "another client"),
+            ({}, RSAKey.generate_key(2048, parameters={"kid": "test-key"}), "not valid")]:
+        provider.overrides, provider.published_key = overrides, published or provider.key
+        browser = app.test_client()
+        refused = callback(browser, to_provider(browser))
+        assert refused.status_code == 401 and says in refused.get_data(as_text=True), says
+    assert alice() is None
+    assert db.session.scalar(select(func.count()).select_from(UserIdentity)) == 0
+
+
+def test_sso_provider_errors_and_an_unusable_provider_give_clear_pages(app, world, provider):
+    configure(app, world, provider)
     browser = app.test_client()
     url = to_provider(browser)
     state = parse_qs(urlsplit(url).query)["state"][0]
     denied = browser.get(f"/sso/callback?error=access_denied&state={state}")
     assert denied.status_code == 403 and "access_denied" in denied.get_data(as_text=True)
 
+    provider.discovery_overrides = {"issuer": "https://impostor.example"}  # ASVS 10.5.3
+    impostor = app.test_client().get("/sso/ws-a/start")
+    assert impostor.status_code == 502
+    assert "another issuer" in impostor.get_data(as_text=True)
+
     configure(app, world, provider, issuer="http://127.0.0.1:9")  # nothing listens there
     unreachable = app.test_client().get("/sso/ws-a/start")
     assert unreachable.status_code == 502
     assert "cannot reach" in unreachable.get_data(as_text=True)
+    assert app.test_client().get("/sso/no-such-org/start").status_code == 404
