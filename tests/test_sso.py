@@ -119,6 +119,10 @@ def test_sso_configuration_is_validated(app, world, provider):
         assert response.headers["Content-Type"].startswith("application/problem+json")
         assert field in str(response.get_json()), response.get_json()
     assert admin.get("/sso").status_code == 404
+    assert admin.call("PUT", "/sso", json=good).status_code == 200
+    moved = admin.call("PUT", "/sso", json={"issuer": "https://evil.example",
+                                            "client_id": "c"})
+    assert moved.status_code == 422 and "issuer changes" in moved.get_json()["detail"]
 
 
 def test_sso_refuses_wrong_domain_and_unverified_email(app, world, provider):

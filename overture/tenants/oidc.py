@@ -33,6 +33,7 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES2
                       "ES384", "ES512", "EdDSA")
 LEEWAY = 60  # seconds of clock difference tolerated on exp and iat
 MAX_AGE = 600  # an ID token issued longer ago than this is not for this sign-in
+UNAVAILABLE = frozenset({"server_error", "temporarily_unavailable"})
 
 
 class ProviderError(OvertureError):
@@ -146,9 +147,13 @@ def exchange(login: Login, code: str, redirect_uri: str, pending: Pending) -> di
         raise ProviderError(f"the token endpoint is not allowed: {exc.detail}") from exc
     except http.HTTPError as exc:
         raise ProviderError("cannot reach the identity provider's token endpoint") from exc
-    except (AuthlibBaseError, ValueError) as exc:
-        raise InvalidIdToken(f"the identity provider refused the code: "
-                             f"{getattr(exc, 'error', None) or exc}") from exc
+    except AuthlibBaseError as exc:
+        if exc.error in UNAVAILABLE:
+            raise ProviderError(f"the identity provider is unavailable ({exc.error})") from exc
+        raise InvalidIdToken(f"the identity provider refused the code: {exc.error}") from exc
+    except ValueError as exc:  # not JSON: a proxy's error page, a crashed server
+        raise ProviderError("the identity provider's token endpoint answered something "
+                            "that is not a token") from exc
     id_token = token.get("id_token")
     if not isinstance(id_token, str) or not id_token:
         raise InvalidIdToken("the identity provider sent no ID token")

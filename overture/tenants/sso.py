@@ -147,9 +147,13 @@ def configure(access: Access, body: dict[str, Any]) -> SsoProvider:
                                or len(secret) > 2000):
         raise ValidationFailed.field("client_secret", "must be 1 to 2000 characters")
     provider = get_provider()
+    if provider is None and secret is None:
+        raise ValidationFailed.field("client_secret", "is required for a new provider")
+    if provider is not None and secret is None and issuer != provider.issuer:
+        # The stored secret goes only to the issuer it was given for: otherwise whoever
+        # may edit the issuer could have it sent to a server of theirs and read it.
+        raise ValidationFailed.field("client_secret", "is required when the issuer changes")
     if provider is None:
-        if secret is None:
-            raise ValidationFailed.field("client_secret", "is required for a new provider")
         provider = SsoProvider(id=uuid.uuid4(), tenant_id=tenant.id,
                                created_by_id=access.principal.user.id)
         db.session.add(provider)
