@@ -214,3 +214,11 @@ def test_sso_provider_errors_and_an_unusable_provider_give_clear_pages(app, worl
     assert unreachable.status_code == 502
     assert "cannot reach" in unreachable.get_data(as_text=True)
     assert app.test_client().get("/sso/no-such-org/start").status_code == 404
+
+
+def test_sso_start_and_callback_are_rate_limited_per_address(app, world):
+    browser = app.test_client()
+    answers = [browser.get("/sso/callback?state=guess&code=x").status_code
+               for _ in range(31)]
+    assert answers[:30] == [400] * 30 and answers[30] == 429
+    assert browser.get("/sso/ws-a/start").status_code == 429

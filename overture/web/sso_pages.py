@@ -32,7 +32,10 @@ bp = Blueprint("sso", __name__)
 log = get_logger(__name__)
 PENDING = "sso_pending"
 PENDING_TTL = 600  # seconds a sign-in may spend at the provider
+# One budget per address for starting and finishing: each start costs a discovery
+# request to the provider, each callback a token request.
 SSO_PER_ADDRESS = "30 per minute"
+sso_limit = limiter.shared_limit(SSO_PER_ADDRESS, scope="sso", key_func=client_address)
 
 
 class _Failed(OvertureError):
@@ -54,7 +57,7 @@ def choose() -> str | Response:
 
 
 @bp.get("/sso/<tenant_slug>/start")
-@limiter.limit(SSO_PER_ADDRESS, key_func=client_address)
+@sso_limit
 def start(tenant_slug: str) -> Response | tuple[str, int]:
     tenant = find_tenant(tenant_slug) if len(tenant_slug) <= 80 else None
     tenant_id = tenant.id if tenant is not None else None
@@ -72,7 +75,7 @@ def start(tenant_slug: str) -> Response | tuple[str, int]:
 
 
 @bp.get("/sso/callback")
-@limiter.limit(SSO_PER_ADDRESS, key_func=client_address)
+@sso_limit
 def callback() -> Response | tuple[str, int]:
     pending: dict[str, Any] | None = session.pop(PENDING, None)
     tenant_id = None
