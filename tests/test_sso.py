@@ -222,3 +222,13 @@ def test_sso_start_and_callback_are_rate_limited_per_address(app, world):
                for _ in range(31)]
     assert answers[:30] == [400] * 30 and answers[30] == 429
     assert browser.get("/sso/ws-a/start").status_code == 429
+
+
+def test_the_sign_in_page_leads_to_the_organisation_form_and_on_to_its_provider(app, world):
+    browser = app.test_client()
+    assert "/sso" in browser.get("/login").get_data(as_text=True)
+    form = browser.get("/sso?next=/after")
+    assert form.status_code == 200 and 'name="organisation"' in form.get_data(as_text=True)
+    chosen = browser.get("/sso?organisation=ws-a&next=/after")
+    assert chosen.status_code == 302
+    assert chosen.headers["Location"] == "/sso/ws-a/start?next=/after"
