@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from overture.platform.audit import AuditEvent
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Membership, User
-from overture.tenants.sso_models import UserIdentity
+from overture.tenants.sso_models import SsoProvider, UserIdentity
 from tests.oidc_provider import OidcProvider
 from tests.support import as_user
 
@@ -214,6 +214,14 @@ def test_sso_provider_errors_and_an_unusable_provider_give_clear_pages(app, worl
     assert unreachable.status_code == 502
     assert "cannot reach" in unreachable.get_data(as_text=True)
     assert app.test_client().get("/sso/no-such-org/start").status_code == 404
+
+    with scoped_to(world.tenants["a"].id):  # a secret that no longer opens
+        stored = db.session.scalars(select(SsoProvider)).one()
+        stored.client_secret_sealed = stored.client_secret_sealed[:-4] + "AAAA"
+        db.session.commit()
+    unreadable = app.test_client().get("/sso/ws-a/start")
+    assert unreadable.status_code == 403
+    assert "client secret again" in unreadable.get_data(as_text=True)
 
 
 def test_sso_start_and_callback_are_rate_limited_per_address(app, world):

@@ -20,8 +20,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from overture.platform import audit
+from overture.platform.crypto import DecryptionFailed
 from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to, utcnow
-from overture.platform.errors import NotFound, OvertureError, ValidationFailed
+from overture.platform.errors import ConfigError, NotFound, OvertureError, ValidationFailed
+from overture.platform.logging import get_logger
 from overture.tenants import vault
 from overture.tenants.access import Access, memberships_of
 from overture.tenants.models import Membership, Tenant, User, UserStatus
@@ -29,6 +31,7 @@ from overture.tenants.roles import Role, parse_role
 from overture.tenants.sso_models import SsoProvider, UserIdentity
 from overture.tenants.users import create_user, find_user_by_email, normalize_email, user_actor
 
+log = get_logger(__name__)
 MAX_DOMAINS = 50
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -232,9 +235,16 @@ def login_provider(tenant: Tenant) -> Login:
         if provider is None or not provider.enabled:
             raise SsoRefused("not_configured",
                              "this organisation has not set up single sign-on")
-        return Login(tenant.id, tenant.slug, provider.issuer, provider.client_id,
-                     client_secret(provider), tuple(provider.allowed_domains or ()),
-                     provider.default_role)
+        try:
+            secret = client_secret(provider)
+        except (DecryptionFailed, ConfigError) as exc:
+            # A master key gone from the keyring: the admin must enter the secret again.
+            log.error("sso.secret_unreadable", tenant_id=str(tenant.id), error=str(exc))
+            raise SsoRefused("not_configured", "this organisation's single sign-on cannot "
+                                               "be used until an admin enters its client "
+                                               "secret again") from exc
+        return Login(tenant.id, tenant.slug, provider.issuer, provider.client_id, secret,
+                     tuple(provider.allowed_domains or ()), provider.default_role)
 
 
 def record_failure(tenant_id: uuid.UUID | None, reason: str, detail: str) -> None:

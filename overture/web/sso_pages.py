@@ -126,5 +126,6 @@ def _failure_page(tenant_id: Any, exc: OvertureError) -> tuple[str, int]:
     sso.record_failure(tenant_id, reason, exc.detail)
     db.session.commit()
     log.info("auth.sso_failed", reason=reason, ip=client_address())
+    status = exc.status if exc.status != 500 else 503  # ours, and said as such: never a 500
     return render_template("sso_error.html", reason=reason, detail=exc.detail,
-                           status=exc.status), exc.status
+                           status=status), status
