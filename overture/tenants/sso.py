@@ -320,7 +320,8 @@ def sign_in(login: Login, claims: dict[str, Any]) -> User:
     with scoped_to(tenant.id, user_id=user.id):
         member = db.session.scalars(select(Membership).where(
             Membership.user_id == user.id)).one_or_none()
-        if member is None:
+        # A platform admin is never made a tenant member by signing in (issue 13).
+        if member is None and not user.is_platform_admin:
             if not joinable:
                 raise SsoRefused("not_a_member", "you are not a member of this organisation")
             member = Membership(user_id=user.id, role=login.default_role)
