@@ -41,6 +41,7 @@ OUTBOUND_PATHS = {
         "test_outbound_smtp_imap_postgres_refuse_loopback",
     "overture/orchestration/llm/openai_provider.py": "test_outbound_model_providers_refuse",
     "overture/orchestration/llm/anthropic_provider.py": "test_outbound_model_providers_refuse",
+    "overture/tenants/oidc.py": "test_outbound_sso_provider_refuses_loopback",
 }
 
 
@@ -236,6 +237,19 @@ def test_outbound_oauth_token_exchange_and_refresh_refuse(app, world, no_allowli
         assert listener.connections() == 0
     for refused in (exchange.value, refresh.value):
         assert refused.code == "blocked-destination" and "127.0.0.1" in refused.detail
+
+
+def test_outbound_sso_provider_refuses_loopback(app, world, no_allowlist):
+    """An SSO issuer on loopback (allowed as a URL in test): discovery never connects,
+    and the person signing in sees a 502 page saying why."""
+    with listening() as listener:
+        admin = as_user(app, world, "a_admin", tenant="a")
+        r = admin.call("PUT", "/sso", json={"issuer": listener.url("").rstrip("/"),
+                                            "client_id": "c", "client_secret": "s"})
+        assert r.status_code == 200, r.get_json()
+        page = app.test_client().get("/sso/ws-a/start")
+        assert listener.connections() == 0
+    assert page.status_code == 502 and "not allowed" in page.get_data(as_text=True)
 
 
 def test_outbound_smtp_imap_postgres_refuse_loopback(app, world, no_allowlist):

@@ -33,6 +33,7 @@ from overture.web import (
     ratelimit,
     recovery_pages,
     sessions,
+    sso_pages,
     strict_input,
 )
 from overture.web.api import load_endpoints
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(recovery_pages.bp)
     app.register_blueprint(mailbox_pages.bp)
     app.register_blueprint(mfa_pages.bp)
+    app.register_blueprint(sso_pages.bp)
     app.spec_processor(docs.finish_document)
     return app
 

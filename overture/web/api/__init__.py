@@ -30,6 +30,7 @@ def load_endpoints() -> APIBlueprint:
         runs,
         schedules,
         sessions,
+        sso,
         templates,
         tenants,
         triggers,
