@@ -1,0 +1,40 @@
+"""The visual builder's page: a console page hosting the React island (ui/, built by
+`make ui` into static/builder/). The island reads and writes the workflow through the
+public API (/api/v1) with the session cookie, the tenant header and the CSRF token the
+page hands it; the page itself only checks access and passes those on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, g, render_template, request, session
+from flask_login import login_required
+
+from overture.orchestration import workflows
+from overture.orchestration.definition import describe_step_types
+from overture.tenants import access as tenant_access
+from overture.web.auth import TENANT_HEADER, current_principal
+
+bp = Blueprint("builder", __name__)
+# Where the console keeps the chosen workspace (an id or slug) once one is chosen.
+SESSION_TENANT = "tenant"
+BUILD = Path(__file__).parent / "static" / "builder" / "builder.js"
+
+
+def _tenant_ref() -> str | None:
+    return (request.headers.get(TENANT_HEADER) or request.args.get("tenant")
+            or session.get(SESSION_TENANT))
+
+
+@bp.get("/workflows/<workflow_id>/builder")
+@login_required
+def builder(workflow_id: str) -> str:
+    access = tenant_access.enter(current_principal(), _tenant_ref())
+    g.access = access
+    access.require("workflow.read")
+    workflow = workflows.get_workflow(workflow_id)  # NotFound in another tenant, too
+    return render_template(
+        "builder.html", workflow=workflow, tenant=access.tenant,
+        can_edit=access.can("workflow.edit"), can_publish=access.can("workflow.publish"),
+        step_types=describe_step_types(), built=BUILD.exists())
