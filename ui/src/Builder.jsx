@@ -12,6 +12,7 @@ import {
 } from "./definition.js";
 import { toGraph } from "./graph.js";
 import { Inspector } from "./Inspector.jsx";
+import { StepIcon } from "./icons.jsx";
 import { nodeTypes } from "./nodes.jsx";
 import { Palette } from "./Palette.jsx";
 
@@ -230,7 +231,7 @@ function Canvas({ config, api }) {
 
   return (
     <div className="ovb-app">
-      <header className="ovb-top">
+      <div className="ovb-top">
         <a className="ovb-back" href={backUrl}>‹ Workflows</a>
         <div className="ovb-title">
           <h1>{workflow?.name}</h1>
@@ -255,7 +256,7 @@ function Canvas({ config, api }) {
             </button>
           )}
         </div>
-      </header>
+      </div>
       <div className="ovb-status-row">
         <p className={`ovb-status is-${status.kind}`} role="status" aria-live="polite">{status.text}</p>
       </div>
@@ -299,12 +300,12 @@ function Canvas({ config, api }) {
                      onClose={() => setSelected(null)} />
         ) : (
           <aside className="ovb-inspector ovb-overview" aria-labelledby="ovb-steps-title">
-            <header className="ovb-inspector__head">
+            <div className="ovb-inspector__head">
               <div>
                 <p className="ovb-inspector__type">Workflow</p>
                 <h2 id="ovb-steps-title">Steps</h2>
               </div>
-            </header>
+            </div>
             <div className="ovb-inspector__scroll">
               <ul className="ovb-steps">
                 {steps.map(({ step, blockKey }) => {
@@ -313,7 +314,7 @@ function Canvas({ config, api }) {
                   return (
                     <li key={step.id} className={blockKey ? "is-nested" : undefined}>
                       <button type="button" className="ovb-steps__item" onClick={() => { focusPanel.current = true; setSelected(step.id); }}>
-                        <span className={`ovb-palette__glyph ovb-node--${info.group}`} aria-hidden="true">{info.glyph}</span>
+                        <span className={`ovb-palette__glyph ovb-node--${info.group}`} aria-hidden="true"><StepIcon type={step.type} size={14} /></span>
                         <span className="ovb-steps__name">{step.name || step.id}</span>
                         <span className="ovb-steps__type">{info.label}</span>
                         {n > 0 && <span className="ovb-pill is-error">{n} problem{n > 1 ? "s" : ""}</span>}

@@ -3,6 +3,7 @@
 // straight into the definition.
 import { useEffect, useRef, useState } from "react";
 import { typeInfo } from "./catalog.js";
+import { StepIcon } from "./icons.jsx";
 import { isValidId } from "./definition.js";
 
 const LONG_TEXT = new Set(["task", "prompt", "description"]);
@@ -256,14 +257,14 @@ export function Inspector({ entry, meta, actions, errors, readOnly, taken, onCha
   );
   return (
     <aside className="ovb-inspector" aria-labelledby="ovb-inspector-title">
-      <header className="ovb-inspector__head">
-        <div className={`ovb-inspector__icon ovb-node--${info.group}`} aria-hidden="true">{info.glyph}</div>
+      <div className="ovb-inspector__head">
+        <div className={`ovb-inspector__icon ovb-node--${info.group}`} aria-hidden="true"><StepIcon type={step.type} size={20} /></div>
         <div>
           <p className="ovb-inspector__type">{info.label} step</p>
           <h2 id="ovb-inspector-title" tabIndex={-1} ref={focusRef}>{step.name || step.id}</h2>
         </div>
         <button type="button" className="ovb-icon-btn" onClick={onClose} aria-label="Close the step panel">×</button>
-      </header>
+      </div>
       {general.length > 0 && (
         <div className="ovb-alert" role="alert">{general.map((m) => <p key={m}>{m}</p>)}</div>
       )}
@@ -288,12 +289,12 @@ export function Inspector({ entry, meta, actions, errors, readOnly, taken, onCha
         </details>
       </div>
       {!readOnly && (
-        <footer className="ovb-inspector__foot">
+        <div className="ovb-inspector__foot">
           <button type="button" className="ovb-btn ovb-btn--danger" onClick={onDelete}>
             Delete step
           </button>
           <span className="ovb-kbd-hint"><kbd>Del</kbd> on the canvas</span>
-        </footer>
+        </div>
       )}
     </aside>
   );

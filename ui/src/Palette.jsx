@@ -1,6 +1,7 @@
 // Step types and connector actions to add. Each entry is a button: Tab to it, Enter adds.
 import { useMemo, useState } from "react";
 import { GROUPS, typeInfo } from "./catalog.js";
+import { StepIcon } from "./icons.jsx";
 
 export function Palette({ types, actions, onAdd, afterLabel }) {
   const [query, setQuery] = useState("");
@@ -12,7 +13,7 @@ export function Palette({ types, actions, onAdd, afterLabel }) {
       const info = typeInfo(type);
       if (!match(type, info.label, info.help)) continue;
       (out.find((g) => g.key === info.group) || out[1]).items.push({
-        key: `type:${type}`, label: info.label, help: info.help, glyph: info.glyph, group: info.group,
+        key: `type:${type}`, label: info.label, help: info.help, icon: type, group: info.group,
         add: () => onAdd(type, {}),
       });
     }
@@ -20,7 +21,7 @@ export function Palette({ types, actions, onAdd, afterLabel }) {
     for (const action of actions) {
       if (!match(action.key, action.name, action.connector)) continue;
       apps.items.push({
-        key: `action:${action.key}`, label: action.name, help: action.connector, glyph: "⚡",
+        key: `action:${action.key}`, label: action.name, help: action.connector, icon: "action",
         group: "apps", add: () => onAdd("action", { action: action.key }),
       });
     }
@@ -47,7 +48,7 @@ export function Palette({ types, actions, onAdd, afterLabel }) {
                   <button type="button" className="ovb-palette__item" onClick={item.add}
                           data-palette={item.key}>
                     <span className={`ovb-palette__glyph ovb-node--${item.group}`} aria-hidden="true">
-                      {item.glyph}
+                      <StepIcon type={item.icon} size={16} />
                     </span>
                     <span className="ovb-palette__text">
                       <span className="ovb-palette__label">{item.label}</span>

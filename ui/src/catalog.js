@@ -1,4 +1,4 @@
-// How each step type is presented: its palette group, label, one-line help and glyph.
+// How each step type is presented: its palette group, label and one-line help.
 // The types themselves (and their fields) come from the server's step schemas.
 
 export const GROUPS = [
@@ -10,28 +10,28 @@ export const GROUPS = [
 ];
 
 const TYPES = {
-  agent: { group: "agents", label: "Agent", glyph: "✦", help: "One agent works on a task" },
-  classify: { group: "agents", label: "Classify", glyph: "⇶", help: "An agent picks a route" },
-  supervisor: { group: "agents", label: "Supervisor", glyph: "◈",
+  agent: { group: "agents", label: "Agent", help: "One agent works on a task" },
+  classify: { group: "agents", label: "Classify", help: "An agent picks a route" },
+  supervisor: { group: "agents", label: "Supervisor",
                 help: "A lead agent delegates to specialists" },
-  review_loop: { group: "agents", label: "Review loop", glyph: "↻",
+  review_loop: { group: "agents", label: "Review loop",
                  help: "A drafter and a reviewer iterate" },
-  group: { group: "agents", label: "Agent group", glyph: "⁂", help: "Agents take turns in a chat" },
-  condition: { group: "logic", label: "Condition", glyph: "◇", help: "Branch on a CEL expression" },
-  router: { group: "logic", label: "Router", glyph: "⑂", help: "First matching route wins" },
-  parallel: { group: "logic", label: "Parallel", glyph: "⫴", help: "Run branches at once, then join" },
-  loop: { group: "logic", label: "Loop", glyph: "⟳", help: "Repeat a block for each item" },
-  stop: { group: "logic", label: "Stop", glyph: "■", help: "End the run with a status" },
-  subworkflow: { group: "logic", label: "Sub-workflow", glyph: "⧉",
+  group: { group: "agents", label: "Agent group", help: "Agents take turns in a chat" },
+  condition: { group: "logic", label: "Condition", help: "Branch on a CEL expression" },
+  router: { group: "logic", label: "Router", help: "First matching route wins" },
+  parallel: { group: "logic", label: "Parallel", help: "Run branches at once, then join" },
+  loop: { group: "logic", label: "Loop", help: "Repeat a block for each item" },
+  stop: { group: "logic", label: "Stop", help: "End the run with a status" },
+  subworkflow: { group: "logic", label: "Sub-workflow",
                  help: "Run another workflow and wait" },
-  approval: { group: "people", label: "Approval", glyph: "✓", help: "A person approves or edits" },
-  transform: { group: "data", label: "Transform", glyph: "ƒ", help: "Shape data with templates" },
-  delay: { group: "data", label: "Delay", glyph: "◷", help: "Wait for a time or a duration" },
-  action: { group: "apps", label: "Action", glyph: "⚡", help: "Call a connector action" },
+  approval: { group: "people", label: "Approval", help: "A person approves or edits" },
+  transform: { group: "data", label: "Transform", help: "Shape data with templates" },
+  delay: { group: "data", label: "Delay", help: "Wait for a time or a duration" },
+  action: { group: "apps", label: "Action", help: "Call a connector action" },
 };
 
 export function typeInfo(type) {
-  return TYPES[type] || { group: "logic", label: type || "Unknown", glyph: "•", help: "" };
+  return TYPES[type] || { group: "logic", label: type || "Unknown", help: "" };
 }
 
 // A short line saying what a configured step does, shown under its title.

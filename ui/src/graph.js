@@ -41,7 +41,7 @@ export function agentsOf(step) {
 
 function layoutBlock(block, key, meta) {
   const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: "TB", nodesep: 48, ranksep: 64, edgesep: 24, marginx: 0, marginy: 0 });
+  g.setGraph({ rankdir: "TB", nodesep: 90, ranksep: 64, edgesep: 24, marginx: 0, marginy: 0 });
   g.setDefaultEdgeLabel(() => ({}));
   const steps = (Array.isArray(block?.steps) ? block.steps : []).filter(
     (s) => s && typeof s === "object" && typeof s.id === "string");
@@ -63,6 +63,12 @@ function layoutBlock(block, key, meta) {
       edges.push({ id: `e:${step.id}->${gid}`, source: step.id, target: gid,
                    label: step.type === "loop" ? "each item" : child.label.toLowerCase(),
                    className: "ovb-edge ovb-edge--block" });
+      if (typeof step.next === "string" && steps.some((s) => s.id === step.next)) {
+        // The end of a branch or loop body leads on to its step's next: the join.
+        g.setEdge(gid, step.next, {}, `${gid}->${step.next}`);
+        edges.push({ id: `e:${gid}->${step.next}`, source: gid, target: step.next,
+                     className: "ovb-edge ovb-edge--join", focusable: false });
+      }
     }
   }
   for (const step of steps) {

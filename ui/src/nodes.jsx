@@ -3,6 +3,7 @@
 import { Handle, Position } from "@xyflow/react";
 import { summary, typeInfo } from "./catalog.js";
 import { agentsOf } from "./graph.js";
+import { StepIcon } from "./icons.jsx";
 
 function StepNode({ data, selected }) {
   const { step, errors } = data;
@@ -15,7 +16,7 @@ function StepNode({ data, selected }) {
   return (
     <div className={classes.join(" ")} data-step-id={step.id}>
       <Handle type="target" position={Position.Top} className="ovb-handle" />
-      <div className="ovb-node__icon" aria-hidden="true">{info.glyph}</div>
+      <div className="ovb-node__icon" aria-hidden="true"><StepIcon type={step.type} size={19} /></div>
       <div className="ovb-node__body">
         <div className="ovb-node__meta">
           <span className="ovb-node__type">{info.label}</span>
@@ -55,6 +56,7 @@ function BlockNode({ data }) {
         <span>{data.label}</span>
         <span className="ovb-block__owner">of {owner.name || owner.id}</span>
       </div>
+      <Handle type="source" position={Position.Bottom} className="ovb-handle ovb-handle--hidden" />
     </div>
   );
 }

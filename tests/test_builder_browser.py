@@ -1,0 +1,192 @@
+"""The visual builder in a real browser (Debian's Chromium through Playwright) against the
+real app on a real server: a builder adds a step with the keyboard, configures it in the
+side panel, saves the draft (it survives a reload), and a publish the API refuses shows
+its error on the offending node. Nothing is loaded from another host.
+
+Screenshots go to build/screenshots/builder/.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.live_server import serve
+from tests.support import PASSWORD, World, as_user
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILT = ROOT / "overture" / "web" / "static" / "builder" / "builder.js"
+SHOTS = ROOT / "build" / "screenshots" / "builder"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright downloads no browser
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+WAIT_MS = 60_000  # how long to wait on a busy machine, not a speed check
+LOCAL = {"provider": "local", "model": "wordllama"}
+
+# A support workflow using most kinds of block: a condition's two branches, a
+# supervisor with its specialists, parallel branches, a loop body and an app action.
+DEFINITION: dict[str, Any] = {"steps": [
+    {"id": "intake", "type": "transform", "name": "Normalise the order",
+     "output": {"amount": "{{ input.amount }}", "lines": "{{ input.lines }}"}, "next": "big"},
+    {"id": "big", "type": "condition", "name": "Is it a big order?",
+     "if": "input.amount > 100", "then": "ask", "else": "triage"},
+    {"id": "ask", "type": "approval", "name": "Manager approval",
+     "prompt": "Approve an order of {{ input.amount }}?", "assignee": {"role": "admin"},
+     "next": "triage"},
+    {"id": "triage", "type": "supervisor", "name": "Triage the order", "agent": "lead",
+     "specialists": ["pricing", "fraud"], "task": "Check {{ input }}", "next": "fan"},
+    {"id": "fan", "type": "parallel", "name": "Record and notify", "next": "done",
+     "branches": [
+         {"steps": [{"id": "notify", "type": "action", "name": "Tell the warehouse",
+                     "action": "http.request",
+                     "input": {"method": "POST", "url": "https://warehouse.example.com/orders"}}]},
+         {"steps": [{"id": "each_line", "type": "loop", "name": "Price every line",
+                     "for_each": "input.lines",
+                     "body": {"steps": [{"id": "price", "type": "transform",
+                                         "name": "Price the line",
+                                         "output": {"sku": "{{ item.sku }}"}}]}}]},
+     ]},
+    {"id": "done", "type": "stop", "name": "Done", "status": "succeeded"},
+]}
+
+
+def _build_ui() -> None:
+    """`make test` builds the island first; a lone run of this file builds it if missing."""
+    if not BUILT.exists():
+        subprocess.run(["make", "ui"], cwd=ROOT, check=True)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    _build_ui()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _workflow(app: Any, world: World) -> str:
+    builder = as_user(app, world, "a_builder", "a")
+    for name in ("lead", "pricing", "fraud"):
+        made = builder.post("/agents", json={"name": name, "config": {
+            "role": name, "instructions": f"You are the {name} agent.", "model": LOCAL}})
+        assert made.status_code == 201, made.get_json()
+    made = builder.post("/workflows", json={"name": "Order review", "definition": DEFINITION})
+    assert made.status_code == 201, made.get_json()
+    workflow_id = made.get_json()["id"]
+    published = builder.post(f"/workflows/{workflow_id}/publish")
+    assert published.status_code == 201, published.get_json()  # the starting point is valid
+    return workflow_id
+
+
+def _sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def _node(page: Page, step_id: str) -> Any:
+    return page.locator(f'.react-flow__node[data-id="{step_id}"]')
+
+
+def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: World,
+                                                            browser: Browser) -> None:
+    workflow_id = _workflow(app, world)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    outside: list[str] = []
+    problems: list[str] = []
+    failed: list[str] = []
+    with serve(app) as base:
+        context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = context.new_page()
+        page.on("request", lambda r: None if r.url.startswith(base + "/")
+                else outside.append(r.url))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error"
+                and not m.text.startswith("Failed to load resource") else None)
+        page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}")
+                if r.status >= 400 else None)
+        _sign_in(page, base, world.users["a_builder"].email)
+        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+        expect(_node(page, "price")).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator(".ovb-pill", has_text="Live: v1")).to_be_visible()
+        expect(_node(page, "triage").locator(".ovb-chip")).to_have_text(["lead", "pricing", "fraud"])
+        page.screenshot(path=str(SHOTS / "01-workflow.png"))
+
+        # Keyboard only: select the last step, find "Condition" in the palette, add it.
+        _node(page, "done").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#ovb-inspector-title")).to_have_text("Done")
+        page.locator("#ovb-palette-search").focus()
+        page.keyboard.type("condition")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        added = _node(page, "condition_1")
+        expect(added).to_be_visible()
+        expect(page.locator("#ovb-inspector-title")).to_be_focused()
+
+        # The side panel's form comes from the condition's JSON Schema.
+        page.keyboard.press("Tab")  # past the close button, into the first field
+        page.fill("#ovb-f-condition_1-name", "Refund due?")
+        page.fill("#ovb-f-condition_1-if", "input.refund == true")
+        page.locator("#ovb-f-condition_1-if").press("Tab")
+        expect(added.locator(".ovb-node__title")).to_have_text("Refund due?")
+        expect(added.locator(".ovb-node__summary")).to_have_text("if input.refund == true")
+        page.get_by_role("button", name="Save draft").click()
+        expect(page.get_by_role("status")).to_have_text("Draft saved.")
+        page.screenshot(path=str(SHOTS / "02-step-added.png"))
+
+        page.reload()  # the draft survived: the graph is the saved definition
+        added = _node(page, "condition_1")
+        expect(added.locator(".ovb-node__title")).to_have_text("Refund due?", timeout=WAIT_MS)
+
+        # An expression the API refuses: publishing marks the condition's node.
+        added.focus()
+        page.keyboard.press("Enter")
+        page.fill("#ovb-f-condition_1-if", "input.refund ==")
+        page.get_by_role("button", name="Publish").click()
+        error = added.locator(".ovb-node__error")
+        expect(error).to_be_visible()
+        expect(page.locator(".ovb-field.has-error #ovb-f-condition_1-if")).to_be_visible()
+        expect(page.get_by_role("status")).to_contain_text("Not published")
+        page.screenshot(path=str(SHOTS / "03-publish-refused.png"))
+
+        # Delete with the keyboard, and undo it.
+        added.focus()
+        page.keyboard.press("Delete")
+        expect(_node(page, "condition_1")).to_have_count(0)
+        page.keyboard.press("Control+z")
+        expect(_node(page, "condition_1")).to_be_visible()
+        context.close()
+
+    saved = as_user(app, world, "a_builder", "a").get(f"/workflows/{workflow_id}").get_json()
+    step = next(s for s in saved["definition"]["steps"] if s["id"] == "condition_1")
+    assert step["if"] == "input.refund ==" and step["name"] == "Refund due?"
+    assert saved["current_version"] == 1
+    assert outside == []
+    assert problems == []
+    assert failed == [f"422 POST {base}/api/v1/workflows/{workflow_id}/publish"]
+
+
+def test_a_viewer_sees_the_graph_without_edit_controls(app: Any, world: World) -> None:
+    builder = as_user(app, world, "a_builder", "a")
+    workflow_id = builder.post("/workflows", json={"name": "Read me",
+                                                   "definition": DEFINITION}).get_json()["id"]
+    viewer = as_user(app, world, "a_viewer", "a")
+    page = viewer.client.get(f"/workflows/{workflow_id}/builder?tenant=ws-a")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-can-edit="false"' in html and 'data-can-publish="false"' in html
+    other = as_user(app, world, "b_owner", "b").client.get(
+        f"/workflows/{workflow_id}/builder?tenant=ws-b")
+    assert other.status_code == 404  # another workspace's workflow is not there
