@@ -120,13 +120,15 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
         expect(_node(page, "price")).to_be_visible(timeout=WAIT_MS)
         expect(page.locator(".ovb-pill", has_text="Live: v1")).to_be_visible()
-        expect(_node(page, "triage").locator(".ovb-chip")).to_have_text(["lead", "pricing", "fraud"])
+        agents = _node(page, "triage").locator(".ovb-chip")
+        expect(agents).to_have_text(["lead", "pricing", "fraud"])
         page.screenshot(path=str(SHOTS / "01-workflow.png"))
 
-        # Keyboard only: select the last step, find "Condition" in the palette, add it.
-        _node(page, "done").focus()
+        # Keyboard only: select the first step, find "Condition" in the palette, add it
+        # after that step.
+        _node(page, "intake").focus()
         page.keyboard.press("Enter")
-        expect(page.locator("#ovb-inspector-title")).to_have_text("Done")
+        expect(page.locator("#ovb-inspector-title")).to_have_text("Normalise the order")
         page.locator("#ovb-palette-search").focus()
         page.keyboard.type("condition")
         page.keyboard.press("Tab")
@@ -150,10 +152,12 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         added = _node(page, "condition_1")
         expect(added.locator(".ovb-node__title")).to_have_text("Refund due?", timeout=WAIT_MS)
 
-        # An expression the API refuses: publishing marks the condition's node.
+        # An expression the API refuses: the field says so as it is typed, and
+        # publishing marks the condition's node.
         added.focus()
         page.keyboard.press("Enter")
         page.fill("#ovb-f-condition_1-if", "input.refund ==")
+        expect(page.locator("#ovb-f-condition_1-if-error")).to_contain_text("cannot parse")
         page.get_by_role("button", name="Publish").click()
         error = added.locator(".ovb-node__error")
         expect(error).to_be_visible()
@@ -170,8 +174,11 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         context.close()
 
     saved = as_user(app, world, "a_builder", "a").get(f"/workflows/{workflow_id}").get_json()
-    step = next(s for s in saved["definition"]["steps"] if s["id"] == "condition_1")
-    assert step["if"] == "input.refund ==" and step["name"] == "Refund due?"
+    steps = {s["id"]: s for s in saved["definition"]["steps"]}
+    assert steps["condition_1"]["if"] == "input.refund =="
+    assert steps["condition_1"]["name"] == "Refund due?"
+    # inserted after the selected step, taking over where it went
+    assert steps["intake"]["next"] == "condition_1" and steps["condition_1"]["next"] == "big"
     assert saved["current_version"] == 1
     assert outside == []
     assert problems == []

@@ -12,7 +12,6 @@ from flask import Blueprint, g, render_template, request, session
 from flask_login import login_required
 
 from overture.orchestration import workflows
-from overture.orchestration.definition import describe_step_types
 from overture.tenants import access as tenant_access
 from overture.web.auth import TENANT_HEADER, current_principal
 
@@ -37,4 +36,4 @@ def builder(workflow_id: str) -> str:
     return render_template(
         "builder.html", workflow=workflow, tenant=access.tenant,
         can_edit=access.can("workflow.edit"), can_publish=access.can("workflow.publish"),
-        step_types=describe_step_types(), built=BUILD.exists())
+        built=BUILD.exists())

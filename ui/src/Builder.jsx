@@ -42,7 +42,8 @@ function typing(target) {
 }
 
 function Canvas({ config, api }) {
-  const { workflowId, canEdit, canPublish, meta, backUrl } = config;
+  const { workflowId, canEdit, canPublish, backUrl } = config;
+  const [meta, setMeta] = useState(null); // step type -> {schema, expressions, templates, blocks, targets}
   const [hist, dispatch] = useReducer(history, { past: [], present: null, future: [] });
   const definition = hist.present;
   const current = useRef(null);
@@ -63,8 +64,9 @@ function Canvas({ config, api }) {
 
   useEffect(() => {
     let gone = false;
-    api("GET", `/workflows/${workflowId}`).then((wf) => {
+    Promise.all([api("GET", `/workflows/${workflowId}`), api("GET", "/step-types")]).then(([wf, types]) => {
       if (gone) return;
+      setMeta(Object.fromEntries((types?.items || []).map((t) => [t.type, t])));
       const def = wf.definition && typeof wf.definition === "object" ? wf.definition : { steps: [] };
       setWorkflow(wf);
       dispatch({ type: "load", definition: def });
@@ -86,7 +88,7 @@ function Canvas({ config, api }) {
     for (const e of errors) if (e.step) (by[e.step] ||= []).push(e);
     return by;
   }, [errors]);
-  const graph = useMemo(() => (definition ? toGraph(definition, meta) : { nodes: [], edges: [] }),
+  const graph = useMemo(() => (definition && meta ? toGraph(definition, meta) : { nodes: [], edges: [] }),
                         [definition, meta]);
 
   useEffect(() => {
@@ -222,7 +224,7 @@ function Canvas({ config, api }) {
     }
   }
 
-  if (!definition) {
+  if (!definition || !meta) {
     return <div className="ovb-loading" role="status">{status.text || "Loading…"}</div>;
   }
   const steps = walk(definition);
@@ -292,7 +294,7 @@ function Canvas({ config, api }) {
         {entry ? (
           <Inspector key={entry.step.id} entry={entry} meta={meta} actions={actions}
                      errors={errorsByStep[entry.step.id] || []} readOnly={!canEdit}
-                     taken={allIds(definition)} focusRef={headingRef}
+                     taken={allIds(definition)} focusRef={headingRef} api={api}
                      onChange={(field, value) => change(setField(current.current, entry.step.id, field, value))}
                      onRename={(to) => { change(renameStep(current.current, entry.step.id, to, meta)); setSelected(to); }}
                      onDelete={() => onDelete(entry.step.id)}

@@ -8,7 +8,11 @@ import { isValidId } from "./definition.js";
 
 const LONG_TEXT = new Set(["task", "prompt", "description"]);
 const FLOW = new Set(["next", "on_error"]);
-const ADVANCED = new Set(["retry", "timeout_seconds", "on_error"]);
+const ADVANCED = new Set(["retry", "timeout_seconds", "on_error", "input"]);
+// Flow fields in the order a reader follows them; others keep the schema's order.
+const FLOW_ORDER = ["then", "else", "default", "on_reject", "low_confidence", "human", "escalate",
+                    "next", "on_error"];
+const rank = (f) => (FLOW_ORDER.includes(f) ? FLOW_ORDER.indexOf(f) : FLOW_ORDER.length);
 const SKIP = new Set(["id", "type"]);
 
 const LABELS = {
@@ -107,9 +111,34 @@ function JsonInput({ id, value, onCommit, disabled, setError }) {
   );
 }
 
-function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblings, disabled }) {
+// A CEL field: checked by the API (POST /expressions/check) a moment after typing stops.
+function CelInput({ id, value, onCommit, disabled, api, setProblem }) {
+  const [text, setText] = useDraft(value, asText);
+  useEffect(() => {
+    if (!text.trim()) return setProblem(null);
+    let live = true;
+    const timer = setTimeout(() => {
+      api("POST", "/expressions/check", { expression: text })
+        .then((r) => live && setProblem(r.valid ? null : r.problems.join("; ")))
+        .catch(() => live && setProblem(null));
+    }, 350);
+    return () => { live = false; clearTimeout(timer); };
+  }, [text, api, setProblem]);
+  const commit = () => {
+    if (text !== asText(value)) onCommit(text === "" ? undefined : text);
+  };
+  return (
+    <input type="text" id={id} value={text} disabled={disabled} placeholder="input.amount > 100"
+           className="ovb-input is-mono" spellCheck={false} autoComplete="off"
+           onChange={(e) => setText(e.target.value)} onBlur={commit}
+           onKeyDown={(e) => e.key === "Enter" && commit()} />
+  );
+}
+
+function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblings, disabled, api }) {
   const id = `ovb-f-${stepId}-${field}`;
   const [jsonError, setJsonError] = useState(null);
+  const [celProblem, setCelProblem] = useState(null);
   const kind = kindOf(field, prop, meta);
   const label = labelOf(field);
   const commit = (v) => onChange(field, v);
@@ -129,8 +158,8 @@ function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblin
     case "cel":
       badge = "CEL";
       hint = hint || "An expression over input, steps and vars, e.g. input.amount > 100";
-      control = <TextInput id={id} value={value} onCommit={commit} mono disabled={disabled}
-                           placeholder="input.amount > 100" />;
+      control = <CelInput id={id} value={value} onCommit={commit} disabled={disabled} api={api}
+                          setProblem={setCelProblem} />;
       break;
     case "enum":
       control = (
@@ -167,13 +196,21 @@ function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblin
         kind === "text" && prop?.anyOf && v !== undefined && !Number.isNaN(Number(v)) ? Number(v) : v)}
                            multiline={kind === "textarea"} disabled={disabled} />;
   }
-  return <Field id={id} label={label} hint={hint} badge={badge} error={error || jsonError}>{control}</Field>;
+  return <Field id={id} label={label} hint={hint} badge={badge} error={celProblem || error || jsonError}>{control}</Field>;
 }
 
 // An action's input, one field per property of the connector action's input schema.
 function ActionInput({ step, action, onChange, disabled, errors }) {
   const props = action?.input_schema?.properties;
-  if (!props || typeof props !== "object") return null;
+  if (!props || typeof props !== "object" || !Object.keys(props).length) {
+    const id = `ovb-f-${step.id}-input`;
+    return (
+      <Field id={id} label="Input" badge="JSON" error={errors.input} hint="Values may use {{ templates }}">
+        <JsonInput id={id} value={step.input} onCommit={(v) => onChange("input", v)} disabled={disabled}
+                   setError={() => {}} />
+      </Field>
+    );
+  }
   const input = step.input && typeof step.input === "object" && !Array.isArray(step.input) ? step.input : {};
   const required = new Set(action.input_schema.required || []);
   const set = (name, v) => {
@@ -223,7 +260,7 @@ function IdField({ step, onRename, disabled, taken }) {
 }
 
 export function Inspector({ entry, meta, actions, errors, readOnly, taken, onChange, onRename,
-                            onDelete, onAddBranch, onClose, focusRef }) {
+                            onDelete, onAddBranch, onClose, focusRef, api }) {
   const { step, block } = entry;
   const info = typeInfo(step.type);
   const stepMeta = meta[step.type] || { schema: { properties: {} }, expressions: [], templates: [],
@@ -244,16 +281,19 @@ export function Inspector({ entry, meta, actions, errors, readOnly, taken, onCha
   const siblings = (block.steps || []).filter((s) => s && s.id !== step.id);
   const action = step.type === "action" ? actions.find((a) => a.key === step.action) : null;
   const order = Object.keys(props).filter((f) => !SKIP.has(f) && !stepMeta.blocks.includes(f));
-  const main = order.filter((f) => f === "name" || (!FLOW.has(f) && !ADVANCED.has(f)
-                                                    && !(action && f === "input")));
-  const flow = order.filter((f) => FLOW.has(f) || (stepMeta.targets.includes(f) && props[f]?.type !== "array"));
+  const main = order.filter((f) => f === "name" || (!FLOW.has(f) && !ADVANCED.has(f))
+                                  || (f === "input" && step.type !== "action" && step.type !== "condition"
+                                      && step.type !== "router" && "input" in step));
+  const flow = order.filter((f) => FLOW.has(f) || (stepMeta.targets.includes(f) && props[f]?.type !== "array"))
+    .sort((a, b) => rank(a) - rank(b));
   const mainFields = main.filter((f) => !flow.includes(f))
     .sort((a, b) => (a === "name" ? -1 : b === "name" ? 1 : Number(required.has(b)) - Number(required.has(a))));
-  const advanced = order.filter((f) => ADVANCED.has(f) && !flow.includes(f));
+  const advanced = order.filter((f) => ADVANCED.has(f) && !flow.includes(f) && !main.includes(f)
+                                && !(action && f === "input"));
   const render = (field) => (
     <SchemaField key={field} stepId={step.id} field={field} prop={props[field]} meta={stepMeta}
                  value={step[field]} error={fieldErrors[field]} onChange={onChange}
-                 siblings={siblings} disabled={readOnly} />
+                 siblings={siblings} disabled={readOnly} api={api} />
   );
   return (
     <aside className="ovb-inspector" aria-labelledby="ovb-inspector-title">

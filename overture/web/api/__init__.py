@@ -27,6 +27,7 @@ def load_endpoints() -> APIBlueprint:
         runs,
         schedules,
         sessions,
+        step_types,
         tenants,
         triggers,
         users,
