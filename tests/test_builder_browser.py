@@ -28,6 +28,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--no-first-run", "--disable-sync"]
 WAIT_MS = 60_000  # how long to wait on a busy machine, not a speed check
 LOCAL = {"provider": "local", "model": "wordllama"}
+# Violations are also reported as events; the page's own scripts cannot hide them.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
 
 # A support workflow using most kinds of block: a condition's two branches, a
 # supervisor with its specialists, parallel branches, a loop body and an app action.
@@ -109,6 +116,7 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
     with serve(app) as base:
         context = browser.new_context(viewport={"width": 1600, "height": 1000})
         page = context.new_page()
+        page.add_init_script(RECORD_VIOLATIONS)
         page.on("request", lambda r: None if r.url.startswith(base + "/")
                 else outside.append(r.url))
         page.on("pageerror", lambda e: problems.append(str(e)))
@@ -171,6 +179,14 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         expect(_node(page, "condition_1")).to_have_count(0)
         page.keyboard.press("Control+z")
         expect(_node(page, "condition_1")).to_be_visible()
+        edge = page.locator('.react-flow__edge[aria-label="intake to condition_1"]')
+        edge.focus()  # a connection too: select it, delete it, undo
+        page.keyboard.press("Enter")
+        page.keyboard.press("Delete")
+        expect(edge).to_have_count(0)
+        page.keyboard.press("Control+z")
+        expect(edge).to_have_count(1)
+        violations = page.evaluate("window.__cspViolations")
         context.close()
 
     saved = as_user(app, world, "a_builder", "a").get(f"/workflows/{workflow_id}").get_json()
@@ -182,6 +198,7 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
     assert saved["current_version"] == 1
     assert outside == []
     assert problems == []
+    assert violations == []  # the Content-Security-Policy holds: no inline script or style
     assert failed == [f"422 POST {base}/api/v1/workflows/{workflow_id}/publish"]
 
 

@@ -16,8 +16,9 @@ from overture.tenants import access as tenant_access
 from overture.web.auth import TENANT_HEADER, current_principal
 
 bp = Blueprint("builder", __name__)
-# Where the console keeps the chosen workspace (an id or slug) once one is chosen.
-SESSION_TENANT = "tenant"
+# The session key under which the console keeps the workspace a person chose (the
+# console shell's web/console/context.py uses the same one).
+SESSION_TENANT = "console_tenant"
 BUILD = Path(__file__).parent / "static" / "builder" / "builder.js"
 
 

@@ -7,7 +7,7 @@ import {
 import { ApiError } from "./api.js";
 import { typeInfo } from "./catalog.js";
 import {
-  addBranch, addStep, allIds, connect, deleteStep, findStep, freshStep, renameStep, setField,
+  addBranch, addStep, allIds, connect, deleteStep, disconnect, findStep, freshStep, renameStep, setField,
   stepOfErrorPath, walk,
 } from "./definition.js";
 import { toGraph } from "./graph.js";
@@ -51,6 +51,7 @@ function Canvas({ config, api }) {
   const [workflow, setWorkflow] = useState(null);
   const [saved, setSaved] = useState("");
   const [selected, setSelected] = useState(null);
+  const [edgeSelected, setEdgeSelected] = useState(null);
   const [errors, setErrors] = useState([]); // from the last publish: [{field, message, step}]
   const [status, setStatus] = useState({ kind: "info", text: "Loading…" });
   const [busy, setBusy] = useState(false);
@@ -149,15 +150,23 @@ function Canvas({ config, api }) {
       } else if (mod && e.key === "y" && !typing(e.target)) {
         e.preventDefault();
         dispatch({ type: "redo" });
-      } else if ((e.key === "Delete" || e.key === "Backspace") && canEdit && selected && !typing(e.target)
-                 && e.target.closest?.(".ovb-canvas, .ovb-steps")) {
-        e.preventDefault();
-        onDelete(selected);
+      } else if ((e.key === "Delete" || e.key === "Backspace") && canEdit && !typing(e.target)
+                 && e.target.closest?.(".ovb-canvas")) {
+        const edge = edgeSelected && graph.edges.find((x) => x.id === edgeSelected);
+        if (edge?.data) {
+          e.preventDefault();
+          change(disconnect(current.current, edge.data.step, edge.data.field, edge.data.item));
+          setEdgeSelected(null);
+          announce(`Removed the connection from ${edge.source} to ${edge.target}.`);
+        } else if (selected) {
+          e.preventDefault();
+          onDelete(selected);
+        }
       }
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
-  }, [canEdit, selected, onDelete]);
+  }, [canEdit, selected, onDelete, edgeSelected, graph, change]);
 
   const onNodesChange = useCallback((changes) => {
     const picked = changes.filter((c) => c.type === "select");
@@ -168,6 +177,14 @@ function Canvas({ config, api }) {
     }
     setRfNodes((ns) => applyNodeChanges(changes.filter((c) => c.type !== "select" && c.type !== "remove"), ns));
   }, [selected]);
+
+  const onEdgesChange = useCallback((changes) => {
+    const on = changes.find((c) => c.type === "select" && c.selected);
+    if (on) setEdgeSelected(on.id);
+    else if (changes.some((c) => c.type === "select" && c.id === edgeSelected)) setEdgeSelected(null);
+  }, [edgeSelected]);
+  const edges = useMemo(() => graph.edges.map((e) => (e.id === edgeSelected ? { ...e, selected: true } : e)),
+                        [graph, edgeSelected]);
 
   const onConnect = useCallback(({ source, target }) => {
     const def = current.current;
@@ -277,8 +294,8 @@ function Canvas({ config, api }) {
             </div>
           )}
           <ReactFlow
-            nodes={rfNodes} edges={graph.edges} nodeTypes={nodeTypes}
-            onNodesChange={onNodesChange} onConnect={canEdit ? onConnect : undefined}
+            nodes={rfNodes} edges={edges} nodeTypes={nodeTypes}
+            onNodesChange={onNodesChange} onEdgesChange={onEdgesChange} onConnect={canEdit ? onConnect : undefined}
             onPaneClick={() => setSelected(null)}
             nodesDraggable={false} nodesConnectable={canEdit} deleteKeyCode={null}
             fitView minZoom={0.2} maxZoom={2} proOptions={{ hideAttribution: true }}
@@ -326,7 +343,9 @@ function Canvas({ config, api }) {
                 })}
               </ul>
               <p className="ovb-muted ovb-help">
-                Tab to a step on the canvas and press Enter to select it; <kbd>Del</kbd> deletes it;
+                Tab to a step or a connection on the canvas and press Enter to select it;
+                <kbd>Del</kbd> deletes it; connect steps with the Flow fields of a step&rsquo;s panel (or drag
+                between handles);
                 <kbd>Ctrl</kbd>+<kbd>Z</kbd> undoes, <kbd>Ctrl</kbd>+<kbd>Shift</kbd>+<kbd>Z</kbd> redoes.
               </p>
             </div>

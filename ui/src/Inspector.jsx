@@ -157,7 +157,7 @@ function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblin
       break;
     case "cel":
       badge = "CEL";
-      hint = hint || "An expression over input, steps and vars, e.g. input.amount > 100";
+      hint = hint || "Sees input, steps, run (and item, index in a loop), e.g. input.amount > 100";
       control = <CelInput id={id} value={value} onCommit={commit} disabled={disabled} api={api}
                           setProblem={setCelProblem} />;
       break;

@@ -200,6 +200,17 @@ export function connect(definition, source, target, meta) {
   });
 }
 
+// Remove one way on from a step (an edge): `field`, or the `next` of its `item`th entry.
+export function disconnect(definition, id, field, item) {
+  return updateStep(definition, id, (step) => {
+    if (item !== undefined && Array.isArray(step[field])) {
+      if (step[field][item]) step[field][item].next = null;
+    } else {
+      delete step[field];
+    }
+  });
+}
+
 export function renameStep(definition, from, to, meta) {
   return edit(definition, (def) => {
     const found = findStep(def, from);

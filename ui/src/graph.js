@@ -62,12 +62,12 @@ function layoutBlock(block, key, meta) {
       g.setEdge(step.id, gid, {}, `${step.id}->${gid}`);
       edges.push({ id: `e:${step.id}->${gid}`, source: step.id, target: gid,
                    label: step.type === "loop" ? "each item" : child.label.toLowerCase(),
-                   className: "ovb-edge ovb-edge--block" });
+                   className: "ovb-edge ovb-edge--block", selectable: false, focusable: false });
       if (typeof step.next === "string" && steps.some((s) => s.id === step.next)) {
         // The end of a branch or loop body leads on to its step's next: the join.
         g.setEdge(gid, step.next, {}, `${gid}->${step.next}`);
         edges.push({ id: `e:${gid}->${step.next}`, source: gid, target: step.next,
-                     className: "ovb-edge ovb-edge--join", focusable: false });
+                     className: "ovb-edge ovb-edge--join", selectable: false, focusable: false });
       }
     }
   }
@@ -77,7 +77,8 @@ function layoutBlock(block, key, meta) {
       const id = `e:${step.id}:${t.field}:${t.item ?? ""}:${n}`;
       g.setEdge(step.id, t.to, { width: t.label ? 80 : 0, height: t.label ? 20 : 0 }, id);
       edges.push({ id, source: step.id, target: t.to, label: t.label || undefined,
-                   className: `ovb-edge ovb-edge--${t.kind}` });
+                   className: `ovb-edge ovb-edge--${t.kind}`, ariaLabel: `${step.id} to ${t.to}${t.label ? ` (${t.label})` : ""}`,
+                   data: { step: step.id, field: t.field, item: t.item } });
     });
   }
   dagre.layout(g);
