@@ -56,6 +56,7 @@ function Canvas({ config, api }) {
   const [status, setStatus] = useState({ kind: "info", text: "Loading…" });
   const [busy, setBusy] = useState(false);
   const [actions, setActions] = useState([]);
+  const [agents, setAgents] = useState([]);
   const [rfNodes, setRfNodes] = useState([]);
   const headingRef = useRef(null);
   const focusPanel = useRef(false);
@@ -80,6 +81,9 @@ function Canvas({ config, api }) {
         ...a, key: `${c.key}.${a.key}`, name: `${c.name}: ${a.name || a.key}`, connector: c.name,
       }))));
     }).catch(() => setActions([]));
+    api("GET", "/agents?limit=200").then((page) => {
+      if (!gone) setAgents((page?.items || []).map((a) => a.name));
+    }).catch(() => setAgents([]));
     return () => { gone = true; };
   }, [api, workflowId]);
 
@@ -276,6 +280,10 @@ function Canvas({ config, api }) {
           )}
         </div>
       </div>
+      <datalist id="ovb-agent-names">{agents.map((name) => <option key={name} value={name} />)}</datalist>
+      <datalist id="ovb-action-keys">
+        {actions.map((a) => <option key={a.key} value={a.key}>{a.name}</option>)}
+      </datalist>
       <div className="ovb-status-row">
         <p className={`ovb-status is-${status.kind}`} role="status" aria-live="polite">{status.text}</p>
       </div>

@@ -14,6 +14,9 @@ const FLOW_ORDER = ["then", "else", "default", "on_reject", "low_confidence", "h
                     "next", "on_error"];
 const rank = (f) => (FLOW_ORDER.includes(f) ? FLOW_ORDER.indexOf(f) : FLOW_ORDER.length);
 const SKIP = new Set(["id", "type"]);
+// Fields naming an agent, or a connector action: suggested from the API's lists.
+const AGENT_FIELDS = new Set(["agent", "drafter", "reviewer", "selector", "specialists", "agents"]);
+const SUGGEST = (field) => (AGENT_FIELDS.has(field) ? "ovb-agent-names" : field === "action" ? "ovb-action-keys" : undefined);
 
 const LABELS = {
   if: "If (CEL)", then: "When true, go to", else: "When false, go to", next: "Next step",
@@ -61,11 +64,12 @@ const asText = (v) => (v === undefined || v === null ? "" : String(v));
 const asJson = (v) => (v === undefined ? "" : JSON.stringify(v, null, 2));
 const asList = (v) => (Array.isArray(v) ? v.join(", ") : "");
 
-function Field({ id, label, hint, error, children, badge }) {
+function Field({ id, label, hint, error, children, badge, required }) {
   return (
     <div className={error ? "ovb-field has-error" : "ovb-field"}>
       <label htmlFor={id} className="ovb-field__label">
         {label}{badge && <span className="ovb-badge">{badge}</span>}
+        {required && <span className="ovb-required">required</span>}
       </label>
       {children}
       {hint && !error && <p className="ovb-field__hint" id={`${id}-hint`}>{hint}</p>}
@@ -74,14 +78,14 @@ function Field({ id, label, hint, error, children, badge }) {
   );
 }
 
-function TextInput({ id, value, onCommit, multiline, mono, disabled, placeholder, parse }) {
+function TextInput({ id, value, onCommit, multiline, mono, disabled, placeholder, parse, list }) {
   const [text, setText] = useDraft(value, asText);
   const commit = () => {
     const next = parse ? parse(text) : text;
     if (asText(next) !== asText(value)) onCommit(next === "" ? undefined : next);
   };
   const props = {
-    id, value: text, disabled, placeholder, className: mono ? "ovb-input is-mono" : "ovb-input",
+    id, value: text, disabled, placeholder, list, className: mono ? "ovb-input is-mono" : "ovb-input",
     onChange: (e) => setText(e.target.value), onBlur: commit,
   };
   if (multiline) return <textarea rows={4} {...props} />;
@@ -135,7 +139,7 @@ function CelInput({ id, value, onCommit, disabled, api, setProblem }) {
   );
 }
 
-function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblings, disabled, api }) {
+function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblings, disabled, api, required }) {
   const id = `ovb-f-${stepId}-${field}`;
   const [jsonError, setJsonError] = useState(null);
   const [celProblem, setCelProblem] = useState(null);
@@ -184,6 +188,7 @@ function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblin
       hint = hint || "Separate names with commas";
       control = <TextInput id={id} value={asList(value)} onCommit={(t) => commit(
         t ? String(t).split(",").map((s) => s.trim()).filter(Boolean) : undefined)} disabled={disabled} />;
+      if (AGENT_FIELDS.has(field)) hint = "Agent names, separated by commas";
       break;
     case "json":
       badge = "JSON";
@@ -194,9 +199,12 @@ function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblin
       if (meta.templates.includes(field)) hint = hint || "May use {{ input.name }} templates";
       control = <TextInput id={id} value={value} onCommit={(v) => commit(
         kind === "text" && prop?.anyOf && v !== undefined && !Number.isNaN(Number(v)) ? Number(v) : v)}
-                           multiline={kind === "textarea"} disabled={disabled} />;
+                           multiline={kind === "textarea"} disabled={disabled} list={SUGGEST(field)} />;
   }
-  return <Field id={id} label={label} hint={hint} badge={badge} error={celProblem || error || jsonError}>{control}</Field>;
+  return (
+    <Field id={id} label={label} hint={hint} badge={badge} required={required}
+           error={celProblem || error || jsonError}>{control}</Field>
+  );
 }
 
 // An action's input, one field per property of the connector action's input schema.
@@ -225,13 +233,29 @@ function ActionInput({ step, action, onChange, disabled, errors }) {
       {Object.entries(props).map(([name, prop]) => {
         const id = `ovb-f-${step.id}-input-${name}`;
         const simple = prop?.type === "string" || prop?.type === "number" || prop?.type === "integer";
+        let control;
+        if (Array.isArray(prop?.enum)) {
+          control = (
+            <select id={id} className="ovb-input" value={input[name] ?? ""} disabled={disabled}
+                    onChange={(e) => set(name, e.target.value || undefined)}>
+              <option value="">— default —</option>
+              {prop.enum.map((v) => <option key={String(v)} value={v}>{String(v)}</option>)}
+            </select>
+          );
+        } else if (prop?.type === "boolean") {
+          control = <input id={id} type="checkbox" className="ovb-check" checked={Boolean(input[name])}
+                           disabled={disabled} onChange={(e) => set(name, e.target.checked || undefined)} />;
+        } else if (simple) {
+          control = <TextInput id={id} value={input[name]} onCommit={(v) => set(name, v)} disabled={disabled}
+                               placeholder={prop?.type === "string" ? "text or {{ template }}" : undefined}
+                               parse={prop?.type === "string" ? undefined
+                                 : (t) => (t.trim() === "" || Number.isNaN(Number(t)) ? t : Number(t))} />;
+        }
         return (
-          <Field key={name} id={id} label={`${labelOf(name)}${required.has(name) ? " *" : ""}`}
-                 hint={prop?.description} error={errors[`input.${name}`]} badge={simple ? undefined : "JSON"}>
-            {simple ? <TextInput id={id} value={input[name]} onCommit={(v) => set(name, v)} disabled={disabled}
-                                 placeholder={prop?.type === "string" ? "text or {{ template }}" : undefined} />
-              : <JsonInput id={id} value={input[name]} onCommit={(v) => set(name, v)} disabled={disabled}
-                           setError={() => {}} />}
+          <Field key={name} id={id} label={labelOf(name)} required={required.has(name)}
+                 hint={prop?.description} error={errors[`input.${name}`]} badge={control ? undefined : "JSON"}>
+            {control || <JsonInput id={id} value={input[name]} onCommit={(v) => set(name, v)} disabled={disabled}
+                                   setError={() => {}} />}
           </Field>
         );
       })}
@@ -293,7 +317,7 @@ export function Inspector({ entry, meta, actions, errors, readOnly, taken, onCha
   const render = (field) => (
     <SchemaField key={field} stepId={step.id} field={field} prop={props[field]} meta={stepMeta}
                  value={step[field]} error={fieldErrors[field]} onChange={onChange}
-                 siblings={siblings} disabled={readOnly} api={api} />
+                 siblings={siblings} disabled={readOnly} api={api} required={required.has(field)} />
   );
   return (
     <aside className="ovb-inspector" aria-labelledby="ovb-inspector-title">

@@ -39,6 +39,10 @@ export function agentsOf(step) {
   }
 }
 
+function joins(step, ids) {
+  return childBlocks(step).length > 0 && typeof step.next === "string" && ids.has(step.next);
+}
+
 function layoutBlock(block, key, meta) {
   const g = new dagre.graphlib.Graph({ multigraph: true });
   g.setGraph({ rankdir: "TB", nodesep: 90, ranksep: 64, edgesep: 24, marginx: 0, marginy: 0 });
@@ -63,17 +67,21 @@ function layoutBlock(block, key, meta) {
       edges.push({ id: `e:${step.id}->${gid}`, source: step.id, target: gid,
                    label: step.type === "loop" ? "each item" : child.label.toLowerCase(),
                    className: "ovb-edge ovb-edge--block", selectable: false, focusable: false });
-      if (typeof step.next === "string" && steps.some((s) => s.id === step.next)) {
-        // The end of a branch or loop body leads on to its step's next: the join.
+      if (joins(step, ids)) {
+        // The end of a branch or loop body leads on to its step's `next`: drawn from each
+        // block (the join) instead of from the step itself.
         g.setEdge(gid, step.next, {}, `${gid}->${step.next}`);
         edges.push({ id: `e:${gid}->${step.next}`, source: gid, target: step.next,
-                     className: "ovb-edge ovb-edge--join", selectable: false, focusable: false });
+                     className: "ovb-edge ovb-edge--join", focusable: child.index === 0,
+                     ariaLabel: `${step.id} to ${step.next} (after ${step.type === "loop" ? "the loop" : "the branches"})`,
+                     data: { step: step.id, field: "next" } });
       }
     }
   }
   for (const step of steps) {
     targetsOf(step, meta[step.type]).forEach((t, n) => {
       if (!ids.has(t.to)) return; // a dangling or cross-block reference: publishing says so
+      if (t.field === "next" && joins(step, ids)) return; // drawn from its blocks
       const id = `e:${step.id}:${t.field}:${t.item ?? ""}:${n}`;
       g.setEdge(step.id, t.to, { width: t.label ? 80 : 0, height: t.label ? 20 : 0 }, id);
       edges.push({ id, source: step.id, target: t.to, label: t.label || undefined,
@@ -82,6 +90,7 @@ function layoutBlock(block, key, meta) {
     });
   }
   dagre.layout(g);
+  keepBranchOrder(g, groups);
 
   const nodes = [];
   for (const step of steps) {
@@ -104,6 +113,29 @@ function layoutBlock(block, key, meta) {
   }
   const graph = g.graph();
   return { nodes: nodes.concat(inner), edges, width: graph.width || 0, height: graph.height || 0 };
+}
+
+// dagre may place a parallel step's branches in any order across their rank; put them
+// back left to right as the definition lists them.
+function keepBranchOrder(g, groups) {
+  const byOwner = new Map();
+  for (const group of groups) (byOwner.get(group.step.id) || byOwner.set(group.step.id, []).get(group.step.id)).push(group);
+  for (const list of byOwner.values()) {
+    if (list.length < 2) continue;
+    const placed = list.map((grp) => g.node(grp.id));
+    if (new Set(placed.map((p) => Math.round(p.y))).size !== 1) continue; // not side by side
+    const lefts = placed.map((p) => p.x - p.width / 2);
+    const start = Math.min(...lefts);
+    const span = Math.max(...placed.map((p) => p.x + p.width / 2)) - start;
+    const widths = list.reduce((sum, grp) => sum + grp.width, 0);
+    const gap = list.length > 1 ? (span - widths) / (list.length - 1) : 0;
+    let x = start;
+    for (const grp of list) { // in branch order
+      const p = g.node(grp.id);
+      p.x = x + grp.width / 2;
+      x += grp.width + gap;
+    }
+  }
 }
 
 // Parents must come before their children in React Flow's node list.
