@@ -152,6 +152,9 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         page.locator("#ovb-f-condition_1-if").press("Tab")
         expect(added.locator(".ovb-node__title")).to_have_text("Refund due?")
         expect(added.locator(".ovb-node__summary")).to_have_text("if input.refund == true")
+        page.select_option("#ovb-f-condition_1-then", "ask")  # connect, from the panel
+        then = page.locator('.react-flow__edge[aria-label="condition_1 to ask (true)"]')
+        expect(then).to_have_count(1)
         page.get_by_role("button", name="Save draft").click()
         expect(page.get_by_role("status")).to_have_text("Draft saved.")
         page.screenshot(path=str(SHOTS / "02-step-added.png"))
@@ -186,16 +189,26 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         expect(edge).to_have_count(0)
         page.keyboard.press("Control+z")
         expect(edge).to_have_count(1)
+
+        # Fixed, it publishes: the node's mark goes, the workflow is live at v2.
+        added.focus()
+        page.keyboard.press("Enter")
+        page.fill("#ovb-f-condition_1-if", "input.refund == true")
+        page.get_by_role("button", name="Publish").click()
+        expect(page.get_by_role("status")).to_have_text("Published version 2.")
+        expect(added.locator(".ovb-node__error")).to_have_count(0)
+        expect(page.locator(".ovb-pill", has_text="Live: v2")).to_be_visible()
         violations = page.evaluate("window.__cspViolations")
         context.close()
 
     saved = as_user(app, world, "a_builder", "a").get(f"/workflows/{workflow_id}").get_json()
     steps = {s["id"]: s for s in saved["definition"]["steps"]}
-    assert steps["condition_1"]["if"] == "input.refund =="
-    assert steps["condition_1"]["name"] == "Refund due?"
+    assert steps["condition_1"] == {"id": "condition_1", "type": "condition",
+                                    "name": "Refund due?", "if": "input.refund == true",
+                                    "then": "ask", "next": "big"}
     # inserted after the selected step, taking over where it went
-    assert steps["intake"]["next"] == "condition_1" and steps["condition_1"]["next"] == "big"
-    assert saved["current_version"] == 1
+    assert steps["intake"]["next"] == "condition_1"
+    assert saved["current_version"] == 2
     assert outside == []
     assert problems == []
     assert violations == []  # the Content-Security-Policy holds: no inline script or style
