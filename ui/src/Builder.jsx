@@ -4,6 +4,7 @@ import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "r
 import {
   Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, applyNodeChanges, useReactFlow,
 } from "@xyflow/react";
+import { flushSync } from "react-dom";
 import { ApiError } from "./api.js";
 import { typeInfo } from "./catalog.js";
 import {
@@ -59,6 +60,7 @@ function Canvas({ config, api }) {
   const [agents, setAgents] = useState([]);
   const [rfNodes, setRfNodes] = useState([]);
   const headingRef = useRef(null);
+  const saveRef = useRef(() => {});
   const focusPanel = useRef(false);
   const flow = useReactFlow();
 
@@ -148,7 +150,12 @@ function Canvas({ config, api }) {
   useEffect(() => {
     const onKey = (e) => {
       const mod = e.ctrlKey || e.metaKey;
-      if (mod && (e.key === "z" || e.key === "Z") && !typing(e.target)) {
+      if (mod && e.key === "s" && canEdit) {
+        e.preventDefault();
+        // Leaving the field commits what was typed; flushSync renders it before saving.
+        if (e.target instanceof HTMLElement) flushSync(() => e.target.blur());
+        saveRef.current();
+      } else if (mod && (e.key === "z" || e.key === "Z") && !typing(e.target)) {
         e.preventDefault();
         dispatch({ type: e.shiftKey ? "redo" : "undo" });
       } else if (mod && e.key === "y" && !typing(e.target)) {
@@ -203,6 +210,14 @@ function Canvas({ config, api }) {
     announce(`Connected ${source} to ${target}.`);
   }, [change, meta]);
 
+  // A page left with unsaved changes asks first.
+  useEffect(() => {
+    if (!dirty) return undefined;
+    const warn = (e) => { e.preventDefault(); e.returnValue = ""; };
+    window.addEventListener("beforeunload", warn);
+    return () => window.removeEventListener("beforeunload", warn);
+  }, [dirty]);
+
   async function save() {
     const def = current.current;
     setBusy(true);
@@ -245,6 +260,10 @@ function Canvas({ config, api }) {
     }
   }
 
+  saveRef.current = () => {
+    if (JSON.stringify(current.current) !== saved) save();
+  };
+
   if (!definition || !meta) {
     return <div className="ovb-loading" role="status">{status.text || "Loading…"}</div>;
   }
@@ -270,7 +289,8 @@ function Canvas({ config, api }) {
                       aria-label="Undo" title="Undo (Ctrl+Z)">↶</button>
               <button type="button" className="ovb-icon-btn" onClick={redo} disabled={!hist.future.length}
                       aria-label="Redo" title="Redo (Ctrl+Shift+Z)">↷</button>
-              <button type="button" className="ovb-btn" onClick={save} disabled={busy || !dirty}>Save draft</button>
+              <button type="button" className="ovb-btn" onClick={save} disabled={busy || !dirty}
+                      title="Save draft (Ctrl+S)">Save draft</button>
             </>
           )}
           {canPublish && (
