@@ -28,6 +28,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--no-first-run", "--disable-sync"]
 WAIT_MS = 60_000  # how long to wait on a busy machine, not a speed check
 LOCAL = {"provider": "local", "model": "wordllama"}
+# axe-core, vendored with the console's browser tests: no serious or critical finding
+# (checked once the console's tests/vendor/ is beside this file).
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => v.id + ": " + v.help + " @ " + v.nodes.map((n) => n.target.join(" ")).join(", "));
+}"""
 # Violations are also reported as events; the page's own scripts cannot hide them.
 RECORD_VIOLATIONS = """
 window.__cspViolations = [];
@@ -131,6 +139,9 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         agents = _node(page, "triage").locator(".ovb-chip")
         expect(agents).to_have_text(["lead", "pricing", "fraud"])
         page.screenshot(path=str(SHOTS / "01-workflow.png"))
+        if AXE.exists():
+            page.evaluate(AXE.read_text())
+            assert page.evaluate(RUN_AXE) == []
 
         # Keyboard only: select the first step, find "Condition" in the palette, add it
         # after that step.
@@ -174,6 +185,8 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         expect(page.locator(".ovb-field.has-error #ovb-f-condition_1-if")).to_be_visible()
         expect(page.get_by_role("status")).to_contain_text("Not published")
         page.screenshot(path=str(SHOTS / "03-publish-refused.png"))
+        if AXE.exists():
+            assert page.evaluate(RUN_AXE) == []  # the side panel and its errors too
 
         # Delete with the keyboard, and undo it.
         added.focus()
