@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, g, render_template, request, session
-from flask_login import login_required
+from flask_login import current_user, login_required
 
 from overture.orchestration import workflows
 from overture.tenants import access as tenant_access
-from overture.web.auth import TENANT_HEADER, current_principal
+from overture.tenants.access import Principal
+from overture.web.auth import TENANT_HEADER
 
 bp = Blueprint("builder", __name__)
 # The session key under which the console keeps the workspace a person chose (the
@@ -30,7 +31,10 @@ def _tenant_ref() -> str | None:
 @bp.get("/workflows/<workflow_id>/builder")
 @login_required
 def builder(workflow_id: str) -> str:
-    access = tenant_access.enter(current_principal(), _tenant_ref())
+    # The API's own check (enter, then require), for the signed-in person; reading the
+    # page is not an API call, so it is not charged to their API allowance.
+    access = tenant_access.enter(Principal(user=current_user._get_current_object()),
+                                 _tenant_ref())
     g.access = access
     access.require("workflow.read")
     workflow = workflows.get_workflow(workflow_id)  # NotFound in another tenant, too
