@@ -283,6 +283,7 @@ function Canvas({ config, api }) {
           </span>
         </div>
         <div className="ovb-actions">
+          {!canEdit && <span className="ovb-pill is-muted">Read only: your role can view this workflow</span>}
           {canEdit && (
             <>
               <button type="button" className="ovb-icon-btn" onClick={undo} disabled={!hist.past.length}
