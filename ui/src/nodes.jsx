@@ -1,0 +1,64 @@
+// The two node kinds on the canvas: a step, and a block (parallel branch or loop body)
+// drawn as a group around its steps.
+import { Handle, Position } from "@xyflow/react";
+import { summary, typeInfo } from "./catalog.js";
+import { agentsOf } from "./graph.js";
+import { StepIcon } from "./icons.jsx";
+
+function StepNode({ data, selected }) {
+  const { step, errors } = data;
+  const info = typeInfo(step.type);
+  const line = summary(step);
+  const agents = agentsOf(step);
+  const classes = ["ovb-node", `ovb-node--${info.group}`];
+  if (selected) classes.push("is-selected");
+  if (errors.length) classes.push("has-error");
+  return (
+    <div className={classes.join(" ")} data-step-id={step.id}>
+      <Handle type="target" position={Position.Top} className="ovb-handle" />
+      <div className="ovb-node__icon" aria-hidden="true"><StepIcon type={step.type} size={19} /></div>
+      <div className="ovb-node__body">
+        <div className="ovb-node__meta">
+          <span className="ovb-node__type">{info.label}</span>
+          <code className="ovb-node__id">{step.id}</code>
+        </div>
+        <div className="ovb-node__title">{step.name || info.label}</div>
+        <div className={line ? "ovb-node__summary" : "ovb-node__summary is-empty"}>
+          {line || "Not configured yet"}
+        </div>
+        {agents.length > 0 && (
+          <ul className="ovb-node__agents" aria-label="Agents">
+            {agents.slice(0, 4).map((a, i) => (
+              <li key={`${a.role}-${a.name}-${i}`} className={`ovb-chip ovb-chip--${a.role}`}
+                  title={`${a.role}: ${a.name}`}>{a.name}</li>
+            ))}
+            {agents.length > 4 && <li className="ovb-chip">+{agents.length - 4}</li>}
+          </ul>
+        )}
+      </div>
+      {errors.length > 0 && (
+        <div className="ovb-node__error" role="note">
+          <span aria-hidden="true">!</span> {errors[0].message}
+          {errors.length > 1 && <em> (+{errors.length - 1} more)</em>}
+        </div>
+      )}
+      <Handle type="source" position={Position.Bottom} className="ovb-handle" />
+    </div>
+  );
+}
+
+function BlockNode({ data }) {
+  const owner = data.owner;
+  return (
+    <div className={`ovb-block ovb-block--${owner.type}`}>
+      <Handle type="target" position={Position.Top} className="ovb-handle ovb-handle--hidden" />
+      <div className="ovb-block__label">
+        <span>{data.label}</span>
+        <span className="ovb-block__owner">of {owner.name || owner.id}</span>
+      </div>
+      <Handle type="source" position={Position.Bottom} className="ovb-handle ovb-handle--hidden" />
+    </div>
+  );
+}
+
+export const nodeTypes = { step: StepNode, block: BlockNode };
