@@ -3,8 +3,9 @@
 
 A page acts in one tenant, chosen in this order: the `X-Overture-Tenant` header, the
 workspace the person chose in the console (kept in their server-side session), the
-one tenant they belong to. The check is the API's own (`auth.current_principal`,
-`tenants.access.enter`, `Access.require`), so a page never decides differently.
+one tenant they belong to. The check is the API's own (the principal as
+`auth.current_principal` makes it, `tenants.access.enter`, `Access.require`), so a
+page never decides differently.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any, TypeVar
 from flask import current_app, g, render_template, request, session
 from flask_login import current_user, login_required
 
+from overture.platform import audit
 from overture.platform.errors import NotFound, TenantRequired, TenantSuspended
 from overture.tenants import access as tenant_access
-from overture.tenants.access import Access
+from overture.tenants.access import Access, Principal
 from overture.tenants.models import Tenant
-from overture.web.auth import TENANT_HEADER, current_principal
+from overture.web.auth import TENANT_HEADER, actor_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 CHOSEN = "console_tenant"  # session key: the id of the workspace chosen in the console
@@ -68,13 +70,25 @@ def chosen_ref() -> str | None:
     return request.headers.get(TENANT_HEADER) or session.get(CHOSEN)
 
 
+def console_principal() -> Principal:
+    """The signed-in person (the page is `login_required`). As `auth.current_principal`
+    makes it, and audited as them, but not charged to their API allowance: reading a
+    page is not an API call. Forms are CSRF-checked by CSRFProtect for every POST."""
+    principal = g.get("principal")
+    if principal is None:
+        principal = Principal(user=current_user._get_current_object())
+        g.principal = principal
+        audit.set_actor(actor_of(principal))
+    return principal
+
+
 def console_access() -> Access:
     """The signed-in person's access in the workspace this page acts in (the scope
     follows it). TenantRequired when they reach several and chose none."""
     access = g.get("access")
     if access is not None:
         return access
-    principal = current_principal()
+    principal = console_principal()
     header = request.headers.get(TENANT_HEADER)
     try:
         access = tenant_access.enter(principal, header or session.get(CHOSEN))

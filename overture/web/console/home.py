@@ -20,9 +20,14 @@ from overture.tenants import access as tenant_access
 from overture.tenants import lifecycle
 from overture.tenants.access import Access
 from overture.tenants.models import Tenant
-from overture.web.auth import current_principal
 from overture.web.console import bp
-from overture.web.console.context import choose, console_access, page, render
+from overture.web.console.context import (
+    choose,
+    console_access,
+    console_principal,
+    page,
+    render,
+)
 from overture.web.signin_flow import safe_next
 
 RECENT = 10
@@ -114,7 +119,7 @@ def switch() -> Response:
         uuid.UUID(ref)
     except ValueError as exc:
         raise ValidationFailed.field("tenant", "choose a workspace") from exc
-    access = tenant_access.enter(current_principal(), ref)  # refuses what they cannot reach
+    access = tenant_access.enter(console_principal(), ref)  # refuses what they cannot reach
     choose(access.tenant)
     return redirect(safe_next(request.form.get("next")))
 
