@@ -54,3 +54,46 @@ def region(response: Any, element_id: str) -> str:
 def page_text_of(html: str) -> str:
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def seed_activity(tenant_id: Any, name: str, succeeded: int, failed: int,
+                  waiting: bool = False, cost: str = "0") -> None:
+    """Runs, an approval and model usage in one workspace, written as the engine would
+    leave them (without running it): what the homes summarise."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from overture.billing.usage import record_usage
+    from overture.orchestration import workflows
+    from overture.orchestration.models import Approval, Run, StepRun
+    from overture.platform.db import db, scoped_to, utcnow
+
+    now = utcnow()
+    with scoped_to(tenant_id):
+        workflow = workflows.create_workflow(name, draft={"steps": [
+            {"id": "triage", "type": "transform", "output": "ok"}]})
+        version = workflows.publish(workflow, None)
+        for i in range(succeeded + failed):
+            ok = i < succeeded
+            db.session.add(Run(
+                workflow_id=workflow.id, version_id=version.id, trigger="webhook",
+                status="succeeded" if ok else "failed", input={},
+                started_at=now - timedelta(hours=i + 1), finished_at=now - timedelta(hours=i),
+                error=None if ok else {"code": "http_5xx", "message": "CRM answered 503"},
+                tokens=1200, cost=Decimal("0.0042")))
+        if waiting:
+            run = Run(workflow_id=workflow.id, version_id=version.id, trigger="api",
+                      status="running", input={}, started_at=now)
+            db.session.add(run)
+            db.session.flush()
+            row = StepRun(run_id=run.id, step_id="approve", step_type="approval",
+                          status="waiting")
+            db.session.add(row)
+            db.session.flush()
+            db.session.add(Approval(run_id=run.id, step_run_id=row.id, link_nonce="n",
+                                    prompt="Refund 120 EUR to order 4411?",
+                                    deadline_at=now + timedelta(hours=4)))
+        record_usage("llm_cost", Decimal(cost), workflow_id=workflow.id)
+        record_usage("llm_input_tokens", 9000, workflow_id=workflow.id)
+        record_usage("llm_output_tokens", 3000, workflow_id=workflow.id)
+        db.session.commit()

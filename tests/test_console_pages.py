@@ -7,7 +7,7 @@ from __future__ import annotations
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Membership
 from overture.tenants.roles import Role
-from tests.console_support import HTML, browse, page_text, region
+from tests.console_support import HTML, browse, page_text, region, seed_activity
 from tests.support import as_user
 
 
@@ -125,3 +125,17 @@ def test_profile_name_password_and_errors_as_pages(app, world):
         "application/problem+json")  # programs still get problem JSON
     assert person.client.get("/api/v1/nothing", headers=HTML).headers[
         "Content-Type"].startswith("application/problem+json")
+
+
+def test_the_homes_summarise_runs_approvals_usage_and_the_last_failure(app, world):
+    seed_activity(world.tenants["a"].id, "Refunds", succeeded=3, failed=2, waiting=True,
+                  cost="1.25")
+    seed_activity(world.tenants["b"].id, "Invoices", succeeded=1, failed=0)
+    owner = browse(app, world, "nw_owner")
+    table = region(owner.get("/?sort=failed&dir=desc"), "workspaces")
+    a_row = table[table.index("Workspace A"):table.index("Workspace B")]
+    # succeeded, failed, waiting, approvals, tokens, cost, last failure
+    assert "Active 3 2 1 1 12k $1.25 3 h ago" in a_row and "CRM answered 503" in a_row
+    assert "Active 1 0 0 0 12k $0.00 None" in table
+    workspace = page_text(browse(app, world, "a_operator").get("/"))
+    assert "Refunds" in workspace and "Refund 120 EUR to order 4411?" in workspace
