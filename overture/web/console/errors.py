@@ -3,12 +3,16 @@ browser on a console page gets as an HTML page in the console's frame."""
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Response, g, make_response, render_template
+from flask_login import current_user
 
 from overture.platform.db import db
+from overture.platform.errors import OvertureError
 from overture.platform.logging import get_logger
 from overture.web import problems
-from overture.web.console.context import shell
+from overture.web.console.context import console_access, shell
 
 log = get_logger(__name__)
 
@@ -37,6 +41,8 @@ def error_page(status: int, code: str, title: str, detail: str,
     try:
         if status >= 500:
             db.session.rollback()  # whatever failed must not fail the page too
+        if status < 500:
+            _enter_quietly()
         context = shell() if status < 500 else _bare_shell()
     except Exception:  # the page must render whatever broke
         log.exception("console.error_page_failed")
@@ -50,6 +56,14 @@ def error_page(status: int, code: str, title: str, detail: str,
     response.headers.update(headers)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     return response
+
+
+def _enter_quietly() -> None:
+    """Show the page in the person's workspace where there is one (a URL that matched
+    no page never entered it)."""
+    if g.get("access") is None and current_user.is_authenticated:
+        with contextlib.suppress(OvertureError):
+            console_access()
 
 
 def _bare_shell() -> dict[str, object]:

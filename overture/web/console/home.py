@@ -133,7 +133,7 @@ def ago(moment: datetime | None) -> str:
         now = now.replace(tzinfo=None)
     seconds = int((now - moment).total_seconds())
     if seconds < 0:
-        return "in " + _span(-seconds)
+        return "in " + _span(-seconds + 59)  # a deadline is not sooner than it is
     return "just now" if seconds < 60 else _span(seconds) + " ago"
 
 
