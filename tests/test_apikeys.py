@@ -163,7 +163,7 @@ def test_last_used_at_is_recorded(app, world):
 def test_demoting_the_creator_narrows_the_key_at_once(app, world):
     key = as_key(app, world, "a_admin")
     r = key.post("/members", json={"email": "first@people.example.com", "role": "viewer"})
-    assert r.status_code == 201
+    assert r.status_code == 202
     owner = as_user(app, world, "a_owner")
     r = owner.patch(f"/members/{world.members['a_admin'].id}", json={"role": "viewer"})
     assert r.status_code == 200, r.get_json()
@@ -189,7 +189,7 @@ def test_agency_key_acts_in_its_own_client_workspace(app, world):
         assert "a.viewer@people.example.com" in {m["user"]["email"] for m in items}
     r = key.post("/members", tenant=world.tid("a"),
                  json={"email": "via.agency@people.example.com", "role": "viewer"})
-    assert r.status_code == 201, r.get_json()
+    assert r.status_code == 202, r.get_json()
     assert r.get_json()["tenant_id"] == world.tid("a")
 
 

@@ -21,15 +21,16 @@ def events(tenant_id, action_prefix=""):
 def test_audit_member_acts_are_recorded_with_actor_and_request(app, world):
     admin = as_user(app, world, "a_admin")
     r = admin.post("/members", json={"email": "new.hire@x.example.com", "role": "viewer"})
-    assert r.status_code == 201
-    member_id = r.get_json()["id"]
+    assert r.status_code == 202
+    invitation_id = r.get_json()["id"]
+    member_id = str(world.members["a_viewer"].id)
     admin.patch(f"/members/{member_id}", json={"role": "builder"})
     admin.delete(f"/members/{member_id}")
     log = events(world.tenants["a"].id, "member.")
     actions = [e[0] for e in log]
     assert actions == ["member.invited", "member.role_changed", "member.removed"]
     assert {e[1] for e in log} == {str(world.users["a_admin"].id)}
-    assert {e[2] for e in log} == {member_id}
+    assert [e[2] for e in log] == [invitation_id, member_id, member_id]
     assert log[1][3]["from"] == "viewer" and log[1][3]["to"] == "builder"
     assert all(e[4] for e in log), "each event carries the request id"
     assert events(world.tenants["b"].id, "member.") == []

@@ -60,7 +60,7 @@ def test_login_email_is_case_insensitive(app, world):
 def test_invited_user_without_a_password_cannot_log_in(app, world):
     r = as_user(app, world, "a_admin").post("/members", json={"email": "invitee@example.com",
                                                               "role": "viewer"})
-    assert r.status_code == 201
+    assert r.status_code == 202
     for password in ("", PASSWORD):
         client = app.test_client()
         assert post_login(client, "invitee@example.com", password).status_code == 401

@@ -93,7 +93,7 @@ def test_cross_tenant_writes_cannot_target_b(a_caller, world):
                              json={"email": "intruder@x.example.com", "role": "owner"})
     assert response.status_code == 404
     response = a_caller.post("/members", json={"email": "new@x.example.com", "role": "viewer"})
-    assert response.status_code == 201
+    assert response.status_code == 202
     assert response.get_json()["tenant_id"] == world.tid("a")
 
 

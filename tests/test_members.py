@@ -1,11 +1,12 @@
-"""Members: invite by email, change role, remove; a tenant always keeps an owner."""
+"""Members: invite by email (a pending invitation), change role, remove; a tenant always
+keeps an owner."""
 
 from __future__ import annotations
 
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Membership
 from overture.tenants.roles import Role
-from overture.tenants.users import create_user
+from overture.tenants.users import create_user, find_user_by_email
 from tests.support import as_key, as_user
 
 
@@ -19,42 +20,43 @@ def emails(api) -> set[str]:
     return {m["user"]["email"] for m in r.get_json()["items"]}
 
 
-def test_invite_by_email_creates_an_invited_user(app, world):
+INVITATION_FIELDS = {"id", "tenant_id", "email", "role", "status", "expires_at", "created_at",
+                     "last_sent_at", "send_count"}
+
+
+def pending(api) -> dict[str, dict]:
+    r = api.get("/invitations")
+    assert r.status_code == 200, r.get_json()
+    return {i["email"]: i for i in r.get_json()["items"]}
+
+
+def test_invite_by_email_creates_a_pending_invitation_not_a_member(app, world):
     admin = as_user(app, world, "a_admin")
     r = admin.post("/members", json={"email": "New.Person@Example.com", "role": "builder",
                                      "name": "New Person"})
-    assert r.status_code == 201, r.get_json()
-    member = r.get_json()
-    assert member["role"] == "builder"
-    assert member["tenant_id"] == world.tid("a")
-    assert member["user"]["email"] == "new.person@example.com"
-    assert member["user"]["status"] == "invited"
-    assert member["user"]["name"] == "New Person"
-    assert "new.person@example.com" in emails(admin)
-    assert admin.get(f"/members/{member['id']}").get_json()["role"] == "builder"
+    assert r.status_code == 202, r.get_json()
+    invitation = r.get_json()
+    assert set(invitation) == INVITATION_FIELDS
+    assert invitation["email"] == "new.person@example.com"
+    assert (invitation["role"], invitation["status"]) == ("builder", "pending")
+    assert invitation["tenant_id"] == world.tid("a") and invitation["send_count"] == 1
+    assert "new.person@example.com" not in emails(admin), "a member only once accepted"
+    assert pending(admin)["new.person@example.com"]["id"] == invitation["id"]
+    assert find_user_by_email("new.person@example.com") is None, "no user is made either"
 
 
-def test_inviting_an_existing_user_adds_a_membership(app, world):
-    admin = as_user(app, world, "a_admin")
-    r = admin.post("/members", json={"email": world.users["b_viewer"].email, "role": "viewer"})
-    assert r.status_code == 201, r.get_json()
-    assert r.get_json()["user"]["status"] == "active"
-    assert r.get_json()["user"]["id"] == str(world.users["b_viewer"].id)
-    # B's own membership is untouched.
-    b = as_user(app, world, "b_admin")
-    assert world.users["b_viewer"].email in emails(b)
-
-
-def test_duplicate_invite_conflicts(app, world):
+def test_inviting_a_member_conflicts_and_inviting_twice_sends_again(app, world):
     admin = as_user(app, world, "a_admin")
     for email in ("a.viewer@people.example.com", "A.Viewer@People.Example.com"):
         r = admin.post("/members", json={"email": email, "role": "builder"})
         assert r.status_code == 409, (email, r.get_json())
         assert r.mimetype == "application/problem+json"
-    assert admin.post("/members", json={"email": "twice@example.com",
-                                        "role": "viewer"}).status_code == 201
-    assert admin.post("/members", json={"email": "twice@example.com",
-                                        "role": "viewer"}).status_code == 409
+    first = admin.post("/members", json={"email": "twice@example.com", "role": "viewer"})
+    again = admin.post("/members", json={"email": "Twice@Example.com", "role": "builder"})
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.get_json()["id"] == first.get_json()["id"], "the same invitation, re-sent"
+    assert (again.get_json()["send_count"], again.get_json()["role"]) == (2, "builder")
+    assert len([e for e in pending(admin) if e == "twice@example.com"]) == 1
     viewer = next(m for m in admin.get("/members").get_json()["items"]
                   if m["user"]["email"] == "a.viewer@people.example.com")
     assert viewer["role"] == "viewer"
@@ -145,7 +147,7 @@ def test_admin_cannot_grant_owner(app, world):
     admin = as_user(app, world, "a_admin")
     r = admin.post("/members", json={"email": "boss@example.com", "role": "owner"})
     assert r.status_code == 403
-    assert "boss@example.com" not in emails(admin)
+    assert "boss@example.com" not in pending(admin)
     r = admin.patch(f"/members/{world.members['a_viewer'].id}", json={"role": "owner"})
     assert r.status_code == 403
     r = admin.patch(f"/members/{world.members['a_admin'].id}", json={"role": "owner"})
@@ -220,6 +222,6 @@ def test_platform_admin_must_name_the_tenant_whose_members_to_manage(app, world)
         assert r.status_code == 400, r.get_json()
         assert r.get_json()["type"] == "urn:overture:problem:tenant-required"
     r = root.post("/members", json=invite, tenant=world.tid("a"))
-    assert r.status_code == 201, r.get_json()
+    assert r.status_code == 202, r.get_json()
     assert r.get_json()["tenant_id"] == world.tid("a")
-    assert "helper@example.com" in emails(as_user(app, world, "a_admin"))
+    assert "helper@example.com" in pending(as_user(app, world, "a_admin"))

@@ -175,3 +175,54 @@ def test(access: Access, connection: Connection) -> dict[str, Any]:
                  details={"ok": True})
     db.session.commit()
     return {"ok": True, "detail": str(detail or "the app accepted the credentials")}
+
+
+def create_placeholder(access: Access, *, connector_key: str, name: str,
+                       base_url: str | None = None, settings: dict[str, Any] | None = None,
+                       rate_limit: str | None = None) -> Connection:
+    """A connection without credentials yet (made from a template): `pending` until the
+    workspace authorises it (OAuth2) or gives it credentials (`fill_placeholder`)."""
+    access.require("credential.manage")
+    connector = registry.find(connector_key)
+    if connector is None:
+        raise ValidationFailed.field("connector_key", f"no connector {connector_key!r}")
+    needs_credentials = connector.auth.kind != "none"
+    connection = Connection(
+        name=clean_name(name), connector_key=connector.key, credential_id=None,
+        base_url=_check_base_url(base_url), settings=_check_settings(settings),
+        status=ConnectionStatus.PENDING if needs_credentials else ConnectionStatus.ACTIVE,
+        rate_limit=_check_rate(rate_limit), created_by_id=access.principal.user.id)
+    _flush(connection)
+    audit.record("connection.created", target_type="connection", target_id=connection.id,
+                 details={"name": connection.name, "connector": connector.key,
+                          "status": connection.status, "placeholder": True,
+                          "base_url": connection.base_url,
+                          ALLOWED_ORIGINS: connection.settings.get(ALLOWED_ORIGINS, [])})
+    return connection
+
+
+def fill_placeholder(access: Access, connection: Connection, *,
+                     credential_fields: dict[str, Any] | None = None,
+                     credential_id: uuid.UUID | None = None) -> Connection:
+    """Give a connection made without credentials its own (sealed in the vault)."""
+    access.require("credential.manage")
+    if connection.credential_id is not None:
+        raise Conflict("this connection has its credentials; change them in the vault")
+    connector = registry.get(connection.connector_key)
+    kind = connector.auth.kind
+    if kind == "none":
+        raise ValidationFailed.field("credentials", f"{connector.name} takes no credentials")
+    if credential_id is None:
+        credential_id = credentials.create(
+            access, name=f"{connection.name} ({connector.key})", connector_key=connector.key,
+            kind="custom" if kind == "custom" else kind, fields=credential_fields or {},
+            secret_fields=connector.auth.secret_fields() if kind == "custom" else None).id
+    else:
+        credentials.get_credential(access, credential_id)
+    connection.credential_id = credential_id
+    if kind != "oauth2" or (credential_fields or {}).get("access_token"):
+        connection.status = ConnectionStatus.ACTIVE
+    _flush(connection)
+    audit.record("connection.credentials_set", target_type="connection",
+                 target_id=connection.id, details={"name": connection.name})
+    return connection

@@ -1,4 +1,5 @@
-"""Members of the tenant in scope: invite, change role, remove. A tenant keeps an owner."""
+"""Members of the tenant in scope: invite (by invitation), change role, remove. A tenant
+keeps an owner."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from overture.platform import audit
 from overture.platform.db import db, get_or_404
 from overture.platform.errors import Conflict, Forbidden, ValidationFailed
 from overture.platform.pagination import Page, paginate
+from overture.tenants import invitations
 from overture.tenants.access import Access
+from overture.tenants.invitations_models import Invitation
 from overture.tenants.models import Membership
 from overture.tenants.roles import Role, parse_role
-from overture.tenants.users import create_user, find_user_by_email, normalize_email
+from overture.tenants.users import normalize_email
 
 
 def _role(value: str) -> Role:
@@ -40,23 +43,15 @@ def get_member(access: Access, membership_id: str) -> Membership:
     return get_or_404(Membership, membership_id, "member")
 
 
-def invite(access: Access, email: str, role: str, name: str = "") -> Membership:
-    """Add a person to the tenant in scope; unknown emails become invited users."""
+def invite(access: Access, email: str, role: str, name: str = "") -> Invitation:
+    """Invite a person to the tenant in scope: a pending invitation, emailed. No user and
+    no membership is made here; the person consents by accepting (see `invitations`).
+    `name` is kept for callers' compatibility: the invitee chooses their own name."""
     access.require("member.manage")
     access.require_tenant()
     granted = _role(role)
     _check_can_grant(access, granted)
-    email = normalize_email(email)
-    user = find_user_by_email(email) or create_user(email, name=name)
-    exists = db.session.scalars(select(Membership).where(Membership.user_id == user.id)).first()
-    if exists is not None:
-        raise Conflict("this person is already a member")
-    membership = Membership(user_id=user.id, role=granted, invited_by_id=access.principal.user.id)
-    db.session.add(membership)
-    db.session.flush()
-    audit.record("member.invited", target_type="member", target_id=membership.id,
-                 details={"user_id": str(user.id), "email": email, "role": granted})
-    return membership
+    return invitations.invite(access, normalize_email(email), granted)
 
 
 def _owner_count() -> int:

@@ -37,6 +37,7 @@ class RevokedBecause:
     REPLACED = "replaced"  # the same browser signed in again
     REVOKED = "revoked"  # by its user, from the list of their sessions
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a secret
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - through an emailed link
     SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"  # by an admin
     USER_DISABLED = "user_disabled"
 

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from overture.platform import audit
 from overture.platform.db import db, scoped_to
-from overture.tenants import vault
+from overture.tenants import mfa, vault
 from overture.tenants.models import Tenant
 from overture.tenants.vault_models import Credential, MasterKeyProbe, TenantKey
 
@@ -111,6 +111,10 @@ def rotate_master(progress: Progress = _quiet) -> MasterRotation:
                 db.session.commit()  # one data key per transaction
                 report.rewrapped += 1
                 progress(f"{slug}: data key version {key.version} {old_kid} -> {primary}")
+    # Two-factor seeds are sealed under the master key itself (tenants.mfa).
+    if resealed := mfa.reseal_under_primary():
+        db.session.commit()
+        progress(f"two-factor seeds: {resealed} re-sealed under {primary}")
     # Nothing is wrapped under another master key now: its probe goes, and it may too.
     retired = list(db.session.scalars(select(MasterKeyProbe)
                                       .where(MasterKeyProbe.kid != primary)))

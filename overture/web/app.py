@@ -25,9 +25,13 @@ from overture.web import (
     headers,
     health,
     hooks,
+    invitation_pages,
+    mailbox_pages,
+    mfa_pages,
     oauth,
     problems,
     ratelimit,
+    recovery_pages,
     sessions,
     strict_input,
 )
@@ -89,7 +93,11 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(console.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
+    app.register_blueprint(invitation_pages.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(recovery_pages.bp)
+    app.register_blueprint(mailbox_pages.bp)
+    app.register_blueprint(mfa_pages.bp)
     app.spec_processor(docs.finish_document)
     return app
 

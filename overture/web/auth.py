@@ -17,6 +17,7 @@ from flask_login import current_user
 from overture.platform import audit
 from overture.platform.errors import Unauthenticated
 from overture.tenants import access as tenant_access
+from overture.tenants import mfa
 from overture.tenants.access import Access, Principal
 from overture.tenants.apikeys import authenticate_key
 from overture.tenants.models import User
@@ -76,6 +77,9 @@ def current_access() -> Access:
     access = g.get("access")
     if access is None:
         access = tenant_access.enter(current_principal(), request.headers.get(TENANT_HEADER))
+        # A tenant that requires a second factor of its staff refuses them until they
+        # enrol: checked here, where every request enters its tenant.
+        mfa.require_enrolment_if_owed(access)
         g.access = access
     return access
 

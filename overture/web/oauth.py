@@ -11,6 +11,7 @@ from overture.connectors.models import Connection
 from overture.connectors.oauth import complete, pop_state
 from overture.platform.db import db, get_or_404, scoped_to
 from overture.platform.errors import BadRequest
+from overture.tenants import mfa
 from overture.tenants.access import Principal, access_to, find_tenant
 
 bp = Blueprint("oauth", __name__)
@@ -29,6 +30,7 @@ def callback() -> Response:
     if tenant is None:
         raise BadRequest("the workspace is gone")
     access = access_to(Principal(current_user._get_current_object()), tenant)
+    mfa.require_enrolment_if_owed(access)
     access.require("credential.manage")
     with scoped_to(tenant.id, user_id=current_user.id):
         connection = get_or_404(Connection, pending["connection"], "connection")

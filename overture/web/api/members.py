@@ -6,8 +6,11 @@ from typing import Any
 
 from overture.platform.db import db
 from overture.tenants import members
+from overture.tenants.invitations_models import Invitation
 from overture.tenants.models import Membership
 from overture.web.api import api
+from overture.web.api.invitation_schemas import InvitationOut
+from overture.web.api.invitations import invites_sent
 from overture.web.api.schemas import MemberInvite, MemberOut, MemberPage, MemberUpdate, PageQuery
 from overture.web.auth import current_access, require
 
@@ -26,13 +29,17 @@ def list_members(query: dict[str, Any]) -> dict[str, Any]:
 
 @api.post("/members")
 @require("member.manage")
+@invites_sent
 @api.input(MemberInvite, arg_name="body")
-@api.output(MemberOut, status_code=201)
-@api.doc(tags=TAGS, summary="Invite a person by email")
-def invite_member(body: dict[str, Any]) -> Membership:
-    membership = members.invite(current_access(), body["email"], body["role"], body["name"])
+@api.output(InvitationOut, status_code=202)
+@api.doc(tags=TAGS, summary="Invite a person by email",
+         description="Emails an invitation; the person becomes a member only by accepting "
+                     "it. The answer is the pending invitation, the same for every address. "
+                     "Inviting an address already invited sends the invitation again.")
+def invite_member(body: dict[str, Any]) -> Invitation:
+    invitation = members.invite(current_access(), body["email"], body["role"], body["name"])
     db.session.commit()
-    return membership
+    return invitation
 
 
 @api.get("/members/<member_id>")

@@ -93,6 +93,8 @@ class TenantOut(Schema):
     status = String()
     created_at = DateTime()
     suspended_at = DateTime(allow_none=True)
+    mfa_required = Boolean(metadata={"description": "staff (every role but `member`) must "
+                                                    "use two-factor authentication"})
 
 
 class TenantWithRole(TenantOut):
@@ -114,6 +116,14 @@ class TenantCreate(Strict):
 
 class TenantUpdate(Strict):
     name = String(required=True, validate=Length(1, 120))
+
+
+class OwnTenantUpdate(Strict):
+    """The tenant acted in: its name and its settings; each field is optional."""
+
+    name = String(validate=Length(1, 120))
+    mfa_required = Boolean(metadata={"description": "require two-factor authentication of "
+                                                    "staff (every role but `member`)"})
 
 
 class UserOut(Schema):

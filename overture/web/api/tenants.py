@@ -5,11 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from overture.platform.db import db
-from overture.tenants import lifecycle
+from overture.tenants import lifecycle, mfa
 from overture.tenants.models import Tenant, TenantKind
 from overture.tenants.users import create_user, find_user_by_email, normalize_email
 from overture.web.api import api
-from overture.web.api.schemas import TenantCreate, TenantOut, TenantPage, TenantQuery, TenantUpdate
+from overture.web.api.schemas import (
+    OwnTenantUpdate,
+    TenantCreate,
+    TenantOut,
+    TenantPage,
+    TenantQuery,
+    TenantUpdate,
+)
 from overture.web.auth import current_access, require
 
 TAGS = ["Tenants"]
@@ -25,11 +32,15 @@ def get_current_tenant() -> Tenant:
 
 @api.patch("/tenant")
 @require("tenant.manage")
-@api.input(TenantUpdate, arg_name="body")
+@api.input(OwnTenantUpdate, arg_name="body")
 @api.output(TenantOut)
-@api.doc(tags=TAGS, summary="Rename the tenant this request acts in")
+@api.doc(tags=TAGS, summary="Rename the tenant this request acts in, or change its settings")
 def rename_current_tenant(body: dict[str, Any]) -> Tenant:
-    tenant = lifecycle.rename_own(current_access(), body["name"])
+    tenant = current_access().require_tenant()
+    if "name" in body:
+        tenant = lifecycle.rename_own(current_access(), body["name"])
+    if "mfa_required" in body:
+        tenant = mfa.set_required(current_access(), body["mfa_required"])
     db.session.commit()
     return tenant
 
