@@ -4,6 +4,8 @@ checks as the API (a forged form post is refused by the server)."""
 
 from __future__ import annotations
 
+import re
+
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Membership
 from overture.tenants.roles import Role
@@ -80,6 +82,13 @@ def test_an_admin_manages_members_keys_and_workspaces(app, world):
     sent = admin.post("/members/invite", {"email": "new.person@example.com", "role": "builder"},
                       follow_redirects=True)
     assert "Invitation sent to new.person@example.com" in page_text(sent)
+    pending = region(sent, "invitations-title")
+    assert "new.person@example.com Builder" in pending
+    invitation_id = re.search(r'/members/invitations/([^/]+)/revoke', sent.get_data(as_text=True))
+    withdrawn = admin.post(f"/members/invitations/{invitation_id.group(1)}/revoke",
+                           follow_redirects=True)
+    assert "The invitation to new.person@example.com is withdrawn" in page_text(withdrawn)
+    assert "No invitation is waiting" in page_text(withdrawn)
     bad = admin.post("/members/invite", {"email": "not-an-email", "role": "builder"})
     assert bad.status_code == 422 and "not-an-email" in bad.get_data(as_text=True)
     viewer = world.members["a_viewer"]

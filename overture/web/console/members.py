@@ -9,7 +9,7 @@ from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from overture.platform.db import db
-from overture.tenants import members
+from overture.tenants import invitations, members
 from overture.tenants.roles import RANK, Role
 from overture.web.console import bp
 from overture.web.console.context import console_access, page, render
@@ -27,9 +27,7 @@ ROLE_HELP = {
 
 
 def _pending_invitations() -> list[Any]:
-    # Invitations (issue 13) list through members.pending_invitations where it exists.
-    pending = getattr(members, "pending_invitations", None)
-    return list(pending(console_access())) if pending is not None else []
+    return invitations.list_invitations(console_access(), None, 200).items
 
 
 def _grantable() -> list[Role]:
@@ -94,5 +92,30 @@ def remove_member(membership_id: str) -> Response | Any:
         members.remove(access, member)
         db.session.commit()
         flash(f"{who} was removed from {access.tenant.name}.", "ok")
+        return redirect(url_for("console.members"))
+    return _page(errors)
+
+
+@bp.post("/members/invitations/<invitation_id>/resend")
+@page("member.manage")
+def resend_invitation(invitation_id: str) -> Any:
+    access = console_access()
+    with form_errors(set()) as errors:
+        invitation = invitations.resend(access, invitations.get_invitation(access, invitation_id))
+        db.session.commit()
+        flash(f"A new invitation link was sent to {invitation.email}.", "ok")
+        return redirect(url_for("console.members"))
+    return _page(errors)
+
+
+@bp.post("/members/invitations/<invitation_id>/revoke")
+@page("member.manage")
+def revoke_invitation(invitation_id: str) -> Any:
+    access = console_access()
+    with form_errors(set()) as errors:
+        invitation = invitations.revoke(access, invitations.get_invitation(access, invitation_id))
+        db.session.commit()
+        flash(f"The invitation to {invitation.email} is withdrawn; its link no longer works.",
+              "ok")
         return redirect(url_for("console.members"))
     return _page(errors)
