@@ -13,7 +13,7 @@ from flask_login import login_required
 from werkzeug.wrappers import Response
 
 from overture.orchestration import approvals, runs, workflows
-from overture.orchestration.overview import WorkspaceOverview, workspace_overview
+from overture.orchestration.overview import workspace_overview
 from overture.platform.db import utcnow
 from overture.platform.errors import ValidationFailed
 from overture.tenants import access as tenant_access
@@ -64,7 +64,7 @@ def _agency_home(access: Access) -> Any:
     tenants = lifecycle.managed_tenants(access, None, 200,
                                         status if status in STATUSES else None).items
     overview = workspace_overview([t.id for t in tenants], utcnow())
-    rows = [{"tenant": t, "o": overview.get(t.id, WorkspaceOverview())} for t in tenants]
+    rows = [{"tenant": t, "o": overview[t.id]} for t in tenants]
     total = _totals(rows)
     if q:
         needle = q.lower()

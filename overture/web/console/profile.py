@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from overture.platform.db import db
 from overture.platform.errors import ReauthenticationRequired
-from overture.tenants import accounts
+from overture.tenants import accounts, mfa
 from overture.tenants import sessions as store
 from overture.web import sessions
 from overture.web.api.sessions import password_checks
@@ -30,8 +30,8 @@ def _page(errors: FormErrors | None = None, name: str | None = None) -> Any:
     records = store.live_sessions(user.id)
     records.sort(key=lambda r: (r.id != current, -r.last_seen_at.timestamp()))
     return render("console/profile.html", status_of(errors or FormErrors()), title="Profile",
-                  me=user, name=user.name if name is None else name, records=records,
-                  current=current, errors=errors or FormErrors())
+                  me=user, mfa=mfa.status(user), name=user.name if name is None else name,
+                  records=records, current=current, errors=errors or FormErrors())
 
 
 @bp.get("/profile")
