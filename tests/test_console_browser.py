@@ -1,7 +1,8 @@
 """The console in a real browser (Debian's Chromium, driven by Playwright, against the
-real app on a real server): an agency owner signs in, finds a workspace, creates one,
+real app on a real server). An agency owner signs in, finds a workspace, creates one,
 switches into a client workspace, invites someone, creates an API key and visits
-their profile. On every page axe-core finds no serious or critical accessibility
+their profile; a viewer chooses a workspace, sees no edit controls, and a forged post
+is refused by the server. On every page axe-core finds no serious or critical accessibility
 violation, nothing is loaded from another host, and the page breaks no CSP rule.
 
 Screenshots of each page, 1400 and 390 pixels wide, go to build/screenshots/console/.
@@ -16,6 +17,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from overture.platform.db import db, scoped_to
+from overture.tenants.models import Membership
+from overture.tenants.roles import Role
 from tests.console_support import seed_activity
 from tests.live_server import serve
 from tests.support import PASSWORD
@@ -148,5 +152,45 @@ def test_an_agency_owner_works_through_the_console(app: Any, world: Any,
         page.get_by_role("heading", name="Sign in").wait_for(timeout=WAIT_MS)
         page.close()
 
+    assert visit.foreign == [], visit.foreign
+    assert visit.problems == [], visit.problems
+
+
+FORGE = """async (path) => {
+  const token = document.querySelector('input[name="csrf_token"]').value;
+  const body = new URLSearchParams({csrf_token: token, email: "mallory@example.com",
+                                    role: "owner"});
+  const response = await fetch(path, {method: "POST", body, headers: {Accept: "text/html"}});
+  return [response.status, await response.text()];
+}"""
+
+
+def test_a_viewer_sees_no_edit_controls_and_a_forged_post_is_refused(
+        app: Any, world: Any, browser: Browser) -> None:
+    with scoped_to(world.tenants["b"].id):
+        db.session.add(Membership(user_id=world.users["a_viewer"].id, role=Role.VIEWER))
+        db.session.commit()
+    with serve(app) as base:
+        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
+        visit = Visit(page, base)
+        page.goto(base + "/login")
+        page.get_by_label("Email").fill(world.users["a_viewer"].email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Choose a workspace").wait_for(timeout=WAIT_MS)
+        visit.check("choose-workspace")
+        page.get_by_role("button", name="Workspace A").click()
+        page.get_by_role("heading", name="Workspace A").wait_for(timeout=WAIT_MS)
+
+        visit.go("/members", "members-as-viewer")
+        assert page.get_by_role("button", name="Send invitation").count() == 0
+        assert page.get_by_role("button", name="Remove").count() == 0
+        assert page.get_by_role("link", name="API keys").count() == 0
+        status, html = page.evaluate(FORGE, "/members/invite")
+        assert status == 403 and "You do not have access to this" in html
+
+        visit.go("/api-keys", "forbidden")
+        assert page.get_by_role("heading", name="You do not have access to this").count() == 1
+        page.close()
     assert visit.foreign == [], visit.foreign
     assert visit.problems == [], visit.problems
