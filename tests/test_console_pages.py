@@ -23,6 +23,9 @@ def test_agency_owner_sees_each_client_workspace_and_can_find_and_sort_them(app,
     descending = region(owner.get("/?sort=name&dir=desc"), "workspaces")
     assert descending.index("Workspace B") < descending.index("Workspace A")
     assert "No workspace matches" in page_text(owner.get("/?q=nothing-like-this"))
+    # A platform admin, in no tenant, sees every tenant.
+    every = region(browse(app, world, "platform").get("/"), "workspaces")
+    assert all(name in every for name in ("Northwind", "Contoso", "Workspace C"))
 
 
 def test_the_console_carries_the_chosen_workspace(app, world):
