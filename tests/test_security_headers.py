@@ -52,7 +52,7 @@ def test_every_kind_of_answer_carries_the_security_headers(app, world):
 
 def test_templates_have_no_inline_script_or_style():
     """The policy refuses inline code; a template that had some would break in the browser."""
-    for template in TEMPLATES.glob("*.html"):
+    for template in TEMPLATES.rglob("*.html"):
         html = template.read_text()
         scripts = re.findall(r"<script\b[^>]*>", html, re.IGNORECASE)
         assert all(re.search(r"\bsrc=", tag) for tag in scripts), (template.name, scripts)

@@ -233,3 +233,9 @@ def _uuid(raw: str, field: str) -> uuid.UUID:
         raise ValidationFailed.field(field, "not an id")
     return value
 
+
+
+def recent_runs(limit: int) -> list[Run]:
+    """The latest runs of the tenant in scope, newest first (a home page's list)."""
+    return list(db.session.scalars(select(Run).order_by(Run.created_at.desc(), Run.id.desc())
+                                   .limit(limit)))

@@ -125,6 +125,12 @@ def reachable_tenants(user: User) -> list[tuple[Tenant, Role]]:
     return result
 
 
+def tenant_choices(user: User) -> list[dict[str, str]]:
+    """The tenants a person may name, as a problem document lists them."""
+    return [{"id": str(t.id), "name": t.name, "kind": t.kind, "slug": t.slug}
+            for t, _ in reachable_tenants(user)]
+
+
 def find_tenant(ref: str) -> Tenant | None:
     """A live tenant by id or slug."""
     ident = parse_id(ref)
@@ -188,7 +194,8 @@ def enter(principal: Principal, tenant_ref: str | None) -> Access:
             return access
         else:
             raise TenantRequired("name the tenant to act in with the X-Overture-Tenant header "
-                                 "(its id or slug)")
+                                 "(its id or slug); `choices` lists those you may choose",
+                                 choices=tenant_choices(user))
     if tenant is None:
         raise NotFound("tenant not found")
     access = access_to(principal, tenant)

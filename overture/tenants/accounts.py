@@ -10,6 +10,7 @@ from overture.platform import audit
 from overture.platform.db import PLATFORM_TENANT_ID
 from overture.platform.errors import Conflict, NotFound, ValidationFailed
 from overture.platform.ids import parse_id
+from overture.platform.validation import clean_name
 from overture.tenants import password_policy, sessions
 from overture.tenants.models import User, UserStatus
 from overture.tenants.passwords import hash_password, verify_password
@@ -101,4 +102,11 @@ def enable(user: User) -> User:
     if user.status == UserStatus.DISABLED:
         user.status = UserStatus.ACTIVE if user.password_hash else UserStatus.INVITED
         _record("user.enabled", user, status=user.status)
+    return user
+
+
+def rename(user: User, name: str) -> User:
+    """The person's display name; empty lets their email stand in for it."""
+    name = (name or "").strip()
+    user.name = clean_name(name) if name else ""
     return user

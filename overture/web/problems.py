@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from apiflask import APIFlask
@@ -22,8 +23,17 @@ _HTTP_CODES = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404
                415: "unsupported-media-type", 422: "validation-error", 429: "rate-limited"}
 
 
+# Set by the console: renders an error as an HTML page for a browser on a page (never
+# for /api/ or the webhooks). Problem JSON otherwise.
+html_page: Callable[..., Response | None] | None = None
+
+
 def problem(status: int, code: str, title: str, detail: str,
             headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    if html_page is not None and wants_html():
+        page = html_page(status, code, title, detail, headers or {})
+        if page is not None:
+            return page
     body = {"type": PROBLEM_TYPE_PREFIX + code, "title": title, "status": status,
             "detail": detail, **extra}
     rid = getattr(g, "request_id", None)
@@ -60,7 +70,12 @@ def _field_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
 
 
 def wants_html() -> bool:
-    return not request.path.startswith("/api/") and request.accept_mimetypes.accept_html
+    """A browser asking for a page: it names HTML before JSON (`*/*` alone is a program)."""
+    if request.path.startswith(("/api/", "/hooks/")):
+        return False
+    accepted = request.accept_mimetypes
+    return accepted.best_match(["application/json", "text/html"]) == "text/html" \
+        and accepted["text/html"] > accepted["application/json"]
 
 
 def register(app: APIFlask) -> None:

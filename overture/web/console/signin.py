@@ -1,20 +1,19 @@
-"""The console's sign-in and landing pages (server-rendered, CSRF-protected forms)."""
+"""Sign in and sign out (server-rendered, CSRF-protected forms)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response
 
 from overture.platform.db import db
 from overture.platform.logging import get_logger
-from overture.tenants.access import reachable_tenants
 from overture.tenants.users import sign_in, sign_out
 from overture.web import sessions
+from overture.web.console import bp
 from overture.web.extensions import client_address, limiter
 from overture.web.signin_flow import complete_sign_in
 
-bp = Blueprint("console", __name__)
 log = get_logger(__name__)
 FAILED_LOGIN = "Invalid email or password."
 # Guessing one account is limited per address and email (OVERTURE_LOGIN_RATE_LIMIT);
@@ -56,9 +55,3 @@ def logout() -> Response:
     db.session.commit()
     return redirect(url_for("console.login"))
 
-
-@bp.get("/")
-@login_required
-def home() -> str:
-    return render_template("home.html", user=current_user,
-                           tenants=reachable_tenants(current_user._get_current_object()))
