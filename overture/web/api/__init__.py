@@ -24,6 +24,7 @@ def load_endpoints() -> APIBlueprint:
         members,
         model_prices,
         openapi_connectors,
+        ops,
         runs,
         schedules,
         sessions,
