@@ -26,6 +26,7 @@ from overture.orchestration.models import Approval, ApprovalStatus, Run, RunStat
 from overture.platform.db import db, in_tenant
 
 WINDOW = timedelta(days=7)
+COST_SCALE = Decimal("0.000001")  # the scale of every cost column
 FAILED_RUN = (RunStatus.FAILED, RunStatus.TIMED_OUT)
 IN_FLIGHT_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
 
@@ -92,5 +93,6 @@ def _overview(since: datetime, month_start: datetime) -> WorkspaceOverview:
     return WorkspaceOverview(
         runs_succeeded_7d=int(succeeded), runs_failed_7d=int(failed),
         runs_waiting=int(waiting), open_approvals=int(approvals),
-        cost_month=Decimal(str(cost or 0)), tokens_month=int(Decimal(str(tokens or 0))),
+        cost_month=Decimal(str(cost or 0)).quantize(COST_SCALE),
+        tokens_month=int(Decimal(str(tokens or 0))),
         last_failure_at=failed_at, last_failure_reason=failure_reason(error))

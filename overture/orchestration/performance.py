@@ -131,7 +131,7 @@ def _usage(agent_id: uuid.UUID, since: datetime, until: datetime) -> tuple[int, 
         .group_by(UsageEvent.metric)).all()
     totals = {metric: Decimal(str(total or 0)) for metric, total in rows}
     tokens = totals.get(INPUT_TOKENS, Decimal(0)) + totals.get(OUTPUT_TOKENS, Decimal(0))
-    return int(tokens), totals.get(COST, Decimal(0))
+    return int(tokens), totals.get(COST, Decimal(0)).quantize(Decimal("0.000001"))
 
 
 # --------------------------------------------------------------------------- latency
