@@ -141,28 +141,33 @@ def dead_letters(now: datetime, since: datetime,
                  workflow_id: uuid.UUID | None = None) -> list[DeadLetter]:
     """Steps the platform could not process, newest first: those it gave up on
     (PLATFORM_CODES) since `since`, and unfinished steps of running runs that nothing
-    has touched for STALLED_AFTER (their messages keep getting lost)."""
+    has touched for STALLED_AFTER (their messages keep getting lost). Each is found
+    through its run (by the runs' tenant and status index, then the step runs' run
+    index): step runs have no index of their own on status (see migration 0012)."""
     stalled_before = now - STALLED_AFTER
-    gave_up = and_(Run.status.in_(FAILED_RUN), Run.created_at >= since,
-                   StepRun.status == StepStatus.FAILED,
-                   StepRun.error["code"].as_string().in_(PLATFORM_CODES))
-    stuck = and_(Run.status == RunStatus.RUNNING, or_(
+    gave_up = (Run.status.in_(FAILED_RUN), Run.created_at >= since,
+               StepRun.status == StepStatus.FAILED,
+               StepRun.error["code"].as_string().in_(PLATFORM_CODES))
+    stuck = (Run.status == RunStatus.RUNNING, or_(
         and_(StepRun.status == StepStatus.QUEUED,
              or_(StepRun.next_attempt_at.is_(None), StepRun.next_attempt_at <= stalled_before),
              or_(StepRun.enqueued_at.is_(None), StepRun.enqueued_at <= stalled_before)),
         and_(StepRun.status == StepStatus.RUNNING, StepRun.lease_until <= stalled_before)))
-    stmt = (select(StepRun, Run.workflow_id).join(Run, Run.id == StepRun.run_id)
-            .where(or_(gave_up, stuck))
-            .order_by(StepRun.created_at.desc()).limit(MAX_DEAD_LETTERS))
-    if workflow_id is not None:
-        stmt = stmt.where(Run.workflow_id == workflow_id)
+    found = []
+    for where in (gave_up, stuck):
+        stmt = (select(StepRun, Run.workflow_id).join(Run, Run.id == StepRun.run_id)
+                .where(*where).order_by(StepRun.created_at.desc()).limit(MAX_DEAD_LETTERS))
+        if workflow_id is not None:
+            stmt = stmt.where(Run.workflow_id == workflow_id)
+        found += db.session.execute(stmt).all()
+    found.sort(key=lambda pair: pair[0].created_at, reverse=True)
     return [DeadLetter(step_run_id=row.id, run_id=row.run_id, workflow_id=wid,
                        step_id=row.step_id,
                        kind="failed" if row.status == StepStatus.FAILED else "stalled",
                        status=row.status, attempts=row.attempt,
                        interruptions=row.interruptions, last_error=row.error,
                        since=row.finished_at or row.enqueued_at or row.created_at)
-            for row, wid in db.session.execute(stmt).all()]
+            for row, wid in found[:MAX_DEAD_LETTERS]]
 
 
 # --------------------------------------------------------------------------- retry

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Float, case, cast, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
 
 from overture.billing.usage import UsageEvent
 from overture.orchestration.agents.runtime import INVOCATIONS
@@ -81,19 +82,17 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def agent_performance(agent_id: uuid.UUID, since: datetime, until: datetime) -> AgentPerformance:
-    invoked = (select(UsageEvent.run_id, UsageEvent.step_id).distinct()
-               .where(UsageEvent.metric == INVOCATIONS, UsageEvent.agent_id == agent_id,
-                      UsageEvent.run_id.is_not(None), UsageEvent.created_at >= since)
-               .subquery())
-    calls = (select(StepRun)
-             .join(invoked, (invoked.c.run_id == StepRun.run_id)
-                   & (invoked.c.step_id == StepRun.step_id))
-             .where(StepRun.status.in_(CALL_DONE), StepRun.created_at >= since,
-                    StepRun.created_at < until))
-    counts = _call_counts(calls.subquery())
-    p50, p95 = latency_percentiles(calls.subquery())
+    postgres = _postgres()
+    calls = _calls(agent_id, since, until, postgres)
+    aggregates = _call_aggregates(calls)
+    if postgres:  # the percentiles in the same statement
+        seconds = func.extract("epoch", calls.c.finished_at - calls.c.started_at)
+        aggregates += [func.percentile_cont(q).within_group(seconds) for q in (0.5, 0.95)]
+    row = db.session.execute(select(*aggregates)).one()
+    total, succeeded, failed, human, low = (int(v) for v in row[:5])
+    confidence = row[5]
+    p50, p95 = (_seconds(row[6]), _seconds(row[7])) if postgres else _python_percentiles(calls)
     tokens, cost = _usage(agent_id, since, until)
-    total, succeeded, failed, human, low, confidence = counts
     return AgentPerformance(
         agent_id=agent_id, since=since, until=until, calls=total, succeeded=succeeded,
         failed=failed, success_rate=_rate(succeeded, total), failure_rate=_rate(failed, total),
@@ -102,7 +101,31 @@ def agent_performance(agent_id: uuid.UUID, since: datetime, until: datetime) -> 
         latency_p50=p50, latency_p95=p95, tokens=tokens, cost=cost)
 
 
-def _call_counts(calls: Any) -> tuple[int, int, int, int, int, float | None]:
+def _postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _calls(agent_id: uuid.UUID, since: datetime, until: datetime, postgres: bool) -> Any:
+    """The finished step runs the agent was invoked in. On PostgreSQL their `json`
+    output and error are read once each as `jsonb`, in a materialized CTE: otherwise
+    every key looked up would parse the whole text again."""
+    invoked = (select(UsageEvent.run_id, UsageEvent.step_id).distinct()
+               .where(UsageEvent.metric == INVOCATIONS, UsageEvent.agent_id == agent_id,
+                      UsageEvent.run_id.is_not(None), UsageEvent.created_at >= since)
+               .subquery())
+    output = cast(StepRun.output, JSONB) if postgres else StepRun.output
+    error = cast(StepRun.error, JSONB) if postgres else StepRun.error
+    stmt = (select(StepRun.status, StepRun.step_type, StepRun.started_at, StepRun.finished_at,
+                   output.label("output"), error.label("error"))
+            .join(invoked, (invoked.c.run_id == StepRun.run_id)
+                  & (invoked.c.step_id == StepRun.step_id))
+            .where(StepRun.status.in_(CALL_DONE), StepRun.created_at >= since,
+                   StepRun.created_at < until))
+    calls = stmt.cte("agent_calls")
+    return calls.prefix_with("MATERIALIZED") if postgres else calls
+
+
+def _call_aggregates(calls: Any) -> list[Any]:
     output, error = calls.c.output, calls.c.error
     decided_by = output["decided_by"].as_string()
     asked_human = or_(output["status"].as_string() == "needs_human", decided_by == "human")
@@ -115,11 +138,9 @@ def _call_counts(calls: Any) -> tuple[int, int, int, int, int, float | None]:
     def count(condition: Any) -> Any:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    row = db.session.execute(select(
-        func.count(), count(calls.c.status == StepStatus.SUCCEEDED),
-        count(calls.c.status == StepStatus.FAILED), count(asked_human), count(below),
-        func.avg(cast(output["confidence"].as_float(), Float)))).one()
-    return int(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]), row[5]
+    return [func.count(), count(calls.c.status == StepStatus.SUCCEEDED),
+            count(calls.c.status == StepStatus.FAILED), count(asked_human), count(below),
+            func.avg(cast(output["confidence"].as_float(), Float))]
 
 
 def _usage(agent_id: uuid.UUID, since: datetime, until: datetime) -> tuple[int, Decimal]:
@@ -137,21 +158,18 @@ def _usage(agent_id: uuid.UUID, since: datetime, until: datetime) -> tuple[int, 
 # --------------------------------------------------------------------------- latency
 
 
-def latency_percentiles(rows: Any) -> tuple[float | None, float | None]:
-    """p50 and p95 of finished_at - started_at (seconds) over the step runs `rows`."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        seconds = func.extract("epoch", rows.c.finished_at - rows.c.started_at)
-        p50, p95 = db.session.execute(select(
-            func.percentile_cont(0.5).within_group(seconds),
-            func.percentile_cont(0.95).within_group(seconds))
-            .where(rows.c.started_at.is_not(None), rows.c.finished_at.is_not(None))).one()
-        return (None if p50 is None else round(float(p50), 3),
-                None if p95 is None else round(float(p95), 3))
-    spans = db.session.execute(select(rows.c.started_at, rows.c.finished_at).where(
-        rows.c.started_at.is_not(None), rows.c.finished_at.is_not(None))
+def _seconds(value: Any) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def _python_percentiles(calls: Any) -> tuple[float | None, float | None]:
+    """p50 and p95 of the calls' latencies (seconds), where the database has no
+    percentile_cont: over at most MAX_SAMPLES of them."""
+    spans = db.session.execute(select(calls.c.started_at, calls.c.finished_at).where(
+        calls.c.started_at.is_not(None), calls.c.finished_at.is_not(None))
         .limit(MAX_SAMPLES)).all()
-    seconds_list = sorted((done - began).total_seconds() for began, done in spans)
-    return percentile(seconds_list, 0.5), percentile(seconds_list, 0.95)
+    ordered = sorted((done - began).total_seconds() for began, done in spans)
+    return percentile(ordered, 0.5), percentile(ordered, 0.95)
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
