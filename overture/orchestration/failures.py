@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import aliased
 
 from overture.orchestration import runs
 from overture.orchestration.definition import Graph
@@ -98,14 +97,16 @@ def failure_groups(since: datetime, workflow_id: uuid.UUID | None = None) -> lis
     where = [Run.status.in_(FAILED_RUN), Run.created_at >= since]
     if workflow_id is not None:
         where.append(Run.workflow_id == workflow_id)
-    replay = aliased(Run)
+    # Each failed run joins at most one row here (the runs retried since `since`; a
+    # replay is made after the run it retries), so plain counts suffice.
+    replayed = (select(Run.replay_of_id.label("id")).distinct()
+                .where(Run.replay_of_id.is_not(None), Run.created_at >= since).subquery())
     keys = (Run.workflow_id, _step(), _code())
-    stmt = (select(*keys, func.count(func.distinct(Run.id)),
-                   func.count(func.distinct(replay.replay_of_id)),
+    stmt = (select(*keys, func.count(), func.count(replayed.c.id),
                    func.min(Run.finished_at), func.max(Run.finished_at))
-            .outerjoin(replay, replay.replay_of_id == Run.id)
+            .outerjoin(replayed, replayed.c.id == Run.id)
             .where(*where).group_by(*keys)
-            .order_by(func.count(func.distinct(Run.id)).desc()).limit(MAX_GROUPS))
+            .order_by(func.count().desc()).limit(MAX_GROUPS))
     rows = db.session.execute(stmt).all()
     if not rows:
         return []
