@@ -39,9 +39,10 @@ BUDGET_MS = 200.0
 CODES = ["http_5xx", "timeout", "agent_failed"]
 
 
-def p95(samples: list[float]) -> float:
+def quantile(samples: list[float], q: float) -> float:
+    """Milliseconds."""
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] * 1000
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 # --------------------------------------------------------------------------- data
@@ -149,7 +150,7 @@ def timed(call: Callable[[], Any]) -> list[float]:
     return samples
 
 
-def measure(bench: Bench, ids: dict[str, Any]) -> list[tuple[str, float]]:
+def measure(bench: Bench, ids: dict[str, Any]) -> list[tuple[str, float, float]]:
     client = bench.app.test_client()
     auth = {"Authorization": f"Bearer {ids['token']}"}
     space = {**auth, "X-Overture-Tenant": str(ids["workspace"])}
@@ -179,19 +180,26 @@ def measure(bench: Bench, ids: dict[str, Any]) -> list[tuple[str, float]]:
         ("agent page: GET /agents/{id}/performance (30 days)",
          get(f"/agents/{ids['agent_id']}/performance", space, **month)),
     ]
-    return [(label, p95(timed(call))) for label, call in pages]
+    results = []
+    for label, call in pages:
+        samples = timed(call)
+        results.append((label, quantile(samples, 0.5), quantile(samples, 0.95)))
+    return results
 
 
-def report(results: list[tuple[str, float]]) -> str:
-    baseline = results[0][1]
-    head = f"{'API call behind the page':62} {'p95 ms':>8} {'x base':>7}  budget {BUDGET_MS:.0f} ms"
+def report(results: list[tuple[str, float, float]]) -> str:
+    baseline = results[0][2]
+    head = (f"{'API call behind the page':62} {'p50 ms':>7} {'p95 ms':>7} {'p95 x base':>10}"
+            f"  p95 within {BUDGET_MS:.0f} ms")
     lines = ["", f"Console pages: server time, {CALLS} calls each after {WARMUP} warm-up, "
              f"workspace of {RUNS} runs / {WORKFLOWS} workflows, agency of {WORKSPACES} "
-             "workspaces", f"load average now: {os.getloadavg()[0]:.2f}", head, "-" * len(head)]
-    for label, value in results:
+             "workspaces", f"load average (1 min) now: {os.getloadavg()[0]:.2f} (above ~0.5 "
+             "something else shared these cores: the ratios suffer less than the times)",
+             head, "-" * len(head)]
+    for label, p50, p95 in results:
         verdict = "" if label.startswith("baseline") else \
-            ("MET" if value <= BUDGET_MS else "NOT MET")
-        lines.append(f"{label:62} {value:8.1f} {value / baseline:7.1f}  {verdict}")
+            ("MET" if p95 <= BUDGET_MS else "NOT MET")
+        lines.append(f"{label:62} {p50:7.1f} {p95:7.1f} {p95 / baseline:10.1f}  {verdict}")
     return "\n".join(lines)
 
 
