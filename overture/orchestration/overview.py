@@ -62,8 +62,9 @@ def workspace_overview(tenant_ids: list[uuid.UUID],
     ids = list(dict.fromkeys(tenant_ids))
     if not ids:
         return {}
-    rows = _pipelined(stmt, ids) if db.engine.dialect.name == "postgresql" \
-        else _one_by_one(stmt, ids)
+    rows = _pipelined(stmt, ids) if db.engine.dialect.name == "postgresql" else None
+    if rows is None:
+        rows = _one_by_one(stmt, ids)
     return {tenant_id: _numbers(row) for tenant_id, row in zip(ids, rows, strict=True)}
 
 
@@ -112,19 +113,23 @@ def _statement(since: datetime, month_start: datetime) -> Select[Any]:
     )
 
 
-def _pipelined(stmt: Select[Any], ids: list[uuid.UUID]) -> list[Any]:
-    """Each workspace's row, in a transaction of its own scope, all in one round trip."""
+def _pipelined(stmt: Select[Any], ids: list[uuid.UUID]) -> list[Any] | None:
+    """Each workspace's row, in a transaction of its own scope, all in one round trip;
+    None when that connection failed (the session's path then says why, or answers)."""
     expanded = stmt.compile(dialect=db.engine.dialect).construct_expanded_state(
         {"tenant": ids[0]})  # each tenant's own goes in below
     # Plain values: the statuses are StrEnums, which psycopg might dump by name.
     sql = expanded.statement
     params = {k: v.value if isinstance(v, Enum) else v for k, v in expanded.parameters.items()}
     url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with pipeline.pipelined(url) as batch:
-        results = []
-        for tenant_id in ids:
-            with pipeline.scoped(batch, tenant_id):
-                results.append(batch.execute(sql, {**params, "tenant": tenant_id}))
+    try:
+        with pipeline.pipelined(url) as batch:
+            results = []
+            for tenant_id in ids:
+                with pipeline.scoped(batch, tenant_id):
+                    results.append(batch.execute(sql, {**params, "tenant": tenant_id}))
+    except pipeline.Declined:
+        return None
     return [result.fetchone() for result in results]
 
 
