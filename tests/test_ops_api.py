@@ -4,12 +4,16 @@ agency's overview of its client workspaces (and nobody else's)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from overture.billing.usage import UsageEvent
+from overture.orchestration.agents.runtime import INVOCATIONS
 from overture.orchestration.models import StepRun
 from overture.orchestration.performance import percentile
 from overture.platform.db import db, scoped_to, utcnow
@@ -213,3 +217,72 @@ def test_ops_agent_performance_and_the_agency_overview_of_its_workspaces(app, wo
     problem(as_user(app, world, "c_owner", "northwind").get("/overview"), 404)
     problem(as_user(app, world, "a_owner", "a").get("/overview"), 422)
     problem(as_user(app, world, "nw_viewer", "northwind").get("/overview"), 403)
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+def test_ops_numbers_on_sqlite_the_embedded_mode(tmp_path):
+    """The same services over SQLite (`overture up`): no RLS, no pipeline and no
+    percentile_cont there, so the overview reads workspace by workspace and the
+    percentiles come from Python."""
+    from flask import Flask
+
+    from overture.orchestration import failures, overview, performance
+    from overture.orchestration.models import Run, Workflow, WorkflowVersion
+    from overture.platform import migrate
+    from overture.platform.config import load_settings
+    from overture.tenants.lifecycle import create_tenant
+    from overture.tenants.models import TenantKind
+
+    settings = load_settings({"OVERTURE_INSTANCE_PATH": str(tmp_path), "OVERTURE_ENV": "test"})
+    migrate.upgrade(settings)
+    app = Flask("sqlite-ops")
+    app.config["SQLALCHEMY_DATABASE_URI"] = settings.database_url
+    db.init_app(app)
+    with app.app_context():
+        agency = create_tenant("Agency", TenantKind.AGENCY, None, slug="agency")
+        mine, other = (create_tenant(n, TenantKind.WORKSPACE, None, parent=agency, slug=n)
+                       for n in ("mine", "other"))
+        db.session.commit()
+        now, agent_id, workflow_ids = utcnow(), uuid.uuid4(), {}
+        for tenant, failed in ((mine, 4), (other, 1)):
+            with scoped_to(tenant.id):
+                workflow = Workflow(name="w", webhook_token="t")
+                db.session.add(workflow)
+                db.session.flush()
+                version = WorkflowVersion(workflow_id=workflow.id, number=1, definition={
+                    "steps": [{"id": "ask", "type": "agent", "agent": "a"}]})
+                db.session.add(version)
+                db.session.flush()
+                for n in range(failed):
+                    run = Run(workflow_id=workflow.id, version_id=version.id, status="failed",
+                              trigger="api", started_at=now, finished_at=now,
+                              error={"code": "agent_failed", "step": "ask", "message": f"#{n}"})
+                    db.session.add(run)
+                    db.session.flush()
+                    db.session.add(StepRun(run_id=run.id, step_id="ask", step_type="agent",
+                                           status="failed", started_at=now - timedelta(
+                                               seconds=n + 1), finished_at=now))
+                    db.session.add(UsageEvent(metric=INVOCATIONS, quantity=Decimal(1),
+                                              run_id=run.id, step_id="ask", agent_id=agent_id))
+                db.session.commit()
+                workflow_ids[tenant.id] = workflow.id
+
+        numbers = overview.workspace_overview([mine.id, other.id], now + timedelta(seconds=1))
+        assert (numbers[mine.id].runs_failed_7d, numbers[other.id].runs_failed_7d) == (4, 1)
+        assert numbers[mine.id].last_failure_reason == "agent_failed in ask"
+        with scoped_to(mine.id):
+            period = (now - timedelta(hours=1), now + timedelta(hours=1))
+            agent = performance.agent_performance(agent_id, *period)
+            assert (agent.calls, agent.failed) == (4, 4)
+            assert (agent.latency_p50, agent.latency_p95) == (2.5, 3.85)
+            (group,) = failures.failure_groups(period[0])
+            assert (group.reason, group.count, group.retried) == ("agent_failed", 4, 0)
+            retried = failures.retry_runs([str(i) for i in group.sample_run_ids], None)
+            db.session.commit()
+            assert [r.outcome for r in retried] == ["retried"] * 4
+            assert failures.failure_groups(period[0])[0].retried == 4
+            flow = performance.workflow_performance(workflow_ids[mine.id], *period)
+            assert (flow.runs, flow.failed, flow.in_flight) == (8, 4, 4)  # the retries run
+        db.session.remove()
