@@ -192,6 +192,9 @@ def _retry_one(raw: str, started_by: uuid.UUID | None) -> RetryResult:
         return RetryResult(raw, "not_found")
     if run.status not in FAILED_RUN:
         return RetryResult(raw, "not_failed", detail=f"the run is {run.status}")
+    if run.parent_run_id is not None:  # a replay of it alone would resume nothing
+        return RetryResult(raw, "refused", detail=f"a subworkflow's run: retry its parent "
+                                                  f"run {run.parent_run_id}")
     earlier = db.session.scalars(select(Run.id).where(Run.replay_of_id == run.id)
                                  .order_by(Run.created_at).limit(1)).first()
     if earlier is not None:
