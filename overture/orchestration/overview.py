@@ -1,89 +1,153 @@
-"""How each workspace is doing, for an agency's home: runs of the last 7 days, open
-approvals, this month's model usage and the last failure.
+"""The numbers an agency sees for each of its client workspaces: runs in the last
+seven days, what waits, open approvals, model usage this month and the last failure.
 
-Each tenant is read in its own scope (row-level security admits one tenant per
-query), so the caller passes only tenants it has already checked it may see.
+Reading several tenants: every tenant table is scoped twice, by the ORM and by
+PostgreSQL row-level security, and both hold exactly one tenant per transaction
+(`platform.db`). `unscoped` does not help: RLS would still show only the tenant in
+scope. So each workspace is read in a transaction of its own scope, by ONE statement
+that computes all of its numbers (never one query per number per workspace). On
+PostgreSQL those transactions (BEGIN, the scope's `set_config`, the statement,
+COMMIT) all go out in one network write and come back in one read (`platform.pipeline`,
+as the engine's hot path does): a 100-workspace agency costs one round trip, and RLS
+still checks each workspace's rows against its own scope. Elsewhere (SQLite) the same
+statement runs once per workspace through the session, in `in_tenant`.
+
+The caller passes only tenant ids it checked the principal may reach (see
+`web/api/ops.py`); this module reads nothing else.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, Uuid, bindparam, func, select
 
 from overture.billing.usage import UsageEvent
 from overture.orchestration.llm.metering import COST, INPUT_TOKENS, OUTPUT_TOKENS
-from overture.orchestration.models import (
-    Approval,
-    ApprovalStatus,
-    Run,
-    RunStatus,
-    StepRun,
-    StepStatus,
-)
+from overture.orchestration.models import Approval, ApprovalStatus, Run, RunStatus
+from overture.platform import pipeline
 from overture.platform.db import db, in_tenant
 
 WINDOW = timedelta(days=7)
+COST_SCALE = Decimal("0.000001")  # the scale of every cost column
+FAILED_RUN = (RunStatus.FAILED, RunStatus.TIMED_OUT)
+IN_FLIGHT_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
+TENANT = bindparam("tenant", type_=Uuid())
 
 
 @dataclass(frozen=True)
 class WorkspaceOverview:
-    runs_succeeded_7d: int = 0
-    runs_failed_7d: int = 0
-    runs_waiting: int = 0  # unfinished runs parked on an approval, a child or a timer
-    open_approvals: int = 0
-    cost_month: Decimal = Decimal(0)
-    tokens_month: int = 0
-    last_failure_at: datetime | None = None
-    last_failure_reason: str | None = None
+    runs_succeeded_7d: int
+    runs_failed_7d: int
+    runs_waiting: int  # in flight: queued, running, or parked on an approval or timer
+    open_approvals: int
+    cost_month: Decimal
+    tokens_month: int
+    last_failure_at: datetime | None
+    last_failure_reason: str | None
 
 
 def workspace_overview(tenant_ids: list[uuid.UUID],
                        now: datetime) -> dict[uuid.UUID, WorkspaceOverview]:
-    return {tenant_id: _one(tenant_id, now) for tenant_id in tenant_ids}
+    """Each workspace's numbers, keyed by its id. `tenant_ids` must already be checked
+    as reachable by the caller."""
+    now = now.astimezone(UTC)
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    stmt = _statement(now - WINDOW, month_start)
+    ids = list(dict.fromkeys(tenant_ids))
+    if not ids:
+        return {}
+    rows = _pipelined(stmt, ids) if db.engine.dialect.name == "postgresql" else None
+    if rows is None:
+        rows = _one_by_one(stmt, ids)
+    return {tenant_id: _numbers(row) for tenant_id, row in zip(ids, rows, strict=True)}
 
 
-def _one(tenant_id: uuid.UUID, now: datetime) -> WorkspaceOverview:
-    since = now - WINDOW
-    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    with in_tenant(tenant_id):
-        counts = dict(db.session.execute(
-            select(Run.status, func.count()).where(
-                Run.finished_at >= since,
-                Run.status.in_([RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT]))
-            .group_by(Run.status)).all())
-        waiting = db.session.scalar(
-            select(func.count(func.distinct(StepRun.run_id))).join(Run, Run.id == StepRun.run_id)
-            .where(StepRun.status == StepStatus.WAITING,
-                   Run.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))) or 0
-        approvals = db.session.scalar(select(func.count()).select_from(Approval).where(
-            Approval.status.in_([ApprovalStatus.PENDING, ApprovalStatus.ESCALATED]))) or 0
-        usage = dict(db.session.execute(
-            select(UsageEvent.metric, func.sum(UsageEvent.quantity)).where(
-                UsageEvent.created_at >= month,
-                UsageEvent.metric.in_([COST, INPUT_TOKENS, OUTPUT_TOKENS]))
-            .group_by(UsageEvent.metric)).all())
-        failure = db.session.execute(
-            select(Run.finished_at, Run.error).where(
-                Run.status.in_([RunStatus.FAILED, RunStatus.TIMED_OUT]))
-            .order_by(Run.finished_at.desc().nulls_last()).limit(1)).first()
-    return WorkspaceOverview(
-        runs_succeeded_7d=counts.get(RunStatus.SUCCEEDED, 0),
-        runs_failed_7d=counts.get(RunStatus.FAILED, 0) + counts.get(RunStatus.TIMED_OUT, 0),
-        runs_waiting=waiting,
-        open_approvals=approvals,
-        cost_month=Decimal(usage.get(COST) or 0),
-        tokens_month=int(Decimal(usage.get(INPUT_TOKENS) or 0)
-                         + Decimal(usage.get(OUTPUT_TOKENS) or 0)),
-        last_failure_at=failure[0] if failure else None,
-        last_failure_reason=_reason(failure[1]) if failure else None,
+def failure_reason(error: dict[str, Any] | None) -> str | None:
+    """A failure's reason as people group it: the error's code and the step it
+    happened in, never its message (which carries ids, amounts, names)."""
+    if not error:
+        return None
+    code = str(error.get("code") or "error")
+    step = error.get("step")
+    return f"{code} in {step}" if step else code
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _statement(since: datetime, month_start: datetime) -> Select[Any]:
+    """One row of numbers for the workspace bound to `tenant`. The tenant is named in
+    every WHERE as well as enforced by the scope: it picks the (tenant_id, ...) indexes."""
+
+    def runs(*where: Any) -> Any:
+        return select(func.count()).select_from(Run).where(Run.tenant_id == TENANT, *where) \
+            .scalar_subquery()
+
+    def usage(*metrics: str) -> Any:
+        return (select(func.coalesce(func.sum(UsageEvent.quantity), 0))
+                .where(UsageEvent.tenant_id == TENANT, UsageEvent.metric.in_(metrics),
+                       UsageEvent.created_at >= month_start)
+                .scalar_subquery())
+
+    last = (select(Run.finished_at.label("at"), Run.error.label("error"))
+            .where(Run.tenant_id == TENANT, Run.status.in_(FAILED_RUN),
+                   Run.finished_at.is_not(None))
+            .order_by(Run.finished_at.desc()).limit(1).subquery())
+    return select(
+        runs(Run.status == RunStatus.SUCCEEDED, Run.created_at >= since).label("succeeded"),
+        runs(Run.status.in_(FAILED_RUN), Run.created_at >= since).label("failed"),
+        runs(Run.status.in_(IN_FLIGHT_RUN)).label("waiting"),
+        select(func.count()).select_from(Approval)
+        .where(Approval.tenant_id == TENANT, Approval.status == ApprovalStatus.PENDING)
+        .scalar_subquery().label("approvals"),
+        usage(COST).label("cost"),
+        usage(INPUT_TOKENS, OUTPUT_TOKENS).label("tokens"),
+        select(last.c.at).scalar_subquery().label("failed_at"),
+        select(last.c.error).scalar_subquery().label("error"),
     )
 
 
-def _reason(error: object) -> str | None:
-    if isinstance(error, dict):
-        return str(error.get("message") or error.get("code") or "") or None
-    return None
+def _pipelined(stmt: Select[Any], ids: list[uuid.UUID]) -> list[Any] | None:
+    """Each workspace's row, in a transaction of its own scope, all in one round trip;
+    None when that connection failed (the session's path then says why, or answers)."""
+    expanded = stmt.compile(dialect=db.engine.dialect).construct_expanded_state(
+        {"tenant": ids[0]})  # each tenant's own goes in below
+    # Plain values: the statuses are StrEnums, which psycopg might dump by name.
+    sql = expanded.statement
+    params = {k: v.value if isinstance(v, Enum) else v for k, v in expanded.parameters.items()}
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with pipeline.pipelined(url) as batch:
+            results = []
+            for tenant_id in ids:
+                with pipeline.scoped(batch, tenant_id):
+                    results.append(batch.execute(sql, {**params, "tenant": tenant_id}))
+    except pipeline.Declined:
+        return None
+    return [result.fetchone() for result in results]
+
+
+def _one_by_one(stmt: Select[Any], ids: list[uuid.UUID]) -> list[Any]:
+    rows = []
+    for tenant_id in ids:
+        with in_tenant(tenant_id):
+            rows.append(db.session.execute(stmt, {"tenant": tenant_id}).one())
+    return rows
+
+
+def _numbers(row: Any) -> WorkspaceOverview:
+    succeeded, failed, waiting, approvals, cost, tokens, failed_at, error = row
+    if failed_at is not None and failed_at.tzinfo is None:  # SQLite forgets the zone
+        failed_at = failed_at.replace(tzinfo=UTC)
+    return WorkspaceOverview(
+        runs_succeeded_7d=int(succeeded), runs_failed_7d=int(failed),
+        runs_waiting=int(waiting), open_approvals=int(approvals),
+        cost_month=Decimal(str(cost or 0)).quantize(COST_SCALE),
+        tokens_month=int(Decimal(str(tokens or 0))),
+        last_failure_at=failed_at, last_failure_reason=failure_reason(error))

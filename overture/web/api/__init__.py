@@ -26,6 +26,7 @@ def load_endpoints() -> APIBlueprint:
         mfa,
         model_prices,
         openapi_connectors,
+        ops,
         recovery,
         runs,
         schedules,
