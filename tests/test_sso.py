@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from overture.platform.audit import AuditEvent
 from overture.platform.db import db, scoped_to
+from overture.tenants import sso
 from overture.tenants.models import Membership, User
 from overture.tenants.sso_models import SsoProvider, UserIdentity
 from tests.oidc_provider import OidcProvider
@@ -240,3 +241,27 @@ def test_the_sign_in_page_leads_to_the_organisation_form_and_on_to_its_provider(
     chosen = browser.get("/sso?organisation=ws-a&next=/after")
     assert chosen.status_code == 302
     assert chosen.headers["Location"] == "/sso/ws-a/start?next=/after"
+
+
+def test_a_first_sign_in_racing_another_uses_the_identity_the_other_made(
+        app, world, provider, monkeypatch):
+    """Two browsers finishing the same person's first sign-in at once: the second finds
+    no identity, loses the insert, and signs in as the identity the first made."""
+    configure(app, world, provider)
+    first = app.test_client()
+    assert callback(first, to_provider(first)).status_code == 302
+    monkeypatch.setattr(sso, "_identity", _missing_once(sso._identity))
+    second = app.test_client()
+    signed_in = callback(second, to_provider(second))
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
+    assert ALICE["email"] in second.get("/").get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(UserIdentity)) == 1
+
+
+def _missing_once(real: Any) -> Any:
+    calls = []
+
+    def lookup(*args: Any) -> Any:
+        calls.append(1)
+        return None if len(calls) == 1 else real(*args)
+    return lookup

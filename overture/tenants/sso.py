@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from overture.platform import audit
 from overture.platform.crypto import DecryptionFailed
@@ -280,9 +281,7 @@ def _account(login: Login, tenant: Tenant, claims: dict[str, Any]) -> tuple[User
         email = ""
     verified = claims.get("email_verified") is True and bool(email)
     joinable = verified and _domain_allowed(email, login.allowed_domains)
-    identity = db.session.scalars(select(UserIdentity).where(
-        UserIdentity.issuer == login.issuer, UserIdentity.subject == str(claims["sub"]))
-    ).one_or_none()
+    identity = _identity(login, claims)
     if identity is not None:
         identity.last_used_at = utcnow()
         return db.session.get(User, identity.user_id), joinable
@@ -294,6 +293,25 @@ def _account(login: Login, tenant: Tenant, claims: dict[str, Any]) -> tuple[User
         raise SsoRefused("domain_not_allowed", f"this organisation's single sign-on does "
                                                f"not admit addresses at "
                                                f"{email.rpartition('@')[2]}")
+    try:
+        with db.session.begin_nested():
+            return _link_or_create(login, tenant, claims, email), joinable
+    except IntegrityError:
+        # The same person's first sign-in finishing at the same moment in another
+        # browser made the identity first: it is theirs, so use it.
+        identity = _identity(login, claims)
+        if identity is None:
+            raise
+        return db.session.get(User, identity.user_id), joinable
+
+
+def _identity(login: Login, claims: dict[str, Any]) -> UserIdentity | None:
+    return db.session.scalars(select(UserIdentity).where(
+        UserIdentity.issuer == login.issuer, UserIdentity.subject == str(claims["sub"]))
+    ).one_or_none()
+
+
+def _link_or_create(login: Login, tenant: Tenant, claims: dict[str, Any], email: str) -> User:
     user = find_user_by_email(email)
     if user is None:
         user = create_user(email, name=str(claims.get("name") or "")[:120])
@@ -305,7 +323,7 @@ def _account(login: Login, tenant: Tenant, claims: dict[str, Any]) -> tuple[User
     db.session.add(UserIdentity(user_id=user.id, issuer=login.issuer,
                                 subject=str(claims["sub"]), last_used_at=utcnow()))
     db.session.flush()
-    return user, joinable
+    return user
 
 
 def sign_in(login: Login, claims: dict[str, Any]) -> User:
