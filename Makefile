@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint ui
-	$(BIN)/pytest -q -n 2
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # The engine benchmark (bench/README.md): installs the optional `bench` extra, then
 # runs everything in one go, under ~10 minutes, and prints one table.

@@ -18,10 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from overture.orchestration.models import StepRun, StepStatus
+from overture.platform import after_commit as commit_hooks
 from overture.platform import metrics
 from overture.platform.db import tenant_transaction
 from overture.platform.logging import get_logger
@@ -47,7 +48,7 @@ def set_sender(app: Any, sender: Sender) -> None:
 
 def after_commit(session: Session, step_run_id: uuid.UUID, tenant_id: uuid.UUID,
                  delay_ms: int | None = None) -> None:
-    session.info.setdefault(OUTBOX, []).append((step_run_id, tenant_id, delay_ms))
+    commit_hooks.defer(session, OUTBOX, (step_run_id, tenant_id, delay_ms))
 
 
 def send_now(step_run_id: uuid.UUID, tenant_id: uuid.UUID, delay_ms: int | None = None) -> bool:
@@ -101,21 +102,8 @@ def _mark_unsent(messages: list[Message]) -> None:
         log.warning("dispatch.mark_unsent_failed", count=len(messages), exc_info=True)
 
 
-@event.listens_for(Session, "after_commit")
-def _flush_outbox(session: Session) -> None:
-    if session.in_nested_transaction():
-        return  # a savepoint was released: nothing is committed until the outer commit
-    send_committed(session.info.pop(OUTBOX, []))
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_outbox(session: Session) -> None:
-    if session.in_nested_transaction():
-        # Only a savepoint was undone: the outer transaction's messages must still go.
-        # One for a row undone with the savepoint finds no row and is dropped.
-        return
-    session.info.pop(OUTBOX, None)
-
-
 def pending(session: Session) -> list[Any]:
-    return list(session.info.get(OUTBOX, []))
+    return commit_hooks.deferred(session, OUTBOX)
+
+
+commit_hooks.register(OUTBOX, send_committed)

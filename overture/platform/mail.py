@@ -29,9 +29,10 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import String, Text, event, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import String, Text, select
+from sqlalchemy.orm import Mapped, mapped_column
 
+from overture.platform import after_commit
 from overture.platform.db import IdMixin, db, utcnow
 from overture.platform.logging import get_logger
 
@@ -105,7 +106,7 @@ def queue_mail(to: str, template: str, context: Mapping[str, Any] | None = None,
                             text_body=text, template=template, status=MailStatus.PENDING,
                             attempts=0, next_attempt_at=utcnow(), sender_tenant_id=tenant_id)
     db.session.add(message)
-    db.session.info.setdefault(OUTBOX, []).append(message.id)
+    after_commit.defer(db.session(), OUTBOX, message.id)
     return message
 
 
@@ -140,15 +141,4 @@ def resend_due(now: datetime | None = None) -> int:
     return len(ids) - len(send_committed(ids))
 
 
-@event.listens_for(Session, "after_commit")
-def _flush_outbox(session: Session) -> None:
-    if session.in_nested_transaction():
-        return
-    send_committed(session.info.pop(OUTBOX, []))
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_outbox(session: Session) -> None:
-    if session.in_nested_transaction():
-        return
-    session.info.pop(OUTBOX, None)
+after_commit.register(OUTBOX, send_committed)
