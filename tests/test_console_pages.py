@@ -151,3 +151,25 @@ def test_the_homes_summarise_runs_approvals_usage_and_the_last_failure(app, worl
     assert "Active 1 0 0 0 12k $0.00 None" in table
     workspace = page_text(browse(app, world, "a_operator").get("/"))
     assert "Refunds" in workspace and "Refund 120 EUR to order 4411?" in workspace
+
+
+def test_an_operator_decides_an_approval_once_with_an_edit(app, world):
+    seed_activity(world.tenants["a"].id, "Refunds", succeeded=0, failed=0, waiting=True)
+    viewer = browse(app, world, "a_viewer")
+    seen = viewer.get("/approvals")
+    assert "Refund 120 EUR to order 4411?" in page_text(seen)
+    assert "Approve" not in seen.get_data(as_text=True)
+    approval_id = re.search(r'id="approval-([^"]+)"', seen.get_data(as_text=True)).group(1)
+    forged = viewer.post(f"/approvals/{approval_id}/decision", {"decision": "approve"})
+    assert forged.status_code == 403
+
+    operator = browse(app, world, "a_operator")
+    decided = operator.post(f"/approvals/{approval_id}/decision",
+                            {"decision": "approve", "edit.amount": "100", "note": "partial"},
+                            follow_redirects=True)
+    assert "Approved: Refund 120 EUR to order 4411?" in page_text(decided)
+    assert "Nothing is waiting for a decision" in page_text(decided)
+    again = operator.post(f"/approvals/{approval_id}/decision", {"decision": "reject"})
+    assert again.status_code == 422 and "already decided" in page_text(again)
+    details = as_user(app, world, "a_operator", "a").get(f"/approvals/{approval_id}").get_json()
+    assert details["status"] == "approved" and details["edited_values"] == {"amount": 100}

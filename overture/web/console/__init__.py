@@ -17,6 +17,7 @@ from overture.web.console import (  # noqa: E402
     errors,
     home,
     members,
+    operate,
     profile,
     settings,
     signin,
@@ -30,5 +31,5 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit",
-           "apikeys", "bp", "errors", "home", "members", "profile", "settings", "signin",
+           "apikeys", "bp", "errors", "home", "members", "operate", "profile", "settings", "signin",
            "workspaces"]
