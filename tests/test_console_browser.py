@@ -126,6 +126,7 @@ def test_an_agency_owner_works_through_the_console(app: Any, world: Any,
 
         visit.go("/workflows", "workflows")
         visit.go("/runs", "runs")
+        visit.go("/audit?verify=1", "audit")
         visit.go("/approvals", "approvals")
         page.get_by_label("amount").fill("100")
         page.get_by_role("button", name="Approve").click()

@@ -123,4 +123,6 @@ def duration(span: Any) -> str:
         return f"{int(seconds * 1000)} ms"
     if seconds < 120:
         return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
