@@ -71,6 +71,7 @@ def seed_activity(tenant_id: Any, name: str, succeeded: int, failed: int,
     now = utcnow()
     with scoped_to(tenant_id):
         workflow = workflows.create_workflow(name, draft={"steps": [
+            {"id": "approve", "type": "approval", "prompt": "Refund?"},
             {"id": "triage", "type": "transform", "output": "ok"}]})
         version = workflows.publish(workflow, None)
         for i in range(succeeded + failed):
@@ -92,6 +93,8 @@ def seed_activity(tenant_id: Any, name: str, succeeded: int, failed: int,
             db.session.flush()
             db.session.add(Approval(run_id=run.id, step_run_id=row.id, link_nonce="n",
                                     prompt="Refund 120 EUR to order 4411?",
+                                    data={"amount": 120, "order": "4411"},
+                                    editable_fields=["amount"],
                                     deadline_at=now + timedelta(hours=4)))
         record_usage("llm_cost", Decimal(cost), workflow_id=workflow.id)
         record_usage("llm_input_tokens", 9000, workflow_id=workflow.id)

@@ -1,9 +1,10 @@
 """The console in a real browser (Debian's Chromium, driven by Playwright, against the
 real app on a real server). An agency owner signs in, finds a workspace, creates one,
-switches into a client workspace, invites someone, creates an API key and visits
-their profile; a viewer chooses a workspace, sees no edit controls, and a forged post
-is refused by the server. On every page axe-core finds no serious or critical accessibility
-violation, nothing is loaded from another host, and the page breaks no CSP rule.
+switches into a client workspace, decides an approval, invites someone, creates an API
+key and visits their profile; a viewer chooses a workspace, sees no edit controls, and
+a forged post is refused by the server. On every page axe-core finds no serious or
+critical accessibility violation, nothing is loaded from another host, and the page
+breaks no CSP rule.
 
 Screenshots of each page, 1400 and 390 pixels wide, go to build/screenshots/console/.
 """
@@ -122,6 +123,15 @@ def test_an_agency_owner_works_through_the_console(app: Any, world: Any,
         page.get_by_role("button", name="Open Workspace A").click()
         page.get_by_role("heading", name="Recent runs").wait_for(timeout=WAIT_MS)
         visit.check("workspace-home")
+
+        visit.go("/workflows", "workflows")
+        visit.go("/runs", "runs")
+        visit.go("/audit?verify=1", "audit")
+        visit.go("/approvals", "approvals")
+        page.get_by_label("amount").fill("100")
+        page.get_by_role("button", name="Approve").click()
+        page.get_by_text("Approved: Refund 120 EUR to order 4411?").wait_for(timeout=WAIT_MS)
+        visit.check("approvals-empty")
 
         visit.go("/members", "members")
         page.get_by_label("Email").fill("client.user@example.com")

@@ -151,3 +151,54 @@ def test_the_homes_summarise_runs_approvals_usage_and_the_last_failure(app, worl
     assert "Active 1 0 0 0 12k $0.00 None" in table
     workspace = page_text(browse(app, world, "a_operator").get("/"))
     assert "Refunds" in workspace and "Refund 120 EUR to order 4411?" in workspace
+
+
+def test_an_operator_decides_an_approval_once_with_an_edit(app, world):
+    seed_activity(world.tenants["a"].id, "Refunds", succeeded=0, failed=0, waiting=True)
+    viewer = browse(app, world, "a_viewer")
+    seen = viewer.get("/approvals")
+    assert "Refund 120 EUR to order 4411?" in page_text(seen)
+    assert "Approve" not in seen.get_data(as_text=True)
+    approval_id = re.search(r'id="approval-([^"]+)"', seen.get_data(as_text=True)).group(1)
+    forged = viewer.post(f"/approvals/{approval_id}/decision", {"decision": "approve"})
+    assert forged.status_code == 403
+
+    operator = browse(app, world, "a_operator")
+    decided = operator.post(f"/approvals/{approval_id}/decision",
+                            {"decision": "approve", "edit.amount": "100", "note": "partial"},
+                            follow_redirects=True)
+    assert "Approved: Refund 120 EUR to order 4411?" in page_text(decided)
+    assert "Nothing is waiting for a decision" in page_text(decided)
+    again = operator.post(f"/approvals/{approval_id}/decision", {"decision": "reject"})
+    assert again.status_code == 422 and "already decided" in page_text(again)
+    details = as_user(app, world, "a_operator", "a").get(f"/approvals/{approval_id}").get_json()
+    assert details["status"] == "approved" and details["edited_values"] == {"amount": 100}
+
+
+def test_runs_are_listed_newest_first_and_filtered(app, world):
+    seed_activity(world.tenants["a"].id, "Refunds", succeeded=2, failed=1)
+    operator = browse(app, world, "a_operator")
+    table = region(operator.get("/runs"), "runs")
+    assert table.count("Refunds") == 3 and "CRM answered 503" in table
+    failed = region(operator.get("/runs?status=failed"), "runs")
+    assert failed.count("Refunds") == 1 and "Succeeded" not in failed
+    assert "No run matches" in page_text(operator.get("/runs?trigger=schedule"))
+    bad = operator.get("/runs?status=exploded")
+    assert bad.status_code == 422 and "One of" in page_text(bad)
+
+
+def test_an_auditor_reads_verifies_and_exports_the_log(app, world):
+    admin = browse(app, world, "a_admin")
+    admin.post("/api-keys", {"name": "Audited key", "expires": "30"})
+    auditor = browse(app, world, "a_auditor")
+    log = region(auditor.get("/audit?action=apikey."), "content")
+    assert "apikey.created" in log and "member." not in log
+    verified = page_text(auditor.get("/audit?verify=1"))
+    assert "Verified: the chain is intact up to seq" in verified
+    exported = auditor.get("/audit/export?format=csv&action=apikey.")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    lines = exported.get_data(as_text=True).splitlines()
+    assert lines[0].startswith("seq,occurred_at") and "apikey.created" in lines[1]
+    assert browse(app, world, "a_viewer").get("/audit").status_code == 403
+    bad = auditor.get("/audit?since=yesterday")
+    assert bad.status_code == 422 and "A date such as 2026-12-01" in page_text(bad)

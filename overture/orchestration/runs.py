@@ -27,7 +27,7 @@ from overture.platform import audit
 from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.platform.ids import parse_id
-from overture.platform.pagination import Page, paginate
+from overture.platform.pagination import Page, decode_cursor, encode_cursor, paginate
 
 MAX_INPUT_BYTES = 1_000_000
 
@@ -235,7 +235,22 @@ def _uuid(raw: str, field: str) -> uuid.UUID:
 
 
 
-def recent_runs(limit: int) -> list[Run]:
-    """The latest runs of the tenant in scope, newest first (a home page's list)."""
-    return list(db.session.scalars(select(Run).order_by(Run.created_at.desc(), Run.id.desc())
-                                   .limit(limit)))
+def recent_runs(limit: int, before: str | None = None, workflow_id: str | None = None,
+                status: str | None = None, trigger: str | None = None) -> Page[Run]:
+    """The tenant's runs, newest first (ids are time-ordered), after the cursor `before`:
+    what a person looks at, where the API pages oldest first."""
+    stmt = select(Run)
+    if workflow_id:
+        stmt = stmt.where(Run.workflow_id == _uuid(workflow_id, "workflow_id"))
+    if status:
+        if status not in set(RunStatus):
+            raise ValidationFailed.field("status", f"one of {', '.join(RunStatus)}")
+        stmt = stmt.where(Run.status == status)
+    if trigger:
+        stmt = stmt.where(Run.trigger == trigger)
+    if before:
+        stmt = stmt.where(Run.id < decode_cursor(before))
+    rows = list(db.session.scalars(stmt.order_by(Run.id.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)

@@ -41,7 +41,7 @@ class NavItem:
 # app (other parts of the console register theirs) and the role may use it.
 NAV: list[NavItem] = [
     NavItem("Home", "console.home"),
-    NavItem("Workflows", "console.workflows", "workflow.read"),
+    NavItem("Workflows", "console.workflows_page", "workflow.read"),
     NavItem("Runs", "console.runs", "run.read"),
     NavItem("Approvals", "console.approvals", "run.read"),
     NavItem("Agents", "console.agents", "workflow.read"),
