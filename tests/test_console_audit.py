@@ -5,18 +5,19 @@ in a real browser and through HTTP. An auditor reads and exports; a viewer gets 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser
 
 from overture.platform import audit
 from overture.platform.db import db, scoped_to
+from tests import test_console_browser as console_browser
 from tests.console_support import HTML, browse, page_text, region
 from tests.live_server import serve
 from tests.support import PASSWORD
-from tests.test_console_browser import WAIT_MS, WIDTHS, Visit, browser  # noqa: F401
-from tests import test_console_browser as console_browser
 from tests.test_audit_chain import tamper
+from tests.test_console_browser import WAIT_MS, WIDTHS, Visit, browser  # noqa: F401
 
 SHOTS = console_browser.SHOTS.parent / "audit"
 
@@ -71,11 +72,11 @@ def test_an_auditor_filters_verifies_and_exports(app: Any, world: Any, database:
 
         with page.expect_download(timeout=WAIT_MS) as got:
             page.get_by_role("link", name="CSV").click()
-        csv = open(got.value.path()).read().splitlines()
+        csv = Path(got.value.path()).read_text().splitlines()
         assert csv[0].startswith("seq,occurred_at") and len(csv) == 4
         with page.expect_download(timeout=WAIT_MS) as got:
             page.get_by_role("link", name="JSON Lines").click()
-        lines = [json.loads(x) for x in open(got.value.path()).read().splitlines()]
+        lines = [json.loads(x) for x in Path(got.value.path()).read_text().splitlines()]
         assert {e["action"] for e in lines} == {"workflow.published"}
 
         break_chain(database, world.tenants["a"].id, 2)

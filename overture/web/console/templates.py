@@ -70,7 +70,7 @@ def _detail(template: Template, errors: FormErrors | None = None,
     errors = errors or FormErrors()
     made = service.workspaces(template)
     return render("console/template.html", status_of(errors), title=template.name,
-                  template=template, versions=service.versions(template), made=made,
+                  tpl=template, versions=service.versions(template), made=made,
                   clients=_clients(access), rollouts=rollouts.recent(template),
                   can_create=access.can("workspace.create"), errors=errors,
                   form=form or {"version": str(template.latest_version), "workspace_ids": [],
@@ -106,7 +106,7 @@ def provision(access: Access, template_id: str, name: str, slug: str | None) -> 
     workspace, placeholders = service.provision(access, template, name, slug or None)
     db.session.commit()
     return render("console/template_provisioned.html", 201, title=f"{workspace.name} created",
-                  workspace=workspace, template=template, placeholders=placeholders)
+                  workspace=workspace, tpl=template, placeholders=placeholders)
 
 
 def offered(access: Access) -> list[Template]:
@@ -164,7 +164,7 @@ def rollout_page(rollout_id: str) -> Any:
     rollout = rollouts.get_rollout(rollout_id)
     template = service.get_template(access, rollout.template_id)
     rows = rollouts.progress(rollout)
-    context = {"rollout": rollout, "template": template, "rows": rows,
+    context = {"rollout": rollout, "tpl": template, "rows": rows,
                "clients": _clients(access),
                "can_roll_back": rollout.status != RolloutStatus.ROLLED_BACK and any(
                    r.status == StepStatus.APPLIED for r in rows)}
