@@ -119,3 +119,24 @@ def test_permissions_and_refusals_through_http(app: Any, world: Any) -> None:
 
     admin = browse(app, world, "a_admin")  # an admin of a client workspace, not the agency
     assert "Templates belong to an agency" in page_text(admin.get("/templates"))
+
+
+def test_a_rollout_page_polls_while_running_and_a_viewer_cannot_roll_back(
+        app: Any, world: Any) -> None:
+    api = as_key(app, world, "nw_admin", tenant="northwind")
+    build_source(api, world.tid("a"))
+    template = ok(api.post("/templates", json={"workspace_id": world.tid("a"),
+                                               "name": "Desk"}), 201)
+    made = ok(api.post(f"/templates/{template['id']}/provision", json={"name": "Client"}), 201)
+    rollout = ok(api.post(f"/templates/{template['id']}/rollouts", json={
+        "version": 1, "workspace_ids": [made["workspace"]["id"]]}), 201)
+    owner = browse(app, world, "nw_owner")
+    part = owner.client.get(f"/rollouts/{rollout['id']}", headers={"HX-Request": "true"})
+    html = part.get_data(as_text=True)
+    # Finished: the fragment alone, and it no longer asks to be polled.
+    assert 'id="rollout-progress"' in html and "<nav" not in html and "hx-trigger" not in html
+    assert "Client" in page_text(part) and "Applied" in page_text(part)
+    viewer = browse(app, world, "nw_viewer")
+    assert viewer.post(f"/rollouts/{rollout['id']}/rollback").status_code == 403
+    assert viewer.get(f"/rollouts/{rollout['id']}").status_code == 403
+    assert "Applied" in page_text(owner.get(f"/rollouts/{rollout['id']}"))
