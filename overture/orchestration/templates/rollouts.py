@@ -211,3 +211,9 @@ def _counts(rollout: Rollout) -> dict[str, int]:
     for row in progress(rollout):
         counts[row.status] += 1
     return counts
+
+
+def recent(template: Template, limit: int = 20) -> list[Rollout]:
+    """The template's latest roll-outs, newest first (the console lists them)."""
+    return list(db.session.scalars(select(Rollout).where(
+        Rollout.template_id == template.id).order_by(Rollout.created_at.desc()).limit(limit)))

@@ -14,7 +14,7 @@ bp = Blueprint("console", __name__)
 # The areas register their routes on `bp` when imported (after `bp` exists).
 from overture.web.console import (  # noqa: E402
     apikeys,
-    audit_pages,
+    audit,
     errors,
     home,
     members,
@@ -22,6 +22,7 @@ from overture.web.console import (  # noqa: E402
     profile,
     settings,
     signin,
+    templates,
     workspaces,
 )
 from overture.web.console.signin import (  # noqa: E402  (the pattern other pages follow)
@@ -32,5 +33,5 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit",
-           "apikeys", "audit_pages", "bp", "errors", "home", "members", "operate", "profile",
-           "settings", "signin", "workspaces"]
+           "apikeys", "audit", "bp", "errors", "home", "members", "operate", "profile",
+           "settings", "signin", "templates", "workspaces"]

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from overture.platform.db import db
 from overture.tenants import lifecycle
-from overture.web.console import bp
+from overture.web.console import bp, templates
 from overture.web.console.context import choose, console_access, page, render
 from overture.web.console.forms import form_errors, status_of
 
@@ -19,10 +19,14 @@ from overture.web.console.forms import form_errors, status_of
 def new_workspace() -> Any:
     access = console_access()
     form = {"name": request.form.get("name", ""), "slug": request.form.get("slug", ""),
-            "switch": request.form.get("switch") == "on" or request.method == "GET"}
+            "switch": request.form.get("switch") == "on" or request.method == "GET",
+            "template_id": request.form.get("template_id", "")}
     errors = None
     if request.method == "POST":
-        with form_errors({"name", "slug", "kind"}) as errors:
+        with form_errors({"name", "slug", "kind", "template_id"}) as errors:
+            if request.form.get("source") == "template":
+                return templates.provision(access, form["template_id"], form["name"],
+                                           form["slug"].strip() or None)
             tenant = lifecycle.create_workspace(access, form["name"],
                                                 form["slug"].strip() or None)
             db.session.commit()
@@ -31,7 +35,8 @@ def new_workspace() -> Any:
                 choose(tenant)
             return redirect(url_for("console.home"))
     return render("console/workspace_new.html", status_of(errors or {}), title="New workspace",
-                  form=form, errors=errors or {}, agency=access.tenant)
+                  form=form, errors=errors or {}, agency=access.tenant,
+                  templates=templates.offered(access))
 
 
 def _change(tenant_id: str, act: Any, verb: str) -> Response:
