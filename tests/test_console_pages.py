@@ -185,20 +185,3 @@ def test_runs_are_listed_newest_first_and_filtered(app, world):
     assert "No run matches" in page_text(operator.get("/runs?trigger=schedule"))
     bad = operator.get("/runs?status=exploded")
     assert bad.status_code == 422 and "One of" in page_text(bad)
-
-
-def test_an_auditor_reads_verifies_and_exports_the_log(app, world):
-    admin = browse(app, world, "a_admin")
-    admin.post("/api-keys", {"name": "Audited key", "expires": "30"})
-    auditor = browse(app, world, "a_auditor")
-    log = region(auditor.get("/audit?action=apikey."), "content")
-    assert "apikey.created" in log and "member." not in log
-    verified = page_text(auditor.get("/audit?verify=1"))
-    assert "Verified: the chain is intact up to seq" in verified
-    exported = auditor.get("/audit/export?format=csv&action=apikey.")
-    assert exported.status_code == 200 and exported.mimetype == "text/csv"
-    lines = exported.get_data(as_text=True).splitlines()
-    assert lines[0].startswith("seq,occurred_at") and "apikey.created" in lines[1]
-    assert browse(app, world, "a_viewer").get("/audit").status_code == 403
-    bad = auditor.get("/audit?since=yesterday")
-    assert bad.status_code == 422 and "A date such as 2026-12-01" in page_text(bad)
