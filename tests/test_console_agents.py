@@ -52,6 +52,43 @@ def _seed(world: Any) -> tuple[str, str]:
         return str(agent.id), str(collection.id)
 
 
+def _seed_calls(tenant_id: Any, agent_name: str, succeeded: int, failed: int) -> None:
+    """Workflow steps that called the agent, as the engine records them (without running
+    it): what the performance section counts."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from overture.billing.usage import UsageEvent, record_usage
+    from overture.orchestration import workflows
+    from overture.orchestration.agents.runtime import INVOCATIONS
+    from overture.orchestration.models import Run, StepRun
+    from overture.platform.db import utcnow
+
+    now = utcnow()
+    with scoped_to(tenant_id):
+        agent_id = service.load_current(agent_name).agent_id
+        workflow = workflows.create_workflow("Support inbox", draft={"steps": [
+            {"id": "answer", "type": "transform", "output": "ok"}]})
+        version = workflows.publish(workflow, None)
+        for i in range(succeeded + failed):
+            ok = i < succeeded
+            run = Run(workflow_id=workflow.id, version_id=version.id, trigger="api",
+                      status="succeeded" if ok else "failed", input={}, started_at=now,
+                      finished_at=now)
+            db.session.add(run)
+            db.session.flush()
+            db.session.add(StepRun(
+                run_id=run.id, step_id="answer", step_type="agent",
+                status="succeeded" if ok else "failed",
+                output={"status": "ok", "confidence": 0.9} if ok else None,
+                started_at=now - timedelta(seconds=i + 1), finished_at=now))
+            db.session.add(UsageEvent(metric=INVOCATIONS, quantity=Decimal(1), run_id=run.id,
+                                      step_id="answer", agent_id=agent_id))
+        record_usage("llm_input_tokens", 5200, agent_id=agent_id)
+        record_usage("llm_cost", Decimal("0.0312"), agent_id=agent_id)
+        db.session.commit()
+
+
 def test_a_viewer_reads_but_cannot_change_and_a_forged_post_is_refused(app, world):
     agent_id, collection_id = _seed(world)
     viewer = browse(app, world, "a_viewer")
@@ -150,8 +187,8 @@ def test_a_builder_builds_knowledge_and_an_agent_and_chats_with_it(app, world, b
         visit.go("/agents", "agents-empty")
         page.get_by_role("link", name="New agent").click()
         page.get_by_label("Name", exact=True).fill("support-desk")
-        page.get_by_label("Role").fill("answers customers from the FAQ")
-        page.get_by_label("Provider").select_option("local")
+        page.get_by_label("Role", exact=True).fill("answers customers from the FAQ")
+        page.get_by_label("Provider", exact=True).select_option("local")
         page.get_by_label("Model", exact=True).fill("wordllama")
         page.get_by_label("support-faq").check()
         visit.check("agent-new")
@@ -165,9 +202,12 @@ def test_a_builder_builds_knowledge_and_an_agent_and_chats_with_it(app, world, b
         assert "Refunds are issued within 14 days" in reply.inner_text()
         assert page.locator("#chat .msg-user").first.inner_text().endswith(
             "When do I get my refund?")
+        _seed_calls(world.tenants["a"].id, "support-desk", succeeded=9, failed=1)
         page.get_by_role("link", name="30 days").click()
         page.locator('#performance [aria-current="true"]', has_text="30 days").wait_for(
             timeout=WAIT_MS)
+        numbers = page.locator("#performance").inner_text()
+        assert "90.0%" in numbers and "5,200" in numbers and "$0.0312" in numbers
         visit.check("agent")
         visit.go("/agents", "agents")
         assert page.locator("#agents tbody tr").count() == 1

@@ -101,8 +101,9 @@ def upload_document(collection_id: str) -> Any:
         document = service.add_document(collection, title, text,
                                         console_access().principal.user.id)
         db.session.commit()
-        flash(f"{document.title} added: {document.passage_count} chunks, ready to search.",
-              "ok")
+        chunks = document.passage_count
+        flash(f"{document.title} added: {chunks} chunk{'s' if chunks != 1 else ''}, ready to "
+              "search.", "ok")
         return redirect(url_for("console.collection", collection_id=collection.id))
     if "text" in errors:  # the service names the content `text`; the form calls it a file
         errors["file"] = errors.pop("text")
