@@ -143,6 +143,8 @@ def test_errors_show_beside_their_fields_and_bad_input_is_no_500(app, world):
         content_type="multipart/form-data", headers={"Accept": "text/html"})
     assert upload.status_code == 422 and "Must be UTF-8 text" in page_text(upload)
     assert builder.get("/agents/not-an-id").status_code == 404
+    empty = builder.post(f"/agents/{agent_id}/chat", {"content": "  "})
+    assert empty.status_code == 422 and "Write a message first" in page_text(empty)
     # An edit keeps what the form does not show and makes a new version.
     saved = builder.post(f"/agents/{agent_id}", {"name": "desk", "provider": "local",
                                                  "model": "wordllama", "tool_rows": "0",

@@ -20,6 +20,7 @@ from overture.platform.errors import ValidationFailed
 from overture.web.console.forms import FormErrors
 
 BLANK_ROWS = 2  # empty tool rows offered below the agent's own
+MAX_ROWS = 64 + BLANK_ROWS  # the spec allows 64 tools: a forged count reads no further
 ROW_KINDS = ("action", "agent")
 SIMPLE = {"config.role": "role", "config.instructions": "instructions",
           "config.credential_id": "credential_id", "config.model": "provider",
@@ -79,9 +80,9 @@ def read(form: MultiDict[str, str]) -> AgentForm:
             "notes", "notes_retention_days", "output_schema")
     values = {k: form.get(k, "").strip() if k != "instructions" else form.get(k, "")
               for k in keys}
+    count = form.get("tool_rows", "")
     rows = []
-    for i in range(int(form.get("tool_rows", "0") or 0) if form.get("tool_rows", "").isdigit()
-                   else 0):
+    for i in range(min(int(count), MAX_ROWS) if count.isdigit() else 0):
         rows.append({"kind": form.get(f"tool-{i}-kind", "action"),
                      "ref": form.get(f"tool-{i}-ref", "").strip(),
                      "name": form.get(f"tool-{i}-name", "").strip(),
