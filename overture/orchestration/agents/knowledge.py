@@ -158,6 +158,12 @@ def get_document(collection: KnowledgeCollection, document_id: Any) -> Knowledge
     return document
 
 
+def passages(document: KnowledgeDocument) -> list[KnowledgePassage]:
+    """The document's passages (its chunks), in order."""
+    return list(db.session.scalars(select(KnowledgePassage).where(
+        KnowledgePassage.document_id == document.id).order_by(KnowledgePassage.ordinal)))
+
+
 def delete_document(collection: KnowledgeCollection, document: KnowledgeDocument) -> None:
     audit.record("knowledge.document_deleted", target_type="knowledge_document",
                  target_id=document.id, details={"collection": collection.name,

@@ -13,10 +13,12 @@ bp = Blueprint("console", __name__)
 
 # The areas register their routes on `bp` when imported (after `bp` exists).
 from overture.web.console import (  # noqa: E402
+    agents,
     apikeys,
     audit,
     errors,
     home,
+    knowledge,
     members,
     operate,
     profile,
@@ -32,6 +34,6 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
     _login_limit,
 )
 
-__all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit",
-           "apikeys", "audit", "bp", "errors", "home", "members", "operate", "profile",
-           "settings", "signin", "templates", "workspaces"]
+__all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
+           "apikeys", "audit", "bp", "errors", "home", "knowledge", "members", "operate",
+           "profile", "settings", "signin", "templates", "workspaces"]
