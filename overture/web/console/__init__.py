@@ -14,6 +14,7 @@ bp = Blueprint("console", __name__)
 # The areas register their routes on `bp` when imported (after `bp` exists).
 from overture.web.console import (  # noqa: E402
     apikeys,
+    connections,
     errors,
     home,
     members,
@@ -30,5 +31,5 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit",
-           "apikeys", "bp", "errors", "home", "members", "profile", "settings", "signin",
-           "workspaces"]
+           "apikeys", "bp", "connections", "errors", "home", "members", "profile", "settings",
+           "signin", "workspaces"]
