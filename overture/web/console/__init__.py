@@ -21,6 +21,7 @@ from overture.web.console import (  # noqa: E402
     profile,
     settings,
     signin,
+    triggers,
     workspaces,
 )
 from overture.web.console.signin import (  # noqa: E402  (the pattern other pages follow)
@@ -32,4 +33,4 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit",
            "apikeys", "bp", "connections", "errors", "home", "members", "profile", "settings",
-           "signin", "workspaces"]
+           "signin", "triggers", "workspaces"]
