@@ -141,7 +141,7 @@ def test_console_connections_journey(app: Any, world: Any, browser: Browser, htt
         visit.check("triggers")
 
         page.get_by_role("button", name="Require signatures for Weekly report").click()
-        shown = page.get_by_label("New signing secret").input_value()
+        shown = page.get_by_label("New signing secret", exact=True).input_value()
         assert shown.startswith("whsec_")
         visit.check("webhook-secret")
         page.goto(base + "/triggers")
