@@ -127,7 +127,7 @@ def test_console_connections_journey(app: Any, world: Any, browser: Browser, htt
         visit.check("connections")
 
         page.get_by_role("link", name="Triggers").click()
-        page.get_by_label("Cron").fill("30 8 * * 1-5")
+        page.get_by_label("Cron (minute hour day month weekday)").fill("30 8 * * 1-5")
         page.get_by_label("Time zone").fill("Europe/Paris")
         page.get_by_role("button", name="Add schedule").click()
         page.get_by_text("Weekly report now runs on").wait_for(timeout=WAIT_MS)
