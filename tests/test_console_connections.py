@@ -216,3 +216,37 @@ def test_console_connections_placeholder_is_filled_in_and_oauth_comes_back(
     back = api.client.get(f"/oauth/callback?code=the-code&state={state}")
     assert back.status_code == 302 and back.headers["Location"] == f"/connections/{oauth_id}"
     assert "Active" in admin.text(f"/connections/{oauth_id}")
+
+
+def test_console_triggers_polling_is_added_paused_and_a_bad_edit_is_explained(
+        app: Any, world: Any) -> None:
+    workflow_id = seed_workflow(world, "Inbox triage")
+    admin = browse(app, world, "a_admin")
+    made = admin.post("/connections/new?connector=imap", {
+        "name": "Support inbox", "f_host": "imap.example.com", "f_username": "support",
+        "f_password": "imap-secret-value"})
+    assert made.status_code == 302, page_text(made)
+    conn_id = made.headers["Location"].rsplit("/", 1)[1]
+
+    page = admin.text("/triggers")
+    assert "Support inbox: " in page and "imap-secret-value" not in page
+    source = f"{conn_id}:new_email"
+    bad = admin.post("/triggers/polling", {"workflow_id": str(workflow_id), "source": source,
+                                           "interval": "5"})
+    assert bad.status_code == 422 and "Whole seconds from 15" in page_text(bad)
+    added = admin.post("/triggers/polling", {"workflow_id": str(workflow_id),
+                                             "source": source, "interval": "600"})
+    assert added.status_code == 302
+    listing = admin.get("/triggers")
+    assert "new_email" in page_text(listing) and "10 min" in page_text(listing)
+
+    created = admin.post("/triggers/schedules", {"workflow_id": str(workflow_id),
+                                                 "cron": "0 7 * * *", "timezone": "UTC"})
+    assert created.status_code == 302
+    html = admin.text("/triggers")
+    schedule_id = html.split("/triggers/schedules/")[1].split("/")[0].split('"')[0]
+    edit = admin.post(f"/triggers/schedules/{schedule_id}", {"cron": "0 7 * *",
+                                                              "timezone": "UTC"})
+    assert edit.status_code == 422 and "Not a cron expression" in page_text(edit)
+    paused = admin.post(f"/triggers/schedules/{schedule_id}/toggle")
+    assert paused.status_code == 302 and "Paused" in admin.text("/triggers")

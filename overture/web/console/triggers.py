@@ -16,7 +16,7 @@ from croniter import CroniterError
 from flask import current_app, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from overture.connectors import connections
+from overture.connectors import connections, registry
 from overture.orchestration import scheduler, triggers, workflows
 from overture.orchestration.models import Schedule, Workflow
 from overture.platform.db import db, utcnow
@@ -44,13 +44,25 @@ def next_times(schedule: Schedule, count: int = 5) -> list[datetime]:
     return ticks
 
 
+def _sources(conns: Any) -> list[tuple[str, str]]:
+    """Each (connection, polling trigger) a workflow may watch: value and label."""
+    found = []
+    for conn in conns:
+        connector = registry.find(conn.connector_key)
+        for trigger in connector.triggers if connector else ():
+            if trigger.kind == "polling":
+                found.append((f"{conn.id}:{trigger.key}", f"{conn.name}: {trigger.name}"))
+    return found
+
+
 def webhook_url(workflow: Workflow) -> str:
     base = current_app.extensions["overture.settings"].public_url
     return f"{base}/hooks/{workflow.tenant_id}/{workflow.webhook_token}"
 
 
 def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
-          secret: tuple[Workflow, str] | None = None, edit_errors: dict[str, Any] | None = None
+          secret: tuple[Workflow, str] | None = None, edit_errors: dict[str, Any] | None = None,
+          poll_errors: FormErrors | None = None, poll_form: dict[str, str] | None = None
           ) -> Any:
     access = console_access()
     flows = workflows.list_workflows(None, LIMIT).items
@@ -60,13 +72,16 @@ def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
     conns = ({c.id: c for c in connections.list_connections(access, None, LIMIT).items}
              if access.can("credential.read") else {})
     errors = errors or FormErrors()
+    poll_form = poll_form or {"workflow_id": "", "source": "", "interval": "300"}
     body, status = render(
-        "console/triggers.html", status_of(errors) if not edit_errors else 422,
+        "console/triggers.html",
+        422 if edit_errors or poll_errors else status_of(errors),
         title="Triggers", workflows=flows, names=names, schedules=schedules,
         polling=polling, conns=conns, next_times=next_times, webhook_url=webhook_url,
         errors=errors, form=form or {"workflow_id": "", "cron": "0 9 * * 1-5",
                                      "timezone": "UTC", "input": ""},
-        secret=secret, edit_errors=edit_errors or {},
+        secret=secret, edit_errors=edit_errors or {}, sources=_sources(conns.values()),
+        poll_errors=poll_errors or FormErrors(), poll_form=poll_form,
         can_edit=access.can("workflow.edit"),
         can_sign=access.can("workflow.edit") and access.can("credential.manage"))
     return body, status, {"Cache-Control": "no-store"}
@@ -166,6 +181,27 @@ def delete_schedule(schedule_id: str) -> Response:
 
 
 # --------------------------------------------------------------------------- polling
+
+
+@bp.post("/triggers/polling")
+@page("workflow.edit")
+def create_polling() -> Any:
+    form = {k: request.form.get(k, "") for k in ("workflow_id", "source", "interval")}
+    with form_errors({"workflow_id", "connection_id", "trigger_key", "interval_seconds"}) \
+            as errors:
+        connection_id, _, trigger_key = form["source"].partition(":")
+        if not trigger_key:
+            raise ValidationFailed.field("trigger_key", "choose what to watch")
+        if not form["interval"].strip().isdigit():
+            raise ValidationFailed.field("interval_seconds", "whole seconds")
+        workflow = workflows.get_workflow(form["workflow_id"])
+        triggers.create_subscription(workflow, connection_id, trigger_key,
+                                     int(form["interval"]), True,
+                                     console_access().principal.user.id)
+        db.session.commit()
+        flash(f"{workflow.name} now runs on each new event.", "ok")
+        return redirect(url_for("console.triggers") + "#polling")
+    return _page(poll_errors=errors, poll_form=form)
 
 
 @bp.post("/triggers/polling/<subscription_id>/toggle")
