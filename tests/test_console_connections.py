@@ -88,6 +88,12 @@ def test_console_connections_journey(app: Any, world: Any, browser: Browser, htt
     httpserver.expect_request("/user", headers={"Authorization": f"Bearer {TOKEN}"}) \
         .respond_with_json({"login": "octocat"})
     seed_workflow(world)
+    tenant, user = world.tenants["a"], world.users["a_admin"]
+    with scoped_to(tenant.id, user_id=user.id):  # as a template leaves it
+        connections.create_placeholder(
+            access_to(Principal(user), tenant), connector_key="http", name="Billing API",
+            base_url="https://billing.example.com")
+        db.session.commit()
     with serve(app) as base:
         context = browser.new_context(viewport={"width": 1400, "height": 900},
                                       permissions=["clipboard-read", "clipboard-write"])
@@ -100,8 +106,7 @@ def test_console_connections_journey(app: Any, world: Any, browser: Browser, htt
         page.wait_for_url(base + "/", timeout=WAIT_MS)
 
         page.goto(base + "/connections")
-        page.get_by_text("No connections yet").wait_for(timeout=WAIT_MS)
-        visit.check("connections-empty")
+        page.get_by_text("Placeholder: credentials to fill in").wait_for(timeout=WAIT_MS)
         page.get_by_role("link", name="New connection").click()
         visit.check("catalogue")
         page.get_by_role("link", name="GitHub").first.click()
@@ -121,10 +126,15 @@ def test_console_connections_journey(app: Any, world: Any, browser: Browser, htt
         visit.check("connection")
 
         page.goto(base + "/connections")
-        row = page.locator("#connections tbody tr")
-        assert row.count() == 1 and "passed" in row.first.inner_text()
+        row = page.locator("#connections tbody tr", has_text="GitHub (acme)")
+        assert "passed" in row.inner_text()
         assert TOKEN not in page.content()
         visit.check("connections")
+
+        page.get_by_role("link", name="Billing API").click()
+        page.get_by_text("This connection was made from a template").wait_for(timeout=WAIT_MS)
+        assert page.get_by_label("Bearer token (optional)").get_attribute("type") == "password"
+        visit.check("connection-placeholder")
 
         page.get_by_role("link", name="Triggers").click()
         page.get_by_label("Cron (minute hour day month weekday)").fill("30 8 * * 1-5")
@@ -199,6 +209,8 @@ def test_console_connections_placeholder_is_filled_in_and_oauth_comes_back(
     listing = admin.text("/connections")
     assert "Placeholder: credentials to fill in" in listing
     path = f"/connections/{placeholder_id}"
+    untested = admin.post(f"{path}/test")  # nothing to test with yet: said, not a 500
+    assert untested.status_code == 200 and "The test failed." in page_text(untested)
     assert admin.post(f"{path}/credentials", {"f_api_key": ""}).status_code == 422
     filled = admin.post(f"{path}/credentials", {"f_api_key": "ghp_filled_in"})
     assert filled.status_code == 302

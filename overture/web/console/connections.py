@@ -16,7 +16,7 @@ from overture.connectors.models import Connection
 from overture.connectors.oauth import authorization_url
 from overture.platform import audit
 from overture.platform.db import db
-from overture.platform.errors import ValidationFailed
+from overture.platform.errors import Forbidden, OvertureError, ValidationFailed
 from overture.tenants import credentials
 from overture.web.api.connectors import connector_view
 from overture.web.console import bp
@@ -142,7 +142,14 @@ def connection(connection_id: str) -> Any:
 @bp.post("/connections/<connection_id>/test")
 @page("credential.read")
 def test_connection(connection_id: str) -> Any:
-    result = connections.test(console_access(), _find(connection_id))
+    found = _find(connection_id)
+    try:
+        result = connections.test(console_access(), found)
+    except OvertureError as err:  # e.g. no credentials yet: said inline, like a failure
+        if isinstance(err, Forbidden):
+            raise
+        db.session.rollback()
+        result = {"ok": False, "reason": err.code, "detail": err.detail}
     if request.headers.get("HX-Request"):
         return render("console/_connection_test.html", test=result)
     return _detail(_find(connection_id), test=result)
