@@ -41,10 +41,11 @@ def _connector(key: str | None) -> dict[str, Any]:
     return connector_view(found)
 
 
-def _last_tests() -> dict[str, Any]:
+def _last_tests(target_id: str | None = None) -> dict[str, Any]:
     """Each connection's latest test, from the audit log (the test writes one event)."""
     latest: dict[str, Any] = {}
-    for event in audit.iter_events(audit.EventFilter(action_prefix="connection.tested")):
+    for event in audit.iter_events(audit.EventFilter(action_prefix="connection.tested",
+                                                     target_id=target_id)):
         latest[str(event.target_id)] = {"at": event.occurred_at,
                                         "ok": bool((event.details or {}).get("ok"))}
     return latest
@@ -122,7 +123,8 @@ def _detail(connection: Connection, errors: FormErrors | None = None,
     body, status = render(
         "console/connection.html", status_of(errors), title=connection.name,
         connection=connection, connector=connector, credential=credential,
-        state=state_of(connection), last_test=_last_tests().get(str(connection.id)),
+        state=state_of(connection),
+        last_test=_last_tests(str(connection.id)).get(str(connection.id)),
         test=test, fields=fields_of(auth_schema(connector["auth"])), errors=errors,
         form=form or {}, fill=needs_credentials(connection, connector),
         can_manage=access.can("credential.manage"))
