@@ -83,8 +83,9 @@ def _client(values: dict[str, Any], connector: Connector, redirect_uri: str | No
 
 
 def authorization_url(connection: Connection, connector: Connector, redirect_uri: str,
-                      session: dict[str, Any]) -> str:
-    """Where to send the user; the state is remembered in their session only."""
+                      session: dict[str, Any], return_to: str | None = None) -> str:
+    """Where to send the user; the state is remembered in their session only, with the
+    local page (`return_to`, a path) the callback sends them back to."""
     values = use_credential(connection.credential_id, f"{connector.key}.authorize")
     state = secrets.token_urlsafe(24)
     url, _ = _client(values, connector, redirect_uri).create_authorization_url(
@@ -93,9 +94,15 @@ def authorization_url(connection: Connection, connector: Connector, redirect_uri
     pending = {k: v for k, v in session.get("oauth_states", {}).items()
                if v["at"] > time.time() - STATE_TTL}
     pending[state] = {"connection": str(connection.id), "tenant": str(connection.tenant_id),
-                      "at": time.time()}
+                      "at": time.time(),
+                      "return_to": return_to if _local_path(return_to) else None}
     session["oauth_states"] = pending
     return url
+
+
+def _local_path(path: str | None) -> bool:
+    """A path on this site ("/x"), never another host ("//x", "/\\x", "http:...")."""
+    return path is not None and path.startswith("/") and not path.startswith(("//", "/\\"))
 
 
 def pop_state(session: dict[str, Any], state: str | None) -> dict[str, Any] | None:

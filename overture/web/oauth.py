@@ -38,4 +38,4 @@ def callback() -> Response:
         complete(connection, connector, request.args.get("code", ""),
                  url_for("oauth.callback", _external=True))
         db.session.commit()
-    return redirect(url_for("console.home"))
+    return redirect(pending.get("return_to") or url_for("console.home"))

@@ -16,6 +16,7 @@ from overture.web.console import (  # noqa: E402
     agents,
     apikeys,
     audit,
+    connections,
     errors,
     home,
     knowledge,
@@ -25,6 +26,7 @@ from overture.web.console import (  # noqa: E402
     settings,
     signin,
     templates,
+    triggers,
     workspaces,
 )
 from overture.web.console.signin import (  # noqa: E402  (the pattern other pages follow)
@@ -35,5 +37,5 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
-           "apikeys", "audit", "bp", "errors", "home", "knowledge", "members", "operate",
-           "profile", "settings", "signin", "templates", "workspaces"]
+           "apikeys", "audit", "bp", "connections", "errors", "home", "knowledge", "members",
+           "operate", "profile", "settings", "signin", "templates", "triggers", "workspaces"]
