@@ -307,7 +307,7 @@ function Canvas({ config, api }) {
       setRunOpen(false);
       setSelected(null);
       setRunId(started.id);
-      announce(`Test run started on v${started.version}.`);
+      announce(""); // the run strip says it, live
     } catch (err) {
       announce(`Could not start the test run: ${err.message}`, "error");
     } finally {
