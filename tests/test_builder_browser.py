@@ -320,6 +320,7 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
         sample.fill('{"name": ')
         page.get_by_role("button", name="Start test run").click()
         expect(page.locator("#ovb-run-input-error")).to_contain_text("Not valid JSON")
+        assert _axe(page) == []  # the dialog and its error too
         sample.fill('{"name": "Ada"}')
         page.get_by_role("button", name="Start test run").click()
         expect(dialog).to_be_hidden()

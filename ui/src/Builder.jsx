@@ -69,6 +69,7 @@ function Canvas({ config, api }) {
   const { versions, people, reloadVersions } = useVersions(api, workflowId);
   const [panel, setPanel] = useState(null); // "history" replaces the side panel while open
   const historyRef = useRef(null);
+  const historyButton = useRef(null);
   const [runOpen, setRunOpen] = useState(false);
   const [runId, setRunId] = useState(null);
   const { run, error: pollError } = useRunPoll(api, runId);
@@ -354,7 +355,7 @@ function Canvas({ config, api }) {
                       title="Save draft (Ctrl+S)">Save draft</button>
             </>
           )}
-          <button type="button" className="ovb-btn" aria-pressed={panel === "history"}
+          <button type="button" className="ovb-btn" aria-pressed={panel === "history"} ref={historyButton}
                   onClick={() => { setSelected(null); setPanel(panel === "history" ? null : "history"); }}>
             History
           </button>
@@ -415,7 +416,7 @@ function Canvas({ config, api }) {
         {panel === "history" ? (
           <History versions={versions} draft={definition} live={live} people={people} canEdit={canEdit}
                    canPublish={canPublish} busy={busy} focusRef={historyRef} onRestore={restore}
-                   onMakeLive={makeLive} onClose={() => setPanel(null)} />
+                   onMakeLive={makeLive} onClose={() => { setPanel(null); historyButton.current?.focus(); }} />
         ) : entry ? (
           <Inspector key={entry.step.id} entry={entry} meta={meta} actions={actions}
                      errors={errorsByStep[entry.step.id] || []} readOnly={!canEdit}

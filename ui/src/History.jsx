@@ -104,7 +104,8 @@ export function Diff({ before, after }) {
 export function History({ versions, draft, live, people, canEdit, canPublish, busy, focusRef,
                           onRestore, onMakeLive, onClose }) {
   const newest = versions.length ? versions[versions.length - 1].number : null;
-  const [picked, setPicked] = useState(newest);
+  const [chosen, setPicked] = useState(null); // none chosen: the newest, even one published after opening
+  const picked = chosen ?? newest;
   const [against, setAgainst] = useState(DRAFT);
   const version = versions.find((v) => v.number === picked) || null;
   const other = against === DRAFT ? draft : versions.find((v) => String(v.number) === against)?.definition;
