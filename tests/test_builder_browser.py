@@ -321,6 +321,7 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
         page.get_by_role("button", name="Start test run").click()
         expect(page.locator("#ovb-run-input-error")).to_contain_text("Not valid JSON")
         assert _axe(page) == []  # the dialog and its error too
+        page.screenshot(path=str(SHOTS / "05-test-run-input.png"))
         sample.fill('{"name": "Ada"}')
         page.get_by_role("button", name="Start test run").click()
         expect(dialog).to_be_hidden()
@@ -329,7 +330,7 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
                 "Succeeded", timeout=WAIT_MS)
         expect(page.locator(".ovb-run__badge")).to_have_text("Test run succeeded")
         href = page.get_by_role("link", name="Open in the run viewer").get_attribute("href")
-        page.screenshot(path=str(SHOTS / "05-test-run.png"))
+        page.screenshot(path=str(SHOTS / "06-test-run-succeeded.png"))
         assert _axe(page) == []
         context.close()
         settle([world.tenants["a"].id])
