@@ -255,7 +255,7 @@ function Canvas({ config, api }) {
   }
 
   async function publish() {
-    if (dirty && !(await save())) return;
+    if (dirty && !(await save())) return false;
     setBusy(true);
     try {
       const version = await api("POST", `/workflows/${workflowId}/publish`);
@@ -263,6 +263,7 @@ function Canvas({ config, api }) {
       setWorkflow((wf) => ({ ...wf, current_version: version.number }));
       reloadVersions();
       announce(`Published version ${version.number}.`, "success");
+      return true;
     } catch (err) {
       if (err instanceof ApiError && Array.isArray(err.problem.errors)) {
         const def = current.current;
@@ -275,6 +276,7 @@ function Canvas({ config, api }) {
       } else {
         announce(`Not published: ${err.message}`, "error");
       }
+      return false;
     } finally {
       setBusy(false);
     }
@@ -300,7 +302,11 @@ function Canvas({ config, api }) {
   }
 
   const sampleKey = `overture.builder.sample.${workflowId}`;
-  async function startRun(input, text) {
+  async function startRun(input, text, publishFirst) {
+    if (publishFirst) {
+      setRunOpen(false); // a refused publish shows its errors on the nodes
+      if (!(await publish())) return;
+    }
     setBusy(true);
     try {
       const started = await api("POST", `/workflows/${workflowId}/runs`, { input });
@@ -378,7 +384,8 @@ function Canvas({ config, api }) {
       <div className="ovb-status-row">
         <p className={`ovb-status is-${status.kind}`} role="status" aria-live="polite">{status.text}</p>
       </div>
-      <TestRunDialog open={runOpen} initial={sample} live={live} unpublished={unpublished} busy={busy}
+      <TestRunDialog open={runOpen} initial={sample} live={live} unpublished={unpublished || dirty} busy={busy}
+                     canPublish={canPublish}
                      onStart={startRun} onClose={() => setRunOpen(false)} />
       <div className={`ovb-main${canEdit ? "" : " is-readonly"}${panel === "history" ? " is-wide" : ""}`}>
         {canEdit && <Palette types={Object.keys(meta)} actions={actions} onAdd={onAdd} afterLabel={afterLabel} />}

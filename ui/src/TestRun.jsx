@@ -93,7 +93,7 @@ export function RunSummary({ run, runId, pollError, viewerUrl, onDismiss }) {
   );
 }
 
-export function TestRunDialog({ open, initial, live, unpublished, busy, onStart, onClose }) {
+export function TestRunDialog({ open, initial, live, unpublished, canPublish, busy, onStart, onClose }) {
   const ref = useRef(null);
   const [text, setText] = useState(initial);
   const [problem, setProblem] = useState("");
@@ -119,12 +119,13 @@ export function TestRunDialog({ open, initial, live, unpublished, busy, onStart,
     }
   };
 
-  const submit = (e) => {
+  const submit = (e, publishFirst = false) => {
     e.preventDefault();
     const found = check(text);
     setProblem(found);
-    if (!found) onStart(JSON.parse(text), text);
+    if (!found) onStart(JSON.parse(text), text, publishFirst);
   };
+  const mayPublish = canPublish && (unpublished || !live);
 
   return (
     <dialog ref={ref} className="ovb-dialog" aria-labelledby="ovb-run-title" onClose={onClose}>
@@ -133,11 +134,16 @@ export function TestRunDialog({ open, initial, live, unpublished, busy, onStart,
         {live ? (
           <p className="ovb-dialog__note">
             Runs the live version, v{live}, with this input.
-            {unpublished && <strong> The draft has changes that are not published: publish first to test them.</strong>}
+            {unpublished && (
+              <strong> The draft has changes that are not published: publish first to test them{
+                canPublish ? " (“Publish, then run” does both)" : ""}.</strong>
+            )}
           </p>
         ) : (
           <p className="ovb-dialog__note is-warn" role="alert">
-            Nothing is published yet: runs use the live version, so publish the workflow first.
+            Nothing is published yet, and runs use the live version: {canPublish
+              ? "“Publish, then run” publishes the draft first."
+              : "someone who may publish has to publish the workflow first."}
           </p>
         )}
         <div className={problem ? "ovb-field has-error" : "ovb-field"}>
@@ -153,7 +159,11 @@ export function TestRunDialog({ open, initial, live, unpublished, busy, onStart,
         </div>
         <div className="ovb-dialog__actions">
           <button type="button" className="ovb-btn" onClick={onClose}>Cancel</button>
-          <button type="submit" className="ovb-btn ovb-btn--primary" disabled={busy || !live}>Start test run</button>
+          {mayPublish && (
+            <button type="button" className={live ? "ovb-btn" : "ovb-btn ovb-btn--primary"} disabled={busy}
+                    onClick={(e) => submit(e, true)}>Publish, then run</button>
+          )}
+          {live && <button type="submit" className="ovb-btn ovb-btn--primary" disabled={busy}>Start test run</button>}
         </div>
       </form>
     </dialog>
