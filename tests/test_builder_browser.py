@@ -245,6 +245,7 @@ def test_a_viewer_sees_the_graph_without_edit_controls(app: Any, world: World) -
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'data-can-edit="false"' in html and 'data-can-publish="false"' in html
+    assert 'data-can-run="false"' in html  # no test run button: a viewer may not start runs
     other = as_user(app, world, "b_owner", "b").client.get(
         f"/workflows/{workflow_id}/builder?tenant=ws-b")
     assert other.status_code == 404  # another workspace's workflow is not there
