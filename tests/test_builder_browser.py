@@ -304,6 +304,7 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
         expect(field.locator("dt")).to_have_text("name")
         expect(field.locator("del")).to_have_text('"Greet"')
         expect(field.locator("ins")).to_have_text('"Greet warmly"')
+        expect(greet.locator(".ovb-node__mark")).to_have_text("Changed")  # on the canvas too
         page.screenshot(path=str(SHOTS / "04-history-diff.png"))
         assert _axe(page) == []
         page.get_by_role("button", name="Restore v1 to the draft").click()

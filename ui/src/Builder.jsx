@@ -68,6 +68,7 @@ function Canvas({ config, api }) {
   const flow = useReactFlow();
   const { versions, people, reloadVersions } = useVersions(api, workflowId);
   const [panel, setPanel] = useState(null); // "history" replaces the side panel while open
+  const [marks, setMarks] = useState({}); // step id -> "added" | "changed", from the history's diff
   const historyRef = useRef(null);
   const historyButton = useRef(null);
   const [runOpen, setRunOpen] = useState(false);
@@ -115,11 +116,11 @@ function Canvas({ config, api }) {
       const errs = errorsByStep[n.id] || [];
       const info = typeInfo(n.data.step.type);
       const ran = runStatus[n.id];
-      return { ...n, selected: n.id === selected, data: { ...n.data, errors: errs, run: ran },
+      return { ...n, selected: n.id === selected, data: { ...n.data, errors: errs, run: ran, mark: marks[n.id] },
                ariaLabel: `${info.label} step ${n.data.step.name || n.id}${errs.length ? `, ${errs.length} problem${errs.length > 1 ? "s" : ""}` : ""}${
                  ran ? `, test run: ${STATUS_LABEL[ran] || ran}` : ""}` };
     }));
-  }, [graph, errorsByStep, selected, runStatus]);
+  }, [graph, errorsByStep, selected, runStatus, marks]);
 
   const stepCount = graph.nodes.length;
   useEffect(() => {
@@ -423,7 +424,7 @@ function Canvas({ config, api }) {
         {panel === "history" ? (
           <History versions={versions} draft={definition} live={live} people={people} canEdit={canEdit}
                    canPublish={canPublish} busy={busy} focusRef={historyRef} onRestore={restore}
-                   onMakeLive={makeLive} onClose={() => { setPanel(null); historyButton.current?.focus(); }} />
+                   onMakeLive={makeLive} onMarks={setMarks} onClose={() => { setPanel(null); historyButton.current?.focus(); }} />
         ) : entry ? (
           <Inspector key={entry.step.id} entry={entry} meta={meta} actions={actions}
                      errors={errorsByStep[entry.step.id] || []} readOnly={!canEdit}

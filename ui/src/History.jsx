@@ -102,7 +102,7 @@ export function Diff({ before, after }) {
 }
 
 export function History({ versions, draft, live, people, canEdit, canPublish, busy, focusRef,
-                          onRestore, onMakeLive, onClose }) {
+                          onRestore, onMakeLive, onClose, onMarks }) {
   const newest = versions.length ? versions[versions.length - 1].number : null;
   const [chosen, setPicked] = useState(null); // none chosen: the newest, even one published after opening
   const picked = chosen ?? newest;
@@ -110,6 +110,17 @@ export function History({ versions, draft, live, people, canEdit, canPublish, bu
   const version = versions.find((v) => v.number === picked) || null;
   const other = against === DRAFT ? draft : versions.find((v) => String(v.number) === against)?.definition;
   const otherLabel = against === DRAFT ? "the draft" : `v${against}`;
+  // Against the draft, the canvas marks the steps added or changed since that version.
+  useEffect(() => {
+    if (!version || against !== DRAFT) {
+      onMarks({});
+      return;
+    }
+    const diff = diffDefinitions(version.definition, draft);
+    onMarks(Object.fromEntries([...diff.added.map((s) => [s.id, "added"]),
+                                ...diff.changed.map((c) => [c.id, "changed"])]));
+  }, [version, against, draft, onMarks]);
+  useEffect(() => () => onMarks({}), [onMarks]);
   const byWhom = (id) => (id ? people[id] || "a former member" : "the platform");
 
   return (

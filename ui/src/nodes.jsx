@@ -7,7 +7,7 @@ import { StepIcon } from "./icons.jsx";
 import { STATUS_LABEL } from "./TestRun.jsx";
 
 function StepNode({ data, selected }) {
-  const { step, errors, run } = data;
+  const { step, errors, run, mark } = data;
   const info = typeInfo(step.type);
   const line = summary(step);
   const agents = agentsOf(step);
@@ -15,9 +15,11 @@ function StepNode({ data, selected }) {
   if (selected) classes.push("is-selected");
   if (errors.length) classes.push("has-error");
   if (run) classes.push(`is-run-${run}`);
+  if (mark) classes.push(`is-${mark}`);
   return (
     <div className={classes.join(" ")} data-step-id={step.id}>
       <Handle type="target" position={Position.Top} className="ovb-handle" />
+      {mark && <span className={`ovb-node__mark is-${mark}`}>{mark === "added" ? "Added" : "Changed"}</span>}
       {run && <span className={`ovb-node__run is-${run}`}>{STATUS_LABEL[run] || run}</span>}
       <div className="ovb-node__icon" aria-hidden="true"><StepIcon type={step.type} size={19} /></div>
       <div className="ovb-node__body">
