@@ -1,7 +1,9 @@
 """The visual builder in a real browser (Debian's Chromium through Playwright) against the
 real app on a real server: a builder adds a step with the keyboard, configures it in the
 side panel, saves the draft (it survives a reload), and a publish the API refuses shows
-its error on the offending node. Nothing is loaded from another host.
+its error on the offending node; version history shows what changed between versions and
+restores one into the draft; a test run started from the editor lights up its nodes as
+real workers run the steps. Nothing is loaded from another host.
 
 Screenshots go to build/screenshots/builder/.
 """
@@ -16,6 +18,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.engine_api_support import settle
+from tests.engine_support import running_workers
 from tests.live_server import serve
 from tests.support import PASSWORD, World, as_user
 
@@ -241,6 +245,104 @@ def test_a_viewer_sees_the_graph_without_edit_controls(app: Any, world: World) -
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert 'data-can-edit="false"' in html and 'data-can-publish="false"' in html
+    assert 'data-can-run="false"' in html  # no test run button: a viewer may not start runs
     other = as_user(app, world, "b_owner", "b").client.get(
         f"/workflows/{workflow_id}/builder?tenant=ws-b")
     assert other.status_code == 404  # another workspace's workflow is not there
+
+
+GREETING = {"steps": [
+    {"id": "greet", "type": "transform", "name": "Greet", "output": "Hello {{ input.name }}",
+     "next": "shout"},
+    {"id": "shout", "type": "transform", "name": "Shout", "output": "{{ input.name }}!"}]}
+
+
+def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, world: World,
+                                                                   settings: Any,
+                                                                   browser: Browser) -> None:
+    builder = as_user(app, world, "a_builder", "a")
+    workflow_id = builder.post("/workflows", json={"name": "Greeter",
+                                                   "definition": GREETING}).get_json()["id"]
+    assert builder.post(f"/workflows/{workflow_id}/publish").status_code == 201
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    failed: list[str] = []
+    with running_workers(settings, processes=1, threads=2), serve(app) as base:
+        context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = context.new_page()
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}")
+                if r.status >= 400 else None)
+        _sign_in(page, base, world.users["a_builder"].email)
+        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+        greet = _node(page, "greet")
+        expect(greet).to_be_visible(timeout=WAIT_MS)
+
+        # A change, published as v2.
+        greet.focus()
+        page.keyboard.press("Enter")
+        page.fill("#ovb-f-greet-name", "Greet warmly")
+        page.locator("#ovb-f-greet-name").press("Tab")
+        page.get_by_role("button", name="Publish").click()
+        expect(page.get_by_role("status")).to_have_text("Published version 2.")
+
+        # History: both versions, by whom; v1 against the draft names the changed step.
+        page.get_by_role("button", name="History").click()
+        expect(page.locator("#ovb-history-title")).to_be_focused()
+        versions = page.locator(".ovb-versions__item")
+        expect(versions).to_have_count(2)
+        expect(versions.first).to_contain_text("v2")
+        expect(versions.first).to_contain_text(world.users["a_builder"].name
+                                               or world.users["a_builder"].email)
+        expect(page.locator(".ovb-diff__same")).to_have_text("No differences.")  # v2 = draft
+        versions.nth(1).focus()  # v1, with the keyboard
+        page.keyboard.press("Enter")
+        changed = page.locator(".ovb-diff__step.is-changed")
+        expect(changed).to_have_count(1)
+        expect(changed).to_contain_text("greet")
+        field = changed.locator(".ovb-diff__field")
+        expect(field.locator("dt")).to_have_text("name")
+        expect(field.locator("del")).to_have_text('"Greet"')
+        expect(field.locator("ins")).to_have_text('"Greet warmly"')
+        expect(greet.locator(".ovb-node__mark")).to_have_text("Changed")  # on the canvas too
+        page.screenshot(path=str(SHOTS / "04-history-diff.png"))
+        assert _axe(page) == []
+        page.get_by_role("button", name="Restore v1 to the draft").click()
+        expect(page.get_by_role("status")).to_contain_text("Version 1 restored to the draft")
+        expect(greet.locator(".ovb-node__title")).to_have_text("Greet")
+        expect(page.locator(".ovb-pill", has_text="Live: v2")).to_be_visible()
+
+        # A test run of the live version, with a sample input checked as JSON.
+        page.get_by_role("button", name="Test run").click()
+        dialog = page.get_by_role("dialog", name="Test run")
+        expect(dialog).to_contain_text("not published")  # the draft is v1 again
+        sample = page.locator("#ovb-run-input")
+        expect(sample).to_be_focused()
+        assert '"name"' in sample.input_value()  # prefilled from what the steps read
+        sample.fill('{"name": ')
+        page.get_by_role("button", name="Start test run").click()
+        expect(page.locator("#ovb-run-input-error")).to_contain_text("Not valid JSON")
+        assert _axe(page) == []  # the dialog and its error too
+        page.screenshot(path=str(SHOTS / "05-test-run-input.png"))
+        sample.fill('{"name": "Ada"}')
+        page.get_by_role("button", name="Start test run").click()
+        expect(dialog).to_be_hidden()
+        for step_id in ("greet", "shout"):
+            expect(_node(page, step_id).locator(".ovb-node__run")).to_have_text(
+                "Succeeded", timeout=WAIT_MS)
+        expect(page.locator(".ovb-run__badge")).to_have_text("Test run succeeded")
+        href = page.get_by_role("link", name="Open in the run viewer").get_attribute("href")
+        page.screenshot(path=str(SHOTS / "06-test-run-succeeded.png"))
+        assert _axe(page) == []
+        context.close()
+        settle([world.tenants["a"].id])
+
+    saved = builder.get(f"/workflows/{workflow_id}").get_json()
+    assert saved["definition"] == GREETING  # v1 restored into the draft
+    assert saved["current_version"] == 2
+    runs = builder.get(f"/runs?workflow_id={workflow_id}").get_json()["items"]
+    assert [(r["status"], r["version"], r["input"]) for r in runs] == [
+        ("succeeded", 2, {"name": "Ada"})]
+    assert href == f"/runs/{runs[0]['id']}"
+    assert problems == []
+    assert failed == []

@@ -41,4 +41,5 @@ def builder(workflow_id: str) -> str:
     return render_template(
         "builder.html", workflow=workflow, tenant=access.tenant,
         can_edit=access.can("workflow.edit"), can_publish=access.can("workflow.publish"),
+        can_run=access.can("run.start") and access.can("run.read"),
         built=BUILD.exists())

@@ -11,11 +11,14 @@ import {
   addBranch, addStep, allIds, connect, deleteStep, disconnect, findStep, freshStep, renameStep, setField,
   stepOfErrorPath, walk,
 } from "./definition.js";
+import { diffDefinitions, sampleInput } from "./diff.js";
 import { toGraph } from "./graph.js";
+import { History, useVersions } from "./History.jsx";
 import { Inspector } from "./Inspector.jsx";
 import { StepIcon } from "./icons.jsx";
 import { nodeTypes } from "./nodes.jsx";
 import { Palette } from "./Palette.jsx";
+import { RunSummary, STATUS_LABEL, TestRunDialog, stepStatuses, useRunPoll } from "./TestRun.jsx";
 
 const LIMIT = 200;
 
@@ -43,7 +46,7 @@ function typing(target) {
 }
 
 function Canvas({ config, api }) {
-  const { workflowId, canEdit, canPublish, backUrl } = config;
+  const { workflowId, canEdit, canPublish, canRun, backUrl, runsUrl } = config;
   const [meta, setMeta] = useState(null); // step type -> {schema, expressions, templates, blocks, targets}
   const [hist, dispatch] = useReducer(history, { past: [], present: null, future: [] });
   const definition = hist.present;
@@ -63,6 +66,15 @@ function Canvas({ config, api }) {
   const saveRef = useRef(() => {});
   const focusPanel = useRef(false);
   const flow = useReactFlow();
+  const { versions, people, reloadVersions } = useVersions(api, workflowId);
+  const [panel, setPanel] = useState(null); // "history" replaces the side panel while open
+  const [marks, setMarks] = useState({}); // step id -> "added" | "changed", from the history's diff
+  const historyRef = useRef(null);
+  const historyButton = useRef(null);
+  const [runOpen, setRunOpen] = useState(false);
+  const [runId, setRunId] = useState(null);
+  const { run, error: pollError } = useRunPoll(api, runId);
+  const runStatus = useMemo(() => (runId ? stepStatuses(run) : {}), [run, runId]);
 
   const change = useCallback((next) => dispatch({ type: "change", definition: next }), []);
 
@@ -103,10 +115,12 @@ function Canvas({ config, api }) {
       if (n.type !== "step") return n;
       const errs = errorsByStep[n.id] || [];
       const info = typeInfo(n.data.step.type);
-      return { ...n, selected: n.id === selected, data: { ...n.data, errors: errs },
-               ariaLabel: `${info.label} step ${n.data.step.name || n.id}${errs.length ? `, ${errs.length} problem${errs.length > 1 ? "s" : ""}` : ""}` };
+      const ran = runStatus[n.id];
+      return { ...n, selected: n.id === selected, data: { ...n.data, errors: errs, run: ran, mark: marks[n.id] },
+               ariaLabel: `${info.label} step ${n.data.step.name || n.id}${errs.length ? `, ${errs.length} problem${errs.length > 1 ? "s" : ""}` : ""}${
+                 ran ? `, test run: ${STATUS_LABEL[ran] || ran}` : ""}` };
     }));
-  }, [graph, errorsByStep, selected]);
+  }, [graph, errorsByStep, selected, runStatus, marks]);
 
   const stepCount = graph.nodes.length;
   useEffect(() => {
@@ -117,6 +131,12 @@ function Canvas({ config, api }) {
   useEffect(() => {
     if (selected && definition && !findStep(definition, selected)) setSelected(null);
   }, [definition, selected]);
+  useEffect(() => { // picking a step shows its panel in place of the history
+    if (selected) setPanel(null);
+  }, [selected]);
+  useEffect(() => {
+    if (panel === "history") historyRef.current?.focus();
+  }, [panel]);
   useEffect(() => {
     if (entry && focusPanel.current) {
       focusPanel.current = false;
@@ -236,13 +256,15 @@ function Canvas({ config, api }) {
   }
 
   async function publish() {
-    if (dirty && !(await save())) return;
+    if (dirty && !(await save())) return false;
     setBusy(true);
     try {
       const version = await api("POST", `/workflows/${workflowId}/publish`);
       setErrors([]);
       setWorkflow((wf) => ({ ...wf, current_version: version.number }));
+      reloadVersions();
       announce(`Published version ${version.number}.`, "success");
+      return true;
     } catch (err) {
       if (err instanceof ApiError && Array.isArray(err.problem.errors)) {
         const def = current.current;
@@ -255,6 +277,47 @@ function Canvas({ config, api }) {
       } else {
         announce(`Not published: ${err.message}`, "error");
       }
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function restore(version) {
+    current.current = version.definition; // what save() sends, before the next render
+    change(version.definition);
+    if (await save()) announce(`Version ${version.number} restored to the draft: publish it to make it live.`, "success");
+  }
+
+  async function makeLive(version) {
+    setBusy(true);
+    try {
+      await api("POST", `/workflows/${workflowId}/rollback`, { version: version.number });
+      setWorkflow((wf) => ({ ...wf, current_version: version.number }));
+      announce(`Version ${version.number} is live: new runs use it.`, "success");
+    } catch (err) {
+      announce(`Could not make version ${version.number} live: ${err.message}`, "error");
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const sampleKey = `overture.builder.sample.${workflowId}`;
+  async function startRun(input, text, publishFirst) {
+    if (publishFirst) {
+      setRunOpen(false); // a refused publish shows its errors on the nodes
+      if (!(await publish())) return;
+    }
+    setBusy(true);
+    try {
+      const started = await api("POST", `/workflows/${workflowId}/runs`, { input });
+      try { sessionStorage.setItem(sampleKey, text); } catch { /* storage off: fine */ }
+      setRunOpen(false);
+      setSelected(null);
+      setRunId(started.id);
+      announce(""); // the run strip says it, live
+    } catch (err) {
+      announce(`Could not start the test run: ${err.message}`, "error");
     } finally {
       setBusy(false);
     }
@@ -269,6 +332,11 @@ function Canvas({ config, api }) {
   }
   const steps = walk(definition);
   const unplaced = errors.filter((e) => !e.step);
+  const live = workflow?.current_version || null;
+  const liveDefinition = versions.find((v) => v.number === live)?.definition;
+  const unpublished = Boolean(liveDefinition) && !diffDefinitions(liveDefinition, definition).same;
+  let sample = JSON.stringify(sampleInput(liveDefinition || definition), null, 2);
+  try { sample = sessionStorage.getItem(sampleKey) || sample; } catch { /* storage off */ }
   const afterLabel = selected ? `Adds after ${selected}` : steps.length ? "Adds at the end" : "Adds the first step";
 
   return (
@@ -294,6 +362,15 @@ function Canvas({ config, api }) {
                       title="Save draft (Ctrl+S)">Save draft</button>
             </>
           )}
+          <button type="button" className="ovb-btn" aria-pressed={panel === "history"} ref={historyButton}
+                  onClick={() => { setSelected(null); setPanel(panel === "history" ? null : "history"); }}>
+            History
+          </button>
+          {canRun && (
+            <button type="button" className="ovb-btn" onClick={() => setRunOpen(true)} disabled={busy}>
+              Test run
+            </button>
+          )}
           {canPublish && (
             <button type="button" className="ovb-btn ovb-btn--primary" onClick={publish} disabled={busy}>
               Publish
@@ -308,13 +385,20 @@ function Canvas({ config, api }) {
       <div className="ovb-status-row">
         <p className={`ovb-status is-${status.kind}`} role="status" aria-live="polite">{status.text}</p>
       </div>
-      <div className={canEdit ? "ovb-main" : "ovb-main is-readonly"}>
+      <TestRunDialog open={runOpen} initial={sample} live={live} unpublished={unpublished || dirty} busy={busy}
+                     canPublish={canPublish}
+                     onStart={startRun} onClose={() => setRunOpen(false)} />
+      <div className={`ovb-main${canEdit ? "" : " is-readonly"}${panel === "history" ? " is-wide" : ""}`}>
         {canEdit && <Palette types={Object.keys(meta)} actions={actions} onAdd={onAdd} afterLabel={afterLabel} />}
         <section className="ovb-canvas" aria-label="Workflow graph">
           {unplaced.length > 0 && (
             <div className="ovb-alert ovb-alert--float" role="alert">
               {unplaced.map((e) => <p key={`${e.field}${e.message}`}><code>{e.field}</code> {e.message}</p>)}
             </div>
+          )}
+          {runId && (
+            <RunSummary run={run} runId={runId} pollError={pollError} viewerUrl={runsUrl}
+                        onDismiss={() => setRunId(null)} />
           )}
           {steps.length === 0 && (
             <div className="ovb-empty">
@@ -337,7 +421,11 @@ function Canvas({ config, api }) {
                      nodeClassName={(n) => (n.type === "block" ? "ovb-mini-block" : "ovb-mini-step")} />
           </ReactFlow>
         </section>
-        {entry ? (
+        {panel === "history" ? (
+          <History versions={versions} draft={definition} live={live} people={people} canEdit={canEdit}
+                   canPublish={canPublish} busy={busy} focusRef={historyRef} onRestore={restore}
+                   onMakeLive={makeLive} onMarks={setMarks} onClose={() => { setPanel(null); historyButton.current?.focus(); }} />
+        ) : entry ? (
           <Inspector key={entry.step.id} entry={entry} meta={meta} actions={actions}
                      errors={errorsByStep[entry.step.id] || []} readOnly={!canEdit}
                      taken={allIds(definition)} focusRef={headingRef} api={api}

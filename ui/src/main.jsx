@@ -14,6 +14,8 @@ if (root) {
     workflowId: d.workflowId,
     canEdit: d.canEdit === "true",
     canPublish: d.canPublish === "true",
+    canRun: d.canRun === "true",
+    runsUrl: d.runsUrl || "/runs/",
     backUrl: d.backUrl || "/",
   };
   const api = makeApi({ base: d.apiBase || "/api/v1", tenant: d.tenant, csrf: d.csrfToken });

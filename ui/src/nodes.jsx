@@ -4,18 +4,23 @@ import { Handle, Position } from "@xyflow/react";
 import { summary, typeInfo } from "./catalog.js";
 import { agentsOf } from "./graph.js";
 import { StepIcon } from "./icons.jsx";
+import { STATUS_LABEL } from "./TestRun.jsx";
 
 function StepNode({ data, selected }) {
-  const { step, errors } = data;
+  const { step, errors, run, mark } = data;
   const info = typeInfo(step.type);
   const line = summary(step);
   const agents = agentsOf(step);
   const classes = ["ovb-node", `ovb-node--${info.group}`];
   if (selected) classes.push("is-selected");
   if (errors.length) classes.push("has-error");
+  if (run) classes.push(`is-run-${run}`);
+  if (mark) classes.push(`is-${mark}`);
   return (
     <div className={classes.join(" ")} data-step-id={step.id}>
       <Handle type="target" position={Position.Top} className="ovb-handle" />
+      {mark && <span className={`ovb-node__mark is-${mark}`}>{mark === "added" ? "Added" : "Changed"}</span>}
+      {run && <span className={`ovb-node__run is-${run}`}>{STATUS_LABEL[run] || run}</span>}
       <div className="ovb-node__icon" aria-hidden="true"><StepIcon type={step.type} size={19} /></div>
       <div className="ovb-node__body">
         <div className="ovb-node__meta">
