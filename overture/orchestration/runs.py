@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -203,8 +203,16 @@ def get_run(run_id: str) -> Run:
 
 
 def list_runs(cursor: str | None, limit: int | None, workflow_id: str | None = None,
-              status: str | None = None, trigger: str | None = None) -> Page[Run]:
+              status: str | None = None, trigger: str | None = None, *,
+              since: datetime | None = None, before: datetime | None = None,
+              newest_first: bool = False) -> Page[Run]:
+    """Runs filtered as the API and the console ask; `since`/`before` bound when they
+    were created."""
     stmt = select(Run)
+    if since is not None:
+        stmt = stmt.where(Run.created_at >= since)
+    if before is not None:
+        stmt = stmt.where(Run.created_at < before)
     if workflow_id:
         stmt = stmt.where(Run.workflow_id == _uuid(workflow_id, "workflow_id"))
     if status:
@@ -213,7 +221,7 @@ def list_runs(cursor: str | None, limit: int | None, workflow_id: str | None = N
         stmt = stmt.where(Run.status == status)
     if trigger:
         stmt = stmt.where(Run.trigger == trigger)
-    return paginate(stmt, Run.id, cursor, limit)
+    return paginate(stmt, Run.id, cursor, limit, newest_first)
 
 
 def timeline(run: Run) -> list[StepRun]:
@@ -239,3 +247,10 @@ def recent_runs(limit: int) -> list[Run]:
     """The latest runs of the tenant in scope, newest first (a home page's list)."""
     return list(db.session.scalars(select(Run).order_by(Run.created_at.desc(), Run.id.desc())
                                    .limit(limit)))
+
+
+def version_of(run: Run) -> tuple[Workflow, WorkflowVersion]:
+    """The workflow and the version a run is pinned to (also of an archived workflow:
+    its runs stay readable)."""
+    return (db.session.get(Workflow, run.workflow_id),
+            db.session.get(WorkflowVersion, run.version_id))

@@ -18,6 +18,7 @@ from overture.web.console import (  # noqa: E402
     home,
     members,
     profile,
+    runs,
     settings,
     signin,
     workspaces,
@@ -30,5 +31,5 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit",
-           "apikeys", "bp", "errors", "home", "members", "profile", "settings", "signin",
+           "apikeys", "bp", "errors", "home", "members", "profile", "runs", "settings", "signin",
            "workspaces"]
