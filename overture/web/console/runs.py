@@ -24,6 +24,7 @@ from overture.web.console.forms import form_errors
 
 PAGE_SIZE = 50
 TRIGGERS = ("api", "webhook", "schedule", "polling", "replay", "subworkflow")
+TRIGGER_LABELS = {"api": "API", "subworkflow": "Parent run"}
 POLL = "2s"  # how often a run that goes on is read again
 
 
@@ -41,6 +42,11 @@ def duration(start: datetime | None, end: datetime | None) -> str:
     if minutes < 60:
         return f"{minutes} min {secs:02d} s"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+@bp.app_template_filter("trigger_label")
+def trigger_label(trigger: str) -> str:
+    return TRIGGER_LABELS.get(trigger, trigger.capitalize())
 
 
 @bp.app_template_filter("pretty")
@@ -111,8 +117,9 @@ def _bars(run: Any, steps: list[Any]) -> dict[uuid.UUID, tuple[float, float]]:
     """Each step run's bar on the timeline as (offset, width) in thousandths of the
     run's span: drawn as SVG geometry, which the page's CSP allows (no inline style)."""
     now = utcnow()
-    starts = [s.started_at for s in steps if s.started_at] + [run.started_at or run.created_at]
-    first = min(starts)
+    # From the first step's start: the wait for a worker is not part of the picture.
+    starts = [s.started_at for s in steps if s.started_at]
+    first = min(starts) if starts else run.started_at or run.created_at
     ends = [s.finished_at or now for s in steps if s.started_at]
     last = run.finished_at or max(ends + [now])
     span = max((last - first).total_seconds(), 0.001)
