@@ -5,6 +5,7 @@ cover who may do what."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from tests.engine_api_support import publish_via_api, settle, start_via_api
 from tests.engine_support import running_workers
 from tests.live_server import serve
 from tests.support import PASSWORD, World, as_user
+from tests.test_builder_browser import _build_ui
 from tests.test_console_browser import AXE, RECORD_VIOLATIONS, RUN_AXE, WAIT_MS
-from tests.test_console_browser import browser as browser  # noqa: F401  (the fixture)
+from tests.test_console_browser import browser as browser
 
 SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "runs"
 WIDTHS = (1400, 390)
@@ -89,6 +91,7 @@ def _check(page: Page, name: str, problems: list[str]) -> None:
     assert page.evaluate(RUN_AXE) == [], name
     problems.extend(page.evaluate("window.__cspViolations"))
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky sidebar is drawn where it stands
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
@@ -100,8 +103,9 @@ def _step(page: Page, step_id: str) -> Any:
 
 
 def test_an_operator_follows_cancels_and_replays_a_run(app: Any, world: World,
-                                                       browser: Any,  # noqa: F811
+                                                       browser: Any,
                                                        workers: Any) -> None:
+    _build_ui()  # the graph is the builder's island, read only
     operator = as_user(app, world, "a_operator")
     workflow = publish_via_api(as_user(app, world, "a_builder"), ASKING, name="Greeter")
     run = start_via_api(operator, workflow["id"], {"name": "Ada"})
@@ -138,10 +142,21 @@ def test_an_operator_follows_cancels_and_replays_a_run(app: Any, world: World,
                                                                      timeout=WAIT_MS)
         expect(_step(page, "ask").locator(".badge")).to_have_text("Waiting", timeout=WAIT_MS)
         expect(page.locator(".gantt-row")).to_have_count(2)
+        graph = page.locator("#overture-run-graph")
+        expect(graph.locator('.react-flow__node[data-id="greet"]')).to_have_class(
+            re.compile("ovb-run--succeeded"), timeout=WAIT_MS)
+        expect(graph.locator('.react-flow__node[data-id="ask"]')).to_have_class(
+            re.compile("ovb-run--waiting"), timeout=WAIT_MS)
+        expect(graph.locator('.react-flow__node[data-id="send"]')).to_have_class(
+            re.compile("ovb-run--pending"))
         expect(page.locator("#run-live .badge").first).to_have_text("Running")
-        page.get_by_text("greet transform").click()  # open a step: its output is there
-        expect(page.locator("#step-" + _row_id(app, world, run["id"], "greet"))
-               ).to_contain_text("hello Ada")
+        greet = page.locator("#step-" + _row_id(app, world, run["id"], "greet"))
+        greet.locator("summary").click()  # open a step: its output is there, and stays open
+        expect(greet.locator("pre").last).to_have_text('"hello Ada"')
+        with page.expect_response(lambda r: r.url.endswith("/live"), timeout=WAIT_MS):
+            pass  # the live part is read again and replaced...
+        page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+        expect(greet.locator("pre").last).to_be_visible()  # ...and the step is still open
         _check(page, "run-waiting", problems)
 
         page.get_by_role("button", name="Cancel run").click()
@@ -156,6 +171,8 @@ def test_an_operator_follows_cancels_and_replays_a_run(app: Any, world: World,
         expect(_step(page, "greet").locator(".badge")).to_have_text("Skipped",
                                                                      timeout=WAIT_MS)
         expect(_step(page, "ask").locator(".badge")).to_have_text("Waiting", timeout=WAIT_MS)
+        expect(graph.locator('.react-flow__node[data-id="ask"]')).to_have_class(
+            re.compile("ovb-run--waiting"), timeout=WAIT_MS)
         _check(page, "run-replayed", problems)
         page.get_by_role("button", name="Cancel run").click()
         expect(page.get_by_text("The run is cancelled")).to_be_visible(timeout=WAIT_MS)

@@ -6,7 +6,7 @@ import { agentsOf } from "./graph.js";
 import { StepIcon } from "./icons.jsx";
 
 function StepNode({ data, selected }) {
-  const { step, errors } = data;
+  const { step, errors, status } = data;
   const info = typeInfo(step.type);
   const line = summary(step);
   const agents = agentsOf(step);
@@ -23,6 +23,7 @@ function StepNode({ data, selected }) {
           <code className="ovb-node__id">{step.id}</code>
         </div>
         <div className="ovb-node__title">{step.name || info.label}</div>
+        {status && <span className="ovb-node__status">{status}</span>}
         <div className={line ? "ovb-node__summary" : "ovb-node__summary is-empty"}>
           {line || "Not configured yet"}
         </div>

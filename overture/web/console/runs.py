@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import flash, redirect, request, url_for
@@ -26,6 +27,8 @@ PAGE_SIZE = 50
 TRIGGERS = ("api", "webhook", "schedule", "polling", "replay", "subworkflow")
 TRIGGER_LABELS = {"api": "API", "subworkflow": "Parent run"}
 POLL = "2s"  # how often a run that goes on is read again
+# The builder's React island (ui/, `make ui`) draws the run's graph when it is built.
+ISLAND = Path(__file__).parent.parent / "static" / "builder" / "builder.js"
 
 
 @bp.app_template_global("duration")
@@ -76,7 +79,7 @@ def _filters() -> dict[str, str]:
 def _at(day: date | None, days: int = 0) -> datetime | None:
     if day is None:
         return None
-    return datetime.combine(day + timedelta(days=days), time.min, tzinfo=timezone.utc)
+    return datetime.combine(day + timedelta(days=days), time.min, tzinfo=UTC)
 
 
 @bp.get("/runs", endpoint="runs")
@@ -120,8 +123,7 @@ def _bars(run: Any, steps: list[Any]) -> dict[uuid.UUID, tuple[float, float]]:
     # From the first step's start: the wait for a worker is not part of the picture.
     starts = [s.started_at for s in steps if s.started_at]
     first = min(starts) if starts else run.started_at or run.created_at
-    ends = [s.finished_at or now for s in steps if s.started_at]
-    last = run.finished_at or max(ends + [now])
+    last = run.finished_at or now
     span = max((last - first).total_seconds(), 0.001)
     bars = {}
     for s in steps:
@@ -162,7 +164,7 @@ def _viewer_context(run_id: str) -> dict[str, Any]:
         "approvals": approvals.of_run(run), "finished": run.status in FINISHED_RUN,
         "starter": (starter.name or starter.email) if starter else None,
         "can_cancel": access.can("run.cancel"), "now": utcnow(), "poll": POLL,
-        "replayable": top,
+        "replayable": top, "island": ISLAND.exists(), "tenant_id": access.tenant.id,
     }
 
 
