@@ -1,7 +1,7 @@
 // The run viewer's graph: the builder's canvas, read only, with each step coloured by
 // the status of its latest step run. It reads the run (and, once, its version's
 // definition) from the public API, and reads the run again every 2 s until it ends.
-import { Background, Controls, ReactFlow, ReactFlowProvider } from "@xyflow/react";
+import { Background, Controls, ReactFlow, ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import { useEffect, useMemo, useState } from "react";
 import { typeInfo } from "./catalog.js";
 import { toGraph } from "./graph.js";
@@ -44,6 +44,12 @@ function useRun(api, runId) {
 
 function Canvas({ api, runId }) {
   const { graph, statuses, error } = useRun(api, runId);
+  const flow = useReactFlow();
+  useEffect(() => { // a narrower window still shows the whole graph
+    const refit = () => flow.fitView({ padding: 0.2, maxZoom: 1 });
+    window.addEventListener("resize", refit);
+    return () => window.removeEventListener("resize", refit);
+  }, [flow]);
   const nodes = useMemo(() => (graph ? graph.nodes.map((n) => {
     if (n.type !== "step") return n;
     const status = statuses[n.id] || "pending";

@@ -96,8 +96,10 @@ def runs_page() -> Any:
                                 since=_at(since), before=_at(until, 1), newest_first=True)
         found, next_cursor = listed.items, listed.next_cursor
     names = {w.id: w.name for w in workflows.list_workflows(None, 200).items}
-    template = "console/_runs_table.html" if request.headers.get("HX-Request") \
-        and not request.headers.get("HX-Boosted") else "console/runs.html"
+    # htmx's filters swap the table alone; a history restore wants the whole page.
+    partial = request.headers.get("HX-Request") and not (
+        request.headers.get("HX-Boosted") or request.headers.get("HX-History-Restore-Request"))
+    template = "console/_runs_table.html" if partial else "console/runs.html"
     return render(template, 422 if errors else 200, title="Runs", runs=found,
                   next_cursor=next_cursor, names=names, f=f, errors=errors,
                   statuses=[s.value for s in RunStatus], triggers=TRIGGERS,
