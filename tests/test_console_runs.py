@@ -50,6 +50,10 @@ def test_the_list_and_the_viewer_follow_permissions(app: Any, world: World) -> N
     assert "Greeter" in region(listed, "runs-list")
     assert "No runs match" in page_text(viewer.get("/runs?status=failed"))
     assert viewer.get("/runs?since=yesterday").status_code == 422  # said, not a 500
+    assert viewer.get("/runs?cursor=garbage").status_code == 422
+    newer = start_via_api(as_user(app, world, "a_builder"), workflow["id"], {"name": "Bo"})
+    html = viewer.text("/runs")
+    assert html.index(f"/runs/{newer['id']}") < html.index(f"/runs/{run['id']}")  # newest first
     assert "Greeter" in page_text(viewer.get(f"/runs?workflow={workflow['id']}&since=2020-01-01"))
 
     shown = viewer.get(f"/runs/{run['id']}")
