@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from overture.platform import audit
+from overture.platform.db import db, scoped_to
 from tests.console_support import browse, page_text, region
 from tests.engine_api_support import publish_via_api, settle, start_via_api
 from tests.engine_support import running_workers
@@ -56,9 +58,15 @@ def test_the_list_and_the_viewer_follow_permissions(app: Any, world: World) -> N
     assert html.index(f"/runs/{newer['id']}") < html.index(f"/runs/{run['id']}")  # newest first
     assert "Greeter" in page_text(viewer.get(f"/runs?workflow={workflow['id']}&since=2020-01-01"))
 
+    with scoped_to(world.tenants["a"].id):  # as the engine writes an agent's tool call
+        audit.record("agent.tool_called", target_type="agent", target_id="x",
+                     details={"agent": "triager", "tool": "crm.lookup", "kind": "action",
+                              "run_id": run["id"], "step_id": "greet"})
+        db.session.commit()
     shown = viewer.get(f"/runs/{run['id']}")
     assert shown.status_code == 200
     html = shown.get_data(as_text=True)
+    assert "crm.lookup" in html and "triager" in html  # the step's tool calls
     assert 'hx-trigger="every 2s"' in html  # in flight: the page keeps itself current
     assert "Cancel run" not in html and "Replay" not in html  # a viewer acts on nothing
     assert viewer.post(f"/runs/{run['id']}/cancel").status_code == 403

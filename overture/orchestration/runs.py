@@ -24,6 +24,7 @@ from overture.orchestration.models import (
 )
 from overture.orchestration.outcomes import StepFailed
 from overture.platform import audit
+from overture.platform.audit import AuditEvent
 from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.platform.ids import parse_id
@@ -254,3 +255,19 @@ def version_of(run: Run) -> tuple[Workflow, WorkflowVersion]:
     its runs stay readable)."""
     return (db.session.get(Workflow, run.workflow_id),
             db.session.get(WorkflowVersion, run.version_id))
+
+
+TOOL_EVENTS = ("agent.tool_called", "agent.tool_refused")
+
+
+def tool_calls(run: Run, limit: int = 500) -> dict[str, list[AuditEvent]]:
+    """The tools a run's agents called or were refused, by step id, as the audit trail
+    recorded them (the tool's name and a digest of its input, never the input)."""
+    rows = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action.in_(TOOL_EVENTS), AuditEvent.occurred_at >= run.created_at,
+        AuditEvent.details["run_id"].as_string() == str(run.id))
+        .order_by(AuditEvent.seq).limit(limit))
+    calls: dict[str, list[AuditEvent]] = {}
+    for event in rows:
+        calls.setdefault(str(event.details.get("step_id")), []).append(event)
+    return calls
