@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from overture.orchestration.models import StepRun
 from overture.platform import audit
 from overture.platform.db import db, scoped_to
 from tests.console_support import browse, page_text, region
@@ -61,12 +62,17 @@ def test_the_list_and_the_viewer_follow_permissions(app: Any, world: World) -> N
     with scoped_to(world.tenants["a"].id):  # as the engine writes an agent's tool call
         audit.record("agent.tool_called", target_type="agent", target_id="x",
                      details={"agent": "triager", "tool": "crm.lookup", "kind": "action",
-                              "run_id": run["id"], "step_id": "greet"})
+                              "run_id": run["id"], "step_id": "talk"})
+        db.session.add(StepRun(run_id=run["id"], step_id="talk", step_type="group",
+                               status="succeeded", output={"transcript": [
+                                   {"turn": 1, "agent": "writer", "status": "ok",
+                                    "output": "Dear Ada, welcome aboard."}]}))
         db.session.commit()
     shown = viewer.get(f"/runs/{run['id']}")
     assert shown.status_code == 200
     html = shown.get_data(as_text=True)
     assert "crm.lookup" in html and "triager" in html  # the step's tool calls
+    assert "Transcript" in html and "Dear Ada, welcome aboard." in html
     assert 'hx-trigger="every 2s"' in html  # in flight: the page keeps itself current
     assert "Cancel run" not in html and "Replay" not in html  # a viewer acts on nothing
     assert viewer.post(f"/runs/{run['id']}/cancel").status_code == 403
