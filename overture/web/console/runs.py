@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from overture.orchestration import approvals, runs, workflows
@@ -20,7 +20,7 @@ from overture.platform.db import db, utcnow
 from overture.platform.errors import ValidationFailed
 from overture.tenants.users import get_user
 from overture.web.console import bp
-from overture.web.console.context import console_access, page, render
+from overture.web.console.context import console_access, page, render, shell
 from overture.web.console.forms import form_errors
 
 PAGE_SIZE = 50
@@ -175,7 +175,10 @@ def _viewer_context(run_id: str) -> dict[str, Any]:
 @page("run.read")
 def run_page(run_id: str) -> Any:
     context = _viewer_context(run_id)
-    return render("console/run.html", title=f"Run of {context['workflow'].name}", **context)
+    # The navigation marks "Runs" while a run is open, as on the list.
+    frame = {**shell(), "endpoint": "console.runs"}
+    return render_template("console/run.html", shell=frame,
+                           title=f"Run of {context['workflow'].name}", **context)
 
 
 @bp.get("/runs/<run_id>/live")
