@@ -173,15 +173,3 @@ def test_an_operator_decides_an_approval_once_with_an_edit(app, world):
     assert again.status_code == 422 and "already decided" in page_text(again)
     details = as_user(app, world, "a_operator", "a").get(f"/approvals/{approval_id}").get_json()
     assert details["status"] == "approved" and details["edited_values"] == {"amount": 100}
-
-
-def test_runs_are_listed_newest_first_and_filtered(app, world):
-    seed_activity(world.tenants["a"].id, "Refunds", succeeded=2, failed=1)
-    operator = browse(app, world, "a_operator")
-    table = region(operator.get("/runs"), "runs")
-    assert table.count("Refunds") == 3 and "CRM answered 503" in table
-    failed = region(operator.get("/runs?status=failed"), "runs")
-    assert failed.count("Refunds") == 1 and "Succeeded" not in failed
-    assert "No run matches" in page_text(operator.get("/runs?trigger=schedule"))
-    bad = operator.get("/runs?status=exploded")
-    assert bad.status_code == 422 and "One of" in page_text(bad)

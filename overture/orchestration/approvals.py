@@ -186,3 +186,9 @@ def approval_by_link(approval_id: uuid.UUID, nonce: str) -> Approval:
     if approval is None or not secrets.compare_digest(approval.link_nonce, nonce):
         raise NotFound("this approval link is not valid")
     return approval
+
+
+def of_run(run: Run) -> list[Approval]:
+    """Every approval a run asked for, oldest first: its approval history."""
+    return list(db.session.scalars(select(Approval).where(Approval.run_id == run.id)
+                                   .order_by(Approval.created_at, Approval.id)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -24,10 +24,11 @@ from overture.orchestration.models import (
 )
 from overture.orchestration.outcomes import StepFailed
 from overture.platform import audit
+from overture.platform.audit import AuditEvent
 from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.platform.ids import parse_id
-from overture.platform.pagination import Page, decode_cursor, encode_cursor, paginate
+from overture.platform.pagination import Page, paginate
 
 MAX_INPUT_BYTES = 1_000_000
 
@@ -203,8 +204,16 @@ def get_run(run_id: str) -> Run:
 
 
 def list_runs(cursor: str | None, limit: int | None, workflow_id: str | None = None,
-              status: str | None = None, trigger: str | None = None) -> Page[Run]:
+              status: str | None = None, trigger: str | None = None, *,
+              since: datetime | None = None, before: datetime | None = None,
+              newest_first: bool = False) -> Page[Run]:
+    """Runs filtered as the API and the console ask; `since`/`before` bound when they
+    were created."""
     stmt = select(Run)
+    if since is not None:
+        stmt = stmt.where(Run.created_at >= since)
+    if before is not None:
+        stmt = stmt.where(Run.created_at < before)
     if workflow_id:
         stmt = stmt.where(Run.workflow_id == _uuid(workflow_id, "workflow_id"))
     if status:
@@ -213,7 +222,7 @@ def list_runs(cursor: str | None, limit: int | None, workflow_id: str | None = N
         stmt = stmt.where(Run.status == status)
     if trigger:
         stmt = stmt.where(Run.trigger == trigger)
-    return paginate(stmt, Run.id, cursor, limit)
+    return paginate(stmt, Run.id, cursor, limit, newest_first)
 
 
 def timeline(run: Run) -> list[StepRun]:
@@ -235,22 +244,30 @@ def _uuid(raw: str, field: str) -> uuid.UUID:
 
 
 
-def recent_runs(limit: int, before: str | None = None, workflow_id: str | None = None,
-                status: str | None = None, trigger: str | None = None) -> Page[Run]:
-    """The tenant's runs, newest first (ids are time-ordered), after the cursor `before`:
-    what a person looks at, where the API pages oldest first."""
-    stmt = select(Run)
-    if workflow_id:
-        stmt = stmt.where(Run.workflow_id == _uuid(workflow_id, "workflow_id"))
-    if status:
-        if status not in set(RunStatus):
-            raise ValidationFailed.field("status", f"one of {', '.join(RunStatus)}")
-        stmt = stmt.where(Run.status == status)
-    if trigger:
-        stmt = stmt.where(Run.trigger == trigger)
-    if before:
-        stmt = stmt.where(Run.id < decode_cursor(before))
-    rows = list(db.session.scalars(stmt.order_by(Run.id.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)
+def recent_runs(limit: int) -> list[Run]:
+    """The latest runs of the tenant in scope, newest first (a home page's list)."""
+    return list(db.session.scalars(select(Run).order_by(Run.created_at.desc(), Run.id.desc())
+                                   .limit(limit)))
+
+
+def version_of(run: Run) -> tuple[Workflow, WorkflowVersion]:
+    """The workflow and the version a run is pinned to (also of an archived workflow:
+    its runs stay readable)."""
+    return (db.session.get(Workflow, run.workflow_id),
+            db.session.get(WorkflowVersion, run.version_id))
+
+
+TOOL_EVENTS = ("agent.tool_called", "agent.tool_refused")
+
+
+def tool_calls(run: Run, limit: int = 500) -> dict[str, list[AuditEvent]]:
+    """The tools a run's agents called or were refused, by step id, as the audit trail
+    recorded them (the tool's name and a digest of its input, never the input)."""
+    rows = db.session.scalars(select(AuditEvent).where(
+        AuditEvent.action.in_(TOOL_EVENTS), AuditEvent.occurred_at >= run.created_at,
+        AuditEvent.details["run_id"].as_string() == str(run.id))
+        .order_by(AuditEvent.seq).limit(limit))
+    calls: dict[str, list[AuditEvent]] = {}
+    for event in rows:
+        calls.setdefault(str(event.details.get("step_id")), []).append(event)
+    return calls

@@ -41,14 +41,17 @@ def decode_cursor(cursor: str) -> uuid.UUID:
 
 
 def paginate(stmt: Select[Any], id_column: Any, cursor: str | None,
-             limit: int | None) -> Page[Any]:
-    """Rows of `stmt` after `cursor`, oldest first, at most `limit` of them."""
+             limit: int | None, newest_first: bool = False) -> Page[Any]:
+    """Rows of `stmt` after `cursor`, oldest first (or newest first, for a console's
+    lists), at most `limit` of them."""
     limit = DEFAULT_LIMIT if limit is None else limit
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed.field("limit", f"must be between 1 and {MAX_LIMIT}")
     if cursor:
-        stmt = stmt.where(id_column > decode_cursor(cursor))
-    rows = list(db.session.scalars(stmt.order_by(id_column).limit(limit + 1)))
+        after = decode_cursor(cursor)
+        stmt = stmt.where(id_column < after if newest_first else id_column > after)
+    order = id_column.desc() if newest_first else id_column
+    rows = list(db.session.scalars(stmt.order_by(order).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, encode_cursor(rows[-1].id) if more and rows else None)

@@ -6,9 +6,16 @@ import "@xyflow/react/dist/style.css";
 import "./builder.css";
 import { makeApi } from "./api.js";
 import { Builder } from "./Builder.jsx";
+import { RunGraph } from "./RunGraph.jsx";
 
 const root = document.getElementById("overture-builder");
-if (root) {
+const runRoot = document.getElementById("overture-run-graph");
+if (runRoot) {
+  // The run viewer's read-only graph (templates/console/run.html).
+  const d = runRoot.dataset;
+  const api = makeApi({ base: d.apiBase || "/api/v1", tenant: d.tenant, csrf: d.csrfToken });
+  createRoot(runRoot).render(<RunGraph api={api} runId={d.runId} />);
+} else if (root) {
   const d = root.dataset;
   const config = {
     workflowId: d.workflowId,

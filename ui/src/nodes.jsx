@@ -7,7 +7,7 @@ import { StepIcon } from "./icons.jsx";
 import { STATUS_LABEL } from "./TestRun.jsx";
 
 function StepNode({ data, selected }) {
-  const { step, errors, run, mark } = data;
+  const { step, errors, run, mark, status } = data;
   const info = typeInfo(step.type);
   const line = summary(step);
   const agents = agentsOf(step);
@@ -28,6 +28,7 @@ function StepNode({ data, selected }) {
           <code className="ovb-node__id">{step.id}</code>
         </div>
         <div className="ovb-node__title">{step.name || info.label}</div>
+        {status && <span className="ovb-node__status">{status}</span>}
         <div className={line ? "ovb-node__summary" : "ovb-node__summary is-empty"}>
           {line || "Not configured yet"}
         </div>

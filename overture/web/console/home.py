@@ -103,7 +103,7 @@ def _workspace_home(access: Access) -> Any:
     context: dict[str, Any] = {"overview": None, "recent": [], "pending": [], "names": {}}
     if access.can("run.read"):
         context["overview"] = workspace_overview([tenant.id], utcnow())[tenant.id]
-        context["recent"] = runs.recent_runs(RECENT).items
+        context["recent"] = runs.recent_runs(RECENT)
         context["pending"] = approvals.list_approvals(None, RECENT).items
     if access.can("workflow.read"):
         context["names"] = {w.id: w.name for w in workflows.list_workflows(None, 200).items}

@@ -95,27 +95,6 @@ def shown(value: Any) -> str:
     return _shown(value)
 
 
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
-TRIGGERS = ("api", "webhook", "schedule", "polling", "replay", "subworkflow")
-
-
-@bp.get("/runs", endpoint="runs")
-@page("run.read")
-def runs_page() -> Any:
-    filters = {name: request.args.get(name, "") for name in ("workflow", "status", "trigger")}
-    with form_errors({"workflow_id", "status", "cursor"}) as errors:
-        found = runs.recent_runs(50, request.args.get("before") or None,
-                                 filters["workflow"] or None, filters["status"] or None,
-                                 filters["trigger"] or None)
-        flows = workflows.list_workflows(None, 200).items
-        return render("console/runs.html", title="Runs", items=found.items,
-                      next_cursor=found.next_cursor, filters=filters, statuses=RUN_STATUSES,
-                      triggers=TRIGGERS, flows=flows, names={w.id: w.name for w in flows})
-    return render("console/runs.html", 422, title="Runs", items=[], next_cursor=None,
-                  filters=filters, statuses=RUN_STATUSES, triggers=TRIGGERS, flows=[], names={},
-                  errors=errors)
-
-
 @bp.app_template_filter("duration")
 def duration(span: Any) -> str:
     seconds = span.total_seconds()
