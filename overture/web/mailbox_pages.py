@@ -12,13 +12,16 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, request
 from flask_login import current_user, login_required
 
 from overture.platform import mailbox
 from overture.platform.ids import parse_id
+from overture.web.console.context import register_nav, render
 
 bp = Blueprint("mailbox", __name__, url_prefix="/admin/mailbox")
+# Only platform admins hold user.manage: the item shows for them alone.
+register_nav("Mailbox", "mailbox.inbox", "user.manage", "admin")
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,7 +33,7 @@ def platform_admins_only(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if not current_user.is_platform_admin:
-            return render_template("mailbox_forbidden.html"), 403
+            return render("mailbox_forbidden.html", 403, title="Not allowed")
         return view(*args, **kwargs)
 
     return login_required(wrapped)  # type: ignore[return-value]
@@ -38,18 +41,18 @@ def platform_admins_only(view: F) -> F:
 
 @bp.get("")
 @platform_admins_only
-def inbox() -> str:
+def inbox() -> tuple[str, int]:
     page = request.args.get("page", "1")
     found = mailbox.recent(int(page) if page.isdigit() and len(page) < 7 else 1)
-    return render_template("mailbox.html", found=found)
+    return render("mailbox.html", title="Mailbox", found=found)
 
 
 @bp.get("/<message_id>")
 @platform_admins_only
-def show(message_id: str) -> str:
+def show(message_id: str) -> tuple[str, int]:
     ident = parse_id(message_id)
     message = mailbox.message(ident) if ident else None
     if message is None:
         abort(404)
-    return render_template("mailbox_message.html", message=message,
-                           links=mailbox.links(message.text_body))
+    return render("mailbox_message.html", title=message.subject, message=message,
+                  links=mailbox.links(message.text_body))

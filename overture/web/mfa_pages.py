@@ -21,6 +21,7 @@ from overture.platform.logging import get_logger
 from overture.tenants import accounts, mfa
 from overture.tenants.models import User
 from overture.web import sessions
+from overture.web.console.context import render
 from overture.web.extensions import client_address, limiter
 from overture.web.problems import problem, wants_html
 from overture.web.signin_flow import (
@@ -97,9 +98,9 @@ def _recently_proven() -> bool:
 
 
 def _account(error: str | None = None, status: int = 200) -> tuple[str, int]:
-    return render_template("mfa_account.html", state=mfa.status(_me()), error=error,
-                           required=request.args.get("required") == "1",
-                           recent=_recently_proven()), status
+    return render("mfa_account.html", status, title="Two-factor authentication",
+                  state=mfa.status(_me()), error=error,
+                  required=request.args.get("required") == "1", recent=_recently_proven())
 
 
 @bp.get("/account/mfa")
@@ -121,10 +122,11 @@ def enrol() -> str | tuple[str, int]:
     return _enrol_page(enrolment, None)
 
 
-def _enrol_page(enrolment: mfa.Enrolment, error: str | None) -> str:
+def _enrol_page(enrolment: mfa.Enrolment, error: str | None,
+                status: int = 200) -> tuple[str, int]:
     groups = " ".join(enrolment.secret[i:i + 4] for i in range(0, len(enrolment.secret), 4))
-    return render_template("mfa_enrol.html", enrolment=enrolment, key_groups=groups,
-                           error=error)
+    return render("mfa_enrol.html", status, title="Set up an authenticator app",
+                  enrolment=enrolment, key_groups=groups, error=error)
 
 
 @bp.post("/account/mfa/confirm")
@@ -139,14 +141,14 @@ def confirm() -> str | Response | tuple[str, int]:
         if pending is None:
             return redirect(url_for("mfa_pages.account"))
         return _enrol_page(pending, "That code does not match. Enter the code your "
-                                    "authenticator app shows now."), 422
+                                    "authenticator app shows now.", 422)
     db.session.commit()
     return _codes_page(codes, new=True)
 
 
-def _codes_page(codes: list[str], new: bool) -> str:
-    return render_template("mfa_codes.html", codes=codes, new=new,
-                           download="\n".join(codes) + "\n")
+def _codes_page(codes: list[str], new: bool) -> tuple[str, int]:
+    return render("mfa_codes.html", title="Recovery codes", codes=codes, new=new,
+                  download="\n".join(codes) + "\n")
 
 
 def _password_proven() -> bool:
