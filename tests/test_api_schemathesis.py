@@ -22,8 +22,11 @@ from tests.support import World, make_key
 CHECKS = ("not_a_server_error", "response_schema_conformance", "status_code_conformance",
           "content_type_conformance", "unsupported_method")
 # Per operation: the coverage phase's boundary and negative cases, then this many
-# random ones. About 100 operations: about a minute on two shared cores.
-FUZZ_EXAMPLES = 8
+# random ones. About 130 operations: a few minutes on one of two shared cores. One
+# schemathesis worker: CPython 3.11's ast.parse, which hypothesis calls to describe
+# filters, is not thread-safe (python/cpython#106905: "AST constructor recursion depth
+# mismatch" under two worker threads).
+FUZZ_EXAMPLES = 6
 
 
 def _headers(token: str, tenant: str) -> str:
@@ -42,7 +45,7 @@ def write_config(path: Path, world: World) -> Path:
 seed = 12
 headers = {_headers(owner, a)}
 request-timeout = 30
-workers = 2
+workers = 1
 
 [generation]
 no-shrink = true
