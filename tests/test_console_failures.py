@@ -11,7 +11,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
+from overture.orchestration.models import Run, StepRun
+from overture.platform.db import db, scoped_to
 from tests.console_support import browse, page_text, region, seed_activity
 from tests.engine_api_support import publish_via_api, settle, start_via_api, wait_run
 from tests.engine_support import Receiver, running_workers
@@ -26,12 +29,19 @@ WIDTHS = (1400, 390)
 
 def test_a_viewer_reads_failures_but_retries_nothing(app: Any, world: World) -> None:
     seed_activity(world.tenants["a"].id, "Refunds", succeeded=3, failed=1)
+    with scoped_to(world.tenants["a"].id):  # a step the platform gave up on
+        failed = db.session.scalars(select(Run).where(Run.status == "failed")).one()
+        db.session.add(StepRun(run_id=failed.id, step_id="triage", step_type="transform",
+                               status="failed", attempt=3, interruptions=3,
+                               error={"code": "interrupted", "message": "its worker died"}))
+        db.session.commit()
     viewer = browse(app, world, "a_viewer")
     shown = viewer.get("/failures")
     assert shown.status_code == 200
     listed = region(shown, "failures-list")
     assert "Refunds" in listed and "http_5xx" in listed
     assert "Retry" not in listed  # no control the role cannot use
+    assert "Gave up" in listed and "its worker died" in listed  # the dead letter
     assert viewer.post("/failures/retry", {"run_id": "x"}).status_code == 403
     assert viewer.get("/failures?workflow=not-a-workflow").status_code == 404
 
