@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from overture.orchestration import runs
 from overture.orchestration.definition import Graph
@@ -133,6 +134,19 @@ def _samples(where: list[Any], keys: tuple[Any, ...]) -> dict[tuple[Any, ...], l
 def _workflow_names(ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     return dict(db.session.execute(select(Workflow.id, Workflow.name)
                                    .where(Workflow.id.in_(ids))).all())
+
+
+def group_run_ids(since: datetime, workflow_id: uuid.UUID, step_id: str | None,
+                  reason: str) -> list[uuid.UUID]:
+    """The runs of one group not retried yet, oldest first, at most MAX_RETRY: what
+    "retry all" of the group sends to `retry_runs` (a second click takes the next)."""
+    retry = aliased(Run)
+    step = _step().is_(None) if step_id is None else _step() == step_id
+    return list(db.session.scalars(
+        select(Run.id).where(Run.status.in_(FAILED_RUN), Run.created_at >= since,
+                             Run.workflow_id == workflow_id, step, _code() == reason,
+                             ~select(retry.id).where(retry.replay_of_id == Run.id).exists())
+        .order_by(Run.created_at, Run.id).limit(MAX_RETRY)))
 
 
 # --------------------------------------------------------------------------- dead letters

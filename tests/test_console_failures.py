@@ -1,0 +1,147 @@
+"""Failures in the console: failed runs grouped by workflow, step and reason, retried
+from the failed step (one run or a whole group) with each run's outcome said; and a
+workflow's page with its error rate and most frequent failure reasons. A real browser
+journey over runs that failed on a real worker; test-client checks of who may do what."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from overture.orchestration.models import Run, StepRun
+from overture.platform.db import db, scoped_to
+from tests.console_support import browse, page_text, region, seed_activity
+from tests.engine_api_support import publish_via_api, settle, start_via_api, wait_run
+from tests.engine_support import Receiver, running_workers
+from tests.live_server import serve
+from tests.support import PASSWORD, World, as_user
+from tests.test_console_browser import AXE, RECORD_VIOLATIONS, RUN_AXE, WAIT_MS
+from tests.test_console_browser import browser as browser
+
+SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "failures"
+WIDTHS = (1400, 390)
+
+
+def test_a_viewer_reads_failures_but_retries_nothing(app: Any, world: World) -> None:
+    seed_activity(world.tenants["a"].id, "Refunds", succeeded=3, failed=1)
+    with scoped_to(world.tenants["a"].id):  # a step the platform gave up on
+        failed = db.session.scalars(select(Run).where(Run.status == "failed")).one()
+        db.session.add(StepRun(run_id=failed.id, step_id="triage", step_type="transform",
+                               status="failed", attempt=3, interruptions=3,
+                               error={"code": "interrupted", "message": "its worker died"}))
+        db.session.commit()
+    viewer = browse(app, world, "a_viewer")
+    shown = viewer.get("/failures")
+    assert shown.status_code == 200
+    listed = region(shown, "failures-list")
+    assert "Refunds" in listed and "http_5xx" in listed
+    assert "Retry" not in listed  # no control the role cannot use
+    assert "Gave up" in listed and "its worker died" in listed  # the dead letter
+    assert viewer.post("/failures/retry", {"run_id": "x"}).status_code == 403
+    assert viewer.get("/failures?workflow=not-a-workflow").status_code == 404
+
+    workflows = viewer.text("/workflows")
+    workflow_id = re.search(r'href="/workflows/([0-9a-f-]{36})"', workflows).group(1)
+    text = page_text(viewer.get(f"/workflows/{workflow_id}?days=30"))
+    assert "Error rate 25.0%" in text and "http_5xx" in text
+    stranger = browse(app, world, "b_owner")  # another workspace's
+    assert stranger.get(f"/workflows/{workflow_id}").status_code == 404
+    assert "No failures in this period" in page_text(stranger.get("/failures?days=1"))
+
+    operator = browse(app, world, "a_operator")
+    refused = operator.post("/failures/retry", {"group_workflow": workflow_id,
+                                                "reason": ""})
+    assert refused.status_code == 422  # said on the page, not a 500
+    assert "Say which failures to retry" in page_text(refused)
+
+
+@pytest.fixture
+def workers(settings: Any) -> Any:
+    with running_workers(settings, processes=1, threads=4) as worker:
+        yield worker
+
+
+def _check(page: Page, name: str, problems: list[str]) -> None:
+    """No serious accessibility finding, no CSP breach; a photograph at two widths."""
+    page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+    page.evaluate(AXE)
+    assert page.evaluate(RUN_AXE) == [], name
+    problems.extend(page.evaluate("window.__cspViolations"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+
+
+def test_an_operator_sees_a_failure_group_and_retries_it(app: Any, world: World,
+                                                        browser: Any, workers: Any) -> None:
+    builder = as_user(app, world, "a_builder")
+    with Receiver() as receiver:
+        orders = publish_via_api(builder, {"steps": [
+            {"id": "prepare", "type": "transform", "output": {"n": "{{ input.n }}"},
+             "next": "charge"},
+            {"id": "charge", "type": "action", "action": "http.request",
+             "input": {"method": "POST", "url": receiver.url("/charge"), "json": {}}}]},
+            name="Orders")
+        receiver.down("/charge", 400)  # a client error: the step does not retry it
+        for n in (1, 2):
+            assert wait_run(builder, start_via_api(builder, orders["id"],
+                                                   {"n": n})["id"])["status"] == "failed"
+        receiver.up("/charge")
+        foreign: list[str] = []
+        problems: list[str] = []
+        with serve(app) as base:
+            page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
+            page.add_init_script(RECORD_VIOLATIONS)
+            page.on("request", lambda r: None if r.url.startswith(base + "/")
+                    else foreign.append(r.url))
+            page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+            page.goto(base + "/login")
+            page.get_by_label("Email").fill(world.users["a_operator"].email)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_role("link", name="Failures").first.click()
+            page.get_by_role("heading", name="Failures").wait_for(timeout=WAIT_MS)
+            groups = page.locator(".failure-groups tbody tr")
+            expect(groups).to_have_count(1)  # two runs, one step, one reason: one group
+            expect(groups.first.locator("td.num").first).to_have_text("2")
+            expect(groups.first).to_contain_text("http_4xx")
+            expect(groups.first.locator(".sample-runs li")).to_have_count(2)
+            _check(page, "failures", problems)
+
+            # The workflow's page: its error rate and the reason.
+            groups.first.get_by_role("link", name="Orders").click()
+            page.get_by_role("heading", name="Orders").wait_for(timeout=WAIT_MS)
+            perf = page.locator("#performance")
+            expect(perf).to_contain_text("100.0%")
+            expect(perf.locator("tbody tr")).to_have_count(1)
+            expect(perf.locator("tbody tr")).to_contain_text("http_4xx")
+            perf.get_by_role("link", name="30 days").click()  # swapped in place
+            expect(page.locator('#performance [aria-current="true"]')).to_have_text("30 days")
+            _check(page, "workflow", problems)
+
+            page.get_by_role("link", name="See and retry these failures").click()
+            page.get_by_role("heading", name="Failures").wait_for(timeout=WAIT_MS)
+            page.get_by_role("button", name=re.compile("^Retry all")).click()
+            results = page.locator(".retry-results")
+            expect(results.get_by_role("heading")).to_have_text("Retry: 2 retried",
+                                                                timeout=WAIT_MS)
+            expect(results.locator(".retry-result")).to_have_count(2)
+            expect(results).to_contain_text("from charge")
+            expect(page.locator(".failure-groups tbody tr").first).to_contain_text(
+                "All retried")
+            _check(page, "failures-retried", problems)
+
+            # One run again: it was retried already, and the page says so.
+            page.get_by_role("button", name=re.compile("^Retry run")).first.click()
+            expect(page.locator(".retry-results h2")).to_have_text("Retry: 1 already retried",
+                                                                   timeout=WAIT_MS)
+            page.close()
+    settle([world.tenants["a"].id])
+    assert foreign == [] and problems == [], (foreign, problems)
