@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from overture.demo import DEMO_PASSWORD, seed_demo
 from overture.demo_template import TEMPLATE_NAME
-from overture.platform.db import db
+from overture.connectors.models import Connection
+from overture.platform.db import db, scoped_to
+from overture.tenants.models import Tenant
 from tests.engine_support import running_workers
 from tests.live_server import serve
 from tests.test_builder_browser import _build_ui
@@ -46,6 +49,10 @@ class Journey:
         self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(SHOTS / f"{self.n:02d}-{name}.png"))
         self.problems.extend(self.page.evaluate("window.__cspViolations || []"))
+
+
+def _tenant(name: str) -> Any:
+    return db.session.scalars(select(Tenant.id).where(Tenant.name == name)).one()
 
 
 def _node(page: Page, step_id: str) -> Any:
@@ -103,18 +110,21 @@ def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, setting
         _add(page, "type:agent")
         agent = _node(page, "agent_1")
         expect(agent).to_be_visible()
+        page.fill("#ovb-f-agent_1-name", "Read the ticket")
         page.fill("#ovb-f-agent_1-agent", "Ticket triager")
         page.fill("#ovb-f-agent_1-task", "Summarise the ticket {{ input.subject }}")
         page.locator("#ovb-f-agent_1-task").press("Tab")
         trip.shot("builder-agent")
         _add(page, "type:condition")
         expect(_node(page, "condition_1")).to_be_visible()
+        page.fill("#ovb-f-condition_1-name", "Urgent?")
         page.fill("#ovb-f-condition_1-if", "input.urgent == true")
         page.locator("#ovb-f-condition_1-if").press("Tab")
         _add(page, "action:demo_outbox.send_email")
         expect(_node(page, "send_email_1")).to_be_visible()
         # The connection is picked from the workspace's own (the template's demo outbox).
         outbox = page.locator('#ovb-connection-ids option[label^="Demo outbox"]')
+        page.fill("#ovb-f-send_email_1-name", "Email the on-call team")
         page.fill("#ovb-f-send_email_1-connection", outbox.get_attribute("value") or "")
         page.fill("#ovb-f-send_email_1-input-to", '["oncall@initech.example"]')
         page.fill("#ovb-f-send_email_1-input-subject", "Urgent: {{ input.subject }}")
@@ -123,6 +133,8 @@ def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, setting
         trip.shot("builder-action")
         _add(page, "type:stop")
         expect(_node(page, "stop_1")).to_be_visible()
+        page.fill("#ovb-f-stop_1-name", "Done")
+        page.locator("#ovb-f-stop_1-name").press("Tab")
         # The condition's two branches: urgent mail first, otherwise straight to the end.
         _node(page, "condition_1").focus()
         page.keyboard.press("Enter")
@@ -152,5 +164,10 @@ def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, setting
                                                                     timeout=WAIT_MS)
         trip.shot("run-viewer-succeeded")
         page.close()
+    with scoped_to(_tenant(CLIENT)):  # the action really ran: the mail is in the outbox
+        (outbox,) = db.session.scalars(select(Connection).where(
+            Connection.connector_key == "demo_outbox")).all()
+        (mail,) = outbox.settings["messages"]
+    assert mail["subject"] == "Urgent: Invoice INV-7 is wrong"
     assert trip.foreign == [], trip.foreign
     assert trip.problems == [], trip.problems

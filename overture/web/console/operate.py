@@ -41,9 +41,9 @@ def new_workflow() -> Any:
                 form.get("name", ""), form.get("description", "").strip(),
                 created_by=console_access().principal.user.id)
             db.session.commit()
-            flash(f"Workflow {workflow.name} created: add its steps.", "ok")
-            if BUILDER in current_app.view_functions:
+            if BUILDER in current_app.view_functions:  # its empty canvas says what to do
                 return redirect(url_for(BUILDER, workflow_id=workflow.id))
+            flash(f"Workflow {workflow.name} created.", "ok")
             return redirect(url_for("console.workflows_page"))
     return render("console/workflow_new.html", status_of(errors), title="New workflow",
                   form=form, errors=errors)
