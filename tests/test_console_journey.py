@@ -15,9 +15,9 @@ from typing import Any
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from overture.connectors.models import Connection
 from overture.demo import DEMO_PASSWORD, seed_demo
 from overture.demo_template import TEMPLATE_NAME
-from overture.connectors.models import Connection
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Tenant
 from tests.engine_support import running_workers
