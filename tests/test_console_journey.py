@@ -44,9 +44,10 @@ class Journey:
                 else self.foreign.append(r.url))
         page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, top: bool = True) -> None:
         self.n += 1
-        self.page.evaluate("window.scrollTo(0, 0)")
+        if top:
+            self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(SHOTS / f"{self.n:02d}-{name}.png"))
         self.problems.extend(self.page.evaluate("window.__cspViolations || []"))
 
@@ -156,6 +157,8 @@ def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, setting
         viewer.wait_for(timeout=WAIT_MS)
         viewer.click()
         page.wait_for_url("**/runs/**", timeout=WAIT_MS)
+        expect(page.locator('.react-flow__node[data-id="agent_1"]')).to_be_visible(
+            timeout=WAIT_MS)
         trip.shot("run-viewer-started")
         for step_id in ("agent_1", "condition_1", "send_email_1", "stop_1"):
             expect(page.locator(".run-graph li", has=page.locator(".mono", has_text=step_id))
@@ -163,6 +166,8 @@ def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, setting
         expect(page.locator("#run-live .badge").first).to_have_text("Succeeded",
                                                                     timeout=WAIT_MS)
         trip.shot("run-viewer-succeeded")
+        page.locator(".run-graph").scroll_into_view_if_needed()
+        trip.shot("run-viewer-steps", top=False)
         page.close()
     with scoped_to(_tenant(CLIENT)):  # the action really ran: the mail is in the outbox
         (outbox,) = db.session.scalars(select(Connection).where(
