@@ -20,6 +20,7 @@ from overture.demo import DEMO_PASSWORD, seed_demo
 from overture.demo_template import TEMPLATE_NAME
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Tenant
+from tests.console_support import browse, page_text
 from tests.engine_support import running_workers
 from tests.live_server import serve
 from tests.test_builder_browser import _build_ui
@@ -176,3 +177,19 @@ def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, setting
     assert mail["subject"] == "Urgent: Invoice INV-7 is wrong"
     assert trip.foreign == [], trip.foreign
     assert trip.problems == [], trip.problems
+
+
+def test_new_workflow_page_follows_permissions(app: Any, world: Any) -> None:
+    viewer = browse(app, world, "a_viewer")
+    assert "New workflow" not in page_text(viewer.get("/workflows"))
+    assert viewer.get("/workflows/new").status_code == 403
+    assert viewer.post("/workflows/new", {"name": "Sneaky"}).status_code == 403  # forged
+    builder = browse(app, world, "a_builder")
+    refused = builder.post("/workflows/new", {"name": "  "})
+    assert refused.status_code == 422 and 'aria-invalid="true"' in refused.get_data(
+        as_text=True)  # said beside the name, nothing made
+    made = builder.post("/workflows/new", {"name": "Greeter", "description": "Says hi"})
+    assert made.status_code == 302 and made.location.endswith("/builder")
+    again = builder.post("/workflows/new", {"name": "Greeter"})
+    assert again.status_code == 422  # the name is taken: said on the form, not a 500
+    assert "Greeter" in page_text(builder.get("/workflows"))
