@@ -3,7 +3,8 @@ against the real app with a real worker, on the demo `make up` seeds: the agency
 signs in, creates a client workspace from the demo's template, switches into it, creates
 a workflow, builds it in the visual builder (an agent, a condition with two branches,
 an action on the demo outbox), publishes it, starts a test run with a sample input and
-watches the run viewer fill in. Nothing is loaded from another host.
+watches the run viewer fill in. Nothing is loaded from another host, and axe finds no
+serious or critical violation on any page.
 
 Screenshots of every page go to build/screenshots/journey/ (1400 x 900)."""
 
@@ -24,7 +25,7 @@ from tests.console_support import browse, page_text
 from tests.engine_support import running_workers
 from tests.live_server import serve
 from tests.test_builder_browser import _build_ui
-from tests.test_console_browser import RECORD_VIOLATIONS, WAIT_MS
+from tests.test_console_browser import AXE, RECORD_VIOLATIONS, RUN_AXE, WAIT_MS
 from tests.test_console_browser import browser as browser
 
 SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "journey"
@@ -51,6 +52,9 @@ class Journey:
             self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(SHOTS / f"{self.n:02d}-{name}.png"))
         self.problems.extend(self.page.evaluate("window.__cspViolations || []"))
+        if not self.page.evaluate("typeof axe !== 'undefined'"):
+            self.page.evaluate(AXE)
+        self.problems.extend(f"{name}: {v}" for v in self.page.evaluate(RUN_AXE))
 
 
 def _tenant(name: str) -> Any:
