@@ -1,12 +1,14 @@
 """The seeded demo: a platform admin, the agency "Northwind Agency" with two client
-workspaces, one user per role, and in "Acme Support" the support-triage workflow
-(`overture.demo_support`). Seeded only into an empty database."""
+workspaces, one user per role, in "Acme Support" the support-triage workflow
+(`overture.demo_support`), and the agency's template "Support desk", a snapshot of
+Acme Support (`overture.demo_template`). Seeded only into an empty database."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from overture.demo_support import seed_support
+from overture.demo_template import seed_template
 from overture.platform.db import db, scoped_to
 from overture.tenants.lifecycle import create_tenant
 from overture.tenants.models import Membership, Tenant, TenantKind
@@ -30,6 +32,7 @@ DEMO_USERS = [
 ]
 PLATFORM_ADMIN_EMAIL = "admin@overture.example.com"
 SUPPORT_BUILDER = "builder@acme.example.com"  # creates the support-triage demo
+AGENCY_OWNER = "owner@northwind.example.com"  # snapshots it as the agency's template
 
 
 def is_seeded() -> bool:
@@ -59,5 +62,6 @@ def seed_demo() -> list[tuple[str, str]]:
             db.session.flush()
         logins.append((email, f"{role} of {tenant.name}"))
     seed_support(tenants["acme-support"], users[SUPPORT_BUILDER])
+    seed_template(agency, tenants["acme-support"], users[AGENCY_OWNER])
     db.session.commit()
     return logins

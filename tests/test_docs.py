@@ -33,3 +33,18 @@ def test_every_role_and_permission_is_in_the_matrix():
     for role, perms in roles.MATRIX.items():
         assert perms <= set(roles.PERMISSIONS), role
     assert set(roles.PERMISSIONS) >= roles.PLATFORM_ADMIN
+
+
+def test_readme_links_only_to_files_in_the_repository():
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert any(t.startswith("docs/screenshots/") for t in targets)  # the demo's pictures
+    for target in targets:
+        if target.startswith("#"):
+            continue
+        assert "://" not in target, target
+        assert (ROOT / target.split("#")[0]).is_file(), target
+        if target.endswith(".png"):
+            assert (ROOT / target).stat().st_size < 200_000, target

@@ -61,6 +61,7 @@ function Canvas({ config, api }) {
   const [busy, setBusy] = useState(false);
   const [actions, setActions] = useState([]);
   const [agents, setAgents] = useState([]);
+  const [connections, setConnections] = useState([]);
   const [rfNodes, setRfNodes] = useState([]);
   const headingRef = useRef(null);
   const saveRef = useRef(() => {});
@@ -98,6 +99,10 @@ function Canvas({ config, api }) {
     api("GET", "/agents?limit=200").then((page) => {
       if (!gone) setAgents((page?.items || []).map((a) => a.name));
     }).catch(() => setAgents([]));
+    // An action step names its connection by id: offer the workspace's, labelled by name.
+    api("GET", "/connections?limit=200").then((page) => {
+      if (!gone) setConnections((page?.items || []).map((c) => ({ id: c.id, name: `${c.name} (${c.connector_key})` })));
+    }).catch(() => setConnections([]));
     return () => { gone = true; };
   }, [api, workflowId]);
 
@@ -379,6 +384,7 @@ function Canvas({ config, api }) {
         </div>
       </div>
       <datalist id="ovb-agent-names">{agents.map((name) => <option key={name} value={name} />)}</datalist>
+      <datalist id="ovb-connection-ids">{connections.map((c) => <option key={c.id} value={c.id} label={c.name} />)}</datalist>
       <datalist id="ovb-action-keys">
         {actions.map((a) => <option key={a.key} value={a.key}>{a.name}</option>)}
       </datalist>

@@ -16,7 +16,8 @@ const rank = (f) => (FLOW_ORDER.includes(f) ? FLOW_ORDER.indexOf(f) : FLOW_ORDER
 const SKIP = new Set(["id", "type"]);
 // Fields naming an agent, or a connector action: suggested from the API's lists.
 const AGENT_FIELDS = new Set(["agent", "drafter", "reviewer", "selector", "specialists", "agents"]);
-const SUGGEST = (field) => (AGENT_FIELDS.has(field) ? "ovb-agent-names" : field === "action" ? "ovb-action-keys" : undefined);
+const SUGGEST = (field) => (AGENT_FIELDS.has(field) ? "ovb-agent-names" : field === "action" ? "ovb-action-keys"
+  : field === "connection" ? "ovb-connection-ids" : undefined);
 
 const LABELS = {
   if: "If (CEL)", then: "When true, go to", else: "When false, go to", next: "Next step",

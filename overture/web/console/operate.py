@@ -26,7 +26,27 @@ def workflows_page() -> Any:
     items.sort(key=lambda w: w.updated_at, reverse=True)
     versions = {w.id: workflows.current_version(w) for w in items}
     return render("console/workflows.html", title="Workflows", items=items, versions=versions,
-                  builder=BUILDER if BUILDER in current_app.view_functions else None)
+                  builder=BUILDER if BUILDER in current_app.view_functions else None,
+                  can_edit=console_access().can("workflow.edit"))
+
+
+@bp.route("/workflows/new", methods=["GET", "POST"], endpoint="new_workflow")
+@page("workflow.edit")
+def new_workflow() -> Any:
+    """An empty workflow, then straight into the builder to give it its steps."""
+    errors, form = FormErrors(), request.form
+    if request.method == "POST":
+        with form_errors({"name", "description"}) as errors:
+            workflow = workflows.create_workflow(
+                form.get("name", ""), form.get("description", "").strip(),
+                created_by=console_access().principal.user.id)
+            db.session.commit()
+            if BUILDER in current_app.view_functions:  # its empty canvas says what to do
+                return redirect(url_for(BUILDER, workflow_id=workflow.id))
+            flash(f"Workflow {workflow.name} created.", "ok")
+            return redirect(url_for("console.workflows_page"))
+    return render("console/workflow_new.html", status_of(errors), title="New workflow",
+                  form=form, errors=errors)
 
 
 def _approvals_page(errors: FormErrors | None = None) -> Any:
