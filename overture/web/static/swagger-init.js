@@ -9,6 +9,7 @@ window.addEventListener("DOMContentLoaded", function () {
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
     deepLinking: true,
-    validatorUrl: null
+    validatorUrl: null,
+    filter: true
   });
 });
