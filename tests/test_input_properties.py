@@ -222,8 +222,8 @@ BLOCK = st.fixed_dictionaries({"steps": st.lists(st.one_of(STEP, ANY), max_size=
 
 
 # Derandomized: one random run (2026-12-06, in CI) spun for over ten minutes inside
-# native code (no Python frame below hypothesis in py-spy), likely an expression parser
-# on some generated text; until that input is found, CI runs the same 300 examples.
+# hypothesis's own engine (py-spy: execute_once under generate_mutations_from, no frame
+# of this test's body); until that stall is understood, CI runs the same 300 examples.
 @settings(BOUNDED, derandomize=True)
 @given(st.one_of(ANY, BLOCK))
 def test_any_definition_validates_or_is_refused_naming_fields(definition):
