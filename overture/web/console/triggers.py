@@ -87,6 +87,13 @@ def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
     return body, status, {"Cache-Control": "no-store"}
 
 
+def _saved(message: str, section: str) -> Response:
+    """Commit, say what happened, and go back to the section of the triggers page."""
+    db.session.commit()
+    flash(message, "ok")
+    return redirect(url_for("console.triggers") + f"#{section}")
+
+
 @bp.get("/triggers", endpoint="triggers")
 @page("workflow.read")
 def triggers_page() -> Any:
@@ -140,9 +147,7 @@ def create_schedule() -> Any:
         workflow = workflows.get_workflow(form["workflow_id"])
         scheduler.create_schedule(workflow, form["cron"].strip(),
                                   form["timezone"].strip() or "UTC", _input(form["input"]))
-        db.session.commit()
-        flash(f"{workflow.name} now runs on “{form['cron'].strip()}”.", "ok")
-        return redirect(url_for("console.triggers") + "#schedules")
+        return _saved(f"{workflow.name} now runs on “{form['cron'].strip()}”.", "schedules")
     return _page(errors, form)
 
 
@@ -153,9 +158,7 @@ def update_schedule(schedule_id: str) -> Any:
     with form_errors({"cron", "timezone"}) as errors:
         scheduler.update_schedule(schedule, cron=request.form.get("cron", "").strip(),
                                   timezone=request.form.get("timezone", "").strip())
-        db.session.commit()
-        flash("The schedule is changed.", "ok")
-        return redirect(url_for("console.triggers") + "#schedules")
+        return _saved("The schedule is changed.", "schedules")
     return _page(edit_errors={"id": schedule_id, "errors": errors,
                               "cron": request.form.get("cron", ""),
                               "timezone": request.form.get("timezone", "")})
@@ -166,18 +169,14 @@ def update_schedule(schedule_id: str) -> Any:
 def toggle_schedule(schedule_id: str) -> Response:
     schedule = scheduler.get_schedule(schedule_id)
     scheduler.update_schedule(schedule, enabled=not schedule.enabled)
-    db.session.commit()
-    flash(f"The schedule is {'on' if schedule.enabled else 'paused'}.", "ok")
-    return redirect(url_for("console.triggers") + "#schedules")
+    return _saved(f"The schedule is {'on' if schedule.enabled else 'paused'}.", "schedules")
 
 
 @bp.post("/triggers/schedules/<schedule_id>/delete")
 @page("workflow.edit")
 def delete_schedule(schedule_id: str) -> Response:
     scheduler.delete_schedule(scheduler.get_schedule(schedule_id))
-    db.session.commit()
-    flash("The schedule is deleted; the runs it started stay.", "ok")
-    return redirect(url_for("console.triggers") + "#schedules")
+    return _saved("The schedule is deleted; the runs it started stay.", "schedules")
 
 
 # --------------------------------------------------------------------------- polling
@@ -198,9 +197,7 @@ def create_polling() -> Any:
         triggers.create_subscription(workflow, connection_id, trigger_key,
                                      int(form["interval"]), True,
                                      console_access().principal.user.id)
-        db.session.commit()
-        flash(f"{workflow.name} now runs on each new event.", "ok")
-        return redirect(url_for("console.triggers") + "#polling")
+        return _saved(f"{workflow.name} now runs on each new event.", "polling")
     return _page(poll_errors=errors, poll_form=form)
 
 
@@ -209,15 +206,11 @@ def create_polling() -> Any:
 def toggle_polling(subscription_id: str) -> Response:
     found = triggers.get_subscription(subscription_id)
     triggers.update_subscription(found, enabled=not found.enabled)
-    db.session.commit()
-    flash(f"The trigger is {'on' if found.enabled else 'paused'}.", "ok")
-    return redirect(url_for("console.triggers") + "#polling")
+    return _saved(f"The trigger is {'on' if found.enabled else 'paused'}.", "polling")
 
 
 @bp.post("/triggers/polling/<subscription_id>/delete")
 @page("workflow.edit")
 def delete_polling(subscription_id: str) -> Response:
     triggers.delete_subscription(triggers.get_subscription(subscription_id))
-    db.session.commit()
-    flash("The trigger is deleted; the runs it started stay.", "ok")
-    return redirect(url_for("console.triggers") + "#polling")
+    return _saved("The trigger is deleted; the runs it started stay.", "polling")
