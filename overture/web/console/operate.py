@@ -113,15 +113,3 @@ def decide_approval(approval_id: str) -> Response | Any:
 @bp.app_template_filter("shown")
 def shown(value: Any) -> str:
     return _shown(value)
-
-
-@bp.app_template_filter("duration")
-def duration(span: Any) -> str:
-    seconds = span.total_seconds()
-    if seconds < 1:
-        return f"{int(seconds * 1000)} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min {int(seconds % 60)} s"
-    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
