@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,6 +39,8 @@ class Workflow(TenantOwned, db.Model):
     # A vault credential whose `secret` field signs webhook calls (HMAC-SHA256), if set.
     webhook_credential_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("credentials.id", ondelete="SET NULL"))
+    # Off: the webhook keeps its URL and secret but refuses calls (409) and starts nothing.
+    webhook_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     archived_at: Mapped[datetime | None]

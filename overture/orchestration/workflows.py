@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from overture.platform.db import db, get_or_404, save_named, utcnow
 from overture.platform.errors import NotFound, ValidationFailed
 from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
+from overture.tenants import credentials
 from overture.tenants.credentials import get_credential
 
 MAX_DEFINITION_STEPS = 2000
@@ -104,9 +106,12 @@ def archive_workflow(workflow: Workflow) -> None:
     audit.record("workflow.archived", target_type="workflow", target_id=workflow.id)
 
 
-def publish(workflow: Workflow, published_by: uuid.UUID | None) -> WorkflowVersion:
-    """Validate the draft and freeze it as the next version, which becomes current."""
-    draft = workflow.draft or {}
+def publish(workflow: Workflow, published_by: uuid.UUID | None,
+            draft: dict[str, Any] | None = None) -> WorkflowVersion:
+    """Validate the draft and freeze it as the next version, which becomes current.
+    Given a `draft`, that is published instead and the workflow's own draft is left as
+    it is (a template roll-out must not take a client's unpublished edits away)."""
+    draft = _check_draft(draft) if draft is not None else (workflow.draft or {})
     definition.validate(draft)
     if len(draft.get("steps") or []) > MAX_DEFINITION_STEPS:
         raise ValidationFailed.field("definition", f"more than {MAX_DEFINITION_STEPS} steps")
@@ -158,6 +163,39 @@ def by_webhook_token(token: str) -> Workflow | None:
     if found is None or not secrets.compare_digest(found.webhook_token, token):
         return None
     return found
+
+
+def has_unpublished_edits(workflow: Workflow) -> bool:
+    """Whether the draft differs from the live version (a new workflow's empty draft
+    holds nothing to lose)."""
+    current = current_version(workflow)
+    if current is None:
+        return bool((workflow.draft or {}).get("steps"))
+    return bool(workflow.draft != current.definition)
+
+
+def set_webhook_enabled(workflow: Workflow, enabled: bool) -> None:
+    """Turn the webhook on or off; its URL and signing secret stay as they are."""
+    if workflow.webhook_enabled == enabled:
+        return  # nothing happened: nothing to audit
+    workflow.webhook_enabled = enabled
+    audit.record("workflow.webhook_enabled" if enabled else "workflow.webhook_disabled",
+                 target_type="workflow", target_id=workflow.id)
+
+
+def new_webhook_secret(access: Any, workflow: Workflow) -> str:
+    """A new signing secret (Standard Webhooks' `whsec_` form), sealed in the vault and
+    returned once; from now on every call must be signed with it."""
+    access.require("credential.manage")
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+    if workflow.webhook_credential_id is not None:
+        credentials.update(access, workflow.webhook_credential_id, fields={"secret": secret})
+    else:
+        made = credentials.create(access, name=f"Webhook signing: {workflow.name}"[:120],
+                                  kind="custom", fields={"secret": secret},
+                                  secret_fields=["secret"])
+        set_webhook_credential(access, workflow, made.id)
+    return secret
 
 
 def set_webhook_credential(access: Any, workflow: Workflow,

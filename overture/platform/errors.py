@@ -103,6 +103,15 @@ class Conflict(OvertureError):
     title = "Conflict"
 
 
+class WebhookDisabled(Conflict):
+    """A call to a webhook its workspace turned off. 409, not 404: whoever holds the
+    secret URL knows it exists, and "not found" would send them hunting for a typo;
+    not 410, which Standard Webhooks senders take as "remove this endpoint for good"."""
+
+    code = "webhook-disabled"
+    title = "Webhook turned off"
+
+
 class LinkNotUsable(OvertureError):
     """An emailed link (invitation, reset, sign-in) that cannot be used: `reason` says
     which of unknown, expired, used or revoked, so the page can say so plainly."""

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from overture.orchestration import approvals, runs, triggers, workflows
 from overture.platform import jsonbody, webhook_signing
 from overture.platform.db import db, scoped_to
-from overture.platform.errors import NotFound, ValidationFailed
+from overture.platform.errors import NotFound, ValidationFailed, WebhookDisabled
 from overture.platform.ids import parse_id
 from overture.tenants.access import find_tenant
 from overture.tenants.vault import use_credential
@@ -37,6 +37,10 @@ def webhook(tenant_id: str, token: str) -> tuple[dict[str, Any], int]:
         workflow = workflows.by_webhook_token(token)
         if workflow is None:
             raise NotFound("no such webhook")
+        if not workflow.webhook_enabled:
+            # Before the signature is checked: a refused call uses no secret.
+            raise WebhookDisabled("this webhook is turned off: nothing was started. A "
+                                  "builder of the workspace can turn it on again (Triggers)")
         body = request.get_data(cache=True)
         signed = (_verified(workflow.webhook_credential_id, body)
                   if workflow.webhook_credential_id is not None else None)

@@ -6,6 +6,14 @@ in the workspace's own log.
 An upgrade moves each workflow to a new published version; runs already going keep the
 version they started on (a run points at its version, and versions never change), so
 only new runs see the change. `undo` makes the previous versions current again.
+
+A client's work is never overwritten silently. A workflow whose draft holds unpublished
+edits gets the template's version published beside it, and the draft stays as the
+client left it (publishing it later would replace the template's version: that is
+theirs to decide); the roll-out says so in its notes for that workspace. A draft that
+matched the live version moves along with it, so the builder shows what runs. `undo`
+leaves a workflow alone if the workspace published another version after the roll-out,
+and puts a draft back only if nobody edited it since.
 """
 
 from __future__ import annotations
@@ -15,11 +23,11 @@ from typing import Any
 
 from overture.connectors import connections as connection_service
 from overture.connectors.models import ConnectionStatus
-from overture.orchestration import scheduler, triggers, workflows
+from overture.orchestration import workflows
 from overture.orchestration.agents import knowledge
 from overture.orchestration.agents import service as agents
 from overture.orchestration.agents.spec import AgentSpec
-from overture.orchestration.templates import references
+from overture.orchestration.templates import references, starters
 from overture.orchestration.templates.snapshot import every
 from overture.platform.errors import ValidationFailed
 from overture.tenants.access import Access
@@ -37,24 +45,12 @@ def provision(access: Access, snapshot: dict[str, Any]) -> dict[str, Any]:
         _new_collection(item, user)
     placeholders = [_new_connection(access, item) for item in snapshot.get("connections", [])]
     _install_agents(snapshot.get("agents", []), {}, user)
-    flows = _install_workflows(access, snapshot.get("workflows", []), {}, set())
-    names = _names(access)
-    for item in snapshot.get("triggers", []):
-        connection = names.connections.get(item["connection"])
-        if item["workflow"] in flows and connection:
-            ready = item["connection"] not in {p["name"] for p in placeholders if p["pending"]}
-            triggers.create_subscription(flows[item["workflow"]], connection,
-                                         item["trigger_key"], item["interval_seconds"],
-                                         enabled=ready, created_by=user)
-    for item in snapshot.get("schedules", []):
-        if item["workflow"] in flows:
-            schedule = scheduler.create_schedule(flows[item["workflow"]], item["cron"],
-                                                 item["timezone"], item["input"])
-            if not item.get("enabled", True):
-                scheduler.update_schedule(schedule, enabled=False)
+    _install_workflows(access, snapshot.get("workflows", []), _blank(), set())
+    signed = starters.provision(access, snapshot)
     return {"connections": [p for p in placeholders if p["pending"]],
             "agents": [{"name": a["name"], "provider": a["config"]["model"]["provider"]}
-                       for a in snapshot.get("agents", []) if a.get("needs_credential")]}
+                       for a in snapshot.get("agents", []) if a.get("needs_credential")],
+            "webhooks": signed}
 
 
 def _new_collection(item: dict[str, Any], user: uuid.UUID) -> None:
@@ -85,7 +81,7 @@ def upgrade(access: Access, old: dict[str, Any], new: dict[str, Any]) -> Changes
     if gone:
         raise ValidationFailed.field("workflows", "deleted from this workspace: "
                                      + ", ".join(sorted(gone)))
-    changes: Changes = {"workflows": {}, "agents": {}, "collections": [], "connections": []}
+    changes = _blank()
     existing = {c.name for c in every(knowledge.list_collections)}
     for item in new.get("knowledge", []):
         if item["name"] not in existing:
@@ -96,9 +92,14 @@ def upgrade(access: Access, old: dict[str, Any], new: dict[str, Any]) -> Changes
             _new_connection(access, item)
             changes["connections"].append(item["name"])
     _install_agents(new.get("agents", []), changes["agents"], user)
-    _install_workflows(access, new.get("workflows", []), changes["workflows"],
-                       set(have.workflows))
+    _install_workflows(access, new.get("workflows", []), changes, set(have.workflows))
+    changes["starters"] = starters.upgrade(access, old, new)
     return changes
+
+
+def _blank() -> Changes:
+    return {"workflows": {}, "published": {}, "drafts_kept": [], "agents": {},
+            "collections": [], "connections": [], "notes": []}
 
 
 def _install_agents(items: list[dict[str, Any]], changed: dict[str, Any],
@@ -141,10 +142,11 @@ def _delegates_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
-def _install_workflows(access: Access, items: list[dict[str, Any]], changed: dict[str, Any],
-                       had: set[str]) -> dict[str, Any]:
+def _install_workflows(access: Access, items: list[dict[str, Any]], changes: Changes,
+                       had: set[str]) -> None:
     """Create the missing workflows first (sub-workflow steps name them by id), then
-    publish each whose definition (or pinned agents) differs from its current version."""
+    publish each whose definition (or pinned agents) differs from its current version;
+    `changes` records the versions before and after, and the drafts left alone."""
     user = access.principal.user.id
     by_name = _workflows()
     for item in items:
@@ -155,35 +157,43 @@ def _install_workflows(access: Access, items: list[dict[str, Any]], changed: dic
         connections={c.name: str(c.id) for c in _connections(access)},
         workflows={name: str(w.id) for name, w in by_name.items()})
     for item in items:
-        workflow = by_name[item["name"]]
-        definition = references.resolve(item["definition"], names, item["name"])
+        name, workflow = item["name"], by_name[item["name"]]
+        definition = references.resolve(item["definition"], names, name)
         current = workflows.current_version(workflow)
         if current is not None and current.definition == definition and \
                 current.pins == workflows.pins_for(definition):
             continue
-        changed[item["name"]] = current.number if item["name"] in had and current else None
-        workflows.update_workflow(workflow, draft=definition)
-        workflows.publish(workflow, user)
-    return {item["name"]: by_name[item["name"]] for item in items}
+        # None: the roll-out made it (undo archives it); 0: the workspace had it, never
+        # published (undo leaves it)
+        changes["workflows"][name] = (current.number if current else 0) if name in had \
+            else None
+        keep = workflows.has_unpublished_edits(workflow)
+        version = workflows.publish(workflow, user, draft=definition)
+        changes["published"][name] = version.number
+        if keep:
+            changes["drafts_kept"].append(name)
+            changes["notes"].append(
+                f"{name}: the workspace's unpublished draft was kept as it was; the "
+                f"template's version is live as v{version.number} (publishing that draft "
+                "would replace it)")
+        else:
+            workflows.update_workflow(workflow, draft=definition)
 
 
 # --------------------------------------------------------------------------- undo
 
 
-def undo(access: Access, changes: Changes) -> None:
+def undo(access: Access, changes: Changes) -> list[str]:
     """Put back what `upgrade` changed: previous workflow versions current again, agents
-    on their previous configuration, what it added removed."""
+    on their previous configuration, what it added removed. Notes on what was left as
+    the workspace has it since."""
     user = access.principal.user.id
+    notes: list[str] = []
+    starters.undo(access, changes.get("starters", []))
     flows = _workflows()
     for name, previous in changes.get("workflows", {}).items():
         if name in flows:
-            if previous is None:
-                workflows.archive_workflow(flows[name])
-            elif previous:
-                version = workflows.rollback(flows[name], previous)
-                # The draft goes back too, so a later publish does not bring the undone
-                # version back.
-                workflows.update_workflow(flows[name], draft=version.definition)
+            notes += _undo_workflow(flows[name], name, previous, changes)
     current = {a.name: a for a in every(agents.list_agents)}
     for name, previous in changes.get("agents", {}).items():
         if name in current:
@@ -197,6 +207,30 @@ def undo(access: Access, changes: Changes) -> None:
     for name in changes.get("connections", []):
         if name in left and left[name].credential_id is None:
             connection_service.delete(access, left[name])
+    return notes
+
+
+def _undo_workflow(workflow: Any, name: str, previous: int | None,
+                   changes: Changes) -> list[str]:
+    ours = changes.get("published", {}).get(name)  # absent in roll-outs made before it
+    live = workflows.current_version(workflow)
+    if ours is not None and (live is None or live.number != ours):
+        return [f"{name}: left on v{live.number if live else '?'}, which the workspace "
+                "published after the roll-out"]
+    if previous is None:
+        workflows.archive_workflow(workflow)
+        return []
+    if not previous:
+        return [f"{name}: had no published version before the roll-out; its version "
+                "stays live"]
+    version = workflows.rollback(workflow, previous)
+    # The draft goes back too if it still is what the roll-out published, so a later
+    # publish does not bring the undone version back; a draft edited since stays.
+    if live is not None and workflow.draft == live.definition:
+        workflows.update_workflow(workflow, draft=version.definition)
+    elif name not in changes.get("drafts_kept", []):
+        return [f"{name}: back on v{previous}; the draft edited since the roll-out was kept"]
+    return []
 
 
 # --------------------------------------------------------------------------- helpers

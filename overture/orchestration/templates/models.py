@@ -107,3 +107,8 @@ class RolloutWorkspace(TenantOwned, db.Model):
     # What applying changed, to undo it (see templates/install.py: Changes).
     changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     applied_at: Mapped[datetime | None]
+
+    @property
+    def notes(self) -> list[str]:
+        """What the workspace's own edits made applying or undoing leave alone."""
+        return list((self.changes or {}).get("notes", []))

@@ -10,6 +10,8 @@ with `stop_on_failure` any failure does. The workspaces not reached stay `pendin
 Rolling back undoes each workspace the roll-out changed (newest first): its workflows'
 previous versions become current again (runs in flight keep the version they started
 on either way). Every step is audited in the workspace and the whole in the agency.
+What a workspace's own edits made the roll-out leave alone (an unpublished draft, a
+version published since) is said in that workspace's notes (see install.py).
 """
 
 from __future__ import annotations
@@ -134,7 +136,9 @@ def _apply(access: Access, template: Template, rollout: Rollout, row: RolloutWor
         with service.inside(workspace), db.session.begin_nested():
             changes = install.upgrade(there, old, snapshot)
             audit.record("template.rollout_applied", target_type="rollout",
-                         target_id=rollout.id, details={**details, "from": link.version})
+                         target_id=rollout.id, details={
+                             **details, "from": link.version,
+                             "drafts_kept": changes["drafts_kept"]})
     except Exception as error:  # any failure is this workspace's outcome
         if not isinstance(error, OvertureError):
             log.exception("template.rollout_error", workspace_id=str(row.workspace_id))
@@ -182,7 +186,7 @@ def _undo(access: Access, template: Template, rollout: Rollout, row: RolloutWork
         workspace = service.workspace_of(access, row.workspace_id)
         there = access_to(access.principal, workspace)
         with service.inside(workspace), db.session.begin_nested():
-            install.undo(there, row.changes or {})
+            notes = install.undo(there, row.changes or {})
             audit.record("template.rollout_rolled_back", target_type="rollout",
                          target_id=rollout.id, details=details)
     except Exception as error:  # reported on the row; the rest go on
@@ -191,6 +195,8 @@ def _undo(access: Access, template: Template, rollout: Rollout, row: RolloutWork
         row.error = "rollback failed: " + _reason(error)
         return False
     row.status, row.error = StepStatus.ROLLED_BACK, None
+    if notes:  # a new dict: the JSON column sees only assignments
+        row.changes = {**(row.changes or {}), "notes": [*row.notes, *notes]}
     link = service.link_of(template, row.workspace_id)
     if link is not None and row.from_version is not None:
         link.version = row.from_version

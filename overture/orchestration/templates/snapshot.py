@@ -6,11 +6,15 @@ own services, in the scope of the workspace being read.
      "connections": [{name, connector_key, base_url, settings, rate_limit}],
      "agents":      [{name, description, config, needs_credential}],
      "workflows":   [{name, description, version, definition}],
-     "triggers":    [{workflow, connection, trigger_key, interval_seconds}],
+     "webhooks":    [{workflow, enabled, signed}],
+     "triggers":    [{workflow, connection, trigger_key, interval_seconds, enabled}],
      "schedules":   [{workflow, cron, timezone, input, enabled}]}
 
 Connections are placeholders: their connector and non-secret settings, never a
-credential (not even its id). An agent's provider credential is dropped the same way.
+credential (not even its id). An agent's provider credential is dropped the same way,
+and so are a webhook's URL token and signing secret: `signed` only says that calls
+must be signed (templates/starters.py gives each workspace its own). Versions taken
+before webhooks and trigger switches were recorded lack them; readers default them.
 Ids of the source workspace mean nothing elsewhere, so a definition's references to a
 connection or a sub-workflow are written as `@connection:<name>` / `@workflow:<name>`
 and resolved again where the snapshot is installed (`references.resolve`).
@@ -60,6 +64,7 @@ def take(access: Access) -> dict[str, Any]:
         "workflows": [{"name": w.name, "description": w.description, "version": v.number,
                        "definition": references.portable(v.definition, ids)}
                       for w, v in published],
+        "webhooks": [webhook_item(w) for w, _ in published],
         "triggers": _triggers(ids),
         "schedules": _schedules(ids),
     }
@@ -88,15 +93,28 @@ def _agent(agent: Any) -> dict[str, Any]:
             "needs_credential": needs_credential}
 
 
+def webhook_item(workflow: Any) -> dict[str, Any]:
+    return {"workflow": workflow.name, "enabled": workflow.webhook_enabled,
+            "signed": workflow.webhook_credential_id is not None}
+
+
+def trigger_item(sub: Any, workflow: str, connection: str) -> dict[str, Any]:
+    return {"workflow": workflow, "connection": connection, "trigger_key": sub.trigger_key,
+            "interval_seconds": sub.interval_seconds, "enabled": sub.enabled}
+
+
+def schedule_item(schedule: Any, workflow: str) -> dict[str, Any]:
+    return {"workflow": workflow, "cron": schedule.cron, "timezone": schedule.timezone,
+            "input": schedule.input, "enabled": schedule.enabled}
+
+
 def _triggers(ids: references.IdNames) -> list[dict[str, Any]]:
     found = []
     for sub in every(lambda c, n: triggers.list_subscriptions(c, n)):
         workflow = ids.workflows.get(str(sub.workflow_id))
         connection = ids.connections.get(str(sub.connection_id))
         if workflow and connection:
-            found.append({"workflow": workflow, "connection": connection,
-                          "trigger_key": sub.trigger_key,
-                          "interval_seconds": sub.interval_seconds})
+            found.append(trigger_item(sub, workflow, connection))
     return found
 
 
@@ -105,7 +123,5 @@ def _schedules(ids: references.IdNames) -> list[dict[str, Any]]:
     for schedule in every(lambda c, n: scheduler.list_schedules(c, n)):
         workflow = ids.workflows.get(str(schedule.workflow_id))
         if workflow:
-            found.append({"workflow": workflow, "cron": schedule.cron,
-                          "timezone": schedule.timezone, "input": schedule.input,
-                          "enabled": schedule.enabled})
+            found.append(schedule_item(schedule, workflow))
     return found

@@ -73,12 +73,22 @@ class AgentPlaceholder(Schema):
     provider = String()
 
 
+class WebhookPlaceholder(Schema):
+    id = UUID(metadata={"description": "the workflow"})
+    workflow = String()
+
+
 class Placeholders(Schema):
     connections = List(Nested(Placeholder), metadata={
         "description": "connections made without credentials: authorise them (OAuth2) or "
                        "give them credentials (POST /connections/{id}/credentials)"})
     agents = List(Nested(AgentPlaceholder), metadata={
         "description": "agents whose model provider needs the workspace's own credential"})
+    webhooks = List(Nested(WebhookPlaceholder), metadata={
+        "description": "workflows whose webhook calls must be signed: each got a fresh "
+                       "secret nobody has seen, so every call is refused until the "
+                       "workspace sets one it can give the sender (rotate it in the "
+                       "console, or PATCH the workflow's webhook_credential_id)"})
 
 
 class ProvisionOut(Schema):
@@ -103,6 +113,10 @@ class RolloutWorkspaceOut(Schema):
     error = String(allow_none=True)
     from_version = Integer(allow_none=True)
     applied_at = DateTime(allow_none=True)
+    notes = List(String(), metadata={
+        "description": "what the workspace's own edits made the roll-out (or its rollback) "
+                       "leave alone, e.g. an unpublished draft kept beside the template's "
+                       "version"})
 
 
 class RolloutOut(Schema):

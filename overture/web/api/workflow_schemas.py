@@ -22,6 +22,8 @@ class WorkflowUpdate(Strict):
     definition = Dict()
     webhook_credential_id = UUID(allow_none=True, metadata={
         "description": "a credential whose `secret` field signs webhook calls"})
+    webhook_enabled = Boolean(metadata={
+        "description": "false turns the webhook off: calls get 409 and start nothing"})
 
 
 class WorkflowOut(Schema):
@@ -32,6 +34,7 @@ class WorkflowOut(Schema):
     current_version = Integer(allow_none=True)
     webhook_url = String()
     webhook_signed = Boolean()
+    webhook_enabled = Boolean()
     created_at = DateTime()
     updated_at = DateTime()
 

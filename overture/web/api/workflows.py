@@ -33,6 +33,7 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
         "draft": workflow.draft, "current_version": version.number if version else None,
         "webhook_url": f"{base}/hooks/{workflow.tenant_id}/{workflow.webhook_token}",
         "webhook_signed": workflow.webhook_credential_id is not None,
+        "webhook_enabled": workflow.webhook_enabled,
         "created_at": workflow.created_at, "updated_at": workflow.updated_at,
     }
 
@@ -71,7 +72,8 @@ def get_workflow(workflow_id: str) -> dict[str, Any]:
 @require("workflow.edit")
 @api.input(WorkflowUpdate, arg_name="body")
 @api.output(WorkflowOut)
-@api.doc(tags=TAGS, summary="Rename, describe, or replace the draft")
+@api.doc(tags=TAGS, summary="Rename, describe, replace the draft, or set up its webhook "
+                            "(signing credential, on or off)")
 def update_workflow(workflow_id: str, body: dict[str, Any]) -> dict[str, Any]:
     workflow = workflows.get_workflow(workflow_id)
     workflows.update_workflow(workflow, name=body.get("name"),
@@ -80,6 +82,8 @@ def update_workflow(workflow_id: str, body: dict[str, Any]) -> dict[str, Any]:
     if "webhook_credential_id" in body:
         workflows.set_webhook_credential(current_access(), workflow,
                                          body["webhook_credential_id"])
+    if "webhook_enabled" in body:
+        workflows.set_webhook_enabled(workflow, body["webhook_enabled"])
     db.session.commit()
     return workflow_view(workflow)
 

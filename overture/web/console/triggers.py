@@ -1,13 +1,11 @@
-"""What starts the workspace's workflows: webhooks (their URL, copied in a click, and
-their signing secret, rotated and shown once), cron schedules (with their next five
-fire times in the schedule's own zone) and polling triggers. The services are the
-ones behind the API's workflows, schedules and triggers endpoints."""
+"""What starts the workspace's workflows: webhooks (their URL, copied in a click, their
+signing secret, rotated and shown once, and their on/off switch), cron schedules (with
+their next five fire times in the schedule's own zone) and polling triggers. The
+services are the ones behind the API's workflows, schedules and triggers endpoints."""
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,7 +19,6 @@ from overture.orchestration import scheduler, triggers, workflows
 from overture.orchestration.models import Schedule, Workflow
 from overture.platform.db import db, utcnow
 from overture.platform.errors import ValidationFailed
-from overture.tenants import credentials
 from overture.web.console import bp
 from overture.web.console.context import console_access, page, register_nav, render
 from overture.web.console.forms import FormErrors, form_errors, status_of
@@ -107,21 +104,22 @@ def triggers_page() -> Any:
 @bp.post("/triggers/webhooks/<workflow_id>/rotate")
 @page("workflow.edit")
 def rotate_webhook_secret(workflow_id: str) -> Any:
-    """A new signing secret (Standard Webhooks' `whsec_` form), sealed in the vault and
-    shown in this one response; calls signed with the old one are refused from now."""
-    access = console_access()
-    access.require("credential.manage")
+    """A new signing secret, shown in this one response; calls signed with the old one
+    are refused from now."""
     workflow = workflows.get_workflow(workflow_id)
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    if workflow.webhook_credential_id is not None:
-        credentials.update(access, workflow.webhook_credential_id, fields={"secret": secret})
-    else:
-        made = credentials.create(access, name=f"Webhook signing: {workflow.name}"[:120],
-                                  kind="custom", fields={"secret": secret},
-                                  secret_fields=["secret"])
-        workflows.set_webhook_credential(access, workflow, made.id)
+    secret = workflows.new_webhook_secret(console_access(), workflow)
     db.session.commit()
     return _page(secret=(workflow, secret))
+
+
+@bp.post("/triggers/webhooks/<workflow_id>/toggle")
+@page("workflow.edit")
+def toggle_webhook(workflow_id: str) -> Response:
+    workflow = workflows.get_workflow(workflow_id)
+    workflows.set_webhook_enabled(workflow, not workflow.webhook_enabled)
+    return _saved(f"The webhook of {workflow.name} is "
+                  f"{'on' if workflow.webhook_enabled else 'off: calls to it are refused'}.",
+                  "webhooks")
 
 
 # --------------------------------------------------------------------------- schedules
