@@ -1,7 +1,8 @@
 """Templates in the console: an agency snapshots a client workspace as a template,
 provisions new client workspaces from it (from its page and from the new-workspace
-form) and sees the connections left to fill in, snapshots v2, rolls it out to three
-workspaces with a canary and rolls it back; in a real browser. Through HTTP: a viewer
+form) and sees the connections and the signed webhook left to fill in, snapshots v2,
+rolls it out to three workspaces with a canary (one client's unpublished draft is kept
+and the page says so) and rolls it back; in a real browser. Through HTTP: a viewer
 gets 403 (a forged post too) and a client workspace is told templates are the agency's."""
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ def test_an_agency_makes_provisions_rolls_out_and_rolls_back(
         app: Any, world: Any, browser: Browser, monkeypatch: Any) -> None:  # noqa: F811
     monkeypatch.setattr(console_browser, "SHOTS", SHOTS)
     api = as_key(app, world, "nw_admin", tenant="northwind")
-    source = build_source(api, world.tid("a"))
+    a = world.tid("a")
+    source = build_source(api, a)
+    signing = ok(api.post("/credentials", tenant=a, json={
+        "name": "signing", "kind": "custom", "fields": {"secret": "whsec_source_only"},
+        "secret_fields": ["secret"]}), 201)
+    ok(api.patch(f"/workflows/{source['workflow']['id']}", tenant=a,
+                 json={"webhook_credential_id": signing["id"]}))
     with serve(app) as base:
         page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
         visit = Visit(page, base)
@@ -49,6 +56,7 @@ def test_an_agency_makes_provisions_rolls_out_and_rolls_back(
             timeout=WAIT_MS)
         todo = page.locator("#still-to-fill").inner_text()
         assert "gh" in todo and "mail" in todo and "imap" in todo
+        assert "intake" in todo and "Webhook · signed" in todo
         visit.check("provisioned")
         # And from the new-workspace form, choosing the template.
         for name in ("Client Two", "Client Three"):
@@ -60,8 +68,16 @@ def test_an_agency_makes_provisions_rolls_out_and_rolls_back(
             page.get_by_role("heading", name=f"Workspace {name} created").wait_for(
                 timeout=WAIT_MS)
 
+        # Client One is half way through an edit of its own, not published.
+        clients = {t["name"]: t["id"] for t in ok(api.get("/tenants"))["items"]}
+        mine = ok(api.get("/workflows", tenant=clients["Client One"]))["items"][0]
+        edited = {"steps": [{**step, "input": {**step["input"], "title": "ours"}}
+                            if step["id"] == "file" else step
+                            for step in mine["definition"]["steps"]]}
+        ok(api.patch(f"/workflows/{mine['id']}", tenant=clients["Client One"],
+                     json={"definition": edited}))
+
         # Workspace A changes; the agency snapshots it as v2.
-        a = world.tid("a")
         ok(api.patch(f"/workflows/{source['workflow']['id']}", tenant=a, json={
             "definition": definition(source["connection"]["id"], extra=True)}))
         ok(api.post(f"/workflows/{source['workflow']['id']}/publish", tenant=a), 201)
@@ -85,6 +101,8 @@ def test_an_agency_makes_provisions_rolls_out_and_rolls_back(
         first = rows.first.inner_text()
         assert "Client Two" in first and "canary" in first  # the canary goes first
         assert [r.get_attribute("data-status") for r in rows.all()] == ["applied"] * 3
+        kept = rows.filter(has_text="Client One").inner_text()
+        assert "intake: the workspace's unpublished draft was kept" in kept
         visit.check("rollout-completed")
 
         page.get_by_role("button", name="Roll back").click()
@@ -95,6 +113,12 @@ def test_an_agency_makes_provisions_rolls_out_and_rolls_back(
         visit.check("rollout-rolled-back")
         visit.go("/templates", "templates")
         page.close()
+    # Every workspace is back on v1; Client One's own draft went through both untouched.
+    for name in ("Client One", "Client Two", "Client Three"):
+        flow = ok(api.get("/workflows", tenant=clients[name]))["items"][0]
+        assert flow["current_version"] == 1, name
+    assert ok(api.get(f"/workflows/{mine['id']}",
+                      tenant=clients["Client One"]))["definition"] == edited
     assert visit.foreign == [], visit.foreign
     assert visit.problems == [], visit.problems
 
