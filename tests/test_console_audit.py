@@ -4,7 +4,9 @@ in a real browser and through HTTP. An auditor reads and exports; a viewer gets 
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from playwright.sync_api import Browser
 
 from overture.platform import audit
 from overture.platform.db import db, scoped_to
+from overture.web.console import audit as audit_page
 from tests import test_console_browser as console_browser
 from tests.console_support import HTML, browse, page_text, region
 from tests.live_server import serve
@@ -58,13 +61,17 @@ def test_an_auditor_filters_verifies_and_exports(app: Any, world: Any, database:
         visit.go("/audit", "audit")
         rows = page.locator(".audit-table tbody tr")
         assert rows.count() >= 4
+        # Newest first: the invitation, recorded last, heads the list.
+        assert "member.invited" in rows.first.inner_text()
+        seqs = [int(s) for s in page.locator(".audit-table tbody td.num").all_inner_texts()]
+        assert seqs == sorted(seqs, reverse=True)
         page.get_by_label("Action").fill("workflow.")
         page.get_by_role("button", name="Filter").click()
         page.wait_for_url("**action=workflow.**", timeout=WAIT_MS)
         page.locator(".audit-table tbody tr").nth(2).wait_for(timeout=WAIT_MS)
         assert rows.count() == 3
         page.get_by_text("Show details of event").first.click()
-        assert '"version": 1' in page.locator("pre.json").first.inner_text()
+        assert '"version": 3' in page.locator("pre.json").first.inner_text()
 
         page.get_by_role("link", name="Verify chain").click()
         page.get_by_text("verified up to seq").wait_for(timeout=WAIT_MS)
@@ -87,6 +94,45 @@ def test_an_auditor_filters_verifies_and_exports(app: Any, world: Any, database:
         page.close()
     assert visit.foreign == [], visit.foreign
     assert visit.problems == [], visit.problems
+
+
+SEQ_CELL = re.compile(r'<td class="num mono">(\d+)</td>')
+EARLIER = re.compile(r'href="([^"]+)">Earlier events')
+
+
+def walk_pages(auditor: Any, path: str) -> list[list[int]]:
+    """Each page's seqs, following "Earlier events" to the end as a reader would."""
+    pages: list[list[int]] = []
+    while path:
+        html_text = auditor.text(path)
+        pages.append([int(s) for s in SEQ_CELL.findall(html_text)])
+        link = EARLIER.search(html_text)
+        path = html.unescape(link.group(1)) if link else ""
+        assert len(pages) < 50, "the pager does not end"
+    return pages
+
+
+def test_events_are_newest_first_and_pages_continue_without_gap_or_repeat(
+        app: Any, world: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(audit_page, "PER_PAGE", 3)
+    seed_events(world.tenants["a"].id)
+    seed_events(world.tenants["a"].id)
+    auditor = browse(app, world, "a_auditor")
+    auditor.post("/switch", {"tenant": world.tid("a")})
+    with scoped_to(world.tenants["a"].id):
+        every = [e.seq for e in audit.iter_events(audit.EventFilter())]
+
+    pages = walk_pages(auditor, "/audit")
+    assert all(len(p) == 3 for p in pages[:-1]) and 1 <= len(pages[-1]) <= 3
+    assert [seq for p in pages for seq in p] == sorted(every, reverse=True)
+    assert "newest first" in auditor.text("/audit")
+
+    # A filter holds across pages: the six publications, three to a page, newest first.
+    pages = walk_pages(auditor, "/audit?action=workflow.")
+    published = [s for p in pages for s in p]
+    assert len(pages) == 2 and len(published) == 6 and published == sorted(published)[::-1]
+    last = auditor.text(f"/audit?action=workflow.&cursor={pages[0][-1]}")
+    assert "Earlier events" not in last and "First page" in last
 
 
 def test_filters_pages_and_permissions_through_http(app: Any, world: Any) -> None:

@@ -144,10 +144,14 @@ def test_the_homes_summarise_runs_approvals_usage_and_the_last_failure(app, worl
                   cost="1.25")
     seed_activity(world.tenants["b"].id, "Invoices", succeeded=1, failed=0)
     owner = browse(app, world, "nw_owner")
-    table = region(owner.get("/?sort=failed&dir=desc"), "workspaces")
+    home = owner.get("/?sort=failed&dir=desc")
+    table = region(home, "workspaces")
     a_row = table[table.index("Workspace A"):table.index("Workspace B")]
-    # succeeded, failed, waiting, approvals, tokens, cost, last failure
-    assert "Active 3 2 1 1 12k $1.25 3 h ago" in a_row and "http_5xx" in a_row
+    # succeeded, failed, waiting, approvals, tokens, cost, last failure (what went wrong,
+    # in words; the error's code only on hover)
+    assert "Active 3 2 1 1 12k $1.25 3 h ago CRM answered 503" in a_row
+    assert "http_5xx" not in a_row
+    assert 'title="CRM answered 503 · http_5xx"' in home.get_data(as_text=True)
     assert "Active 1 0 0 0 12k $0.00 None" in table
     workspace = page_text(browse(app, world, "a_operator").get("/"))
     assert "Refunds" in workspace and "Refund 120 EUR to order 4411?" in workspace

@@ -106,8 +106,9 @@ class Graph:
         todo: list[tuple[str, dict[str, Any]]] = [("", definition)]
         while todo:  # blocks in any order; each block's steps in order
             key, block = todo.pop()
-            steps = block.get("steps") or []
-            start = block.get("start") or (steps[0].get("id") if steps else "")
+            steps = block_steps(block)
+            first = steps[0] if steps else None
+            start = block.get("start") or (first.get("id") if isinstance(first, dict) else "")
             graph.blocks[key] = Block(key, start)
             for step in steps:
                 sid = step.get("id") if isinstance(step, dict) else None
@@ -144,6 +145,13 @@ class Graph:
             if block:  # the end of a branch or body leads on to its parent step's successors
                 todo.append(block.split("#")[0])
         return seen
+
+
+def block_steps(block: dict[str, Any]) -> list[Any]:
+    """A block's steps as a list, whatever they are: a nested block is read before its
+    shape is known to be right (validation reports what is wrong with it)."""
+    steps = block.get("steps")
+    return steps if isinstance(steps, list) else []
 
 
 def child_blocks(step: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -233,7 +241,7 @@ def _check_blocks(definition: dict[str, Any]) -> list[dict[str, str]]:
     first in reading order, without recursion (blocks nest as deep as the JSON does)."""
     errors: list[dict[str, str]] = []
     seen: set[str] = set()
-    stack = [_Frame("", definition, iter(enumerate(definition.get("steps") or [])), False)]
+    stack = [_Frame("", definition, iter(enumerate(block_steps(definition))), False)]
     while stack:
         frame = stack[-1]
         if frame.fresh:  # a branch or loop body: first its own shape
@@ -244,7 +252,7 @@ def _check_blocks(definition: dict[str, Any]) -> list[dict[str, str]]:
             continue  # the block's schema reports it
         if index is None:
             stack.pop()
-            ids = [s.get("id") for s in frame.block.get("steps") or [] if isinstance(s, dict)]
+            ids = [s.get("id") for s in block_steps(frame.block) if isinstance(s, dict)]
             if frame.block.get("start") and frame.block["start"] not in ids:
                 errors.append({"field": f"{frame.prefix}start",
                                "message": "names no step of this block"})
@@ -252,7 +260,7 @@ def _check_blocks(definition: dict[str, Any]) -> list[dict[str, str]]:
         errors += _check_step(step, index, seen)
         label = f"steps.{step.get('id') or index}."
         if _known_type(step.get("type")):
-            stack += [_Frame(label, child, iter(enumerate(child.get("steps") or [])))
+            stack += [_Frame(label, child, iter(enumerate(block_steps(child))))
                       for _, child in reversed(child_blocks(step))]
     return errors
 

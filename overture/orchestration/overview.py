@@ -49,7 +49,8 @@ class WorkspaceOverview:
     cost_month: Decimal
     tokens_month: int
     last_failure_at: datetime | None
-    last_failure_reason: str | None
+    last_failure_reason: str | None  # the code and step, for grouping (see failure_reason)
+    last_failure_message: str | None  # what went wrong, for a person
 
 
 def workspace_overview(tenant_ids: list[uuid.UUID],
@@ -76,6 +77,12 @@ def failure_reason(error: dict[str, Any] | None) -> str | None:
     code = str(error.get("code") or "error")
     step = error.get("step")
     return f"{code} in {step}" if step else code
+
+
+def failure_message(error: dict[str, Any] | None) -> str | None:
+    """A failure's message, as the run page shows it: what a person reads."""
+    message = (error or {}).get("message")
+    return str(message) if message else None
 
 
 # --------------------------------------------------------------------------- reading
@@ -150,4 +157,5 @@ def _numbers(row: Any) -> WorkspaceOverview:
         runs_waiting=int(waiting), open_approvals=int(approvals),
         cost_month=Decimal(str(cost or 0)).quantize(COST_SCALE),
         tokens_month=int(Decimal(str(tokens or 0))),
-        last_failure_at=failed_at, last_failure_reason=failure_reason(error))
+        last_failure_at=failed_at, last_failure_reason=failure_reason(error),
+        last_failure_message=failure_message(error))

@@ -368,15 +368,19 @@ class EventFilter:
         return stmt
 
 
-def list_events(flt: EventFilter, after_seq: int | None,
-                limit: int) -> tuple[list[AuditEvent], int | None]:
-    """One page of the scope tenant's events, oldest first, and the seq to continue after."""
+def list_events(flt: EventFilter, cursor: int | None, limit: int, *,
+                newest_first: bool = False) -> tuple[list[AuditEvent], int | None]:
+    """One page of the scope tenant's events and the seq to continue from (None on the
+    last page): oldest first, continuing after `cursor`, or newest first, continuing
+    before it. Seqs are dense per tenant and never reused, so a page boundary holds
+    while new events are appended: they only go before the first newest-first page."""
     if flt.since and flt.until and flt.since >= flt.until:
         raise ValidationFailed.field("until", "must be after since")
     stmt = flt.apply(select(AuditEvent))
-    if after_seq is not None:
-        stmt = stmt.where(AuditEvent.seq > after_seq)
-    rows = list(db.session.scalars(stmt.order_by(AuditEvent.seq).limit(limit + 1)))
+    if cursor is not None:
+        stmt = stmt.where(AuditEvent.seq < cursor if newest_first else AuditEvent.seq > cursor)
+    order = AuditEvent.seq.desc() if newest_first else AuditEvent.seq
+    rows = list(db.session.scalars(stmt.order_by(order).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, rows[-1].seq if more and rows else None

@@ -86,7 +86,8 @@ def audit_log() -> Any:
     after: int | None = None
     errors: FormErrors
     with form_errors(set(FIELDS)) as errors:
-        events, after = audit.list_events(_filter(form), _cursor(), PER_PAGE)
+        events, after = audit.list_events(_filter(form), _cursor(), PER_PAGE,
+                                           newest_first=True)
     filtered = {k: v for k, v in form.items() if v}
     template = "console/audit_rows.html" if request.headers.get("HX-Request") and \
         request.headers.get("HX-Target") == "audit-results" else "console/audit.html"
