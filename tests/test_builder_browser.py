@@ -196,6 +196,62 @@ def test_a_viewer_sees_the_graph_without_edit_controls(app: Any, world: World) -
     assert other.status_code == 404  # another workspace's workflow is not there
 
 
+MAILER = {"steps": [{"id": "mail", "type": "action", "name": "Tell the customer",
+                     "action": "smtp.send_email"}]}
+
+
+def test_an_action_step_picks_its_connection_by_name(app: Any, world: World,
+                                                     browser: Browser) -> None:
+    build_ui()
+    builder = as_user(app, world, "a_builder", "a")
+    workflow_id = builder.post("/workflows", json={"name": "Mailer",
+                                                   "definition": MAILER}).get_json()["id"]
+    other_app = builder.post("/connections", json={  # another app's: not offered
+        "connector_key": "github", "name": "GitHub (acme)", "credentials": {"api_key": "ghp_x"}})
+    assert other_app.status_code == 201, other_app.get_json()
+    failed: list[str] = []
+    with serve(app) as base:
+        context = browser.new_context(viewport={"width": 1600, "height": 1000})
+        page = context.new_page()
+        visit = _watch(page, base, failed)
+        sign_in(page, base, world.users["a_builder"].email)
+        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+        mail = _node(page, "mail")
+        expect(mail).to_be_visible(timeout=WAIT_MS)
+        mail.focus()
+        page.keyboard.press("Enter")
+
+        # No SMTP connection yet: said beside the field, with the way to make one.
+        field = page.locator("#ovb-f-mail-connection")
+        expect(field.locator("option")).to_have_text(["— choose a connection —"])
+        empty = page.locator("#ovb-f-mail-connection-none")
+        expect(empty).to_contain_text("No Email (SMTP) connection in this workspace yet.")
+        create = empty.get_by_role("link", name="Create a connection")
+        assert create.get_attribute("href") == "/connections/new?connector=smtp"
+        page.screenshot(path=str(visit.shots / "07-connection-none.png"))
+        assert visit.axe() == []
+
+        # One is made (in another tab, as the link does): the list read again offers it.
+        made = builder.post("/connections", json={
+            "connector_key": "smtp", "name": "Support mail",
+            "credentials": {"host": "smtp.example.com", "password": "s3cret"}})
+        assert made.status_code == 201, made.get_json()
+        made = made.get_json()
+        empty.get_by_role("button", name="reload the list").click()
+        expect(field.locator("option")).to_have_text(["— choose a connection —", "Support mail"])
+        expect(empty).to_have_count(0)
+        field.select_option(label="Support mail")
+        page.keyboard.press("Control+s")
+        expect(page.get_by_role("status")).to_have_text("Draft saved.")
+        page.screenshot(path=str(visit.shots / "08-connection-picked.png"))
+        assert visit.axe() == []
+        context.close()
+
+    saved = builder.get(f"/workflows/{workflow_id}").get_json()
+    assert saved["definition"]["steps"][0]["connection"] == made["id"]
+    assert visit.foreign == [] and visit.problems == [] and failed == []
+
+
 GREETING = {"steps": [
     {"id": "greet", "type": "transform", "name": "Greet", "output": "Hello {{ input.name }}",
      "next": "shout"},

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from overture.connectors.models import Connection
 from overture.demo import DEMO_PASSWORD, seed_demo
+from overture.demo_support import OUTBOX_CONNECTION
 from overture.demo_template import TEMPLATE_NAME
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Tenant
@@ -114,10 +115,9 @@ def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, setting
         page.locator("#ovb-f-condition_1-if").press("Tab")
         _add(page, "action:demo_outbox.send_email")
         expect(_node(page, "send_email_1")).to_be_visible()
-        # The connection is picked from the workspace's own (the template's demo outbox).
-        outbox = page.locator('#ovb-connection-ids option[label^="Demo outbox"]')
+        # The connection is picked by name from the workspace's own (the template's outbox).
         page.fill("#ovb-f-send_email_1-name", "Email the on-call team")
-        page.fill("#ovb-f-send_email_1-connection", outbox.get_attribute("value") or "")
+        page.select_option("#ovb-f-send_email_1-connection", label=OUTBOX_CONNECTION)
         page.fill("#ovb-f-send_email_1-input-to", '["oncall@initech.example"]')
         page.fill("#ovb-f-send_email_1-input-subject", "Urgent: {{ input.subject }}")
         page.fill("#ovb-f-send_email_1-input-text", "{{ input.subject }} needs someone now.")

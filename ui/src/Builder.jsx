@@ -26,7 +26,7 @@ import { useTestRun } from "./useTestRun.js";
 import { useWorkflow } from "./useWorkflow.js";
 
 function Canvas({ config, api }) {
-  const { workflowId, canEdit, canPublish, canRun, backUrl, runsUrl } = config;
+  const { workflowId, canEdit, canPublish, canRun, backUrl, runsUrl, newConnectionUrl } = config;
   const loaded = useWorkflow(api, workflowId);
   const { meta, actions, agents, connections } = loaded;
   const history = useHistory();
@@ -178,9 +178,6 @@ function Canvas({ config, api }) {
                onHistory={() => { setSelected(null); setPanel(panel === "history" ? null : "history"); }}
                onTestRun={() => testRun.setOpen(true)} onPublish={draft.publish} backUrl={backUrl} />
       <datalist id="ovb-agent-names">{agents.map((name) => <option key={name} value={name} />)}</datalist>
-      <datalist id="ovb-connection-ids">
-        {(connections || []).map((c) => <option key={c.id} value={c.id} label={`${c.name} (${c.connector_key})`} />)}
-      </datalist>
       <datalist id="ovb-action-keys">
         {actions.map((a) => <option key={a.key} value={a.key}>{a.name}</option>)}
       </datalist>
@@ -230,6 +227,7 @@ function Canvas({ config, api }) {
                    onClose={() => { setPanel(null); historyButton.current?.focus(); }} />
         ) : entry ? (
           <Inspector key={entry.step.id} entry={entry} meta={meta} actions={actions}
+                     connections={connections} newConnectionUrl={newConnectionUrl}
                      errors={errorsByStep[entry.step.id] || []} readOnly={!canEdit}
                      taken={allIds(definition)} focusRef={headingRef} api={api}
                      onChange={(field, value) => change(setField(current.current, entry.step.id, field, value))}
