@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.console_support import WAIT_MS, Visit, build_ui, sign_in
 from tests.engine_api_support import settle
@@ -63,16 +63,22 @@ def _workflow(app: Any, world: World) -> str:
     return workflow_id
 
 
-def _watch(page: Page, base: str, failed: list[str]) -> Visit:
-    """A `Visit` that also counts console errors among its problems and keeps every
-    refused request in `failed`."""
+def _open(browser: Browser, base: str, world: World, workflow_id: str,
+          failed: list[str]) -> tuple[BrowserContext, Page, Visit]:
+    """The builder of a workflow of workspace A, signed in as its builder, in a new
+    window; watched by a `Visit` that also counts console errors among its problems, and
+    every refused request kept in `failed`."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
     visit = Visit(page, base, "builder")
     visit.shots.mkdir(parents=True, exist_ok=True)
     page.on("console", lambda m: visit.problems.append(m.text) if m.type == "error"
             and not m.text.startswith("Failed to load resource") else None)
     page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}")
             if r.status >= 400 else None)
-    return visit
+    sign_in(page, base, world.users["a_builder"].email)
+    page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+    return context, page, visit
 
 
 def _node(page: Page, step_id: str) -> Any:
@@ -85,12 +91,8 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
     workflow_id = _workflow(app, world)
     failed: list[str] = []
     with serve(app) as base:
-        context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        page = context.new_page()
-        visit = _watch(page, base, failed)
+        context, page, visit = _open(browser, base, world, workflow_id, failed)
         problems = visit.problems
-        sign_in(page, base, world.users["a_builder"].email)
-        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
         expect(_node(page, "price")).to_be_visible(timeout=WAIT_MS)
         expect(page.locator(".ovb-pill", has_text="Live: v1")).to_be_visible()
         agents = _node(page, "triage").locator(".ovb-chip")
@@ -211,11 +213,7 @@ def test_an_action_step_picks_its_connection_by_name(app: Any, world: World,
     assert other_app.status_code == 201, other_app.get_json()
     failed: list[str] = []
     with serve(app) as base:
-        context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        page = context.new_page()
-        visit = _watch(page, base, failed)
-        sign_in(page, base, world.users["a_builder"].email)
-        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+        context, page, visit = _open(browser, base, world, workflow_id, failed)
         mail = _node(page, "mail")
         expect(mail).to_be_visible(timeout=WAIT_MS)
         mail.focus()
@@ -268,12 +266,8 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
     build_ui()
     failed: list[str] = []
     with running_workers(settings, processes=1, threads=2), serve(app) as base:
-        context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        page = context.new_page()
-        visit = _watch(page, base, failed)
+        context, page, visit = _open(browser, base, world, workflow_id, failed)
         problems = visit.problems
-        sign_in(page, base, world.users["a_builder"].email)
-        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
         greet = _node(page, "greet")
         expect(greet).to_be_visible(timeout=WAIT_MS)
 
