@@ -116,6 +116,16 @@ class Visit:
         page.on("dialog", lambda dialog: dialog.accept())
         page.add_init_script(RECORD_VIOLATIONS)
 
+    @classmethod
+    def open(cls, browser: Chromium, base: str, shots: str, email: str | None = None,
+             **options: Any) -> Visit:
+        """A new page of the first of WIDTHS, watched; signed in as `email` if given."""
+        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900}, **options)
+        visit = cls(page, base, shots)
+        if email:
+            sign_in(page, base, email)
+        return visit
+
     def axe(self) -> list[str]:
         """The serious and critical accessibility findings on the page as it stands."""
         if not self.page.evaluate("typeof axe !== 'undefined'"):

@@ -16,7 +16,7 @@ from typing import Any
 
 from overture.orchestration.agents import knowledge, service
 from overture.platform.db import db, scoped_to
-from tests.console_support import HTML, WAIT_MS, WIDTHS, Visit, browse, page_text, sign_in
+from tests.console_support import HTML, WAIT_MS, Visit, browse, page_text
 from tests.live_server import serve
 
 FAQ = ("Refunds are issued within 14 days of the return reaching our warehouse. "
@@ -141,9 +141,8 @@ def test_a_builder_builds_knowledge_and_an_agent_and_chats_with_it(app, world, b
     faq = tmp_path / "returns-faq.txt"
     faq.write_text(FAQ)
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base, "agents")
-        sign_in(page, base, world.users["a_builder"].email)
+        visit = Visit.open(browser, base, "agents", world.users["a_builder"].email)
+        page = visit.page
         page.get_by_role("link", name="Agents").wait_for(timeout=WAIT_MS)
 
         visit.go("/knowledge", "knowledge-empty")

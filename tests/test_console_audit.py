@@ -12,7 +12,7 @@ from playwright.sync_api import Browser
 
 from overture.platform import audit
 from overture.platform.db import db, scoped_to
-from tests.console_support import HTML, WAIT_MS, WIDTHS, Visit, browse, page_text, region, sign_in
+from tests.console_support import HTML, WAIT_MS, Visit, browse, page_text, region
 from tests.live_server import serve
 from tests.test_audit_chain import tamper
 
@@ -39,10 +39,9 @@ def test_an_auditor_filters_verifies_and_exports(app: Any, world: Any, database:
                                                   browser: Browser) -> None:
     seed_events(world.tenants["a"].id)
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900},
-                                accept_downloads=True)
-        visit = Visit(page, base, "audit")
-        sign_in(page, base, world.users["a_auditor"].email)
+        visit = Visit.open(browser, base, "audit", world.users["a_auditor"].email,
+                           accept_downloads=True)
+        page = visit.page
         page.get_by_role("heading", name="Workspace A").wait_for(timeout=WAIT_MS)
 
         visit.go("/audit", "audit")

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Membership
 from overture.tenants.roles import Role
-from tests.console_support import WAIT_MS, WIDTHS, Visit, seed_activity, sign_in
+from tests.console_support import WAIT_MS, Visit, seed_activity, sign_in
 from tests.live_server import serve
 
 
@@ -28,8 +28,8 @@ def test_an_agency_owner_works_through_the_console(app: Any, world: Any,
                   cost="3.42")
     seed_activity(world.tenants["b"].id, "Invoices", succeeded=6, failed=0, cost="0.81")
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base, "console")
+        visit = Visit.open(browser, base, "console")
+        page = visit.page
 
         visit.go("/login", "sign-in")
         sign_in(page, base, world.users["nw_owner"].email)
@@ -111,9 +111,8 @@ def test_a_viewer_sees_no_edit_controls_and_a_forged_post_is_refused(
         db.session.add(Membership(user_id=world.users["a_viewer"].id, role=Role.VIEWER))
         db.session.commit()
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base, "console")
-        sign_in(page, base, world.users["a_viewer"].email)
+        visit = Visit.open(browser, base, "console", world.users["a_viewer"].email)
+        page = visit.page
         page.get_by_role("heading", name="Choose a workspace").wait_for(timeout=WAIT_MS)
         visit.check("choose-workspace")
         page.get_by_role("button", name="Workspace A").click()

@@ -16,13 +16,11 @@ from overture.orchestration.models import Run, StepRun
 from overture.platform.db import db, scoped_to
 from tests.console_support import (
     WAIT_MS,
-    WIDTHS,
     Visit,
     browse,
     page_text,
     region,
     seed_activity,
-    sign_in,
 )
 from tests.engine_api_support import publish_via_api, settle, start_via_api, wait_run
 from tests.engine_support import Receiver, running_workers
@@ -85,9 +83,8 @@ def test_an_operator_sees_a_failure_group_and_retries_it(app: Any, world: World,
                                                    {"n": n})["id"])["status"] == "failed"
         receiver.up("/charge")
         with serve(app) as base:
-            page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-            visit = Visit(page, base, "failures")
-            sign_in(page, base, world.users["a_operator"].email)
+            visit = Visit.open(browser, base, "failures", world.users["a_operator"].email)
+            page = visit.page
             page.get_by_role("link", name="Failures").first.click()
             page.get_by_role("heading", name="Failures").wait_for(timeout=WAIT_MS)
             groups = page.locator(".failure-groups tbody tr")

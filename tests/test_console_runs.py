@@ -16,13 +16,11 @@ from overture.platform import audit
 from overture.platform.db import db, scoped_to
 from tests.console_support import (
     WAIT_MS,
-    WIDTHS,
     Visit,
     browse,
     build_ui,
     page_text,
     region,
-    sign_in,
 )
 from tests.engine_api_support import publish_via_api, settle, start_via_api
 from tests.engine_support import running_workers
@@ -117,9 +115,8 @@ def test_an_operator_follows_cancels_and_replays_a_run(app: Any, world: World,
     workflow = publish_via_api(as_user(app, world, "a_builder"), ASKING, name="Greeter")
     run = start_via_api(operator, workflow["id"], {"name": "Ada"})
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base, "runs")
-        sign_in(page, base, world.users["a_operator"].email)
+        visit = Visit.open(browser, base, "runs", world.users["a_operator"].email)
+        page = visit.page
         page.get_by_role("link", name="Runs").first.click()
         page.get_by_role("heading", name="Runs").wait_for(timeout=WAIT_MS)
         rows = page.locator("#runs-list tbody tr")

@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
-from tests.console_support import WAIT_MS, WIDTHS, Visit, browse, page_text, sign_in
+from tests.console_support import WAIT_MS, Visit, browse, page_text
 from tests.engine_api_support import ok
 from tests.live_server import serve
 from tests.support import as_key
@@ -22,9 +22,8 @@ def test_an_agency_makes_provisions_rolls_out_and_rolls_back(
     api = as_key(app, world, "nw_admin", tenant="northwind")
     source = build_source(api, world.tid("a"))
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base, "templates")
-        sign_in(page, base, world.users["nw_owner"].email)
+        visit = Visit.open(browser, base, "templates", world.users["nw_owner"].email)
+        page = visit.page
         page.get_by_role("heading", name="Client workspaces").wait_for(timeout=WAIT_MS)
 
         visit.go("/templates", "templates-empty")
