@@ -23,6 +23,9 @@ from overture.platform.config import Settings, load_settings
 from overture.platform.db import EMPTY_SCOPE, PLATFORM_TENANT_ID, activate_scope, db
 from tests.support import World, build_world
 
+# The browser tests' fixture (`browser`) and helpers live there.
+pytest_plugins = ["tests.console_support"]
+
 PG_ADMIN = os.environ.get("OVERTURE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HOST = os.environ.get("OVERTURE_TEST_PG_HOST", "127.0.0.1:5432")
 REDIS_URL = os.environ.get("OVERTURE_TEST_REDIS", "redis://127.0.0.1:6379/9")

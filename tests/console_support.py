@@ -1,16 +1,52 @@
-"""Helpers for the console's tests: a signed-in browser-like client, and reading pages."""
+"""Helpers for the console's tests: a signed-in browser-like client and reading pages;
+and for the tests in a real browser (Debian's Chromium driven by Playwright, against the
+real app on a real server): the browser, signing in, and `Visit`, which watches a page
+and checks each one a journey reaches (axe, CSP, no other host) and photographs it.
+
+`tests/conftest.py` registers this module as a plugin, so every test gets the `browser`
+fixture without importing it."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser as Chromium
+from playwright.sync_api import Page, sync_playwright
 
-from tests.support import World, login
+from tests.support import PASSWORD, World, login
 
 HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "build" / "screenshots"  # a folder per test file below it
+BUILT_UI = ROOT / "overture" / "web" / "static" / "builder" / "builder.js"
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright downloads no browser
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+WAIT_MS = 60_000  # how long to wait on a busy machine, not a speed check
+WIDTHS = (1400, 390)  # a desktop and a phone
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+# Violations are also reported as events; the page's own scripts cannot hide them.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => v.id + ": " + v.help + " @ " + v.nodes.map((n) => n.target.join(" ")).join(", "));
+}"""
 
 
 class Browser:
@@ -36,6 +72,90 @@ class Browser:
 def browse(app: Any, w: World, handle: str) -> Browser:
     client = app.test_client()
     return Browser(client, login(client, w.users[handle].email))
+
+
+def build_ui() -> None:
+    """`make test` builds the builder's island first; a lone run of a test file that needs
+    it builds it if it is missing."""
+    if not BUILT_UI.exists():
+        subprocess.run(["make", "ui"], cwd=ROOT, check=True)
+
+
+@pytest.fixture
+def browser() -> Iterator[Chromium]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def sign_in(page: Page, base: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the sign-in page, as a person does, and wait until it lets them in."""
+    page.goto(base + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: not url.startswith(base + "/login"), timeout=WAIT_MS)
+
+
+class Visit:
+    """A page of the live server, watched: every request to another host, every script
+    error and (through `check`) every CSP violation and serious axe finding. `check`
+    photographs the page at each of WIDTHS into build/screenshots/<shots>/; confirmation
+    dialogs are accepted."""
+
+    def __init__(self, page: Page, base: str, shots: str) -> None:
+        self.page, self.base, self.shots = page, base, SHOTS / shots
+        self.foreign: list[str] = []
+        self.problems: list[str] = []
+        page.on("request", lambda r: None if r.url.startswith(base + "/")
+                else self.foreign.append(r.url))
+        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.add_init_script(RECORD_VIOLATIONS)
+
+    @classmethod
+    def open(cls, browser: Chromium, base: str, shots: str, email: str | None = None,
+             **options: Any) -> Visit:
+        """A new page of the first of WIDTHS, watched; signed in as `email` if given."""
+        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900}, **options)
+        visit = cls(page, base, shots)
+        if email:
+            sign_in(page, base, email)
+        return visit
+
+    def axe(self) -> list[str]:
+        """The serious and critical accessibility findings on the page as it stands."""
+        if not self.page.evaluate("typeof axe !== 'undefined'"):
+            self.page.evaluate(AXE)  # through the debugger: the page's CSP does not apply
+        return self.page.evaluate(RUN_AXE)
+
+    def csp_violations(self) -> list[str]:
+        return self.page.evaluate("window.__cspViolations || []")
+
+    def check(self, name: str) -> None:
+        self.page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+        serious = self.axe()
+        assert serious == [], (name, serious)
+        violations = self.csp_violations()
+        assert violations == [], (name, violations)
+        self.photograph(name)
+
+    def photograph(self, name: str) -> None:
+        page = self.page
+        self.shots.mkdir(parents=True, exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")  # a sticky sidebar is drawn where it stands
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            page.screenshot(path=str(self.shots / f"{name}-{width}.png"), full_page=True)
+        page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+
+    def go(self, path: str, name: str) -> None:
+        response = self.page.goto(self.base + path)
+        assert response is not None and response.status < 500, (path, response and response.status)
+        self.check(name)
 
 
 def page_text(response: Any) -> str:

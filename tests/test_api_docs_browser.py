@@ -8,37 +8,12 @@ another origin, and run under the Content-Security-Policy without violating it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
+from tests.console_support import RECORD_VIOLATIONS, WAIT_MS
 from tests.live_server import serve
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright downloads no browser
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-WAIT_MS = 60_000  # how long to wait for the page on a busy machine, not a speed check
-
-# Violations are also reported as events; the page's own scripts cannot hide them.
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _operations_by_tag(app: Any) -> dict[str, set[tuple[str, str]]]:

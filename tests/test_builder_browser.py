@@ -10,43 +10,17 @@ Screenshots go to build/screenshots/builder/.
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.console_support import WAIT_MS, Visit, build_ui, sign_in
 from tests.engine_api_support import settle
 from tests.engine_support import running_workers
 from tests.live_server import serve
-from tests.support import PASSWORD, World, as_user
+from tests.support import World, as_user
 
-ROOT = Path(__file__).resolve().parents[1]
-BUILT = ROOT / "overture" / "web" / "static" / "builder" / "builder.js"
-SHOTS = ROOT / "build" / "screenshots" / "builder"
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright downloads no browser
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-WAIT_MS = 60_000  # how long to wait on a busy machine, not a speed check
 LOCAL = {"provider": "local", "model": "wordllama"}
-# axe-core, vendored with the console's browser tests: no serious or critical finding
-# (checked once the console's tests/vendor/ is beside this file).
-AXE = Path(__file__).parent / "vendor" / "axe.min.js"
-RUN_AXE = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => v.id + ": " + v.help + " @ " + v.nodes.map((n) => n.target.join(" ")).join(", "));
-}"""
-# Violations are also reported as events; the page's own scripts cannot hide them.
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
 
 # A support workflow using most kinds of block: a condition's two branches, a
 # supervisor with its specialists, parallel branches, a loop body and an app action.
@@ -75,23 +49,6 @@ DEFINITION: dict[str, Any] = {"steps": [
 ]}
 
 
-def _build_ui() -> None:
-    """`make test` builds the island first; a lone run of this file builds it if missing."""
-    if not BUILT.exists():
-        subprocess.run(["make", "ui"], cwd=ROOT, check=True)
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    _build_ui()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def _workflow(app: Any, world: World) -> str:
     builder = as_user(app, world, "a_builder", "a")
     for name in ("lead", "pricing", "fraud"):
@@ -106,20 +63,22 @@ def _workflow(app: Any, world: World) -> str:
     return workflow_id
 
 
-def _sign_in(page: Page, base: str, email: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
-def _axe(page: Page) -> list[str]:
-    if not AXE.exists():
-        return []
-    if not page.evaluate("typeof axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
-    return page.evaluate(RUN_AXE)
+def _open(browser: Browser, base: str, world: World, workflow_id: str,
+          failed: list[str]) -> tuple[BrowserContext, Page, Visit]:
+    """The builder of a workflow of workspace A, signed in as its builder, in a new
+    window; watched by a `Visit` that also counts console errors among its problems, and
+    every refused request kept in `failed`."""
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+    visit = Visit(page, base, "builder")
+    visit.shots.mkdir(parents=True, exist_ok=True)
+    page.on("console", lambda m: visit.problems.append(m.text) if m.type == "error"
+            and not m.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}")
+            if r.status >= 400 else None)
+    sign_in(page, base, world.users["a_builder"].email)
+    page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+    return context, page, visit
 
 
 def _node(page: Page, step_id: str) -> Any:
@@ -128,30 +87,18 @@ def _node(page: Page, step_id: str) -> Any:
 
 def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: World,
                                                             browser: Browser) -> None:
+    build_ui()
     workflow_id = _workflow(app, world)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    outside: list[str] = []
-    problems: list[str] = []
     failed: list[str] = []
     with serve(app) as base:
-        context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        page = context.new_page()
-        page.add_init_script(RECORD_VIOLATIONS)
-        page.on("request", lambda r: None if r.url.startswith(base + "/")
-                else outside.append(r.url))
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error"
-                and not m.text.startswith("Failed to load resource") else None)
-        page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}")
-                if r.status >= 400 else None)
-        _sign_in(page, base, world.users["a_builder"].email)
-        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+        context, page, visit = _open(browser, base, world, workflow_id, failed)
+        problems = visit.problems
         expect(_node(page, "price")).to_be_visible(timeout=WAIT_MS)
         expect(page.locator(".ovb-pill", has_text="Live: v1")).to_be_visible()
         agents = _node(page, "triage").locator(".ovb-chip")
         expect(agents).to_have_text(["lead", "pricing", "fraud"])
-        page.screenshot(path=str(SHOTS / "01-workflow.png"))
-        assert _axe(page) == []
+        page.screenshot(path=str(visit.shots / "01-workflow.png"))
+        assert visit.axe() == []
 
         # Keyboard only: select the first step, find "Condition" in the palette, add it
         # after that step.
@@ -177,7 +124,7 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         page.keyboard.press("Control+s")  # saves what is being typed too
         expect(page.get_by_role("status")).to_have_text("Draft saved.")
         expect(added.locator(".ovb-node__title")).to_have_text("Refund due?")
-        page.screenshot(path=str(SHOTS / "02-step-added.png"))
+        page.screenshot(path=str(visit.shots / "02-step-added.png"))
 
         page.reload()  # the draft survived: the graph is the saved definition
         added = _node(page, "condition_1")
@@ -194,8 +141,8 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         expect(error).to_be_visible()
         expect(page.locator(".ovb-field.has-error #ovb-f-condition_1-if")).to_be_visible()
         expect(page.get_by_role("status")).to_contain_text("Not published")
-        page.screenshot(path=str(SHOTS / "03-publish-refused.png"))
-        assert _axe(page) == []  # the side panel and its errors too
+        page.screenshot(path=str(visit.shots / "03-publish-refused.png"))
+        assert visit.axe() == []  # the side panel and its errors too
 
         # Delete with the keyboard, and undo it.
         added.focus()
@@ -219,7 +166,7 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
         expect(page.get_by_role("status")).to_have_text("Published version 2.")
         expect(added.locator(".ovb-node__error")).to_have_count(0)
         expect(page.locator(".ovb-pill", has_text="Live: v2")).to_be_visible()
-        violations = page.evaluate("window.__cspViolations")
+        violations = visit.csp_violations()
         context.close()
 
     saved = as_user(app, world, "a_builder", "a").get(f"/workflows/{workflow_id}").get_json()
@@ -230,7 +177,7 @@ def test_build_save_reload_and_publish_errors_on_their_node(app: Any, world: Wor
     # inserted after the selected step, taking over where it went
     assert steps["intake"]["next"] == "condition_1"
     assert saved["current_version"] == 2
-    assert outside == []
+    assert visit.foreign == []
     assert problems == []
     assert violations == []  # the Content-Security-Policy holds: no inline script or style
     assert failed == [f"422 POST {base}/api/v1/workflows/{workflow_id}/publish"]
@@ -251,6 +198,58 @@ def test_a_viewer_sees_the_graph_without_edit_controls(app: Any, world: World) -
     assert other.status_code == 404  # another workspace's workflow is not there
 
 
+MAILER = {"steps": [{"id": "mail", "type": "action", "name": "Tell the customer",
+                     "action": "smtp.send_email"}]}
+
+
+def test_an_action_step_picks_its_connection_by_name(app: Any, world: World,
+                                                     browser: Browser) -> None:
+    build_ui()
+    builder = as_user(app, world, "a_builder", "a")
+    workflow_id = builder.post("/workflows", json={"name": "Mailer",
+                                                   "definition": MAILER}).get_json()["id"]
+    other_app = builder.post("/connections", json={  # another app's: not offered
+        "connector_key": "github", "name": "GitHub (acme)", "credentials": {"api_key": "ghp_x"}})
+    assert other_app.status_code == 201, other_app.get_json()
+    failed: list[str] = []
+    with serve(app) as base:
+        context, page, visit = _open(browser, base, world, workflow_id, failed)
+        mail = _node(page, "mail")
+        expect(mail).to_be_visible(timeout=WAIT_MS)
+        mail.focus()
+        page.keyboard.press("Enter")
+
+        # No SMTP connection yet: said beside the field, with the way to make one.
+        field = page.locator("#ovb-f-mail-connection")
+        expect(field.locator("option")).to_have_text(["— choose a connection —"])
+        empty = page.locator("#ovb-f-mail-connection-none")
+        expect(empty).to_contain_text("No Email (SMTP) connection in this workspace yet.")
+        create = empty.get_by_role("link", name="Create a connection")
+        assert create.get_attribute("href") == "/connections/new?connector=smtp"
+        page.screenshot(path=str(visit.shots / "07-connection-none.png"))
+        assert visit.axe() == []
+
+        # One is made (in another tab, as the link does): the list read again offers it.
+        made = builder.post("/connections", json={
+            "connector_key": "smtp", "name": "Support mail",
+            "credentials": {"host": "smtp.example.com", "password": "s3cret"}})
+        assert made.status_code == 201, made.get_json()
+        made = made.get_json()
+        empty.get_by_role("button", name="reload the list").click()
+        expect(field.locator("option")).to_have_text(["— choose a connection —", "Support mail"])
+        expect(empty).to_have_count(0)
+        field.select_option(label="Support mail")
+        page.keyboard.press("Control+s")
+        expect(page.get_by_role("status")).to_have_text("Draft saved.")
+        page.screenshot(path=str(visit.shots / "08-connection-picked.png"))
+        assert visit.axe() == []
+        context.close()
+
+    saved = builder.get(f"/workflows/{workflow_id}").get_json()
+    assert saved["definition"]["steps"][0]["connection"] == made["id"]
+    assert visit.foreign == [] and visit.problems == [] and failed == []
+
+
 GREETING = {"steps": [
     {"id": "greet", "type": "transform", "name": "Greet", "output": "Hello {{ input.name }}",
      "next": "shout"},
@@ -264,17 +263,11 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
     workflow_id = builder.post("/workflows", json={"name": "Greeter",
                                                    "definition": GREETING}).get_json()["id"]
     assert builder.post(f"/workflows/{workflow_id}/publish").status_code == 201
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    problems: list[str] = []
+    build_ui()
     failed: list[str] = []
     with running_workers(settings, processes=1, threads=2), serve(app) as base:
-        context = browser.new_context(viewport={"width": 1600, "height": 1000})
-        page = context.new_page()
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}")
-                if r.status >= 400 else None)
-        _sign_in(page, base, world.users["a_builder"].email)
-        page.goto(f"{base}/workflows/{workflow_id}/builder?tenant=ws-a")
+        context, page, visit = _open(browser, base, world, workflow_id, failed)
+        problems = visit.problems
         greet = _node(page, "greet")
         expect(greet).to_be_visible(timeout=WAIT_MS)
 
@@ -305,8 +298,8 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
         expect(field.locator("del")).to_have_text('"Greet"')
         expect(field.locator("ins")).to_have_text('"Greet warmly"')
         expect(greet.locator(".ovb-node__mark")).to_have_text("Changed")  # on the canvas too
-        page.screenshot(path=str(SHOTS / "04-history-diff.png"))
-        assert _axe(page) == []
+        page.screenshot(path=str(visit.shots / "04-history-diff.png"))
+        assert visit.axe() == []
         page.get_by_role("button", name="Restore v1 to the draft").click()
         expect(page.get_by_role("status")).to_contain_text("Version 1 restored to the draft")
         expect(greet.locator(".ovb-node__title")).to_have_text("Greet")
@@ -322,8 +315,8 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
         sample.fill('{"name": ')
         page.get_by_role("button", name="Start test run").click()
         expect(page.locator("#ovb-run-input-error")).to_contain_text("Not valid JSON")
-        assert _axe(page) == []  # the dialog and its error too
-        page.screenshot(path=str(SHOTS / "05-test-run-input.png"))
+        assert visit.axe() == []  # the dialog and its error too
+        page.screenshot(path=str(visit.shots / "05-test-run-input.png"))
         sample.fill('{"name": "Ada"}')
         page.get_by_role("button", name="Start test run").click()
         expect(dialog).to_be_hidden()
@@ -332,8 +325,8 @@ def test_history_diff_restore_and_a_test_run_lighting_up_the_nodes(app: Any, wor
                 "Succeeded", timeout=WAIT_MS)
         expect(page.locator(".ovb-run__badge")).to_have_text("Test run succeeded")
         href = page.get_by_role("link", name="Open in the run viewer").get_attribute("href")
-        page.screenshot(path=str(SHOTS / "06-test-run-succeeded.png"))
-        assert _axe(page) == []
+        page.screenshot(path=str(visit.shots / "06-test-run-succeeded.png"))
+        assert visit.axe() == []
         context.close()
         settle([world.tenants["a"].id])
 

@@ -12,33 +12,16 @@ Screenshots, 1400 and 390 pixels wide, go to build/screenshots/agents/.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
-from playwright.sync_api import Browser, sync_playwright
 
 from overture.orchestration.agents import knowledge, service
 from overture.platform.db import db, scoped_to
-from tests import test_console_browser as harness
-from tests.console_support import HTML, browse, page_text
+from tests.console_support import HTML, WAIT_MS, Visit, browse, page_text
 from tests.live_server import serve
-from tests.support import PASSWORD
-from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, WAIT_MS, WIDTHS, Visit
 
 FAQ = ("Refunds are issued within 14 days of the return reaching our warehouse. "
        "Shipping to Norway takes three to five working days. "
        "Our support desk answers by email from 8 to 18 on weekdays.\n")
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _seed(world: Any) -> tuple[str, str]:
@@ -154,17 +137,12 @@ def test_errors_show_beside_their_fields_and_bad_input_is_no_500(app, world):
 
 
 def test_a_builder_builds_knowledge_and_an_agent_and_chats_with_it(app, world, browser,
-                                                                  tmp_path, monkeypatch):
-    monkeypatch.setattr(harness, "SHOTS", SHOTS.parent / "agents")
+                                                                  tmp_path):
     faq = tmp_path / "returns-faq.txt"
     faq.write_text(FAQ)
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base)
-        page.goto(base + "/login")
-        page.get_by_label("Email").fill(world.users["a_builder"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        visit = Visit.open(browser, base, "agents", world.users["a_builder"].email)
+        page = visit.page
         page.get_by_role("link", name="Agents").wait_for(timeout=WAIT_MS)
 
         visit.go("/knowledge", "knowledge-empty")

@@ -15,14 +15,9 @@ from playwright.sync_api import Browser
 from overture.platform import audit
 from overture.platform.db import db, scoped_to
 from overture.web.console import audit as audit_page
-from tests import test_console_browser as console_browser
-from tests.console_support import HTML, browse, page_text, region
+from tests.console_support import HTML, WAIT_MS, Visit, browse, page_text, region
 from tests.live_server import serve
-from tests.support import PASSWORD
 from tests.test_audit_chain import tamper
-from tests.test_console_browser import WAIT_MS, WIDTHS, Visit, browser  # noqa: F401
-
-SHOTS = console_browser.SHOTS.parent / "audit"
 
 
 def seed_events(tenant_id: Any) -> None:
@@ -44,18 +39,12 @@ def break_chain(database: str, tenant_id: Any, seq: int) -> None:
 
 
 def test_an_auditor_filters_verifies_and_exports(app: Any, world: Any, database: str,
-                                                  browser: Browser,  # noqa: F811
-                                                  monkeypatch: Any) -> None:
-    monkeypatch.setattr(console_browser, "SHOTS", SHOTS)
+                                                  browser: Browser) -> None:
     seed_events(world.tenants["a"].id)
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900},
-                                accept_downloads=True)
-        visit = Visit(page, base)
-        page.goto(base + "/login")
-        page.get_by_label("Email").fill(world.users["a_auditor"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        visit = Visit.open(browser, base, "audit", world.users["a_auditor"].email,
+                           accept_downloads=True)
+        page = visit.page
         page.get_by_role("heading", name="Workspace A").wait_for(timeout=WAIT_MS)
 
         visit.go("/audit", "audit")

@@ -11,83 +11,15 @@ Screenshots of each page, 1400 and 390 pixels wide, go to build/screenshots/cons
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Membership
 from overture.tenants.roles import Role
-from tests.console_support import seed_activity
+from tests.console_support import WAIT_MS, Visit, seed_activity, sign_in
 from tests.live_server import serve
-from tests.support import PASSWORD
-
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright downloads no browser
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-WAIT_MS = 60_000  # how long to wait on a busy machine, not a speed check
-AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "console"
-WIDTHS = (1400, 390)
-RECORD_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
-RUN_AXE = """async () => {
-  const result = await axe.run(document, {resultTypes: ["violations"]});
-  return result.violations
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => v.id + ": " + v.help + " @ " + v.nodes.map((n) => n.target.join(" ")).join(", "));
-}"""
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-class Visit:
-    """Checks every page the journey reaches, and photographs it."""
-
-    def __init__(self, page: Page, base: str) -> None:
-        self.page, self.base = page, base
-        self.foreign: list[str] = []
-        self.problems: list[str] = []
-        page.on("request", lambda r: None if r.url.startswith(base + "/")
-                else self.foreign.append(r.url))
-        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        page.on("dialog", lambda dialog: dialog.accept())
-        page.add_init_script(RECORD_VIOLATIONS)
-
-    def check(self, name: str) -> None:
-        page = self.page
-        page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-        page.evaluate(AXE)  # through the debugger: the page's CSP does not apply to it
-        serious = page.evaluate(RUN_AXE)
-        assert serious == [], (name, serious)
-        violations = page.evaluate("window.__cspViolations")
-        assert violations == [], (name, violations)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for width in WIDTHS:
-            page.set_viewport_size({"width": width, "height": 900})
-            page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-        page.set_viewport_size({"width": WIDTHS[0], "height": 900})
-
-    def go(self, path: str, name: str) -> None:
-        response = self.page.goto(self.base + path)
-        assert response is not None and response.status < 500, (path, response and response.status)
-        self.check(name)
 
 
 def test_an_agency_owner_works_through_the_console(app: Any, world: Any,
@@ -96,13 +28,11 @@ def test_an_agency_owner_works_through_the_console(app: Any, world: Any,
                   cost="3.42")
     seed_activity(world.tenants["b"].id, "Invoices", succeeded=6, failed=0, cost="0.81")
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base)
+        visit = Visit.open(browser, base, "console")
+        page = visit.page
 
         visit.go("/login", "sign-in")
-        page.get_by_label("Email").fill(world.users["nw_owner"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, base, world.users["nw_owner"].email)
         page.get_by_role("heading", name="Client workspaces").wait_for(timeout=WAIT_MS)
         visit.check("agency-home")
 
@@ -181,12 +111,8 @@ def test_a_viewer_sees_no_edit_controls_and_a_forged_post_is_refused(
         db.session.add(Membership(user_id=world.users["a_viewer"].id, role=Role.VIEWER))
         db.session.commit()
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base)
-        page.goto(base + "/login")
-        page.get_by_label("Email").fill(world.users["a_viewer"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        visit = Visit.open(browser, base, "console", world.users["a_viewer"].email)
+        page = visit.page
         page.get_by_role("heading", name="Choose a workspace").wait_for(timeout=WAIT_MS)
         visit.check("choose-workspace")
         page.get_by_role("button", name="Workspace A").click()

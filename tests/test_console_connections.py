@@ -12,36 +12,21 @@ placeholder filled in, and OAuth2 coming back to the connection's page.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser
 
 from overture.connectors import connections
 from overture.orchestration import workflows
 from overture.platform.db import db, scoped_to
 from overture.tenants.access import Principal, access_to
+from tests.console_support import WAIT_MS, WIDTHS, Visit, browse, page_text, sign_in
 from tests.console_support import Browser as Client
-from tests.console_support import browse, page_text
-from tests.support import PASSWORD, as_user
-from tests.test_console_browser import AXE, CHROMIUM, CHROMIUM_ARGS, RECORD_VIOLATIONS, RUN_AXE
+from tests.support import as_user
 
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "connections"
-WAIT_MS = 60_000
 TOKEN = "ghp_browser_journey_secret_7Q"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -55,30 +40,6 @@ def seed_workflow(world: Any, name: str = "Weekly report") -> Any:
             {"id": "report", "type": "transform", "output": "ok"}]})
         db.session.commit()
         return workflow.id
-
-
-class Visit:
-    """Checks each page the journey reaches (axe, CSP, no other host) and photographs it."""
-
-    def __init__(self, page: Page, base: str) -> None:
-        self.page, self.base, self.foreign, self.problems = page, base, [], []
-        page.on("request", lambda r: None if r.url.startswith(base + "/")
-                else self.foreign.append(r.url))
-        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        page.on("dialog", lambda dialog: dialog.accept())
-        page.add_init_script(RECORD_VIOLATIONS)
-
-    def check(self, name: str) -> None:
-        page = self.page
-        page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-        page.evaluate(AXE)
-        assert page.evaluate(RUN_AXE) == [], name
-        assert page.evaluate("window.__cspViolations") == [], name
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for width in (1400, 390):
-            page.set_viewport_size({"width": width, "height": 900})
-            page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-        page.set_viewport_size({"width": 1400, "height": 900})
 
 
 def test_console_connections_journey(app: Any, world: Any, browser: Browser, httpserver: Any,
@@ -95,14 +56,11 @@ def test_console_connections_journey(app: Any, world: Any, browser: Browser, htt
             base_url="https://billing.example.com")
         db.session.commit()
     with serve(app) as base:
-        context = browser.new_context(viewport={"width": 1400, "height": 900},
+        context = browser.new_context(viewport={"width": WIDTHS[0], "height": 900},
                                       permissions=["clipboard-read", "clipboard-write"])
         page = context.new_page()
-        visit = Visit(page, base)
-        page.goto(base + "/login")
-        page.get_by_label("Email").fill(world.users["a_admin"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        visit = Visit(page, base, "connections")
+        sign_in(page, base, world.users["a_admin"].email)
         page.wait_for_url(base + "/", timeout=WAIT_MS)
 
         page.goto(base + "/connections")

@@ -6,25 +6,26 @@ journey over runs that failed on a real worker; test-client checks of who may do
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from overture.orchestration.models import Run, StepRun
 from overture.platform.db import db, scoped_to
-from tests.console_support import browse, page_text, region, seed_activity
+from tests.console_support import (
+    WAIT_MS,
+    Visit,
+    browse,
+    page_text,
+    region,
+    seed_activity,
+)
 from tests.engine_api_support import publish_via_api, settle, start_via_api, wait_run
 from tests.engine_support import Receiver, running_workers
 from tests.live_server import serve
-from tests.support import PASSWORD, World, as_user
-from tests.test_console_browser import AXE, RECORD_VIOLATIONS, RUN_AXE, WAIT_MS
-from tests.test_console_browser import browser as browser
-
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "failures"
-WIDTHS = (1400, 390)
+from tests.support import World, as_user
 
 
 def test_a_viewer_reads_failures_but_retries_nothing(app: Any, world: World) -> None:
@@ -66,19 +67,6 @@ def workers(settings: Any) -> Any:
         yield worker
 
 
-def _check(page: Page, name: str, problems: list[str]) -> None:
-    """No serious accessibility finding, no CSP breach; a photograph at two widths."""
-    page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-    page.evaluate(AXE)
-    assert page.evaluate(RUN_AXE) == [], name
-    problems.extend(page.evaluate("window.__cspViolations"))
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
-
-
 def test_an_operator_sees_a_failure_group_and_retries_it(app: Any, world: World,
                                                         browser: Any, workers: Any) -> None:
     builder = as_user(app, world, "a_builder")
@@ -94,18 +82,9 @@ def test_an_operator_sees_a_failure_group_and_retries_it(app: Any, world: World,
             assert wait_run(builder, start_via_api(builder, orders["id"],
                                                    {"n": n})["id"])["status"] == "failed"
         receiver.up("/charge")
-        foreign: list[str] = []
-        problems: list[str] = []
         with serve(app) as base:
-            page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-            page.add_init_script(RECORD_VIOLATIONS)
-            page.on("request", lambda r: None if r.url.startswith(base + "/")
-                    else foreign.append(r.url))
-            page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-            page.goto(base + "/login")
-            page.get_by_label("Email").fill(world.users["a_operator"].email)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
+            visit = Visit.open(browser, base, "failures", world.users["a_operator"].email)
+            page = visit.page
             page.get_by_role("link", name="Failures").first.click()
             page.get_by_role("heading", name="Failures").wait_for(timeout=WAIT_MS)
             groups = page.locator(".failure-groups tbody tr")
@@ -113,7 +92,7 @@ def test_an_operator_sees_a_failure_group_and_retries_it(app: Any, world: World,
             expect(groups.first.locator("td.num").first).to_have_text("2")
             expect(groups.first).to_contain_text("http_4xx")
             expect(groups.first.locator(".sample-runs li")).to_have_count(2)
-            _check(page, "failures", problems)
+            visit.check("failures")
 
             # The workflow's page: its error rate and the reason.
             groups.first.get_by_role("link", name="Orders").click()
@@ -124,7 +103,7 @@ def test_an_operator_sees_a_failure_group_and_retries_it(app: Any, world: World,
             expect(perf.locator("tbody tr")).to_contain_text("http_4xx")
             perf.get_by_role("link", name="30 days").click()  # swapped in place
             expect(page.locator('#performance [aria-current="true"]')).to_have_text("30 days")
-            _check(page, "workflow", problems)
+            visit.check("workflow")
 
             page.get_by_role("link", name="See and retry these failures").click()
             page.get_by_role("heading", name="Failures").wait_for(timeout=WAIT_MS)
@@ -136,7 +115,7 @@ def test_an_operator_sees_a_failure_group_and_retries_it(app: Any, world: World,
             expect(results).to_contain_text("from charge")
             expect(page.locator(".failure-groups tbody tr").first).to_contain_text(
                 "All retried")
-            _check(page, "failures-retried", problems)
+            visit.check("failures-retried")
 
             # One run again: it was retried already, and the page says so.
             page.get_by_role("button", name=re.compile("^Retry run")).first.click()
@@ -144,4 +123,4 @@ def test_an_operator_sees_a_failure_group_and_retries_it(app: Any, world: World,
                                                                    timeout=WAIT_MS)
             page.close()
     settle([world.tenants["a"].id])
-    assert foreign == [] and problems == [], (foreign, problems)
+    assert visit.foreign == [] and visit.problems == [], (visit.foreign, visit.problems)

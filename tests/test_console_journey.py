@@ -10,7 +10,6 @@ Screenshots of every page go to build/screenshots/journey/ (1400 x 900)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -18,43 +17,34 @@ from sqlalchemy import select
 
 from overture.connectors.models import Connection
 from overture.demo import DEMO_PASSWORD, seed_demo
+from overture.demo_support import OUTBOX_CONNECTION
 from overture.demo_template import TEMPLATE_NAME
 from overture.platform.db import db, scoped_to
 from overture.tenants.models import Tenant
-from tests.console_support import browse, page_text
+from tests.console_support import WAIT_MS, Visit, browse, build_ui, page_text, sign_in
 from tests.engine_support import running_workers
 from tests.live_server import serve
-from tests.test_builder_browser import _build_ui
-from tests.test_console_browser import AXE, RECORD_VIOLATIONS, RUN_AXE, WAIT_MS
-from tests.test_console_browser import browser as browser
 
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "journey"
 AGENCY_OWNER = "owner@northwind.example.com"
 CLIENT = "Initech Helpdesk"
 SAMPLE = '{"subject": "Invoice INV-7 is wrong", "urgent": true}'
 
 
-class Journey:
-    """The page, what it must not do (ask another host, fail a script), and its photos."""
+class Journey(Visit):
+    """A `Visit` whose photos are numbered, one screen each, in the journey's order; what
+    axe or the CSP finds is kept for the end."""
 
     def __init__(self, page: Page, base: str) -> None:
-        self.page, self.base, self.n = page, base, 0
-        self.foreign: list[str] = []
-        self.problems: list[str] = []
-        page.add_init_script(RECORD_VIOLATIONS)
-        page.on("request", lambda r: None if r.url.startswith(base + "/")
-                else self.foreign.append(r.url))
-        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        super().__init__(page, base, "journey")
+        self.n = 0
 
     def shot(self, name: str, top: bool = True) -> None:
         self.n += 1
         if top:
             self.page.evaluate("window.scrollTo(0, 0)")
-        self.page.screenshot(path=str(SHOTS / f"{self.n:02d}-{name}.png"))
-        self.problems.extend(self.page.evaluate("window.__cspViolations || []"))
-        if not self.page.evaluate("typeof axe !== 'undefined'"):
-            self.page.evaluate(AXE)
-        self.problems.extend(f"{name}: {v}" for v in self.page.evaluate(RUN_AXE))
+        self.page.screenshot(path=str(self.shots / f"{self.n:02d}-{name}.png"))
+        self.problems.extend(self.csp_violations())
+        self.problems.extend(f"{name}: {v}" for v in self.axe())
 
 
 def _tenant(name: str) -> Any:
@@ -72,20 +62,17 @@ def _add(page: Page, key: str) -> None:
 
 def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, settings: Any,
                                                            browser: Any) -> None:
-    _build_ui()
+    build_ui()
     seed_demo()  # what `make up` seeds, the agency's template included
     db.session.commit()
-    SHOTS.mkdir(parents=True, exist_ok=True)
     with running_workers(settings, processes=1, threads=4), serve(app_ctx) as base:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("dialog", lambda dialog: dialog.accept())
         trip = Journey(page, base)
+        trip.shots.mkdir(parents=True, exist_ok=True)
 
         page.goto(base + "/login")
         trip.shot("sign-in")
-        page.get_by_label("Email").fill(AGENCY_OWNER)
-        page.get_by_label("Password").fill(DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, base, AGENCY_OWNER, DEMO_PASSWORD)
         page.get_by_role("heading", name="Client workspaces").wait_for(timeout=WAIT_MS)
         trip.shot("agency-home")
 
@@ -128,10 +115,9 @@ def test_agency_owner_builds_publishes_and_runs_a_workflow(app_ctx: Any, setting
         page.locator("#ovb-f-condition_1-if").press("Tab")
         _add(page, "action:demo_outbox.send_email")
         expect(_node(page, "send_email_1")).to_be_visible()
-        # The connection is picked from the workspace's own (the template's demo outbox).
-        outbox = page.locator('#ovb-connection-ids option[label^="Demo outbox"]')
+        # The connection is picked by name from the workspace's own (the template's outbox).
         page.fill("#ovb-f-send_email_1-name", "Email the on-call team")
-        page.fill("#ovb-f-send_email_1-connection", outbox.get_attribute("value") or "")
+        page.select_option("#ovb-f-send_email_1-connection", label=OUTBOX_CONNECTION)
         page.fill("#ovb-f-send_email_1-input-to", '["oncall@initech.example"]')
         page.fill("#ovb-f-send_email_1-input-subject", "Urgent: {{ input.subject }}")
         page.fill("#ovb-f-send_email_1-input-text", "{{ input.subject }} needs someone now.")

@@ -6,7 +6,6 @@ cover who may do what."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,17 +14,19 @@ from playwright.sync_api import Page, expect
 from overture.orchestration.models import StepRun
 from overture.platform import audit
 from overture.platform.db import db, scoped_to
-from tests.console_support import browse, page_text, region
+from tests.console_support import (
+    WAIT_MS,
+    Visit,
+    browse,
+    build_ui,
+    page_text,
+    region,
+)
 from tests.engine_api_support import publish_via_api, settle, start_via_api
 from tests.engine_support import running_workers
 from tests.live_server import serve
-from tests.support import PASSWORD, World, as_user
-from tests.test_builder_browser import _build_ui
-from tests.test_console_browser import AXE, RECORD_VIOLATIONS, RUN_AXE, WAIT_MS
-from tests.test_console_browser import browser as browser
+from tests.support import World, as_user
 
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "runs"
-WIDTHS = (1400, 390)
 # Greets, then waits for a person: a run that stays in flight until someone acts.
 ASKING = {"steps": [
     {"id": "greet", "type": "transform", "output": "hello {{ input.name }}", "next": "ask"},
@@ -102,20 +103,6 @@ def workers(settings: Any) -> Any:
         yield worker
 
 
-def _check(page: Page, name: str, problems: list[str]) -> None:
-    """No serious accessibility finding, no CSP breach; a photograph at two widths."""
-    page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-    page.evaluate(AXE)
-    assert page.evaluate(RUN_AXE) == [], name
-    problems.extend(page.evaluate("window.__cspViolations"))
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")  # the sticky sidebar is drawn where it stands
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
-
-
 def _step(page: Page, step_id: str) -> Any:
     return page.locator(".run-graph li", has=page.locator(".mono", has_text=step_id))
 
@@ -123,34 +110,24 @@ def _step(page: Page, step_id: str) -> Any:
 def test_an_operator_follows_cancels_and_replays_a_run(app: Any, world: World,
                                                        browser: Any,
                                                        workers: Any) -> None:
-    _build_ui()  # the graph is the builder's island, read only
+    build_ui()  # the graph is the builder's island, read only
     operator = as_user(app, world, "a_operator")
     workflow = publish_via_api(as_user(app, world, "a_builder"), ASKING, name="Greeter")
     run = start_via_api(operator, workflow["id"], {"name": "Ada"})
-    foreign: list[str] = []
-    problems: list[str] = []
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        page.add_init_script(RECORD_VIOLATIONS)
-        page.on("request", lambda r: None if r.url.startswith(base + "/")
-                else foreign.append(r.url))
-        page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
-        page.on("dialog", lambda dialog: dialog.accept())
-        page.goto(base + "/login")
-        page.get_by_label("Email").fill(world.users["a_operator"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        visit = Visit.open(browser, base, "runs", world.users["a_operator"].email)
+        page = visit.page
         page.get_by_role("link", name="Runs").first.click()
         page.get_by_role("heading", name="Runs").wait_for(timeout=WAIT_MS)
         rows = page.locator("#runs-list tbody tr")
         expect(rows).to_have_count(1)
-        _check(page, "runs", problems)
+        visit.check("runs")
 
         # A filter narrows the list in place; the address follows.
         page.get_by_label("Status").select_option("failed")
         page.wait_for_url("**status=failed**", timeout=WAIT_MS)
         expect(page.get_by_text("No runs match these filters")).to_be_visible()
-        _check(page, "runs-empty", problems)
+        visit.check("runs-empty")
         page.get_by_label("Status").select_option("running")
         expect(rows).to_have_count(1)
 
@@ -175,7 +152,7 @@ def test_an_operator_follows_cancels_and_replays_a_run(app: Any, world: World,
             pass  # the live part is read again and replaced...
         page.wait_for_load_state("networkidle", timeout=WAIT_MS)
         expect(greet.locator("pre").last).to_be_visible()  # ...and the step is still open
-        _check(page, "run-waiting", problems)
+        visit.check("run-waiting")
 
         page.get_by_role("button", name="Cancel run").click()
         expect(page.get_by_text("The run is cancelled")).to_be_visible(timeout=WAIT_MS)
@@ -191,12 +168,12 @@ def test_an_operator_follows_cancels_and_replays_a_run(app: Any, world: World,
         expect(_step(page, "ask").locator(".badge")).to_have_text("Waiting", timeout=WAIT_MS)
         expect(graph.locator('.react-flow__node[data-id="ask"]')).to_have_class(
             re.compile("ovb-run--waiting"), timeout=WAIT_MS)
-        _check(page, "run-replayed", problems)
+        visit.check("run-replayed")
         page.get_by_role("button", name="Cancel run").click()
         expect(page.get_by_text("The run is cancelled")).to_be_visible(timeout=WAIT_MS)
         page.close()
     settle([world.tenants["a"].id])
-    assert foreign == [] and problems == [], (foreign, problems)
+    assert visit.foreign == [] and visit.problems == [], (visit.foreign, visit.problems)
 
 
 def _row_id(app: Any, world: World, run_id: str, step_id: str) -> str:

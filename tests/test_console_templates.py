@@ -11,20 +11,15 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
-from tests import test_console_browser as console_browser
-from tests.console_support import browse, page_text
+from tests.console_support import WAIT_MS, Visit, browse, page_text
 from tests.engine_api_support import ok
 from tests.live_server import serve
-from tests.support import PASSWORD, as_key
-from tests.test_console_browser import WAIT_MS, WIDTHS, Visit, browser  # noqa: F401
+from tests.support import as_key
 from tests.test_templates_rollout import agent_config, build_source, definition
-
-SHOTS = console_browser.SHOTS.parent / "templates"
 
 
 def test_an_agency_makes_provisions_rolls_out_and_rolls_back(
-        app: Any, world: Any, browser: Browser, monkeypatch: Any) -> None:  # noqa: F811
-    monkeypatch.setattr(console_browser, "SHOTS", SHOTS)
+        app: Any, world: Any, browser: Browser) -> None:
     api = as_key(app, world, "nw_admin", tenant="northwind")
     a = world.tid("a")
     source = build_source(api, a)
@@ -34,12 +29,8 @@ def test_an_agency_makes_provisions_rolls_out_and_rolls_back(
     ok(api.patch(f"/workflows/{source['workflow']['id']}", tenant=a,
                  json={"webhook_credential_id": signing["id"]}))
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base)
-        page.goto(base + "/login")
-        page.get_by_label("Email").fill(world.users["nw_owner"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        visit = Visit.open(browser, base, "templates", world.users["nw_owner"].email)
+        page = visit.page
         page.get_by_role("heading", name="Client workspaces").wait_for(timeout=WAIT_MS)
 
         visit.go("/templates", "templates-empty")

@@ -1,10 +1,12 @@
 // The side panel of the selected step: a form generated from its type's JSON Schema
 // (and, for an action, from the connector action's input schema). Every field writes
 // straight into the definition.
-import { useEffect, useRef, useState } from "react";
+import { useState } from "react";
 import { typeInfo } from "./catalog.js";
+import { ConnectionField } from "./ConnectionField.jsx";
 import { StepIcon } from "./icons.jsx";
 import { isValidId } from "./definition.js";
+import { CelInput, Field, JsonInput, TextInput, asList, asText, useFieldText } from "./fields.jsx";
 
 const LONG_TEXT = new Set(["task", "prompt", "description"]);
 const FLOW = new Set(["next", "on_error"]);
@@ -17,7 +19,7 @@ const SKIP = new Set(["id", "type"]);
 // Fields naming an agent, or a connector action: suggested from the API's lists.
 const AGENT_FIELDS = new Set(["agent", "drafter", "reviewer", "selector", "specialists", "agents"]);
 const SUGGEST = (field) => (AGENT_FIELDS.has(field) ? "ovb-agent-names" : field === "action" ? "ovb-action-keys"
-  : field === "connection" ? "ovb-connection-ids" : undefined);
+  : undefined);
 
 const LABELS = {
   if: "If (CEL)", then: "When true, go to", else: "When false, go to", next: "Next step",
@@ -48,103 +50,12 @@ function kindOf(field, prop, meta) {
   return "json";
 }
 
-// Local text while typing; the definition changes when the field is left (one undo step).
-function useDraft(value, toText) {
-  const [text, setText] = useState(toText(value));
-  const last = useRef(value);
-  useEffect(() => {
-    if (JSON.stringify(last.current) !== JSON.stringify(value)) {
-      last.current = value;
-      setText(toText(value));
-    }
-  }, [value, toText]);
-  return [text, setText];
-}
-
-const asText = (v) => (v === undefined || v === null ? "" : String(v));
-const asJson = (v) => (v === undefined ? "" : JSON.stringify(v, null, 2));
-const asList = (v) => (Array.isArray(v) ? v.join(", ") : "");
-
-function Field({ id, label, hint, error, children, badge, required }) {
-  return (
-    <div className={error ? "ovb-field has-error" : "ovb-field"}>
-      <label htmlFor={id} className="ovb-field__label">
-        {label}{badge && <span className="ovb-badge">{badge}</span>}
-        {required && <span className="ovb-required">required</span>}
-      </label>
-      {children}
-      {hint && !error && <p className="ovb-field__hint" id={`${id}-hint`}>{hint}</p>}
-      {error && <p className="ovb-field__error" id={`${id}-error`} role="alert">{error}</p>}
-    </div>
-  );
-}
-
-function TextInput({ id, value, onCommit, multiline, mono, disabled, placeholder, parse, list }) {
-  const [text, setText] = useDraft(value, asText);
-  const commit = () => {
-    const next = parse ? parse(text) : text;
-    if (asText(next) !== asText(value)) onCommit(next === "" ? undefined : next);
-  };
-  const props = {
-    id, value: text, disabled, placeholder, list, className: mono ? "ovb-input is-mono" : "ovb-input",
-    onChange: (e) => setText(e.target.value), onBlur: commit,
-  };
-  if (multiline) return <textarea rows={4} {...props} />;
-  return <input type="text" {...props} onKeyDown={(e) => e.key === "Enter" && commit()} />;
-}
-
-function JsonInput({ id, value, onCommit, disabled, setError }) {
-  const [text, setText] = useDraft(value, asJson);
-  const commit = () => {
-    if (text.trim() === "") {
-      setError(null);
-      if (value !== undefined) onCommit(undefined);
-      return;
-    }
-    try {
-      const parsed = JSON.parse(text);
-      setError(null);
-      if (JSON.stringify(parsed) !== JSON.stringify(value)) onCommit(parsed);
-    } catch {
-      setError("Not valid JSON yet: check quotes and commas.");
-    }
-  };
-  return (
-    <textarea id={id} rows={Math.min(10, Math.max(3, text.split("\n").length))} value={text}
-              className="ovb-input is-mono" disabled={disabled} spellCheck={false}
-              onChange={(e) => setText(e.target.value)} onBlur={commit} />
-  );
-}
-
-// A CEL field: checked by the API (POST /expressions/check) a moment after typing stops.
-function CelInput({ id, value, onCommit, disabled, api, setProblem }) {
-  const [text, setText] = useDraft(value, asText);
-  useEffect(() => {
-    if (!text.trim()) return setProblem(null);
-    let live = true;
-    const timer = setTimeout(() => {
-      api("POST", "/expressions/check", { expression: text })
-        .then((r) => live && setProblem(r.valid ? null : r.problems.join("; ")))
-        .catch(() => live && setProblem(null));
-    }, 350);
-    return () => { live = false; clearTimeout(timer); };
-  }, [text, api, setProblem]);
-  const commit = () => {
-    if (text !== asText(value)) onCommit(text === "" ? undefined : text);
-  };
-  return (
-    <input type="text" id={id} value={text} disabled={disabled} placeholder="input.amount > 100"
-           className="ovb-input is-mono" spellCheck={false} autoComplete="off"
-           onChange={(e) => setText(e.target.value)} onBlur={commit}
-           onKeyDown={(e) => e.key === "Enter" && commit()} />
-  );
-}
-
-function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblings, disabled, api, required }) {
+function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblings, disabled, api, required,
+                       connection }) {
   const id = `ovb-f-${stepId}-${field}`;
   const [jsonError, setJsonError] = useState(null);
   const [celProblem, setCelProblem] = useState(null);
-  const kind = kindOf(field, prop, meta);
+  const kind = connection ? "connection" : kindOf(field, prop, meta);
   const label = labelOf(field);
   const commit = (v) => onChange(field, v);
   let control;
@@ -159,6 +70,10 @@ function SchemaField({ stepId, field, prop, meta, value, error, onChange, siblin
           {siblings.map((s) => <option key={s.id} value={s.id}>{s.name ? `${s.name} (${s.id})` : s.id}</option>)}
         </select>
       );
+      break;
+    case "connection":
+      hint = hint || "The step calls the app with this connection's credentials.";
+      control = <ConnectionField id={id} value={value} onCommit={commit} disabled={disabled} {...connection} />;
       break;
     case "cel":
       badge = "CEL";
@@ -265,7 +180,7 @@ function ActionInput({ step, action, onChange, disabled, errors }) {
 }
 
 function IdField({ step, onRename, disabled, taken }) {
-  const [text, setText] = useDraft(step.id, asText);
+  const [text, setText] = useFieldText(step.id, asText);
   const [error, setError] = useState(null);
   const id = `ovb-f-${step.id}-id`;
   const commit = () => {
@@ -284,8 +199,8 @@ function IdField({ step, onRename, disabled, taken }) {
   );
 }
 
-export function Inspector({ entry, meta, actions, errors, readOnly, taken, onChange, onRename,
-                            onDelete, onAddBranch, onClose, focusRef, api }) {
+export function Inspector({ entry, meta, actions, connections, newConnectionUrl, errors, readOnly, taken,
+                            onChange, onRename, onDelete, onAddBranch, onClose, focusRef, api }) {
   const { step, block } = entry;
   const info = typeInfo(step.type);
   const stepMeta = meta[step.type] || { schema: { properties: {} }, expressions: [], templates: [],
@@ -318,7 +233,9 @@ export function Inspector({ entry, meta, actions, errors, readOnly, taken, onCha
   const render = (field) => (
     <SchemaField key={field} stepId={step.id} field={field} prop={props[field]} meta={stepMeta}
                  value={step[field]} error={fieldErrors[field]} onChange={onChange}
-                 siblings={siblings} disabled={readOnly} api={api} required={required.has(field)} />
+                 siblings={siblings} disabled={readOnly} api={api} required={required.has(field)}
+                 connection={step.type === "action" && field === "connection"
+                   ? { action, connections, newUrl: newConnectionUrl } : undefined} />
   );
   return (
     <aside className="ovb-inspector" aria-labelledby="ovb-inspector-title">

@@ -1,57 +1,9 @@
 // A test run from the editor: a dialog for the sample input (JSON, checked as it is
-// typed), then the run is polled every second and each step's status is drawn on its
-// node; a summary strip links to the run viewer. Runs always use the live (published)
+// typed), and a summary strip of the run that links to the run viewer (the steps'
+// statuses are drawn on their nodes, see runs.js). Runs always use the live (published)
 // version: the API starts runs of the current version only.
 import { useEffect, useRef, useState } from "react";
-
-export const FINISHED = new Set(["succeeded", "failed", "cancelled", "timed_out"]);
-// When one step ran more than once (loop iterations), the node shows the most telling.
-const RANK = ["failed", "running", "waiting", "queued", "timed_out", "succeeded", "skipped", "cancelled"];
-const POLL_MS = 1000;
-
-export const STATUS_LABEL = {
-  queued: "Queued", running: "Running", waiting: "Waiting", succeeded: "Succeeded", failed: "Failed",
-  cancelled: "Cancelled", skipped: "Reused", timed_out: "Timed out",
-};
-
-export function stepStatuses(run) {
-  const by = {};
-  for (const s of run?.steps || []) {
-    const was = by[s.step_id];
-    if (!was || RANK.indexOf(s.status) < RANK.indexOf(was)) by[s.step_id] = s.status;
-  }
-  return by;
-}
-
-// GET /runs/<id> every second until the run finishes (or the id changes).
-export function useRunPoll(api, runId) {
-  const [run, setRun] = useState(null);
-  const [error, setError] = useState("");
-  useEffect(() => {
-    if (!runId) {
-      setRun(null);
-      return undefined;
-    }
-    let gone = false;
-    let timer = null;
-    const tick = async () => {
-      try {
-        const found = await api("GET", `/runs/${runId}`);
-        if (gone) return;
-        setRun(found);
-        setError("");
-        if (FINISHED.has(found.status)) return;
-      } catch (err) {
-        if (gone) return;
-        setError(err.message);
-      }
-      timer = setTimeout(tick, POLL_MS);
-    };
-    tick();
-    return () => { gone = true; clearTimeout(timer); };
-  }, [api, runId]);
-  return { run, error };
-}
+import { FINISHED, STATUS_LABEL } from "./runs.js";
 
 function seconds(run) {
   if (!run?.started_at) return "";

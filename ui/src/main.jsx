@@ -24,6 +24,7 @@ if (runRoot) {
     canRun: d.canRun === "true",
     runsUrl: d.runsUrl || "/runs/",
     backUrl: d.backUrl || "/",
+    newConnectionUrl: d.newConnectionUrl || "/connections/new",
   };
   const api = makeApi({ base: d.apiBase || "/api/v1", tenant: d.tenant, csrf: d.csrfToken });
   createRoot(root).render(<Builder config={config} api={api} />);

@@ -4,17 +4,29 @@ import { Handle, Position } from "@xyflow/react";
 import { summary, typeInfo } from "./catalog.js";
 import { agentsOf } from "./graph.js";
 import { StepIcon } from "./icons.jsx";
-import { STATUS_LABEL } from "./TestRun.jsx";
+import { STATUS_LABEL } from "./runs.js";
+
+// A step's node as the canvas shows it: its publish errors, the status of a run shown on
+// the graph (the builder's test run, the run viewer) and the history's mark.
+export function stepNode(node, { errors = [], run, mark, selected = false }) {
+  const info = typeInfo(node.data.step.type);
+  const n = errors.length;
+  return {
+    ...node, selected, className: run ? `ovb-run--${run}` : undefined,
+    data: { ...node.data, errors, run, mark },
+    ariaLabel: `${info.label} step ${node.data.step.name || node.id}${n ? `, ${n} problem${n > 1 ? "s" : ""}` : ""}${
+      run ? `, run: ${STATUS_LABEL[run] || run}` : ""}`,
+  };
+}
 
 function StepNode({ data, selected }) {
-  const { step, errors, run, mark, status } = data;
+  const { step, errors, run, mark } = data;
   const info = typeInfo(step.type);
   const line = summary(step);
   const agents = agentsOf(step);
   const classes = ["ovb-node", `ovb-node--${info.group}`];
   if (selected) classes.push("is-selected");
   if (errors.length) classes.push("has-error");
-  if (run) classes.push(`is-run-${run}`);
   if (mark) classes.push(`is-${mark}`);
   return (
     <div className={classes.join(" ")} data-step-id={step.id}>
@@ -28,7 +40,6 @@ function StepNode({ data, selected }) {
           <code className="ovb-node__id">{step.id}</code>
         </div>
         <div className="ovb-node__title">{step.name || info.label}</div>
-        {status && <span className="ovb-node__status">{status}</span>}
         <div className={line ? "ovb-node__summary" : "ovb-node__summary is-empty"}>
           {line || "Not configured yet"}
         </div>
