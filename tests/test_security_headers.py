@@ -39,7 +39,7 @@ def test_every_kind_of_answer_carries_the_security_headers(app, world):
         "HTML error page": anonymous.get("/no-such-page", headers={"Accept": "text/html"}),
         "API problem": anonymous.get("/api/v1/members"),
         "OpenAPI document": anonymous.get("/api/v1/openapi.json"),
-        "static file": anonymous.get("/static/overture.css"),
+        "static file": anonymous.get("/static/app.css"),
         "health probe": anonymous.get("/healthz"),
     }
     home = as_user(app, world, "a_admin").client.get("/")
