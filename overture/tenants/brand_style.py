@@ -76,6 +76,9 @@ class Pair:
     foreground: str
     background: str
     needed: float
+    # What each colour is, for a page that recomputes the pair as the colour changes:
+    # "primary", "accent", "on-primary", "on-accent", or the fixed colour itself.
+    roles: tuple[str, str] = ("", "")
 
     @property
     def ratio(self) -> float:
@@ -98,18 +101,19 @@ def pairs(primary: str | None = None, accent: str | None = None) -> list[Pair]:
     found = []
     if primary is not None:
         found += [
-            Pair("primary", "primary-coloured links on white", primary, WHITE, TEXT_RATIO),
+            Pair("primary", "primary-coloured links on white", primary, WHITE, TEXT_RATIO,
+                 ("primary", WHITE)),
             Pair("primary", "primary-coloured links on the page background", primary,
-                 PAGE_BACKGROUND, TEXT_RATIO),
+                 PAGE_BACKGROUND, TEXT_RATIO, ("primary", PAGE_BACKGROUND)),
             Pair("primary", "button text on the primary colour", readable_on(primary), primary,
-                 TEXT_RATIO),
+                 TEXT_RATIO, ("on-primary", "primary")),
         ]
     if accent is not None:
         found += [
             Pair("accent", "the accent marking the current page in the navigation", accent,
-                 SIDEBAR, MARK_RATIO),
+                 SIDEBAR, MARK_RATIO, ("accent", SIDEBAR)),
             Pair("accent", "the initial on the accent-coloured logo tile", readable_on(accent),
-                 accent, TEXT_RATIO),
+                 accent, TEXT_RATIO, ("on-accent", "accent")),
         ]
     return found
 

@@ -107,7 +107,8 @@ PLATFORM_DEFAULT = EffectiveBrand()
 
 
 def _row(tenant_id: uuid.UUID) -> Brand | None:
-    with in_tenant(tenant_id):
+    # No autoflush: the caller's pending rows belong to its own scope, not this one.
+    with db.session.no_autoflush, in_tenant(tenant_id):
         return db.session.scalars(select(Brand).where(Brand.tenant_id == tenant_id)
                                   .execution_options(populate_existing=True)).one_or_none()
 
@@ -212,7 +213,7 @@ def view(tenant: Tenant) -> dict[str, Any]:
 
 
 def asset(tenant_id: uuid.UUID, name: str) -> BrandAsset | None:
-    with in_tenant(tenant_id):
+    with db.session.no_autoflush, in_tenant(tenant_id):
         return db.session.scalars(select(BrandAsset).where(
             BrandAsset.tenant_id == tenant_id, BrandAsset.name == name)).one_or_none()
 
