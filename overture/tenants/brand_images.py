@@ -97,8 +97,11 @@ def clean(kind: str, data: bytes) -> CleanImage:
             upright = ImageOps.exif_transpose(source)
     except ValidationFailed:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning, OSError, ValueError, SyntaxError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own guard, at opening: the header claims hundreds of megapixels.
+        raise refuse(f"claims a size far beyond the limit: it must be {limits.describe()}"
+                     ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise refuse("is not a readable PNG, JPEG or WebP image") from exc
     _check_size(upright.size, limits)
     ext, content_type = FORMATS[fmt]

@@ -22,9 +22,9 @@ IMAGE_LABELS = {"logo": "Logo", "logo_dark": "Logo for dark backgrounds", "favic
 
 
 def _pairs(primary: str, accent: str) -> list[dict[str, Any]]:
-    return [{"field": p.field, "description": p.description, "foreground": p.foreground,
-             "background": p.background, "ratio": int(p.ratio * 100) / 100, "needed": p.needed,
-             "ok": p.problem() is None, "roles": p.roles} for p in brand_style.pairs(primary, accent)]
+    return [{"field": p.field, "description": p.description, "ratio": int(p.ratio * 100) / 100,
+             "needed": p.needed, "ok": p.problem() is None, "roles": p.roles}
+            for p in brand_style.pairs(primary, accent)]
 
 
 def _page(errors: FormErrors | None = None, values: dict[str, Any] | None = None,
@@ -43,8 +43,8 @@ def _page(errors: FormErrors | None = None, values: dict[str, Any] | None = None
     failed = bool(errors) or bool(image_errors)
     return render("console/brand.html", 422 if failed else status_of(errors), title="Brand",
                   t=tenant, view=view, own=own, shown=shown, effective=effective,
-                  inherited=inherited, errors=errors,
-                  fallback=inherited or branding.PLATFORM_DEFAULT.public(), image_errors=image_errors or {},
+                  inherited=inherited, errors=errors, image_errors=image_errors or {},
+                  fallback=inherited or branding.PLATFORM_DEFAULT.public(),
                   can_edit=access.can("tenant.manage") and view["editable"],
                   can_manage=access.can("tenant.manage"), fonts=brand_style.FONTS,
                   images=IMAGE_LABELS, limits=brand_images.LIMITS,

@@ -5,7 +5,7 @@
 (function () {
   "use strict";
   var HEX = /^#[0-9a-fA-F]{6}$/;
-  var WHITE = "#ffffff", INK = "#1b2130", TEXT = 4.5;
+  var WHITE = "#ffffff", INK = "#1b2130", BLACK = "#000000", TEXT = 4.5;
 
   function channel(c) {
     var s = c / 255;
@@ -21,8 +21,11 @@
     return (Math.max(la, lb) + 0.05) / (Math.min(la, lb) + 0.05);
   }
   function readableOn(bg) {
-    if (contrast(WHITE, bg) >= TEXT) { return WHITE; }
-    return contrast(WHITE, bg) >= contrast(INK, bg) ? WHITE : INK;
+    var inks = [WHITE, INK, BLACK];
+    for (var i = 0; i < inks.length; i++) {
+      if (contrast(inks[i], bg) >= TEXT) { return inks[i]; }
+    }
+    return contrast(WHITE, bg) >= contrast(BLACK, bg) ? WHITE : BLACK;
   }
   function colour(name) {
     var field = document.querySelector('[data-colour="' + name + '"]');
