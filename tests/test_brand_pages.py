@@ -185,3 +185,16 @@ def test_brand_page_saves_with_the_apis_checks_and_a_viewer_sees_it_read_only(ap
     assert "Save brand" not in html and 'type="file"' not in html
     assert "Only an owner or admin can change the brand." in page_text(read_only)
     assert viewer.post("/brand", {"product_name": "Mine"}).status_code == 403
+
+
+def test_brand_an_authenticator_app_lists_the_account_under_the_persons_brand(app, world):
+    set_brand(app, world, "nw_admin", **WHITE_LABEL)
+    person = browse(app, world, "a_owner")  # just signed in: recent enough to enrol
+    response = person.client.post("/api/v1/me/mfa/totp", headers={"X-CSRFToken": person.csrf})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    uri = response.get_json()["uri"]
+    assert "issuer=Northwind%20Cloud" in uri and "overture" not in uri.lower()
+    unbranded = browse(app, world, "c_owner")
+    elsewhere = unbranded.client.post("/api/v1/me/mfa/totp",
+                                      headers={"X-CSRFToken": unbranded.csrf})
+    assert "issuer=Overture" in elsewhere.get_json()["uri"]
