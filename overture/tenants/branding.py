@@ -54,7 +54,7 @@ class EffectiveBrand:
     support_email: str | None = None
     support_url: str | None = None
     legal_footer: str | None = None
-    sender_name: str | None = None
+    sender_name: str = PLATFORM_NAME
     white_label: bool = False
     tenant_id: uuid.UUID | None = None
     sources: dict[str, str] = field(default_factory=dict)  # field -> "agency" | "workspace"
@@ -96,7 +96,7 @@ class EffectiveBrand:
                 "on_accent": self.on_accent, "font": self.font_key,
                 "font_family": self.font, "support_email": self.support_email,
                 "support_url": self.support_url, "legal_footer": self.legal_footer,
-                "sender_name": self.sender_name or self.product_name,
+                "sender_name": self.sender_name,
                 "white_label": self.white_label}
 
 
@@ -163,6 +163,8 @@ def effective(tenant_id: uuid.UUID | None) -> EffectiveBrand:
             brand = replace(brand, product_name=agency.name)
     if brand.logo_dark_url is None and brand.logo_url is not None:
         brand = replace(brand, logo_dark_url=brand.logo_url)
+    if "sender_name" not in brand.sources:
+        brand = replace(brand, sender_name=brand.product_name)
     return brand
 
 

@@ -33,7 +33,7 @@ STYLE_HASHES = "brand_style_hashes"  # on g: what the CSP must allow in this res
 YEAR = 365 * 24 * 3600
 # When the brand cannot be read (the database is away during an error page), a page
 # meant for a tenant must not fall back to the platform's name.
-UNKNOWN = replace(branding.PLATFORM_DEFAULT, product_name="", white_label=True)
+UNKNOWN = replace(branding.PLATFORM_DEFAULT, product_name="", sender_name="", white_label=True)
 
 
 @bp.get(f"{branding.ASSET_PATH}/<uuid:tenant_id>/<name>")
