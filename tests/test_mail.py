@@ -166,13 +166,14 @@ def test_mail_brand_resolver_names_the_sender_and_html_is_escaped(app_ctx, sent,
     controller, inbox = smtp_server
     use_smtp(app_ctx, monkeypatch, controller.port)
     tenant_id = uuid.uuid4()
-    mail.set_brand_resolver(lambda tid: {"name": "Acme & Co"} if tid == tenant_id else {})
+    previous = mail.set_brand_resolver(
+        lambda tid: {"name": "Acme & Co"} if tid == tenant_id else {})
     try:
         branded = queue_mail("c@example.test", "test_message", {"name": "<b>Cy</b>"},
                              tenant_id=tenant_id)
         plain = queue_mail("d@example.test", "test_message")
     finally:
-        mail.set_brand_resolver(None)
+        mail.set_brand_resolver(previous)
     db.session.commit()
     assert branded.subject == "Test message from Acme & Co"
     assert "<strong>Acme &amp; Co</strong>" in branded.html_body

@@ -16,7 +16,11 @@ def assert_secured(response) -> None:
     csp = dict(part.strip().split(" ", 1)
                for part in response.headers["Content-Security-Policy"].split(";"))
     assert csp["default-src"] == "'self'"
-    assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'"  # no inline code
+    assert csp["script-src"] == "'self'"  # no inline code
+    # ...and no inline style but the brand's custom properties, each allowed by its hash
+    # (the page holds exactly that text: test_brand_pages checks it).
+    styles = csp["style-src"].split()
+    assert styles[0] == "'self'" and all(s.startswith("'sha256-") for s in styles[1:]), styles
     assert csp["object-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
     assert csp["base-uri"] == "'self'" and csp["form-action"] == "'self'"
     policy = response.headers["Permissions-Policy"]
@@ -39,7 +43,7 @@ def test_every_kind_of_answer_carries_the_security_headers(app, world):
         "HTML error page": anonymous.get("/no-such-page", headers={"Accept": "text/html"}),
         "API problem": anonymous.get("/api/v1/members"),
         "OpenAPI document": anonymous.get("/api/v1/openapi.json"),
-        "static file": anonymous.get("/static/overture.css"),
+        "static file": anonymous.get("/static/app.css"),
         "health probe": anonymous.get("/healthz"),
     }
     home = as_user(app, world, "a_admin").client.get("/")
@@ -56,7 +60,9 @@ def test_templates_have_no_inline_script_or_style():
         html = template.read_text()
         scripts = re.findall(r"<script\b[^>]*>", html, re.IGNORECASE)
         assert all(re.search(r"\bsrc=", tag) for tag in scripts), (template.name, scripts)
-        assert not re.search(r"<style\b", html, re.IGNORECASE), template.name
+        styles = re.findall(r"<style\b[^>]*>(.*?)</style>", html, re.IGNORECASE | re.S)
+        # The one inline style: the brand's properties, alone, allowed by their hash.
+        assert styles in ([], ["{{ brand_css }}"]), (template.name, styles)
         assert not re.search(r"\sstyle\s*=", html, re.IGNORECASE), template.name
         assert not re.search(r"\son[a-z]+\s*=", html, re.IGNORECASE), template.name
         assert "javascript:" not in html.lower(), template.name

@@ -75,11 +75,14 @@ _environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictU
 _brand_resolver: BrandResolver = lambda tenant_id: DEFAULT_BRAND  # noqa: E731
 
 
-def set_brand_resolver(resolver: BrandResolver | None) -> None:
+def set_brand_resolver(resolver: BrandResolver | None) -> BrandResolver:
     """Where `brand` comes from: a callable taking the tenant id (or None for the
-    platform) and returning at least a `name`. None restores the default."""
+    platform) and returning at least a `name`. None restores the default. Returns the
+    resolver it replaced (a test puts it back)."""
     global _brand_resolver
+    previous = _brand_resolver
     _brand_resolver = resolver or (lambda tenant_id: DEFAULT_BRAND)
+    return previous
 
 
 def brand_for(tenant_id: uuid.UUID | None) -> dict[str, Any]:

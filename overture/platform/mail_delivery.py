@@ -20,7 +20,7 @@ import ssl
 import uuid
 from datetime import timedelta
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 from typing import Any
 
 import dramatiq
@@ -102,7 +102,7 @@ def deliver(message_id: uuid.UUID) -> str | None:
 
 def build_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email = EmailMessage()
-    email["From"] = settings.mail_from
+    email["From"] = sender(message, settings)
     email["To"] = message.to_address
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=False)
@@ -111,6 +111,16 @@ def build_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
     return email
+
+
+def sender(message: OutboxMessage, settings: Settings) -> str:
+    """The installation's address, under the name of the brand the mail is about (its
+    `sender_name`); the platform's own mail keeps OVERTURE_MAIL_FROM as it is."""
+    if message.sender_tenant_id is None:
+        return settings.mail_from
+    name = str(mail.brand_for(message.sender_tenant_id).get("sender_name") or "").strip()
+    address = parseaddr(settings.mail_from)[1]
+    return formataddr((name, address)) if name and address else settings.mail_from
 
 
 def transmit(email: EmailMessage, settings: Settings) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import delete, select
 from overture.platform import audit
 from overture.platform.db import PLATFORM_TENANT_ID, db, utcnow
 from overture.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from overture.tenants import qr, recovery_codes, totp, vault
+from overture.tenants import branding, qr, recovery_codes, totp, vault
 from overture.tenants.access import Access
 from overture.tenants.mfa_models import MfaChallenge, UserMfa
 from overture.tenants.models import Tenant, User
@@ -128,7 +128,10 @@ def status(user: User) -> dict[str, object]:
 
 
 def _enrolment(user: User, secret: str) -> Enrolment:
-    uri = totp.provisioning_uri(secret, user.email, ISSUER)
+    # The authenticator app lists the account under the person's brand: a white-labelled
+    # client's staff never see the platform's name there.
+    issuer = branding.effective(branding.home_tenant_id(user)).product_name or ISSUER
+    uri = totp.provisioning_uri(secret, user.email, issuer)
     return Enrolment(secret=secret, uri=uri, svg=qr.qr_svg(uri))
 
 

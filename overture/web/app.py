@@ -20,6 +20,7 @@ from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
 from overture.tenants import vault
 from overture.web import (
+    brand_pages,
     builder_pages,
     console,
     docs,
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(mailbox_pages.bp)
     app.register_blueprint(mfa_pages.bp)
     app.register_blueprint(sso_pages.bp)
+    brand_pages.install(app)  # `brand` in every template and mail; /brand-assets/
     app.spec_processor(docs.finish_document)
     return app
 
@@ -130,7 +132,7 @@ def _request_lifecycle(app: APIFlask) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
-        headers.secure(response)
+        headers.secure(response, g.get(brand_pages.STYLE_HASHES, ()))
         log.info("request", method=request.method, path=request.path,
                  status=response.status_code)
         return response

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, g, render_template, request
 
 from overture.orchestration import approvals, runs, triggers, workflows
 from overture.platform import jsonbody, webhook_signing
@@ -127,6 +127,7 @@ def approval_page(token: str) -> str | Response | tuple[str, int]:
     tenant = find_tenant(str(tenant_id))
     if tenant is None or not tenant.usable:  # as webhooks: a suspended tenant's links rest
         raise NotFound("this approval link is not valid")
+    g.brand_tenant_id = tenant.id  # the person deciding sees the workspace's brand
     with scoped_to(tenant_id):
         approval = approvals.approval_by_link(approval_id, nonce)
         if request.method == "POST":

@@ -16,6 +16,7 @@ from overture.web.console import (  # noqa: E402
     agents,
     apikeys,
     audit,
+    brand,
     connections,
     errors,
     failures,
@@ -39,6 +40,6 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
-           "apikeys", "audit", "bp", "connections", "errors", "failures", "home", "knowledge",
-           "members", "operate", "profile", "runs", "settings", "signin", "templates",
-           "triggers", "workspaces"]
+           "apikeys", "audit", "bp", "brand", "connections", "errors", "failures", "home",
+           "knowledge", "members", "operate", "profile", "runs", "settings", "signin",
+           "templates", "triggers", "workspaces"]

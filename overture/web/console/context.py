@@ -99,6 +99,8 @@ def console_access() -> Access:
         session.pop(CHOSEN, None)
         access = tenant_access.enter(principal, None)
     g.access = access
+    if not access.is_platform:
+        g.brand_tenant_id = access.tenant.id  # the page shows this workspace's brand
     return access
 
 

@@ -30,7 +30,7 @@ HEADLINES = {
     429: ("Too many requests", "Please wait a minute before trying again."),
     500: ("Something went wrong on our side", "The error has been logged. Please try "
           "again; if it keeps happening, quote the reference below to support."),
-    503: ("Overture is briefly unavailable", "Please try again in a moment."),
+    503: ("This service is briefly unavailable", "Please try again in a moment."),
 }
 SHOW_DETAIL = {400, 403, 409, 410, 422, 429}
 
