@@ -21,7 +21,7 @@ import overture.platform.db
 from overture.platform import rls
 
 revision = '0023'
-down_revision = '0020'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 
