@@ -76,6 +76,11 @@ def pg_env(dbname: str, **overrides: str) -> dict[str, str]:
         "OVERTURE_LOGIN_RATE_LIMIT": "100000 per minute",
         "OVERTURE_LOG_LEVEL": "WARNING",
         "OVERTURE_REDIS_NAMESPACE": REDIS_NAMESPACE,
+        # Nothing listens there: a domain check outside tests/dns_server.py's fixture
+        # fails here rather than asking the machine's resolver about a made-up name.
+        "OVERTURE_DNS_NAMESERVERS": "127.0.0.1",
+        "OVERTURE_DNS_PORT": "9",
+        "OVERTURE_DNS_TIMEOUT_SECONDS": "2",
     }
     env.update(overrides)
     return env

@@ -19,6 +19,7 @@ def load_endpoints() -> APIBlueprint:
         audit,
         connectors,
         credentials,
+        domains,
         invitations,
         knowledge,
         me,

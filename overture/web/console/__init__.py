@@ -17,6 +17,7 @@ from overture.web.console import (  # noqa: E402
     apikeys,
     audit,
     connections,
+    domains,
     errors,
     failures,
     home,
@@ -39,6 +40,6 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
-           "apikeys", "audit", "bp", "connections", "errors", "failures", "home", "knowledge",
-           "members", "operate", "profile", "runs", "settings", "signin", "templates",
-           "triggers", "workspaces"]
+           "apikeys", "audit", "bp", "connections", "domains", "errors", "failures", "home",
+           "knowledge", "members", "operate", "profile", "runs", "settings", "signin",
+           "templates", "triggers", "workspaces"]
