@@ -142,9 +142,9 @@ def test_a_domain_verified_by_another_tenant_is_refused(app, world, dns_zone: Zo
     refused = add(app, world, "b_admin", "b")
     assert refused.status_code == 409
     assert refused.get_json()["type"] == "urn:overture:problem:conflict"
-    assert "verified by another workspace" in refused.get_json()["detail"]
+    assert f"another workspace holds {HOST} verified" in refused.get_json()["detail"]
     again = add(app, world, "a_admin", "a")
-    assert again.status_code == 409 and "already one of this" in again.get_json()["detail"]
+    assert again.status_code == 409 and "this workspace already has" in again.get_json()["detail"]
     assert served_as(app, HOST) == "/portal/ws-a/"  # still A's
 
 

@@ -152,7 +152,7 @@ def add_domain(access: Access, raw: str) -> CustomDomain:
     hostname = normalize(raw, _settings())
     mine = db.session.scalars(select(CustomDomain.hostname)).all()
     if hostname in mine:
-        raise Conflict(f"{hostname} is already one of this workspace's domains")
+        raise Conflict(f"this workspace already has {hostname}")
     if len(mine) >= MAX_DOMAINS:
         raise ValidationFailed.field("hostname", f"a workspace has at most {MAX_DOMAINS} "
                                      "domains: remove one first")
@@ -165,7 +165,7 @@ def add_domain(access: Access, raw: str) -> CustomDomain:
             db.session.add(domain)
             db.session.flush()
     except IntegrityError as exc:  # the same name added at the same moment
-        raise Conflict(f"{hostname} is already one of this workspace's domains") from exc
+        raise Conflict(f"this workspace already has {hostname}") from exc
     audit.record("domain.added", target_type="custom_domain", target_id=domain.id,
                  details={"hostname": hostname})
     return domain
@@ -182,7 +182,7 @@ def remove(access: Access, domain: CustomDomain) -> None:
 
 
 def _taken(hostname: str) -> Conflict:
-    return Conflict(f"{hostname} is verified by another workspace: it can be added here only "
+    return Conflict(f"another workspace holds {hostname} verified: it can be added here only "
                     "once that workspace removes it")
 
 
