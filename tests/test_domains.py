@@ -19,7 +19,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from overture.platform.config import load_settings
 from overture.platform.db import db, scoped_to, utcnow
+from overture.platform.errors import ConfigError
 from overture.tenants.domain_models import CustomDomain
 from tests.dns_server import Zone, dns_zone  # noqa: F401  (the fixture)
 from tests.domain_support import OnHost, add_verified
@@ -307,3 +309,28 @@ def test_another_tenant_neither_sees_nor_touches_a_domain(app, world, dns_zone: 
         assert db.session.scalars(select(CustomDomain)).one().verified
         db.session.rollback()
     assert served_as(app, HOST) == "/portal/ws-a/"
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("OVERTURE_DNS_NAMESERVERS", "1.1.1.1, resolver.example", "expected IP addresses"),
+    ("OVERTURE_DNS_PORT", "70000", "port number"),
+    ("OVERTURE_DNS_TIMEOUT_SECONDS", "0", "positive number"),
+    ("OVERTURE_DOMAIN_TXT_LABEL", "_acme-challenge", "not _acme-challenge"),
+    ("OVERTURE_DOMAIN_TXT_LABEL", "two.labels", "one DNS label"),
+])
+def test_bad_dns_settings_stop_the_start(tmp_path, name, value, says):
+    env = {"OVERTURE_ENV": "test", "OVERTURE_INSTANCE_PATH": str(tmp_path), name: value}
+    with pytest.raises(ConfigError, match=says):
+        load_settings(env)
+
+
+def test_dns_settings_are_read(tmp_path):
+    settings = load_settings({"OVERTURE_ENV": "test", "OVERTURE_INSTANCE_PATH": str(tmp_path),
+                              "OVERTURE_DNS_NAMESERVERS": "9.9.9.9, 2620:fe::fe",
+                              "OVERTURE_DNS_PORT": "5353",
+                              "OVERTURE_DOMAIN_TXT_LABEL": "_Acme-Cloud-Verify"})
+    assert settings.dns_nameservers == ("9.9.9.9", "2620:fe::fe")
+    assert settings.dns_port == 5353 and settings.domain_txt_label == "_acme-cloud-verify"
