@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from overture.platform import migrate
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import EMPTY_SCOPE, PLATFORM_TENANT_ID, activate_scope, db
+from tests.dns_server import dns_zone  # noqa: F401  (a fixture: a real DNS server)
 from tests.support import World, build_world
 
 PG_ADMIN = os.environ.get("OVERTURE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -20,7 +20,7 @@ import pytest
 from flask import jsonify, request
 
 from tests.conftest import IsolatedClient, pg_settings
-from tests.dns_server import Zone, dns_zone  # noqa: F401  (the fixture)
+from tests.dns_server import Zone
 from tests.domain_support import HTML, OnHost, add_verified
 from tests.support import PASSWORD, as_key
 

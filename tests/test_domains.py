@@ -23,7 +23,7 @@ from overture.platform.config import load_settings
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.errors import ConfigError
 from overture.tenants.domain_models import CustomDomain
-from tests.dns_server import Zone, dns_zone  # noqa: F401  (the fixture)
+from tests.dns_server import Zone
 from tests.domain_support import OnHost, add_verified
 from tests.engine_api_support import audit_events
 from tests.support import as_key
@@ -108,7 +108,8 @@ def test_missing_record_is_said_plainly_and_nothing_is_served(app, world, dns_zo
 def test_wrong_token_shows_what_was_found(app, world, dns_zone: Zone):
     api = as_key(app, world, "a_admin", "a")
     domain = add(app, world, "a_admin", "a").get_json()
-    dns_zone.txt(domain["record"]["name"], "verify=someone-elses-token", "google-site-verification=x")
+    dns_zone.txt(domain["record"]["name"], "verify=someone-elses-token",
+                 "google-site-verification=x")
     body = api.post(f"/domains/{domain['id']}/verify").get_json()
     assert body["status"] == "pending"
     message = body["check"]["message"]

@@ -22,7 +22,7 @@ from playwright.sync_api import Browser, sync_playwright
 from overture.platform.db import db, scoped_to
 from overture.tenants import domains
 from overture.tenants.domain_models import CustomDomain
-from tests.dns_server import Zone, dns_zone  # noqa: F401  (the fixture)
+from tests.dns_server import Zone
 from tests.domain_support import add_verified
 from tests.live_server import serve
 from tests.support import PASSWORD, as_key
@@ -99,7 +99,7 @@ def test_a_workspace_is_served_and_managed_on_its_own_domain(app, world, dns_zon
         # the attributes of a swapped element's namesakes while it settles: a fresh page
         # keeps the check's traces out of the CSP report.
         page.reload()
-        page.get_by_text(f"Last checked").first.wait_for(timeout=WAIT_MS)
+        page.get_by_text("Last checked").first.wait_for(timeout=WAIT_MS)
         assert f"No record exists at _verify.{EXTRA} yet." in extra.inner_text()  # kept
         extra.get_by_role("button", name=f"Verify {EXTRA}").click()
         extra.get_by_text("its pages are served there from now on").wait_for(timeout=WAIT_MS)
