@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import idna
@@ -223,16 +224,16 @@ def _holds(value: str, expected: str) -> bool:
     return value.strip().strip('"').strip() == expected
 
 
-def _proven(domain: CustomDomain, now: object) -> Check:
+def _proven(domain: CustomDomain, now: datetime) -> Check:
     holder = _verified_holder(domain.hostname)
     if holder is not None and holder.id != domain.id:
         raise _taken(domain.hostname)
-    domain.last_checked_at, domain.last_check_error = now, None  # type: ignore[assignment]
+    domain.last_checked_at, domain.last_check_error = now, None
     if domain.verified:
         return Check(True, f"{domain.hostname} is verified: the record is still in place.")
     try:
         with db.session.begin_nested():
-            domain.verified_at = now  # type: ignore[assignment]
+            domain.verified_at = now
             db.session.flush()
     except IntegrityError as exc:  # another tenant verified it since the check above
         raise _taken(domain.hostname) from exc
