@@ -14,6 +14,7 @@ from overture.platform.db import Base
 from overture.tenants import (
     account_tokens_models,  # noqa: F401
     brand_models,  # noqa: F401
+    domain_models,  # noqa: F401
     invitations_models,  # noqa: F401
     mfa_models,  # noqa: F401
     sso_models,  # noqa: F401

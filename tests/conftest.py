@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from overture.platform import migrate
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import EMPTY_SCOPE, PLATFORM_TENANT_ID, activate_scope, db
+from tests.dns_server import dns_zone  # noqa: F401  (a fixture: a real DNS server)
 from tests.support import World, build_world
 
 # The browser tests' fixture (`browser`) and helpers live there.
@@ -79,6 +80,11 @@ def pg_env(dbname: str, **overrides: str) -> dict[str, str]:
         "OVERTURE_LOGIN_RATE_LIMIT": "100000 per minute",
         "OVERTURE_LOG_LEVEL": "WARNING",
         "OVERTURE_REDIS_NAMESPACE": REDIS_NAMESPACE,
+        # Nothing listens there: a domain check outside tests/dns_server.py's fixture
+        # fails here rather than asking the machine's resolver about a made-up name.
+        "OVERTURE_DNS_NAMESERVERS": "127.0.0.1",
+        "OVERTURE_DNS_PORT": "9",
+        "OVERTURE_DNS_TIMEOUT_SECONDS": "2",
     }
     env.update(overrides)
     return env

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GUARD_MODULES = frozenset({"overture/platform/outbound.py", "overture/platform/http.py"})
+# resolver.py asks only the installation's configured DNS resolvers (a tenant names a
+# record to look up, never where to send the query): like the guard's own resolution.
+GUARD_MODULES = frozenset({"overture/platform/outbound.py", "overture/platform/http.py",
+                           "overture/platform/resolver.py"})
 
 # Any reference to these (or anything under them) opens or can open a connection.
 FORBIDDEN = (

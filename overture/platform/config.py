@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,11 +51,12 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_AUTH_FAILURE_RATE_LIMIT", "30 per minute",
      "Failed authentications (401 answers) per client address; past it, failed attempts "
      "from that address get 429 while valid credentials from it still work."),
-    ("OVERTURE_TRUSTED_PROXIES", "unset: `X-Forwarded-For` is ignored",
+    ("OVERTURE_TRUSTED_PROXIES", "unset: `X-Forwarded-*` headers are ignored",
      "Reverse proxies in front of the app, as addresses or CIDR blocks, comma-separated "
      "(`10.0.0.0/8, 127.0.0.1`). Behind one, the client address (rate limits, audit, an "
      "API key's last use) is the rightmost `X-Forwarded-For` entry that is not a trusted "
-     "proxy."),
+     "proxy, and a request from a trusted proxy takes its host and scheme from the last "
+     "`X-Forwarded-Host` and `X-Forwarded-Proto` (custom domains, links, secure cookies)."),
     ("OVERTURE_SESSION_COOKIE_SECURE", "true in production",
      "Send the session cookie over HTTPS only."),
     ("OVERTURE_SESSION_IDLE_MINUTES", "120",
@@ -93,6 +95,15 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_SMTP_PASSWORD", "unset", "Password for the mail relay."),
     ("OVERTURE_MAIL_FROM", "`Overture <noreply@localhost>`",
      "The `From` of platform mail."),
+    ("OVERTURE_DNS_NAMESERVERS", "unset: the system's resolvers (`/etc/resolv.conf`)",
+     "Addresses of the DNS resolvers that verify custom domains (their TXT records), "
+     "comma-separated (`1.1.1.1, 9.9.9.9`)."),
+    ("OVERTURE_DNS_PORT", "53", "Port of those resolvers."),
+    ("OVERTURE_DNS_TIMEOUT_SECONDS", "5",
+     "How long one custom-domain verification waits for the resolvers in all."),
+    ("OVERTURE_DOMAIN_TXT_LABEL", "`_verify`",
+     "The label of the TXT record that proves a custom domain: `<label>.<domain>`. Tenants "
+     "see it, so with white label it should name no product (the default names none)."),
 ]
 
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -129,6 +140,10 @@ class Settings:
     smtp_user: str | None = None
     smtp_password: str | None = None
     mail_from: str = "Overture <noreply@localhost>"
+    dns_nameservers: tuple[str, ...] = ()
+    dns_port: int = 53
+    dns_timeout_seconds: float = 5.0
+    domain_txt_label: str = "_verify"
 
     @property
     def is_production(self) -> bool:
@@ -259,6 +274,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         smtp_password=env_vars.get("OVERTURE_SMTP_PASSWORD") or None,
         mail_from=env_vars.get("OVERTURE_MAIL_FROM", "").strip()
         or "Overture <noreply@localhost>",
+        dns_nameservers=_addresses("OVERTURE_DNS_NAMESERVERS",
+                                   env_vars.get("OVERTURE_DNS_NAMESERVERS", "")),
+        dns_port=_port(env_vars, "OVERTURE_DNS_PORT", 53),
+        dns_timeout_seconds=_seconds(env_vars, "OVERTURE_DNS_TIMEOUT_SECONDS", 5.0),
+        domain_txt_label=_txt_label(env_vars.get("OVERTURE_DOMAIN_TXT_LABEL", "")),
     )
 
 
@@ -270,6 +290,35 @@ def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc} (expected addresses or CIDR blocks, "
                           "comma-separated)") from exc
+
+
+def _addresses(name: str, value: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses (a resolver is named by address, never by name)."""
+    try:
+        return tuple(str(ipaddress.ip_address(part.strip()))
+                     for part in value.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc} (expected IP addresses, comma-separated)") from exc
+
+
+def _port(env_vars: dict[str, str], name: str, default: int) -> int:
+    port = _positive_int(env_vars, name, default)
+    if port > 65535:
+        raise ConfigError(f"{name} must be a port number (1 to 65535), not {port}")
+    return port
+
+
+# The label ACME's DNS-01 challenge uses: cert-manager rewrites TXT records there.
+ACME_LABEL = "_acme-challenge"
+TXT_LABEL = re.compile(r"_?[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?")
+
+
+def _txt_label(value: str) -> str:
+    label = value.strip().lower() or "_verify"
+    if not TXT_LABEL.fullmatch(label) or label == ACME_LABEL:
+        raise ConfigError("OVERTURE_DOMAIN_TXT_LABEL must be one DNS label (letters, digits, "
+                          f"'-' and '_', at most 63, not {ACME_LABEL}), not {value!r}")
+    return label
 
 
 def markdown_table() -> str:

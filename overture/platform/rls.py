@@ -14,6 +14,8 @@ from sqlalchemy import text
 CURRENT_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')::uuid"
 CURRENT_USER = "NULLIF(current_setting('app.user_id', true), '')::uuid"
 CURRENT_KEY_PREFIX = "NULLIF(current_setting('app.api_key_prefix', true), '')"
+# Set only around the lookup of a request's host (tenants/domains.py), never in a scope.
+CURRENT_HOST = "NULLIF(current_setting('app.host', true), '')"
 
 # Tables the app role may only read and append to (the audit log arrives here).
 APPEND_ONLY_TABLES: set[str] = {"audit_events"}

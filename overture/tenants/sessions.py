@@ -7,6 +7,11 @@ long, or past its absolute lifetime. Sessions belong to users, who are platform-
 so the table is not tenant-owned (like `users`): it is reached only by the token's
 hash or by the user's id, never listed across users.
 
+A session also records the host it was signed in on (`host`): its cookie is
+host-only, and a copy of it presented on another host (another tenant's custom
+domain) is refused (`web/sessions.py`). A session with no host (from before hosts
+were recorded) is valid on none.
+
 `last_seen_at` moves at most once a minute (`TOUCH_EVERY`), so a busy session does not
 write on every request; the idle deadline is therefore exact to within that minute.
 """
@@ -55,6 +60,8 @@ class UserSession(IdMixin, db.Model):
     expires_at: Mapped[datetime]
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(400))
+    # The host name (no port) the session was signed in on, as the Host header said.
+    host: Mapped[str | None] = mapped_column(String(253))
     # The Flask session's contents (CSRF token, Flask-Login's keys), as Flask's
     # tagged JSON: it never leaves the server.
     data: Mapped[str] = mapped_column(Text, default="{}")
@@ -63,6 +70,9 @@ class UserSession(IdMixin, db.Model):
 
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.idle_expires_at and now < self.expires_at
+
+    def valid_on(self, host: str) -> bool:
+        return self.host is not None and self.host == host
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,8 @@ def _dead(now: datetime) -> object:
 
 
 def start(user_id: uuid.UUID, lifetimes: Lifetimes, *, data: str, ip: str | None,
-          user_agent: str | None, method: str = "password") -> tuple[UserSession, str]:
+          user_agent: str | None, host: str, method: str = "password"
+          ) -> tuple[UserSession, str]:
     """A new live session and the token for its cookie (shown only here). The user's
     sessions that already ended are deleted: their history is in the audit log."""
     now = utcnow()
@@ -91,7 +102,8 @@ def start(user_id: uuid.UUID, lifetimes: Lifetimes, *, data: str, ip: str | None
     record = UserSession(token_hash=hash_token(token), user_id=user_id, auth_method=method,
                          authenticated_at=now, last_seen_at=now,
                          idle_expires_at=min(now + lifetimes.idle, expires), expires_at=expires,
-                         ip=ip, user_agent=(user_agent or "")[:400] or None, data=data)
+                         ip=ip, user_agent=(user_agent or "")[:400] or None, host=host[:253],
+                         data=data)
     db.session.add(record)
     db.session.flush()
     return record, token

@@ -27,6 +27,7 @@ from overture.web import (
     headers,
     health,
     hooks,
+    hosts,
     invitation_pages,
     mailbox_pages,
     mfa_pages,
@@ -55,6 +56,10 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
         SQLALCHEMY_DATABASE_URI=settings.database_url,
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings),
         SESSION_COOKIE_HTTPONLY=True,
+        # Host-only cookies: a session made on one tenant's domain is never sent to
+        # another's (web/sessions.py also refuses one presented elsewhere).
+        SESSION_COOKIE_DOMAIN=None,
+        REMEMBER_COOKIE_DOMAIN=None,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
         REMEMBER_COOKIE_HTTPONLY=True,
@@ -83,6 +88,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     audit_seal.load_audit_keyring(settings)  # a bad OVERTURE_AUDIT_KEY stops the start too
     csrf.init_app(app)
     sessions.install(app)
+    hosts.install(app)  # after sessions: its hook goes first, before the session is read
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.user_loader(sessions.load_user)

@@ -15,6 +15,11 @@ Flask-Login still keeps its keys in the session, but its user loader trusts only
 row's user: a signed cookie naming a user (from before this scheme, or forged with a
 leaked key) signs no one in.
 
+The cookie is host-only (no `Domain` attribute), and the row records the host the
+session was signed in on: a cookie presented on any other host (copied to another
+tenant's custom domain, say) is refused, and the request is anonymous there. The
+session itself is left alone: it still works where it was made.
+
 The row is read by the first `before_request` hook, inside request handling (so a
 database failure is answered like any other) and not for static files. Changes to the
 contents are written on their own connection, so they never carry a failed request's
@@ -43,6 +48,7 @@ from overture.tenants import sessions as store
 from overture.tenants.models import User
 from overture.tenants.users import get_active_user
 from overture.web.extensions import client_address
+from overture.web.hosts import request_hostname
 
 log = get_logger(__name__)
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -99,9 +105,11 @@ class ServerSessionInterface(SecureCookieSessionInterface):
         if dict(session) != session.stored:
             _store_contents(session.record_id, self.serializer.dumps(dict(session)))
         if session.issue_cookie:
+            # No `domain`: host-only, so no other host (a sibling subdomain, another
+            # tenant's domain under the same parent) is ever sent it.
             response.set_cookie(
                 self.get_cookie_name(app), session.token, httponly=self.get_cookie_httponly(app),
-                domain=self.get_cookie_domain(app), path=self.get_cookie_path(app),
+                path=self.get_cookie_path(app),
                 secure=self.get_cookie_secure(app), samesite=self.get_cookie_samesite(app),
                 partitioned=self.get_cookie_partitioned(app))
 
@@ -134,7 +142,7 @@ def resolve() -> None:
         return
     token = current.token or ""
     record = store.find_live(token)
-    if record is None:
+    if record is None or not record.valid_on(request_hostname()):
         current.detach()
         return
     serializer = current_app.session_interface.serializer  # type: ignore[attr-defined]
@@ -154,7 +162,8 @@ def begin(user: User, method: str = "password") -> store.UserSession:
     generate_csrf()  # a fresh CSRF token, bound to the new session
     contents = current_app.session_interface.serializer.dumps(dict(current))  # type: ignore[attr-defined]
     record, token = store.start(user.id, lifetimes(), data=contents, ip=client_address(),
-                                user_agent=request.headers.get("User-Agent"), method=method)
+                                user_agent=request.headers.get("User-Agent"),
+                                host=request_hostname(), method=method)
     current.attach(record, token, dict(current))
     current.issue_cookie = True
     return record

@@ -20,6 +20,7 @@ def load_endpoints() -> APIBlueprint:
         brand,
         connectors,
         credentials,
+        domains,
         invitations,
         knowledge,
         me,
