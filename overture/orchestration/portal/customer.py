@@ -21,6 +21,7 @@ from overture.orchestration.agents import chat
 from overture.orchestration.agents import service as agents
 from overture.orchestration.agents.models import Agent, Conversation, ConversationMessage
 from overture.orchestration.definition import Graph
+from overture.orchestration.definition import input_problems as definition_input_problems
 from overture.orchestration.models import (
     Approval,
     ApprovalStatus,
@@ -101,6 +102,11 @@ def input_schema(workflow: Workflow) -> dict[str, Any]:
     version = workflows.current_version(workflow)
     schema = (version.definition or {}).get("input_schema") if version else None
     return schema if isinstance(schema, dict) else EMPTY_SCHEMA
+
+
+def input_problems(workflow: Workflow, input: dict[str, Any]) -> list[dict[str, str]]:
+    """What the input gets wrong against the schema, without starting anything."""
+    return definition_input_problems(input_schema(workflow), input)
 
 
 # --------------------------------------------------------------------------- runs

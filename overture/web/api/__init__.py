@@ -27,6 +27,7 @@ def load_endpoints() -> APIBlueprint:
         model_prices,
         openapi_connectors,
         ops,
+        portal,
         recovery,
         runs,
         schedules,

@@ -23,6 +23,7 @@ from overture.web.console import (  # noqa: E402
     knowledge,
     members,
     operate,
+    portal_settings,
     profile,
     runs,
     settings,
@@ -40,5 +41,5 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
            "apikeys", "audit", "bp", "connections", "errors", "failures", "home", "knowledge",
-           "members", "operate", "profile", "runs", "settings", "signin", "templates",
+           "members", "operate", "portal_settings", "profile", "runs", "settings", "signin", "templates",
            "triggers", "workspaces"]
