@@ -26,9 +26,9 @@ from tests.engine_support import running_workers
 from tests.portal_support import (
     HTML,
     PORTAL,
-    Customer,
     REFUND,
     SECRET,
+    Customer,
     customer,
     set_up,
     sign_in,
@@ -257,3 +257,194 @@ def test_the_api_refuses_an_input_that_breaks_the_schema(app, world):
     fields = {e["field"]: e["message"] for e in refused.get_json()["errors"]}
     assert fields == {"input.order": "is not in the expected format",
                       "input.reason": "is required"}
+
+
+# --------------------------------------------------------------------------- their runs
+
+
+def start_refund(member: Any, portal: Any, order: str = "1042") -> str:
+    started = member.post(f"/start/{portal.workflow_id}", {**GOOD, "f_order": order})
+    assert started.status_code == 302, text(started)
+    return run_id_of(started)
+
+
+def test_a_customer_follows_their_run_answers_its_approval_and_sees_it_finish(
+        app, world, workers):
+    portal = set_up(world)
+    member = sign_in(app, world)
+    run_id = start_refund(member, portal)
+
+    page = member.get(f"/runs/{run_id}")
+    assert page.status_code == 200 and "Request a refund" in text(page)
+    live = member.get(f"/runs/{run_id}/live")
+    assert 'hx-trigger="every 2s"' in live.get_data(as_text=True)  # polled while it goes on
+
+    waiting = wait_page(member, f"/runs/{run_id}/live", "Your answer is needed")
+    assert "Your request" in text(waiting) and "1042" in text(waiting)
+    approvals = member.get("/approvals")
+    assert "Refund order 1042?" in text(approvals)
+    assert "Approvals 1 waiting" in text(member.get("/"))
+
+    # Another customer of the same workspace sees neither the run nor the approval.
+    other = sign_in(app, world, handle_of(customer(world)))
+    assert other.get(f"/runs/{run_id}").status_code == 404
+    assert other.get(f"/runs/{run_id}/live").status_code == 404
+    assert "Refund order 1042?" not in text(other.get("/approvals"))
+    approval_id = re.search(r"/approvals/([0-9a-f-]{36})",
+                            approvals.get_data(as_text=True)).group(1)
+    assert other.post(f"/approvals/{approval_id}", {"decision": "approve"}).status_code == 404
+
+    decided = member.post(f"/approvals/{approval_id}", {"decision": "approve",
+                                                        "note": "Thanks, that is right."})
+    assert decided.status_code == 302
+    assert "Approved. Thank you." in text(member.get("/approvals"))
+    again = member.post(f"/approvals/{approval_id}", {"decision": "reject"})
+    assert again.status_code == 409 and "already answered" in text(again)
+
+    done = wait_page(member, f"/runs/{run_id}/live", "Status: Done")
+    assert "hx-trigger" not in done.get_data(as_text=True)  # polling stops
+    assert "Refund for order 1042 is on its way." in text(done)
+    run = run_row(world, run_id)
+    assert run.status == "succeeded"
+    with scoped_to(world.tenants["a"].id):
+        decision = runs.timeline(runs.get_run(run_id))[2].output
+        db.session.rollback()
+    assert decision["decided_by"] == str(world.users["a_member"].id)
+    assert decision["note"] == "Thanks, that is right."
+
+    listed = member.get("/runs")
+    assert "Request a refund" in text(listed) and "Done" in text(listed)
+    assert run_id not in other.get("/runs").get_data(as_text=True)
+
+
+def handle_of(user: Any) -> str:
+    return user.name
+
+
+def test_nothing_internal_reaches_a_customer(app, world, workers):
+    """Only the chosen step's output and the final output: never the hidden step's
+    output, a step's input, an error, the cost, or another customer's data."""
+    failing = {"input_schema": REFUND["input_schema"], "steps": [
+        {"id": "lookup", "type": "transform", "output": {"token": SECRET}, "next": "check"},
+        {"id": "check", "type": "stop", "status": "failed",
+         "error": {"code": "crm_down", "message": f"CRM answered 503 with key {SECRET}"}}]}
+    portal = set_up(world)
+    with scoped_to(world.tenants["a"].id, user_id=world.users["a_builder"].id):
+        broken = workflows.create_workflow("broken", draft=failing)
+        workflows.publish(broken, None)
+        from overture.orchestration.portal import publishing
+
+        publishing.set_workflow(broken, publishing.Settings(
+            published=True, label="Broken", visible_steps=["check"], show_output=True), None)
+        db.session.commit()
+    member = sign_in(app, world)
+    other = sign_in(app, world, handle_of(customer(world)))
+    theirs = start_refund(other, portal, order="7777")
+    ok_run = start_refund(member, portal)
+    bad_started = member.post(f"/start/{broken.id}", GOOD)
+    bad_run = run_id_of(bad_started)
+    wait_page(member, f"/runs/{ok_run}/live", "Your answer is needed")
+    failed = wait_page(member, f"/runs/{bad_run}/live", "Could not be completed")
+    assert "This could not be completed." in text(failed)
+
+    pages = [member.get(p) for p in ("/", "/runs", f"/runs/{ok_run}", f"/runs/{ok_run}/live",
+                                     f"/runs/{bad_run}", "/approvals")]
+    exported = member.client.get(PORTAL + "/my-data")
+    assert exported.status_code == 200
+    assert exported.headers["Content-Disposition"].startswith('attachment; filename="my-data-')
+    data = exported.get_json()
+    bodies = [p.get_data(as_text=True) for p in pages] + [exported.get_data(as_text=True)]
+    for body in bodies:
+        assert SECRET not in body
+        assert "customer_tier" not in body and "CRM lookup" not in body  # the hidden step
+        assert "crm_down" not in body and "CRM answered" not in body  # the error
+        assert "7777" not in body  # the other customer's order
+        for internal in ("cost", "tokens", "\"input\": {\"token", "step_type", "attempt",
+                         "idempotency", "lease_until"):
+            assert internal not in body, internal
+    assert [r["id"] for r in data["runs"]] == [bad_run, ok_run]
+    assert set(data["runs"][1]) == {"id", "workflow_id", "label", "status", "created_at",
+                                    "finished_at", "steps", "waiting_for_you", "input"}
+    assert data["runs"][1]["steps"] == [{"step": "summary", "name": "Your request",
+                                         "status": "succeeded",
+                                         "output": {"order": "1042", "reason": "damaged"}}]
+    assert data["runs"][1]["input"]["order"] == "1042"  # what they sent is theirs
+    assert data["runs"][0]["status"] == "failed" and "output" not in data["runs"][0]
+    assert data["account"]["email"] == world.users["a_member"].email
+    assert theirs not in json.dumps(data)
+
+
+# --------------------------------------------------------------------------- chat
+
+
+def sse(response: Any) -> list[tuple[str, Any]]:
+    events = []
+    for block in response.get_data(as_text=True).split("\n\n"):
+        name = re.search(r"^event: (.+)$", block, re.M)
+        data = re.search(r"^data: (.+)$", block, re.M)
+        if name and data:
+            events.append((name.group(1), json.loads(data.group(1))))
+    return events
+
+
+def test_a_chat_answer_arrives_as_server_sent_events_and_is_kept(app, world):
+    portal = set_up(world)
+    member = sign_in(app, world)
+    page = member.get(f"/chat/{portal.agent_id}")
+    assert page.status_code == 200 and "Ask a question to start." in text(page)
+
+    answered = member.post(f"/chat/{portal.agent_id}", {"content": "I want a refund"},
+                           headers={"Accept": "text/event-stream"})
+    assert answered.status_code == 200
+    assert answered.mimetype == "text/event-stream"
+    events = sse(answered)
+    deltas = [data["text"] for name, data in events if name == "delta"]
+    assert len(deltas) > 3  # in pieces, as written
+    answer = "Refunds take 3 to 5 days. Which order is it?"
+    assert "".join(deltas) == answer
+    assert events[-1] == ("done", {"message": answer})
+
+    again = member.get(f"/chat/{portal.agent_id}")
+    assert "I want a refund" in text(again) and answer in text(again)
+    # Kept server-side, per customer and agent: another customer starts afresh.
+    other = sign_in(app, world, handle_of(customer(world)))
+    assert "I want a refund" not in text(other.get(f"/chat/{portal.agent_id}"))
+
+    # Without the page's script the form posts and the page shows the answer.
+    posted = member.post(f"/chat/{portal.agent_id}", {"content": "refund again"})
+    assert posted.status_code == 302
+    with scoped_to(world.tenants["a"].id):
+        stored = db.session.scalars(select(ConversationMessage.content)
+                                    .order_by(ConversationMessage.id)).all()
+        db.session.rollback()
+    assert stored == ["I want a refund", answer, "refund again", answer]
+
+
+def test_a_failing_agent_says_so_without_its_details(app, world):
+    broken = {"name": "desk", "model": {"provider": "scripted", "model": "script"},
+              "script": [{"when": "busy", "error": "rate_limited"}],
+              "limits": {"max_iterations": 1}}
+    portal = set_up(world, agent=broken)
+    member = sign_in(app, world)
+    for content, said in (("are you busy", "The assistant is busy right now."),
+                          ("anything else", "The assistant could not answer this time.")):
+        answered = member.post(f"/chat/{portal.agent_id}", {"content": content},
+                               headers={"Accept": "text/event-stream"})
+        [(name, data)] = [e for e in sse(answered) if e[0] != "delta"]
+        assert name == "error" and data["message"].startswith(said)
+        assert "script" not in answered.get_data(as_text=True)
+    empty = member.post(f"/chat/{portal.agent_id}", {"content": "  "},
+                        headers={"Accept": "text/event-stream"})
+    assert empty.status_code == 422 and sse(empty) == [("error",
+                                                        {"message": "Type a message first."})]
+
+
+def test_an_unpublished_agent_is_not_found(app, world):
+    portal = set_up(world)
+    member = sign_in(app, world)
+    builder = as_user(app, world, "a_builder")
+    assert builder.put(f"/portal/agents/{portal.agent_id}",
+                       json={"published": False}).status_code == 200
+    assert member.get(f"/chat/{portal.agent_id}").status_code == 404
+    assert member.post(f"/chat/{portal.agent_id}", {"content": "refund"},
+                       headers={"Accept": "text/event-stream"}).status_code == 404

@@ -41,5 +41,5 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
            "apikeys", "audit", "bp", "connections", "errors", "failures", "home", "knowledge",
-           "members", "operate", "portal_settings", "profile", "runs", "settings", "signin", "templates",
-           "triggers", "workspaces"]
+           "members", "operate", "portal_settings", "profile", "runs", "settings", "signin",
+           "templates", "triggers", "workspaces"]

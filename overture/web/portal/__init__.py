@@ -14,6 +14,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 bp = Blueprint("portal", __name__, url_prefix="/portal/<slug>")
+# Pages, not API: and APIFlask reads this of every blueprint with its own before_request
+# hooks when it makes the OpenAPI document (a plain Blueprint has no such attribute).
+bp.enable_openapi = False  # type: ignore[attr-defined]
 
 # The areas register their routes on `bp` when imported (after `bp` exists).
 from overture.web.portal import chat, context, errors, pages, signin  # noqa: E402

@@ -137,7 +137,7 @@ def decide(approval_id: str) -> Any:
         return _approvals({str(approval.id): invalid.errors[0]["message"]}, 422)
     except Conflict:
         db.session.rollback()
-        return _approvals({str(approval.id): "This was already answered."}, 409)
+        return _approvals({"_form": "This request was already answered."}, 409)
     flash("Approved. Thank you." if decision == "approve" else "Rejected. Thank you.", "ok")
     return redirect(url_for("portal.approvals_page"))
 
