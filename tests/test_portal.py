@@ -448,3 +448,19 @@ def test_an_unpublished_agent_is_not_found(app, world):
     assert member.get(f"/chat/{portal.agent_id}").status_code == 404
     assert member.post(f"/chat/{portal.agent_id}", {"content": "refund"},
                        headers={"Accept": "text/event-stream"}).status_code == 404
+
+
+def test_an_invited_customer_lands_in_the_portal(app, world):
+    from tests.test_invitations import GOOD as STRONG
+    from tests.test_invitations import form_csrf, invite, link_for
+
+    set_up(world)
+    invite(as_user(app, world, "a_admin"), "new.customer@example.com", "member")
+    link = link_for("new.customer@example.com")
+    client = app.test_client()
+    token = form_csrf(client.get(link))
+    done = client.post(link, data={"csrf_token": token, "name": "Cleo", "password": STRONG,
+                                   "confirm": STRONG})
+    assert done.status_code == 302 and done.headers["Location"] == PORTAL + "/"
+    home = client.get(PORTAL + "/", headers=HTML)
+    assert home.status_code == 200 and "Hello Cleo" in text(home)
