@@ -36,7 +36,8 @@ def portal_error(status: int, code: str, title: str, detail: str,
     headline, advice = HEADLINES.get(status, ("Something went wrong", "Please try again in "
                                               "a moment."))
     try:
-        body, _ = render("portal/error.html", status=status, headline=headline, advice=advice,
+        body, _ = render("portal/error.html", status, error_status=status, headline=headline,
+                         advice=advice,
                          detail=detail[:1].upper() + detail[1:] if status in SHOW_DETAIL
                          else None, request_id=g.get("request_id"))
     except Exception:  # the page must answer whatever broke

@@ -20,13 +20,21 @@
   // The chat: the answer is read as server-sent events while the agent writes it.
   // `delta` adds text, `restart` clears what came so far, `done` holds the answer as
   // stored, `error` a sentence for the person.
-  function bubble(list, role, text) {
+  // One message: who says it (for screen readers) and what they say.
+  function bubble(list, role, who, text) {
     var item = document.createElement("li");
     item.className = "p-msg p-msg-" + role;
-    item.textContent = text || "";
+    var label = document.createElement("span");
+    label.className = "p-sr";
+    label.textContent = who + ": ";
+    var body = document.createElement("span");
+    body.className = "p-msg-body";
+    body.textContent = text || "";
+    item.appendChild(label);
+    item.appendChild(body);
     list.appendChild(item);
     item.scrollIntoView({block: "nearest"});
-    return item;
+    return body;
   }
 
   function events(buffer, onEvent) {
@@ -62,19 +70,20 @@
     var hint = list.querySelector("[data-empty]");
     if (hint) { hint.remove(); }
     var body = new FormData(form);
-    bubble(list, "user", text);
-    var answer = bubble(list, "assistant", "");
-    answer.setAttribute("aria-busy", "true");
+    bubble(list, "user", "You", text);
+    var answer = bubble(list, "assistant", form.getAttribute("data-assistant"), "");
+    var item = answer.parentNode;
+    item.setAttribute("aria-busy", "true");
     field.value = "";
     button.disabled = true;
 
     function finish() {
-      answer.removeAttribute("aria-busy");
+      item.removeAttribute("aria-busy");
       button.disabled = false;
       field.focus();
     }
     function failed(message) {
-      answer.className = "p-msg p-msg-error";
+      item.className = "p-msg p-msg-error";
       answer.textContent = message;
     }
     function onEvent(name, data) {
@@ -82,7 +91,7 @@
       else if (name === "restart") { answer.textContent = ""; }
       else if (name === "done") { answer.textContent = data.message; }
       else if (name === "error") { failed(data.message); }
-      answer.scrollIntoView({block: "nearest"});
+      item.scrollIntoView({block: "nearest"});
     }
 
     fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
