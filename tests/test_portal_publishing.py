@@ -169,3 +169,31 @@ def test_a_viewer_sees_no_edit_controls_and_a_forged_post_is_refused(app, world)
     assert forged.status_code == 403
     api = ok(as_user(app, world, "a_builder").get(f"/portal/workflows/{portal.workflow_id}"))
     assert api["label"] == "Request a refund"
+
+
+def test_publishing_checks_the_input_schema(app, world):
+    from tests.engine_api_support import create_workflow
+
+    builder = as_user(app, world, "a_builder")
+    steps = [{"id": "x", "type": "transform", "output": 1}]
+    for schema, field, words in (
+            ({"type": "string"}, "input_schema.type", "must be \"object\""),
+            ({"type": "object", "properties": {"a": {"type": "nope"}}},
+             "input_schema.properties.a.type", "not a valid JSON Schema"),
+            ({"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}},
+             "input_schema", "only references inside the schema")):
+        workflow = create_workflow(builder, {"steps": steps, "input_schema": schema})
+        refused = builder.post(f"/workflows/{workflow['id']}/publish")
+        assert refused.status_code == 422, refused.get_json()
+        [error] = refused.get_json()["errors"]
+        assert error["field"] == field and words in error["message"], error
+    fine = create_workflow(builder, {"steps": steps, "input_schema": {
+        "type": "object", "$defs": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}},
+        "properties": {"code": {"$ref": "#/$defs/code"}}}})
+    assert builder.post(f"/workflows/{fine['id']}/publish").status_code == 201
+    refused = builder.post(f"/workflows/{fine['id']}/runs", json={"input": {"code": "abc"}})
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"] == [{"field": "input.code",
+                                             "message": "is not in the expected format"}]
+    assert builder.post(f"/workflows/{fine['id']}/runs",
+                        json={"input": {"code": "ABC"}}).status_code == 202

@@ -15,6 +15,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing.exceptions import Unresolvable
 
 from overture.orchestration import expressions
 from overture.platform.errors import ValidationFailed
@@ -207,7 +208,26 @@ def _check_input_schema(schema: Any) -> list[dict[str, str]]:
     if schema.get("type") != "object":
         return [{"field": "input_schema.type", "message": "must be \"object\": a run's input "
                                                           "is a JSON object"}]
+    outside = next(_outside_refs(schema), None)
+    if outside is not None:
+        return [{"field": "input_schema", "message": f"refers to {outside!r}: only references "
+                                                     "inside the schema (\"#/...\") are read"}]
     return []
+
+
+def _outside_refs(schema: Any) -> Iterator[str]:
+    """`$ref`s that would be fetched from elsewhere (never done: refused instead)."""
+    todo = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("$ref", "$dynamicRef") and isinstance(value, str) \
+                        and not value.startswith("#"):
+                    yield value
+                todo.append(value)
+        elif isinstance(node, list):
+            todo.extend(node)
 
 
 def input_problems(schema: dict[str, Any] | None, value: Any) -> list[dict[str, str]]:
@@ -216,8 +236,12 @@ def input_problems(schema: dict[str, Any] | None, value: Any) -> list[dict[str, 
     if not schema:
         return []
     validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    try:
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except (SchemaError, Unresolvable) as exc:  # a version published before the checks
+        return [{"field": "input", "message": f"cannot be checked: {exc}"}]
     found = []
-    for err in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
+    for err in errors:
         path = [str(p) for p in err.absolute_path]
         if err.validator == "required" and isinstance(err.instance, dict):
             missing = next((name for name in err.validator_value
