@@ -20,6 +20,7 @@ from sqlalchemy import select
 from overture.orchestration import runs, workflows
 from overture.orchestration.agents.models import ConversationMessage
 from overture.orchestration.models import Run
+from overture.orchestration.portal import publishing
 from overture.platform.db import db, scoped_to
 from tests.engine_api_support import settle
 from tests.engine_support import running_workers
@@ -332,8 +333,6 @@ def test_nothing_internal_reaches_a_customer(app, world, workers):
     with scoped_to(world.tenants["a"].id, user_id=world.users["a_builder"].id):
         broken = workflows.create_workflow("broken", draft=failing)
         workflows.publish(broken, None)
-        from overture.orchestration.portal import publishing
-
         publishing.set_workflow(broken, publishing.Settings(
             published=True, label="Broken", visible_steps=["check"], show_output=True), None)
         db.session.commit()
@@ -464,3 +463,30 @@ def test_an_invited_customer_lands_in_the_portal(app, world):
     assert done.status_code == 302 and done.headers["Location"] == PORTAL + "/"
     home = client.get(PORTAL + "/", headers=HTML)
     assert home.status_code == 200 and "Hello Cleo" in text(home)
+
+
+def test_the_portal_is_in_the_workspaces_brand(app, world, monkeypatch):
+    """Until the brand part provides `brand` and `brand_css` to every template, the
+    portal shows the platform's; what it provides reaches the page as a stylesheet of
+    this origin (no inline style) and as the names and links of the frame."""
+    set_up(world)
+    member = sign_in(app, world)
+    plain = member.get("/").get_data(as_text=True)
+    assert "brand.css" not in plain and "<title>Home · Workspace A · Overture</title>" in plain
+    brand = {"product_name": "Acme Care", "logo_url": None, "favicon_url": "/static/x.png",
+             "support_email": "help@acme.example", "support_url": None,
+             "legal_footer": "Acme Ltd, 1 Main St", "white_label": True}
+    monkeypatch.setitem(app.jinja_env.globals, "brand", brand)
+    monkeypatch.setitem(app.jinja_env.globals, "brand_css",
+                        ':root{--brand-primary:#0b6e4f;--brand-font:"Inter", sans-serif}')
+    page = member.get("/")
+    html = page.get_data(as_text=True)
+    assert f'<link rel="stylesheet" href="{PORTAL}/brand.css">' in html
+    assert "<title>Home · Workspace A · Acme Care</title>" in html
+    assert 'rel="icon" href="/static/x.png"' in html
+    assert "help@acme.example" in html and "Acme Ltd, 1 Main St" in html
+    assert "Overture" not in html
+    css = member.client.get(PORTAL + "/brand.css")
+    assert css.mimetype == "text/css"
+    assert css.get_data(as_text=True) == \
+        ':root{--brand-primary:#0b6e4f;--brand-font:"Inter", sans-serif}'

@@ -21,13 +21,15 @@ from playwright.sync_api import Page
 
 from overture.orchestration import workflows
 from overture.orchestration.portal import customer as service
+from overture.orchestration.portal import publishing
 from overture.platform.db import db, scoped_to
 from tests.engine_api_support import settle
 from tests.engine_support import running_workers
 from tests.live_server import serve
-from tests.portal_support import PORTAL, SECRET, customer, set_up
+from tests.portal_support import PORTAL, REFUND, SECRET, customer, set_up
 from tests.support import PASSWORD
-from tests.test_console_browser import WAIT_MS, Visit, browser  # noqa: F401  (fixture)
+from tests.test_console_browser import AXE, RUN_AXE, WAIT_MS, Visit
+from tests.test_console_browser import browser as browser  # the fixture
 
 SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "portal"
 PHONE = {"width": 390, "height": 844}
@@ -62,8 +64,6 @@ class PhoneVisit(Visit):
     def check(self, name: str) -> None:
         page = self.page
         page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-        from tests.test_console_browser import AXE, RUN_AXE
-
         page.evaluate(AXE)
         serious = page.evaluate(RUN_AXE)
         assert serious == [], (name, serious)
@@ -202,8 +202,6 @@ def test_a_customer_uses_the_portal_on_a_phone(app: Any, world: Any, browser: An
 def test_a_builder_publishes_a_workflow_from_the_console_portal_page(app: Any, world: Any,
                                                                      browser: Any) -> None:
     with scoped_to(world.tenants["a"].id):
-        from tests.portal_support import REFUND
-
         workflow = workflows.create_workflow("refunds", draft=REFUND)
         workflows.publish(workflow, None)
         db.session.commit()
@@ -231,8 +229,6 @@ def test_a_builder_publishes_a_workflow_from_the_console_portal_page(app: Any, w
         page.close()
     assert visit.foreign == [] and visit.problems == []
     with scoped_to(world.tenants["a"].id):
-        from overture.orchestration.portal import publishing
-
         shown = publishing.of_workflow(workflow.id)
         assert (shown.published, shown.label, shown.visible_steps, shown.show_output) == (
             True, "Request a refund", ["summary"], True)

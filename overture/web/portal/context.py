@@ -17,7 +17,16 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, g, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    render_template_string,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from overture.orchestration.portal import customer as service
@@ -72,6 +81,14 @@ def _find_workspace() -> None:
         raise NotFound("there is no portal here")
     g.portal_tenant = tenant
     g.brand_tenant_id = tenant.id
+
+
+@bp.get("/brand.css")
+def brand_stylesheet() -> Response:
+    """The workspace's brand as CSS custom properties (`brand_css`, made from validated
+    values only), for the pages' <link>: no page carries inline style."""
+    css = render_template_string("{{ brand_css | safe }}")
+    return Response(css, mimetype="text/css", headers={"Cache-Control": "no-cache"})
 
 
 def workspace() -> Tenant:
