@@ -4,6 +4,7 @@ published help-desk agent, and two portal customers (`a_member` and `a_member2`)
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -129,3 +130,13 @@ def text(response: Any) -> str:
     html = response.get_data(as_text=True)
     html = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def sse(response: Any) -> list[tuple[str, Any]]:
+    events = []
+    for block in response.get_data(as_text=True).split("\n\n"):
+        name = re.search(r"^event: (.+)$", block, re.M)
+        data = re.search(r"^data: (.+)$", block, re.M)
+        if name and data:
+            events.append((name.group(1), json.loads(data.group(1))))
+    return events

@@ -33,6 +33,7 @@ from tests.portal_support import (
     customer,
     set_up,
     sign_in,
+    sse,
     text,
 )
 from tests.recovery_support import link_in, mails, outbox  # noqa: F401  (fixture)
@@ -376,16 +377,6 @@ def test_nothing_internal_reaches_a_customer(app, world, workers):
 # --------------------------------------------------------------------------- chat
 
 
-def sse(response: Any) -> list[tuple[str, Any]]:
-    events = []
-    for block in response.get_data(as_text=True).split("\n\n"):
-        name = re.search(r"^event: (.+)$", block, re.M)
-        data = re.search(r"^data: (.+)$", block, re.M)
-        if name and data:
-            events.append((name.group(1), json.loads(data.group(1))))
-    return events
-
-
 def test_a_chat_answer_arrives_as_server_sent_events_and_is_kept(app, world):
     portal = set_up(world)
     member = sign_in(app, world)
@@ -490,3 +481,4 @@ def test_the_portal_is_in_the_workspaces_brand(app, world, monkeypatch):
     assert css.mimetype == "text/css"
     assert css.get_data(as_text=True) == \
         ':root{--brand-primary:#0b6e4f;--brand-font:"Inter", sans-serif}'
+

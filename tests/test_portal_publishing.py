@@ -5,6 +5,7 @@ refused; each change is audited; other workspaces see nothing."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from overture.orchestration import workflows
 from overture.platform.audit import AuditEvent
 from overture.platform.db import db, scoped_to
 from tests.console_support import browse, page_text
-from tests.portal_support import REFUND, set_up
+from tests.portal_support import HTML, REFUND, Customer, set_up, sse, text
 from tests.support import as_key, as_user
 
 
@@ -197,3 +198,34 @@ def test_publishing_checks_the_input_schema(app, world):
                                              "message": "is not in the expected format"}]
     assert builder.post(f"/workflows/{fine['id']}/runs",
                         json={"input": {"code": "ABC"}}).status_code == 202
+
+
+def test_the_demo_portal_offers_support_and_an_faq_assistant(app, app_ctx):
+    """What `make up` seeds: Acme Support's customer contacts support through the form
+    and asks the offline FAQ assistant (`local`, no model), whose answer streams."""
+    from overture.demo import DEMO_PASSWORD, seed_demo
+
+    seed_demo()
+    person = Customer(app.test_client())
+    portal = "/portal/acme-support"
+    person.client.get(portal + "/login", headers=HTML)
+    page = person.client.get(portal + "/login", headers=HTML).get_data(as_text=True)
+    person.csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    signed_in = person.client.post(portal + "/login", headers=HTML, data={
+        "csrf_token": person.csrf, "email": "customer@acme.example.com",
+        "password": DEMO_PASSWORD})
+    assert signed_in.status_code == 302
+    home = person.client.get(portal + "/", headers=HTML)
+    html = home.get_data(as_text=True)
+    person.csrf = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+    assert "Contact support" in text(home) and "FAQ assistant" in text(home)
+    chat_path = re.search(r'href="(/portal/acme-support/chat/[0-9a-f-]+)"', html).group(1)
+    answered = person.client.post(chat_path, headers={**HTML, "Accept": "text/event-stream"},
+                                  data={"csrf_token": person.csrf,
+                                        "content": "How long does a refund take?"})
+    events = sse(answered)
+    assert len([e for e in events if e[0] == "delta"]) > 3
+    assert events[-1][0] == "done" and "5 to 10 business days" in events[-1][1]["message"]
+    form_path = re.search(r'href="(/portal/acme-support/start/[0-9a-f-]+)"', html).group(1)
+    form = text(person.client.get(form_path, headers=HTML))
+    assert "Your email" in form and "What happened?" in form

@@ -18,7 +18,6 @@ from sqlalchemy import and_, or_, select
 
 from overture.orchestration import approvals, runs, workflows
 from overture.orchestration.agents import chat
-from overture.orchestration.agents import service as agents
 from overture.orchestration.agents.models import Agent, Conversation, ConversationMessage
 from overture.orchestration.definition import Graph
 from overture.orchestration.definition import input_problems as definition_input_problems
@@ -130,6 +129,15 @@ def my_run(run_id: Any, user_id: uuid.UUID) -> Run:
     if run.started_by_id != user_id:
         raise NotFound("run not found")
     return run
+
+
+def summaries(found: list[Run]) -> list[dict[str, Any]]:
+    """Runs as a list shows them: what, its status, when (one query for the labels)."""
+    ids = {r.workflow_id for r in found}
+    labels = dict(db.session.execute(select(Publication.workflow_id, Publication.label).where(
+        Publication.workflow_id.in_(ids))).all()) if ids else {}
+    return [{"id": str(r.id), "label": labels.get(r.workflow_id, "Request"),
+             "status": r.status, "created_at": r.created_at} for r in found]
 
 
 def run_view(run: Run, user_id: uuid.UUID, with_input: bool = False) -> dict[str, Any]:
@@ -267,7 +275,3 @@ def _json(value: Any) -> Any:
         return value.isoformat()
     return value
 
-
-def agent_label(agent_id: uuid.UUID) -> str:
-    publication = publishing.of_agent(agent_id)
-    return publication.label if publication else agents.get_agent(agent_id).name

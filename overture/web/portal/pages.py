@@ -36,8 +36,7 @@ def home() -> Any:
     return render("portal/home.html", title="Home",
                   workflows=[o for o in offers if o.kind == "workflow"],
                   agents=[o for o in offers if o.kind == "agent"],
-                  recent=[service.run_view(r, user.id) for r in service.my_runs(user.id,
-                                                                                  RECENT)],
+                  recent=service.summaries(service.my_runs(user.id, RECENT)),
                   approvals=service.my_approvals(user.id))
 
 
@@ -84,7 +83,7 @@ def start_form(workflow_id: str) -> Any:
 def runs_page() -> Any:
     user = person()
     return render("portal/runs.html", title="My runs",
-                  runs=[service.run_view(r, user.id) for r in service.my_runs(user.id)])
+                  runs=service.summaries(service.my_runs(user.id)))
 
 
 def _run_context(run_id: str) -> dict[str, Any]:
