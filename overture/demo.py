@@ -1,12 +1,14 @@
 """The seeded demo: a platform admin, the agency "Northwind Agency" with two client
 workspaces, one user per role, in "Acme Support" the support-triage workflow
-(`overture.demo_support`), and the agency's template "Support desk", a snapshot of
-Acme Support (`overture.demo_template`). Seeded only into an empty database."""
+(`overture.demo_support`) and its portal (`overture.demo_portal`), and the agency's
+template "Support desk", a snapshot of Acme Support (`overture.demo_template`). Seeded
+only into an empty database."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from overture.demo_portal import seed_portal
 from overture.demo_support import seed_support
 from overture.demo_template import seed_template
 from overture.platform.db import db, scoped_to
@@ -60,8 +62,11 @@ def seed_demo() -> list[tuple[str, str]]:
         with scoped_to(tenant.id):
             db.session.add(Membership(user_id=user.id, role=role, invited_by_id=admin.id))
             db.session.flush()
-        logins.append((email, f"{role} of {tenant.name}"))
-    seed_support(tenants["acme-support"], users[SUPPORT_BUILDER])
+        where = f": the portal at /portal/{slug}/" if role == Role.MEMBER else ""
+        logins.append((email, f"{role} of {tenant.name}{where}"))
+    workflow = seed_support(tenants["acme-support"], users[SUPPORT_BUILDER])
     seed_template(agency, tenants["acme-support"], users[AGENCY_OWNER])
+    # After the template's snapshot: what a workspace shows in its portal is its own.
+    seed_portal(tenants["acme-support"], users[SUPPORT_BUILDER], workflow)
     db.session.commit()
     return logins

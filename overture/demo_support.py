@@ -198,7 +198,18 @@ AGENTS: list[tuple[str, str, dict[str, Any]]] = [
 # --------------------------------------------------------------------------- the workflow
 
 CUSTOMER = "steps.account.found ? steps.account.account.name : input.customer_email"
-DEFINITION: dict[str, Any] = {"steps": [
+# A ticket, as the API, the console's test run and the portal's form take it.
+INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["customer_email", "subject", "body"],
+    "properties": {
+        "customer_email": {"type": "string", "format": "email", "title": "Your email",
+                           "description": "we answer here"},
+        "subject": {"type": "string", "title": "Subject", "minLength": 1, "maxLength": 200},
+        "body": {"type": "string", "title": "What happened?", "minLength": 1,
+                 "maxLength": 5000},
+        "refund_amount": {"type": "number", "title": "Refund asked for (USD)", "minimum": 0,
+                          "description": "only if you ask for money back"}}}
+DEFINITION: dict[str, Any] = {"input_schema": INPUT_SCHEMA, "steps": [
     {"id": "triage", "type": "classify", "agent": TRIAGER,
      "task": "Which team should handle this support ticket?",
      "input": {"subject": "{{ input.subject }}", "body": "{{ input.body }}"},

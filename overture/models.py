@@ -7,6 +7,7 @@ from overture.orchestration import models as orchestration_models  # noqa: F401
 from overture.orchestration import trigger_models  # noqa: F401
 from overture.orchestration.agents import models as agents_models  # noqa: F401
 from overture.orchestration.llm import prices as llm_prices  # noqa: F401
+from overture.orchestration.portal import models as portal_models  # noqa: F401
 from overture.orchestration.templates import models as templates_models  # noqa: F401
 from overture.platform import audit  # noqa: F401
 from overture.platform import mail as platform_mail  # noqa: F401

@@ -12,6 +12,7 @@ tokens it reported, so a test can check the usage events against them.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -75,6 +76,7 @@ class FakeModelServer:
     def _answer(self, request: Request) -> Response:
         with self._lock:
             self.requests.append(json.loads(request.get_data()))
+            streaming = bool(self.requests[-1].get("stream"))
             self.headers.append(dict(request.headers))
             if not self.turns:
                 return Response(json.dumps(self.error_body(500, "the fake has no turn left")),
@@ -84,8 +86,20 @@ class FakeModelServer:
                 self.reported[0] += turn.tokens[0]
                 self.reported[1] += turn.tokens[1]
         time.sleep(turn.delay)
+        if streaming and turn.status == 200:
+            events = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" if name
+                             else f"data: {json.dumps(data)}\n\n"
+                             for name, data in self.stream_events(turn.body))
+            return Response(events + self.stream_end, content_type="text/event-stream")
         return Response(json.dumps(turn.body), status=turn.status, headers=turn.headers,
                         content_type="application/json")
+
+    stream_end = ""
+
+    def stream_events(self, body: dict[str, Any]) -> list[tuple[str | None, Any]]:
+        """The answer `body` as the provider streams it: (event name, data) pairs, its
+        text in word-sized pieces (`streamed_pieces`)."""
+        raise NotImplementedError
 
     def tool_results(self, index: int = -1) -> list[str]:
         """The tool results sent back in request `index` (as text)."""
@@ -137,6 +151,31 @@ class FakeOpenAI(FakeModelServer):
     def tool_results(self, index: int = -1) -> list[str]:
         return [m["content"] for m in self.requests[index]["messages"] if m["role"] == "tool"]
 
+    stream_end = "data: [DONE]\n\n"
+
+    def stream_events(self, body: dict[str, Any]) -> list[tuple[str | None, Any]]:
+        head = {"id": body["id"], "object": "chat.completion.chunk",
+                "created": body["created"], "model": body["model"]}
+        message, finish = body["choices"][0]["message"], body["choices"][0]["finish_reason"]
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> tuple[None, Any]:
+            return None, {**head, "choices": [{"index": 0, "delta": delta,
+                                               "finish_reason": finish}]}
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": piece}) for piece in streamed_pieces(message["content"])]
+        for index, call in enumerate(message.get("tool_calls") or []):
+            args = call["function"]["arguments"]
+            events.append(chunk({"tool_calls": [{"index": index, "id": call["id"],
+                                                 "type": "function", "function": {
+                                                     "name": call["function"]["name"],
+                                                     "arguments": args[:5]}}]}))
+            events.append(chunk({"tool_calls": [{"index": index,
+                                                 "function": {"arguments": args[5:]}}]}))
+        events.append(chunk({}, finish))
+        events.append((None, {**head, "choices": [], "usage": body["usage"]}))
+        return events
+
 
 class FakeAnthropic(FakeModelServer):
     path = "/v1/messages"
@@ -163,10 +202,47 @@ class FakeAnthropic(FakeModelServer):
         kind = "rate_limit_error" if status == 429 else "api_error"
         return {"type": "error", "error": {"type": kind, "message": message}}
 
+    def stream_events(self, body: dict[str, Any]) -> list[tuple[str | None, Any]]:
+        usage = body["usage"]
+        start = {**body, "content": [], "stop_reason": None,
+                 "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1}}
+        events: list[tuple[str | None, Any]] = [
+            ("message_start", {"type": "message_start", "message": start})]
+        for index, block in enumerate(body["content"]):
+            if block["type"] == "text":
+                events.append(("content_block_start", {
+                    "type": "content_block_start", "index": index,
+                    "content_block": {"type": "text", "text": ""}}))
+                events += [("content_block_delta", {
+                    "type": "content_block_delta", "index": index,
+                    "delta": {"type": "text_delta", "text": piece}})
+                    for piece in streamed_pieces(block["text"])]
+            else:
+                events.append(("content_block_start", {
+                    "type": "content_block_start", "index": index,
+                    "content_block": {**block, "input": {}}}))
+                events.append(("content_block_delta", {
+                    "type": "content_block_delta", "index": index,
+                    "delta": {"type": "input_json_delta",
+                              "partial_json": json.dumps(block["input"])}}))
+            events.append(("content_block_stop", {"type": "content_block_stop",
+                                                  "index": index}))
+        events.append(("message_delta", {
+            "type": "message_delta", "delta": {"stop_reason": body["stop_reason"],
+                                               "stop_sequence": None},
+            "usage": {"output_tokens": usage["output_tokens"]}}))
+        events.append(("message_stop", {"type": "message_stop"}))
+        return events
+
     def tool_results(self, index: int = -1) -> list[str]:
         return [block["content"] for m in self.requests[index]["messages"]
                 if m["role"] == "user" and isinstance(m["content"], list)
                 for block in m["content"] if block.get("type") == "tool_result"]
+
+
+def streamed_pieces(text: str | None) -> list[str]:
+    """How the fakes cut a streamed text: word by word, each with the spaces before it."""
+    return re.findall(r"\s*\S+|\s+$", text or "")
 
 
 # --------------------------------------------------------------------------- agents

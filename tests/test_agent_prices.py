@@ -17,6 +17,7 @@ from overture.cli import main
 from overture.orchestration.llm.prices import DEFAULT_PRICES, ModelPrice, price_for
 from overture.platform.audit import AuditEvent, verify_chain
 from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to
+from overture.tenants.access import PORTAL_ONLY
 from tests.agent_fakes import FakeOpenAI, answer, create_agent
 from tests.support import as_key, as_user
 
@@ -129,7 +130,8 @@ def test_agent_prices_tenant_users_of_any_role_are_refused(app, world, handle):
     assert person.get(path).status_code == 403
     r = put(person, path, json={"input_per_mtok": "0", "output_per_mtok": "0"})
     assert r.status_code == 403
-    assert r.get_json()["detail"] == "this action needs the 'prices.manage' permission"
+    assert r.get_json()["detail"] == (PORTAL_ONLY if handle == "a_member" else
+                                      "this action needs the 'prices.manage' permission")
     assert person.delete(path).status_code == 403
     assert rows() == {} and price_events() == []
 

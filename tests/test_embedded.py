@@ -127,6 +127,11 @@ def test_embedded_demo_logins_work(embedded):
 
     for email in [PLATFORM_ADMIN_EMAIL, *(u[0] for u in DEMO_USERS)]:
         browser = Browser(base)
+        if email == "customer@acme.example.com":  # a portal user: the console is not theirs
+            assert browser.login(email, DEMO_PASSWORD) == 403
+            status, body = browser.request("/portal/acme-support/")
+            assert status == 200 and "Contact support" in body and "FAQ assistant" in body
+            continue
         assert browser.login(email, DEMO_PASSWORD) == 200, email  # redirected home
         status, body = browser.request("/api/v1/me")
         assert status == 200 and json.loads(body)["user"]["email"] == email

@@ -31,10 +31,12 @@ LINK_SALT = "overture.approval-link"
 def open_approval(run: Run, row: StepRun, spec: AwaitApproval) -> Approval:
     deadline = (utcnow() + timedelta(seconds=spec.timeout_seconds)
                 if spec.timeout_seconds else None)
+    assignee = uuid.UUID(spec.assignee_user_id) if spec.assignee_user_id else None
+    if spec.assignee_starter and run.started_by_id is not None:
+        assignee = run.started_by_id
     approval = Approval(run_id=run.id, step_run_id=row.id, prompt=spec.prompt, data=spec.data,
                         editable_fields=spec.editable_fields, assignee_role=spec.assignee_role,
-                        assignee_user_id=uuid.UUID(spec.assignee_user_id)
-                        if spec.assignee_user_id else None,
+                        assignee_user_id=assignee,
                         deadline_at=deadline, timeout_action=spec.timeout_action,
                         escalate_to_role=spec.escalate_to_role,
                         link_nonce=secrets.token_urlsafe(16))
@@ -43,7 +45,7 @@ def open_approval(run: Run, row: StepRun, spec: AwaitApproval) -> Approval:
     audit.record("approval.requested", target_type="approval", target_id=approval.id,
                  details={"run_id": str(run.id), "step": row.step_id,
                           "assignee_role": spec.assignee_role,
-                          "assignee_user_id": spec.assignee_user_id})
+                          "assignee_user_id": str(assignee) if assignee else None})
     return approval
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from referencing.exceptions import Unresolvable
 
 from overture.orchestration import expressions
 from overture.platform.errors import ValidationFailed
@@ -49,6 +51,9 @@ DEFINITION = {
     "type": "object", "required": ["steps"], "additionalProperties": False,
     "properties": {
         "steps": BLOCK["properties"]["steps"], "start": ID, "output": {},
+        # What a run's input must be: a JSON Schema of an object. The portal makes its
+        # form from it, and runs started by people (API, portal) are checked against it.
+        "input_schema": {"type": "object"},
         "policy": {"type": "object", "additionalProperties": False, "properties": {
             "max_steps": {"type": "integer", "minimum": 1, "maximum": 100_000},
             "max_duration_seconds": {"type": "integer", "minimum": 1, "maximum": 30 * 86400},
@@ -189,7 +194,7 @@ def validate(definition: Any) -> Graph:
         raise ValidationFailed.field("steps", f"a workflow holds at most {MAX_STEPS:,} steps "
                                               f"(branches and loop bodies included); this "
                                               f"one has {count:,}")
-    errors = _check_blocks(definition)
+    errors = _check_blocks(definition) + _check_input_schema(definition.get("input_schema"))
     graph = Graph.of(definition)
     errors += _check_references(graph)
     if not errors:
@@ -197,6 +202,88 @@ def validate(definition: Any) -> Graph:
     if errors:
         raise ValidationFailed(errors)
     return graph
+
+
+def _check_input_schema(schema: Any) -> list[dict[str, str]]:
+    if schema is None:
+        return []
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path)
+        return [{"field": f"input_schema{'.' + where if where else ''}",
+                 "message": f"not a valid JSON Schema: {exc.message}"}]
+    if schema.get("type") != "object":
+        return [{"field": "input_schema.type", "message": "must be \"object\": a run's input "
+                                                          "is a JSON object"}]
+    outside = next(_outside_refs(schema), None)
+    if outside is not None:
+        return [{"field": "input_schema", "message": f"refers to {outside!r}: only references "
+                                                     "inside the schema (\"#/...\") are read"}]
+    return []
+
+
+def _outside_refs(schema: Any) -> Iterator[str]:
+    """`$ref`s that would be fetched from elsewhere (never done: refused instead)."""
+    todo = [schema]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("$ref", "$dynamicRef") and isinstance(value, str) \
+                        and not value.startswith("#"):
+                    yield value
+                todo.append(value)
+        elif isinstance(node, list):
+            todo.extend(node)
+
+
+def input_problems(schema: dict[str, Any] | None, value: Any) -> list[dict[str, str]]:
+    """Where `value` breaks the workflow's `input_schema`: [{field, message}], the field
+    `input.<path>` (`input` for the whole). Formats (email, date...) are checked too."""
+    if not schema:
+        return []
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    try:
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except (SchemaError, Unresolvable) as exc:  # a version published before the checks
+        return [{"field": "input", "message": f"cannot be checked: {exc}"}]
+    found = []
+    for err in errors:
+        path = [str(p) for p in err.absolute_path]
+        if err.validator == "required" and isinstance(err.instance, dict):
+            missing = next((name for name in err.validator_value
+                            if name not in err.instance), None)
+            if missing is not None:
+                path.append(str(missing))
+        found.append({"field": ".".join(["input", *path]), "message": _plainly(err)})
+    return found
+
+
+def _plainly(err: Any) -> str:
+    """A person's words for the commonest refusals; the validator's own for the rest."""
+    kind, limit = err.validator, err.validator_value
+    messages = {
+        "required": "is required",
+        "minLength": f"must be at least {limit} character{'s' if limit != 1 else ''}",
+        "maxLength": f"must be at most {limit} characters",
+        "minimum": f"must be at least {limit}", "maximum": f"must be at most {limit}",
+        "exclusiveMinimum": f"must be more than {limit}",
+        "exclusiveMaximum": f"must be less than {limit}",
+        "pattern": "is not in the expected format",
+        "enum": "must be one of: " + ", ".join(str(v) for v in limit)
+        if isinstance(limit, list) else "is not one of the options",
+        "format": f"must be a valid {limit}",
+        "type": "must be " + " or ".join(_a(t) for t in (limit if isinstance(limit, list)
+                                                          else [limit])),
+    }
+    return messages.get(kind, err.message)
+
+
+def _a(kind: Any) -> str:
+    words = {"object": "a set of fields", "array": "a list", "null": "empty"}
+    word = words.get(str(kind), str(kind))
+    return word if word in words.values() else f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
 
 
 def _count_steps(definition: dict[str, Any]) -> int:

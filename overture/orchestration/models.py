@@ -78,6 +78,8 @@ class Run(TenantOwned, db.Model):
     __table_args__ = (
         UniqueConstraint("tenant_id", "workflow_id", "idempotency_key"),
         Index("ix_runs_tenant_status", "tenant_id", "status"),
+        # A portal customer's own runs (migration 0025).
+        Index("ix_runs_tenant_started_by", "tenant_id", "started_by_id"),
         # Room in each page for the step counter's update in place (migration 0012).
         {"postgresql_with": {"fillfactor": 70}},
     )

@@ -43,6 +43,7 @@ class AwaitApproval:
     timeout_seconds: float | None
     timeout_action: str
     escalate_to_role: str | None
+    assignee_starter: bool = False  # the run's starter, where it has one
 
 
 @dataclass(frozen=True)

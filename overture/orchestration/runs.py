@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from overture.orchestration import flow
-from overture.orchestration.definition import Graph
+from overture.orchestration.definition import Graph, input_problems
 from overture.orchestration.models import (
     FINISHED_STEP,
     Run,
@@ -53,23 +53,28 @@ class IdempotencyKeyReused(ValidationFailed):
 def start_run(workflow: Workflow, input: Any, trigger: str, *,
               idempotency_key: str | None = None, started_by: uuid.UUID | None = None,
               version: WorkflowVersion | None = None,
-              check_reuse: bool = True) -> tuple[Run, bool]:
+              check_reuse: bool = True, check_schema: bool = False) -> tuple[Run, bool]:
     """A new run of the workflow's current version, or the run this key already made.
 
     Returns (run, created). The first step is queued; its message leaves on commit.
     A key that made a run with a different input is refused (`IdempotencyKeyReused`),
     unless `check_reuse` is off: for keys the platform derives itself, whose repeats
-    are the same event by construction.
+    are the same event by construction. With `check_schema` (runs people start) the
+    input must fit the version's `input_schema`; a trigger's payload is the sender's.
     """
     if idempotency_key is None:  # no key to collide on: no savepoint to wrap it in
         check_input(input)
         version = version or _current_version(workflow)
+        if check_schema:
+            check_input_schema(version, input)
         return _new_run(workflow, version, input, trigger, None, None, started_by), True
     fingerprint = input_fingerprint(input)
     existing = _by_key(workflow.id, idempotency_key)
     if existing is None:
         check_input(input)
         version = version or _current_version(workflow)
+        if check_schema:
+            check_input_schema(version, input)
         try:
             with db.session.begin_nested():
                 return _new_run(workflow, version, input, trigger, idempotency_key,
@@ -95,6 +100,13 @@ def check_input(input: Any) -> None:
     every step's scope."""
     if len(json.dumps(input, default=str)) > MAX_INPUT_BYTES:
         raise ValidationFailed.field("input", f"larger than {MAX_INPUT_BYTES} bytes as JSON")
+
+
+def check_input_schema(version: WorkflowVersion, input: Any) -> None:
+    """ValidationFailed naming each field (`input.<name>`) the input gets wrong."""
+    problems = input_problems((version.definition or {}).get("input_schema"), input)
+    if problems:
+        raise ValidationFailed(problems)
 
 
 def _by_key(workflow_id: uuid.UUID, key: str) -> Run | None:

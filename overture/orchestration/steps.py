@@ -184,6 +184,7 @@ def _approval(ctx: StepContext) -> Outcome:
         data=ctx.render(ctx.step.get("data", {})),
         editable_fields=list(ctx.step.get("editable", [])),
         assignee_role=assignee.get("role"), assignee_user_id=assignee.get("user_id"),
+        assignee_starter=bool(assignee.get("starter")),
         timeout_seconds=ctx.step.get("timeout_seconds"),
         timeout_action=ctx.step.get("timeout_action", "reject"),
         escalate_to_role=ctx.step.get("escalate_to_role"))
@@ -235,8 +236,11 @@ UUID_STRING = {"type": "string", "pattern": "^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3
 register_step_type("approval", StepSchema(
     {"prompt": {"type": "string"}, "data": {}, "editable": {"type": "array",
                                                             "items": {"type": "string"}},
+     # `starter`: the person who started the run (a portal customer answers their own
+     # run's approvals); a run nobody started falls back to `role`.
      "assignee": {"type": "object", "additionalProperties": False,
-                  "properties": {"role": ROLE, "user_id": UUID_STRING}},
+                  "properties": {"role": ROLE, "user_id": UUID_STRING,
+                                 "starter": {"type": "boolean"}}},
      "timeout_action": {"enum": ["approve", "reject", "escalate"]},
      "escalate_to_role": ROLE,
      "on_reject": NEXT},  # approvals.py continues here on a rejection

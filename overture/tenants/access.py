@@ -80,6 +80,25 @@ class Access:
         return self.tenant
 
 
+PORTAL_ONLY = ("this is for the workspace's staff: portal users (the member role) use "
+               "the workspace's portal at /portal/<workspace>/")
+
+
+def require_staff(access: Access) -> None:
+    """Forbidden for a portal user (the member role): the console and the API are the
+    staff's, whatever permission a page or an endpoint asks for (or none)."""
+    if access.role == Role.MEMBER and not access.principal.user.is_platform_admin:
+        raise Forbidden(PORTAL_ONLY)
+
+
+def is_portal_only(user: User) -> bool:
+    """Someone whose every role is the member role: an end customer and nothing else."""
+    if user.is_platform_admin:
+        return False
+    roles = {m.role for m in memberships_of(user) if m.tenant.status != TenantStatus.DELETED}
+    return roles == {Role.MEMBER}
+
+
 def memberships_of(user: User) -> list[Membership]:
     """Every membership of a user, across tenants (identity-keyed lookup)."""
     activate_scope_identity(user)

@@ -17,6 +17,7 @@ The link itself is built by the caller (`link_for(secret)`): this floor knows no
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable
 
 from overture.platform import audit, mail
@@ -42,24 +43,29 @@ def request_password_reset(email: str, link_for: LinkBuilder) -> None:
     _request(TokenPurpose.PASSWORD_RESET, email, link_for)
 
 
-def request_sign_in_link(email: str, link_for: LinkBuilder) -> None:
-    """Mail a sign-in link if `email` belongs to an active user; the caller commits."""
-    _request(TokenPurpose.SIGN_IN_LINK, email, link_for)
+def request_sign_in_link(email: str, link_for: LinkBuilder,
+                         tenant_id: uuid.UUID | None = None) -> None:
+    """Mail a sign-in link if `email` belongs to an active user; the caller commits.
+    `tenant_id`: the tenant the link signs in to (a portal's), whose brand the mail
+    carries."""
+    _request(TokenPurpose.SIGN_IN_LINK, email, link_for, tenant_id)
 
 
-def _request(purpose: str, email: str, link_for: LinkBuilder) -> None:
+def _request(purpose: str, email: str, link_for: LinkBuilder,
+             tenant_id: uuid.UUID | None = None) -> None:
     found = find_user_by_email(email)
     user = found if found is not None and found.is_active else None
     if user is None:
         # The same work as below without keeping any of it (see the module's note).
         secret = secrets.token_urlsafe(32)
         account_tokens.hash_token(secret)
-        mail.render(purpose, _mail_context(purpose, email, "", link_for(secret)))
+        mail.render(purpose, _mail_context(purpose, email, "", link_for(secret)), tenant_id)
     else:
         account_tokens.revoke_for_user(user.id, purpose)
         _, secret = account_tokens.issue(purpose, user_id=user.id)
         mail.queue_mail(user.email, purpose,
-                        _mail_context(purpose, user.email, user.name, link_for(secret)))
+                        _mail_context(purpose, user.email, user.name, link_for(secret)),
+                        tenant_id=tenant_id)
     # The typed address is not recorded for an unknown one (it may be a typo of a
     # password, or someone else's address); a known one is the target.
     audit.record(REQUESTED[purpose], target_type="user" if user else None,

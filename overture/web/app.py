@@ -32,6 +32,7 @@ from overture.web import (
     mailbox_pages,
     mfa_pages,
     oauth,
+    portal,
     problems,
     ratelimit,
     recovery_pages,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(mailbox_pages.bp)
     app.register_blueprint(mfa_pages.bp)
     app.register_blueprint(sso_pages.bp)
+    app.register_blueprint(portal.bp)
     brand_pages.install(app)  # `brand` in every template and mail; /brand-assets/
     app.spec_processor(docs.finish_document)
     return app

@@ -15,7 +15,7 @@ from flask import g, request
 from flask_login import current_user
 
 from overture.platform import audit
-from overture.platform.errors import Unauthenticated
+from overture.platform.errors import Forbidden, Unauthenticated
 from overture.tenants import access as tenant_access
 from overture.tenants import mfa
 from overture.tenants.access import Access, Principal
@@ -77,6 +77,7 @@ def current_access() -> Access:
     access = g.get("access")
     if access is None:
         access = tenant_access.enter(current_principal(), request.headers.get(TENANT_HEADER))
+        tenant_access.require_staff(access)
         # A tenant that requires a second factor of its staff refuses them until they
         # enrol: checked here, where every request enters its tenant.
         mfa.require_enrolment_if_owed(access)
@@ -102,11 +103,13 @@ def require(permission: str | None = None) -> Callable[[F], F]:
 
 
 def authenticated(view: F) -> F:
-    """Any signed-in caller, acting in no particular tenant."""
+    """Any signed-in caller acting in no particular tenant, but not a portal user."""
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        current_principal()
+        principal = current_principal()
+        if tenant_access.is_portal_only(principal.user):
+            raise Forbidden(tenant_access.PORTAL_ONLY)
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]

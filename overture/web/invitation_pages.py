@@ -15,7 +15,9 @@ from werkzeug.wrappers import Response
 from overture.platform.db import db
 from overture.platform.errors import Conflict, Forbidden, LinkNotUsable, ValidationFailed
 from overture.tenants import invitations
+from overture.tenants.access import find_tenant
 from overture.tenants.invitations import Offer
+from overture.tenants.roles import Role
 from overture.web.extensions import client_address, limiter
 from overture.web.signin_flow import complete_sign_in
 
@@ -94,7 +96,14 @@ def _create_account(token: str, offer: Offer) -> Page:
         if isinstance(error, ValidationFailed) and error.errors[0]["field"] == "password":
             message = f"Password {error.errors[0]['message']}."
         return _page(token, offer, message, error.status, name)
-    return complete_sign_in(user, "invitation", url_for("console.home"))
+    return complete_sign_in(user, "invitation", _landing(offer))
+
+
+def _landing(offer: Offer) -> str:
+    """Where the new member starts: a portal user (the member role) in the workspace's
+    portal, everyone else in the console."""
+    tenant = find_tenant(str(offer.tenant_id)) if offer.role == Role.MEMBER else None
+    return url_for("portal.home", slug=tenant.slug) if tenant else url_for("console.home")
 
 
 def _join(token: str, offer: Offer) -> Page:
@@ -104,4 +113,4 @@ def _join(token: str, offer: Offer) -> Page:
         db.session.rollback()
         return _page(token, offer, error.detail, 403)
     db.session.commit()
-    return render_template("invitation_joined.html", offer=offer)
+    return render_template("invitation_joined.html", offer=offer, landing=_landing(offer))

@@ -27,6 +27,7 @@ from overture.billing.usage import record_usage
 from overture.orchestration.agents import memory, service
 from overture.orchestration.agents.models import Conversation, ConversationMessage
 from overture.orchestration.agents.runtime import Answer, Runner, Task
+from overture.orchestration.agents.watching import Watcher
 from overture.orchestration.ledger import Ledger
 from overture.orchestration.llm.types import Message
 from overture.orchestration.outcomes import TRANSIENT, StepFailed
@@ -108,8 +109,9 @@ def get(agent_id: Any, conversation_id: Any) -> Conversation:
 # --------------------------------------------------------------------------- a turn
 
 
-def send(conversation: Conversation, content: str) -> Reply:
-    """Run the agent on the conversation and the new message; store both turns."""
+def send(conversation: Conversation, content: str, watcher: Watcher | None = None) -> Reply:
+    """Run the agent on the conversation and the new message; store both turns. A
+    `watcher` reads the answer's text as the model produces it (`watching.Watcher`)."""
     content = (content or "").strip()
     if not 1 <= len(content) <= memory.MAX_MESSAGE:
         raise ValidationFailed.field("content", f"must be 1 to {memory.MAX_MESSAGE} "
@@ -117,7 +119,8 @@ def send(conversation: Conversation, content: str) -> Reply:
     agent = service.get_agent(conversation.agent_id)
     where = {"conversation_id": str(conversation.id)}
     ledger = Ledger()
-    task = Task(prompt=content, data=content, label="chat", history=_history(conversation))
+    task = Task(prompt=content, data=content, label="chat", history=_history(conversation),
+                watcher=watcher)
     try:
         answer = Runner(_context(conversation, ledger), _current).invoke(agent.name, task)
     except StepFailed as failure:

@@ -36,6 +36,7 @@ from flask import current_app
 from overture.orchestration.agents import embeddings, memory, service, tools
 from overture.orchestration.agents.contract import InvalidAnswer, envelope, parse_answer
 from overture.orchestration.agents.spec import AgentSpec
+from overture.orchestration.agents.watching import Showing, Watcher
 from overture.orchestration.llm import errors as llm_errors
 from overture.orchestration.llm.base import DEFAULT_TIMEOUT, Provider
 from overture.orchestration.llm.calls import ModelSettings, connection_from
@@ -111,6 +112,7 @@ class Task:
     max_rounds: int | None = None  # rounds of tool calls before it must answer
     parallel: bool = False  # run one turn's tool calls at once
     history: tuple[Message, ...] = ()  # earlier turns of a conversation, oldest first
+    watcher: Watcher | None = None  # someone reading the answer as it is produced (a chat)
 
 
 @dataclass(frozen=True)
@@ -308,6 +310,8 @@ class Invocation:
         self.cost = Decimal(0)
         self.strikes = self.corrections = 0
         self.told_to_wrap_up = False
+        self.showing = Showing(task.watcher) \
+            if task.watcher is not None and self.schema is None else None
 
     def _notes(self) -> list[str]:
         try:
@@ -354,7 +358,7 @@ class Invocation:
             response_format=ResponseFormat(envelope(self.schema), name="answer", strict=False)
             if self.schema is not None else None)
         try:
-            result = self.provider.chat(request)
+            result = self._ask(request)
         except llm_errors.ProviderError as error:
             raise provider_failure(self.agent, error) from error
         self.model_calls += 1
@@ -362,6 +366,11 @@ class Invocation:
         self.output_tokens += result.output_tokens
         self.cost += self.runner.meter_model_call(self.agent, result) or Decimal(0)
         return result
+
+    def _ask(self, request: ChatRequest) -> ChatResult:
+        if self.showing is not None:
+            return self.showing.ask(self.provider, request)
+        return self.provider.chat(request)
 
     def _tokens(self) -> int:
         return self.input_tokens + self.output_tokens

@@ -13,6 +13,7 @@ from overture.orchestration.llm.types import (
     ChatResult,
     Message,
     StopReason,
+    TextSink,
     ToolCall,
 )
 from overture.platform import http
@@ -51,27 +52,43 @@ class AnthropicProvider:
                                           middleware=[_refusals_are_final])
 
     def chat(self, request: ChatRequest) -> ChatResult:
-        system = "\n\n".join(m.content for m in request.messages if m.role == "system")
-        params: dict[str, Any] = {
-            "model": request.model,
-            "messages": _messages(request.messages),
-            "max_tokens": request.max_output_tokens,
-        }
-        if system:
-            params["system"] = system
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if request.tools:
-            params["tools"] = [{"name": t.name, "description": t.description,
-                                "input_schema": t.parameters} for t in request.tools]
-        if request.response_format:
-            params["output_config"] = {"format": {
-                "type": "json_schema", "schema": request.response_format.schema}}
         try:
-            response = self.client.messages.create(**params)
+            response = self.client.messages.create(**_params(request))
         except (anthropic.AnthropicError, BlockedDestination) as exc:
             raise translate_sdk_error(anthropic, exc, self.name) from None
         return _result(response, self.name, request.model)
+
+    def stream(self, request: ChatRequest, on_text: TextSink) -> ChatResult:
+        """As `chat`, handing each piece of text to `on_text` as it arrives."""
+        try:
+            with self.client.messages.stream(**_params(request)) as stream:
+                for piece in stream.text_stream:
+                    if piece:
+                        on_text(piece)
+                response = stream.get_final_message()
+        except (anthropic.AnthropicError, BlockedDestination) as exc:
+            raise translate_sdk_error(anthropic, exc, self.name) from None
+        return _result(response, self.name, request.model)
+
+
+def _params(request: ChatRequest) -> dict[str, Any]:
+    system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": _messages(request.messages),
+        "max_tokens": request.max_output_tokens,
+    }
+    if system:
+        params["system"] = system
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.tools:
+        params["tools"] = [{"name": t.name, "description": t.description,
+                            "input_schema": t.parameters} for t in request.tools]
+    if request.response_format:
+        params["output_config"] = {"format": {
+            "type": "json_schema", "schema": request.response_format.schema}}
+    return params
 
 
 def _messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from overture.orchestration.llm import errors
-from overture.orchestration.llm.types import ChatRequest, ChatResult
+from overture.orchestration.llm.types import ChatRequest, ChatResult, TextSink
 from overture.platform.http import BlockedDestination
 
 DEFAULT_TIMEOUT = 60.0  # seconds per attempt
@@ -32,9 +33,34 @@ class Connection:
 
 
 class Provider(Protocol):
+    """A model. Providers that can stream also have `stream(request, on_text)`: the
+    same result as `chat`, with the text handed to `on_text` piece by piece as the
+    model produces it."""
+
     name: str
 
     def chat(self, request: ChatRequest) -> ChatResult: ...
+
+
+def chat_streaming(provider: Provider, request: ChatRequest, on_text: TextSink) -> ChatResult:
+    """The provider's `stream` where it has one, else `chat` with its text in one piece."""
+    stream = getattr(provider, "stream", None)
+    if stream is not None:
+        return stream(request, on_text)  # type: ignore[no-any-return]
+    result = provider.chat(request)
+    if result.text:
+        on_text(result.text)
+    return result
+
+
+_WORDS = re.compile(r"\s*\S+|\s+$")
+
+
+def in_pieces(text: str, on_text: TextSink) -> None:
+    """Hand an answer that exists at once (offline providers make theirs whole) to
+    `on_text` word by word, as a model would produce it."""
+    for piece in _WORDS.findall(text):
+        on_text(piece)
 
 
 def guard_refusal(exc: BaseException) -> BlockedDestination | None:

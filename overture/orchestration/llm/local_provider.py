@@ -29,7 +29,14 @@ import numpy as np
 
 from overture.orchestration import expressions
 from overture.orchestration.llm import errors
-from overture.orchestration.llm.types import ChatRequest, ChatResult, Message, ToolCall
+from overture.orchestration.llm.base import in_pieces
+from overture.orchestration.llm.types import (
+    ChatRequest,
+    ChatResult,
+    Message,
+    TextSink,
+    ToolCall,
+)
 from overture.platform import jsonbody
 
 Embed = Callable[[Sequence[str]], Any]  # texts -> one vector per text
@@ -75,6 +82,11 @@ class LocalProvider:
         if self.review is not None:
             return _answer(request, **self._reviewed(self.review))
         return self._draft(request)
+
+    def stream(self, request: ChatRequest, on_text: TextSink) -> ChatResult:
+        result = self.chat(request)
+        in_pieces(result.text, on_text)
+        return result
 
     # ------------------------------------------------------------------ classify, review
 

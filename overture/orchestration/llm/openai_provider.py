@@ -18,6 +18,7 @@ from overture.orchestration.llm.types import (
     ChatResult,
     Message,
     StopReason,
+    TextSink,
     ToolCall,
 )
 from overture.platform import http
@@ -48,26 +49,85 @@ class OpenAIProvider:
                 **common)
 
     def chat(self, request: ChatRequest) -> ChatResult:
-        params: dict[str, Any] = {
-            "model": request.model,
-            "messages": [_message(m) for m in request.messages],
-            "max_completion_tokens": request.max_output_tokens,
-        }
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if request.tools:
-            params["tools"] = [{"type": "function", "function": {
-                "name": t.name, "description": t.description, "parameters": t.parameters}}
-                for t in request.tools]
-        if request.response_format:
-            rf = request.response_format
-            params["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": rf.name, "schema": rf.schema, "strict": rf.strict}}
         try:
-            completion = self.client.chat.completions.create(**params)
+            completion = self.client.chat.completions.create(**_params(request))
         except (openai.OpenAIError, BlockedDestination) as exc:
             raise translate_sdk_error(openai, exc, self.name) from None
         return _result(completion, self.name, request.model)
+
+    def stream(self, request: ChatRequest, on_text: TextSink) -> ChatResult:
+        """As `chat`, handing each piece of text to `on_text` as it arrives."""
+        collected = _Collected()
+        try:
+            chunks = self.client.chat.completions.create(
+                **_params(request), stream=True, stream_options={"include_usage": True})
+            for chunk in chunks:
+                piece = collected.add(chunk)
+                if piece:
+                    on_text(piece)
+        except (openai.OpenAIError, BlockedDestination) as exc:
+            raise translate_sdk_error(openai, exc, self.name) from None
+        return collected.result(self.name, request.model)
+
+
+def _params(request: ChatRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": [_message(m) for m in request.messages],
+        "max_completion_tokens": request.max_output_tokens,
+    }
+    if request.temperature is not None:
+        params["temperature"] = request.temperature
+    if request.tools:
+        params["tools"] = [{"type": "function", "function": {
+            "name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools]
+    if request.response_format:
+        rf = request.response_format
+        params["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": rf.name, "schema": rf.schema, "strict": rf.strict}}
+    return params
+
+
+class _Collected:
+    """A streamed completion put back together: its text, the tool calls (whose names
+    and arguments arrive in pieces, by index), why it stopped, and the usage the last
+    chunk reports."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.finish: str | None = None
+        self.usage: Any = None
+        self.model: str | None = None
+
+    def add(self, chunk: Any) -> str:
+        self.model = getattr(chunk, "model", None) or self.model
+        self.usage = getattr(chunk, "usage", None) or self.usage
+        pieces = []
+        for choice in chunk.choices or []:
+            delta = choice.delta
+            if delta is not None and delta.content:
+                pieces.append(delta.content)
+            for call in (getattr(delta, "tool_calls", None) or []) if delta else []:
+                slot = self.calls.setdefault(call.index, {"id": "", "name": "", "args": []})
+                slot["id"] = call.id or slot["id"]
+                if call.function is not None:
+                    slot["name"] += call.function.name or ""
+                    slot["args"].append(call.function.arguments or "")
+            self.finish = choice.finish_reason or self.finish
+        self.text += pieces
+        return "".join(pieces)
+
+    def result(self, provider: str, model: str) -> ChatResult:
+        calls = tuple(ToolCall.from_raw(c["id"], c["name"], "".join(c["args"]))
+                      for _, c in sorted(self.calls.items()) if c["name"])
+        return ChatResult(
+            text="".join(self.text), tool_calls=calls,
+            stop_reason=STOP_REASONS.get(self.finish or "", "other"),
+            input_tokens=int(getattr(self.usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(self.usage, "completion_tokens", 0) or 0),
+            model=self.model or model, provider=provider, raw_stop_reason=self.finish)
 
 
 def _message(m: Message) -> dict[str, Any]:

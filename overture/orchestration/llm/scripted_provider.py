@@ -27,7 +27,8 @@ from typing import Any
 import jsonschema
 
 from overture.orchestration.llm import errors
-from overture.orchestration.llm.types import ChatRequest, ChatResult, ToolCall
+from overture.orchestration.llm.base import in_pieces
+from overture.orchestration.llm.types import ChatRequest, ChatResult, TextSink, ToolCall
 
 ERRORS: dict[str, type[errors.ProviderError]] = {
     "rate_limited": errors.ProviderRateLimited, "unavailable": errors.ProviderUnavailable,
@@ -110,6 +111,11 @@ class ScriptedProvider:
                           else "end", input_tokens=int(turn.get("input_tokens", 0)),
                           output_tokens=int(turn.get("output_tokens", 0)),
                           model=request.model, provider=self.name)
+
+    def stream(self, request: ChatRequest, on_text: TextSink) -> ChatResult:
+        result = self.chat(request)
+        in_pieces(result.text, on_text)
+        return result
 
     def _next_turn(self, latest: str) -> dict[str, Any]:
         lowered = latest.lower()

@@ -6,6 +6,7 @@ runtime never sees an SDK type.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,6 +14,7 @@ from overture.platform import jsonbody
 
 Role = Literal["system", "user", "assistant", "tool"]
 StopReason = Literal["end", "tool_calls", "max_tokens", "content_filter", "other"]
+TextSink = Callable[[str], None]  # takes each piece of a streamed answer's text
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ def load_endpoints() -> APIBlueprint:
         model_prices,
         openapi_connectors,
         ops,
+        portal,
         recovery,
         runs,
         schedules,

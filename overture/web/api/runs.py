@@ -56,7 +56,8 @@ def start_run(workflow_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], i
     workflow = workflows.get_workflow(workflow_id)
     run, created = runs.start_run(workflow, body["input"], "api",
                                   idempotency_key=_idempotency_key(),
-                                  started_by=current_access().principal.user.id)
+                                  started_by=current_access().principal.user.id,
+                                  check_schema=True)
     db.session.commit()
     return run_view(run), 202 if created else 200
 

@@ -25,6 +25,7 @@ from overture.web.console import (  # noqa: E402
     knowledge,
     members,
     operate,
+    portal_settings,
     profile,
     runs,
     settings,
@@ -42,5 +43,6 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
            "apikeys", "audit", "bp", "brand", "connections", "domains", "errors", "failures",
-           "home", "knowledge", "members", "operate", "profile", "runs", "settings", "signin",
+           "home", "knowledge", "members", "operate", "portal_settings", "profile", "runs",
+           "settings", "signin",
            "templates", "triggers", "workspaces"]

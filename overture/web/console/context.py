@@ -19,7 +19,7 @@ from flask import current_app, g, render_template, request, session
 from flask_login import current_user, login_required
 
 from overture.platform import audit
-from overture.platform.errors import NotFound, TenantRequired, TenantSuspended
+from overture.platform.errors import Forbidden, NotFound, TenantRequired, TenantSuspended
 from overture.tenants import access as tenant_access
 from overture.tenants.access import Access, Principal
 from overture.tenants.models import Tenant
@@ -117,11 +117,14 @@ def choose(tenant: Tenant) -> None:
 
 
 def page(permission: str | None = None) -> Callable[[F], F]:
-    """A console page: signed in, in a workspace, holding `permission` there."""
+    """A console page: signed in as staff (never a portal user), in a workspace, holding
+    `permission` there."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if tenant_access.is_portal_only(console_principal().user):
+                raise Forbidden(tenant_access.PORTAL_ONLY)
             try:
                 access = console_access()
             except TenantRequired:
@@ -130,6 +133,7 @@ def page(permission: str | None = None) -> Callable[[F], F]:
                 # Said plainly, in the frame, so the person can switch or sign out.
                 return render("console/suspended.html", 403, title="Workspace suspended",
                               suspended=_chosen_tenant())
+            tenant_access.require_staff(access)
             if permission is not None:
                 access.require(permission)
             return view(*args, **kwargs)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 
-from flask import Response, g, make_response, render_template
+from flask import Response, g, make_response, render_template, url_for
 from flask_login import current_user
 
 from overture.platform.db import db
 from overture.platform.errors import OvertureError
 from overture.platform.logging import get_logger
+from overture.tenants import access as tenant_access
 from overture.web import problems
 from overture.web.console.context import console_access, shell
 
@@ -43,12 +44,15 @@ def error_page(status: int, code: str, title: str, detail: str,
             db.session.rollback()  # whatever failed must not fail the page too
         if status < 500:
             _enter_quietly()
-        context = shell() if status < 500 else _bare_shell()
+        portals = _customer_portals() if status < 500 else []
+        # A portal user is not shown the console's frame: only the way to their portal.
+        context = shell() if status < 500 and not portals else _bare_shell()
     except Exception:  # the page must render whatever broke
         log.exception("console.error_page_failed")
         db.session.rollback()
-        context = _bare_shell()
+        context, portals = _bare_shell(), []
     body = render_template("console/error.html", shell=context, status=status, code=code,
+                           portals=portals,
                            headline=headline, advice=advice,
                            detail=detail if status in SHOW_DETAIL else None,
                            request_id=g.get("request_id"))
@@ -64,6 +68,17 @@ def _enter_quietly() -> None:
     if g.get("access") is None and current_user.is_authenticated:
         with contextlib.suppress(OvertureError):
             console_access()
+
+
+def _customer_portals() -> list[tuple[str, str]]:
+    """(workspace name, portal address) for someone who is only a portal user."""
+    if not current_user.is_authenticated:
+        return []
+    user = current_user._get_current_object()
+    if not tenant_access.is_portal_only(user):
+        return []
+    return [(t.name, url_for("portal.home", slug=t.slug))
+            for t, _ in tenant_access.reachable_tenants(user)]
 
 
 def _bare_shell() -> dict[str, object]:

@@ -30,9 +30,17 @@ def _address_and_email() -> str:
     return f"{client_address()}|{request.form.get('email', '').strip().lower()}"
 
 
+# Shared with the portals' sign-in pages: one allowance per address and email, wherever
+# the password is tried.
+password_per_email = limiter.shared_limit(_login_limit, scope="password-login",
+                                          key_func=_address_and_email, methods=["POST"])
+password_per_address = limiter.shared_limit(LOGINS_PER_ADDRESS, scope="password-login-address",
+                                            key_func=client_address, methods=["POST"])
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_address_and_email, methods=["POST"])
-@limiter.limit(LOGINS_PER_ADDRESS, key_func=client_address, methods=["POST"])
+@password_per_email
+@password_per_address
 def login() -> str | Response | tuple[str, int]:
     if request.method == "GET":
         if current_user.is_authenticated:
