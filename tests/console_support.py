@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,14 +82,26 @@ def build_ui() -> None:
         subprocess.run(["make", "ui"], cwd=ROOT, check=True)
 
 
+@contextmanager
+def chromium(*mapped_hosts: str) -> Iterator[Chromium]:
+    """Chromium, which reaches each of `mapped_hosts` (a custom domain, say) at
+    127.0.0.1, where the live server listens."""
+    args = list(CHROMIUM_ARGS)
+    if mapped_hosts:
+        rules = ", ".join(f"MAP {host} 127.0.0.1" for host in mapped_hosts)
+        args.append(f"--host-resolver-rules={rules}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
 @pytest.fixture
 def browser() -> Iterator[Chromium]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 def sign_in(page: Page, base: str, email: str, password: str = PASSWORD) -> None:

@@ -17,30 +17,24 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from overture.platform.db import db, scoped_to
 from overture.tenants import domains
 from overture.tenants.domain_models import CustomDomain
+from tests.console_support import WAIT_MS, Visit, chromium
 from tests.dns_server import Zone
 from tests.domain_support import add_verified
 from tests.live_server import serve
 from tests.support import PASSWORD, as_key
-from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, Visit
 
 HOST, PENDING, EXTRA = "portal.acme.example", "pending.acme.example", "shop.acme.example"
 
 
 @pytest.fixture
 def mapped_browser() -> Iterator[Browser]:
-    rules = f"MAP {HOST} 127.0.0.1, MAP {PENDING} 127.0.0.1"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, f"--host-resolver-rules={rules}"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with chromium(HOST, PENDING) as browser:
+        yield browser
 
 
 def record_of(tenant_id: Any, hostname: str) -> tuple[str, str]:
@@ -64,7 +58,7 @@ def test_a_workspace_is_served_and_managed_on_its_own_domain(app, world, dns_zon
         base = f"http://{HOST}:{port}"
         context = mapped_browser.new_context(viewport={"width": 1400, "height": 900})
         page = context.new_page()
-        visit = Visit(page, base)
+        visit = Visit(page, base, "domains")
 
         response = page.goto(base + "/")
         assert response is not None and response.request.redirected_from is not None

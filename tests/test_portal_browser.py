@@ -23,15 +23,13 @@ from overture.orchestration import workflows
 from overture.orchestration.portal import customer as service
 from overture.orchestration.portal import publishing
 from overture.platform.db import db, scoped_to
+from tests.console_support import WAIT_MS, Visit
 from tests.engine_api_support import settle
 from tests.engine_support import running_workers
 from tests.live_server import serve
 from tests.portal_support import PORTAL, REFUND, SECRET, customer, set_up
 from tests.support import PASSWORD
-from tests.test_console_browser import AXE, RUN_AXE, WAIT_MS, Visit
-from tests.test_console_browser import browser as browser  # the fixture
 
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "portal"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -58,22 +56,12 @@ def workers(settings):
 
 
 class PhoneVisit(Visit):
-    """The console's checks (axe, CSP, no other host), screenshots in the portal's
-    folder, and back to the phone's width after each."""
+    """The console's checks (axe, CSP, no other host) and screenshots, and back to the
+    phone's size after each."""
 
-    def check(self, name: str) -> None:
-        page = self.page
-        page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-        page.evaluate(AXE)
-        serious = page.evaluate(RUN_AXE)
-        assert serious == [], (name, serious)
-        violations = page.evaluate("window.__cspViolations")
-        assert violations == [], (name, violations)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for width in (1400, 390):
-            page.set_viewport_size({"width": width, "height": PHONE["height"]})
-            page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-        page.set_viewport_size(PHONE)
+    def photograph(self, name: str) -> None:
+        super().photograph(name)
+        self.page.set_viewport_size(PHONE)
 
 
 def someone_elses_run(world: Any, portal: Any) -> str:
@@ -93,7 +81,7 @@ def test_a_customer_uses_the_portal_on_a_phone(app: Any, world: Any, browser: An
     try:
         with serve(app) as base:
             page: Page = browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
-            visit = PhoneVisit(page, base)
+            visit = PhoneVisit(page, base, "portal")
             page.on("response", lambda r: streamed.append(r.headers.get("content-type", ""))
                     if "/chat/" in r.url and r.request.method == "POST" else None)
 
@@ -206,12 +194,8 @@ def test_a_builder_publishes_a_workflow_from_the_console_portal_page(app: Any, w
         workflows.publish(workflow, None)
         db.session.commit()
     with serve(app) as base:
-        page: Page = browser.new_page(viewport={"width": 1400, "height": 900})
-        visit = Visit(page, base)
-        page.goto(base + "/login")
-        page.get_by_label("Email").fill(world.users["a_builder"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        visit = Visit.open(browser, base, "portal", world.users["a_builder"].email)
+        page = visit.page
         page.get_by_role("heading", name="Recent runs").wait_for(timeout=WAIT_MS)
         page.get_by_role("link", name="Portal", exact=True).click()
         page.get_by_role("heading", name="Portal", exact=True).wait_for(timeout=WAIT_MS)

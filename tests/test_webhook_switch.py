@@ -12,12 +12,10 @@ from urllib.parse import urlparse
 
 from playwright.sync_api import Browser
 
-from tests import test_console_browser as console_browser
-from tests.console_support import browse, page_text, region
+from tests.console_support import WAIT_MS, Visit, browse, page_text, region
 from tests.engine_api_support import audit_events, ok, publish_via_api
 from tests.live_server import serve
-from tests.support import PASSWORD, as_key, as_user
-from tests.test_console_browser import WAIT_MS, WIDTHS, Visit, browser  # noqa: F401
+from tests.support import as_key, as_user
 from tests.test_webhook_replay import (
     ECHO,
     JSON,
@@ -26,8 +24,6 @@ from tests.test_webhook_replay import (
     signed_workflow,
     standard,
 )
-
-SHOTS = console_browser.SHOTS.parent / "webhooks"
 
 
 def refused_as_off(response: Any) -> dict[str, Any]:
@@ -97,18 +93,13 @@ def test_a_signed_webhook_turned_off_refuses_before_any_signature_is_checked(app
 
 
 def test_the_triggers_page_switches_a_webhook_off_and_on(
-        app: Any, world: Any, browser: Browser, monkeypatch: Any) -> None:  # noqa: F811
-    monkeypatch.setattr(console_browser, "SHOTS", SHOTS)
+        app: Any, world: Any, browser: Browser) -> None:
     admin = as_key(app, world, "a_admin")
     flow = publish_via_api(admin, ECHO, name="intake")
     hook = urlparse(flow["webhook_url"]).path
     with serve(app) as base:
-        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        visit = Visit(page, base)
-        page.goto(base + "/login")
-        page.get_by_label("Email").fill(world.users["a_builder"].email)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        visit = Visit.open(browser, base, "webhooks", world.users["a_builder"].email)
+        page = visit.page
         page.get_by_role("link", name="Triggers").first.wait_for(timeout=WAIT_MS)
         visit.go("/triggers", "triggers-webhook-on")
         row = page.locator('#webhooks tr[data-webhook="intake"]')
