@@ -9,6 +9,7 @@ import base64
 import hashlib
 import io
 import re
+import uuid
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,8 @@ from overture.tenants.roles import Role
 from overture.web.console import settings as settings_page
 from tests.brand_support import SVG, png, upload
 from tests.console_support import HTML, browse, page_text, seed_activity
+from tests.portal_support import PORTAL
+from tests.portal_support import sign_in as portal_sign_in
 from tests.support import as_key
 
 STYLE_RE = re.compile(r"<style>(.*?)</style>", re.S)
@@ -88,6 +91,13 @@ def test_brand_white_label_no_page_header_or_error_page_says_overture(app, world
         "/members", "/api-keys", "/audit", "/settings", "/brand", "/triggers", "/profile",
         "/account/mfa", "/no-such-page")}
     pages["forbidden page"] = viewer.get("/api-keys")
+    # The portal, the workspace's customers' side: the same brand, the same way.
+    customer = portal_sign_in(app, world)
+    pages["portal home"] = customer.get("/")
+    pages["portal not found"] = customer.get(f"/runs/{uuid.uuid4()}")
+    pages["portal sign-in"] = app.test_client().get(PORTAL + "/login", headers=HTML)
+    assert pages["portal home"].status_code == 200
+    assert pages["portal not found"].status_code == 404
     pages["forbidden post"] = viewer.post("/brand", {"product_name": "Mine"})
     assert pages["/no-such-page"].status_code == 404
     assert pages["forbidden page"].status_code == 403

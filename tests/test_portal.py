@@ -8,9 +8,12 @@ worker processes."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -22,7 +25,8 @@ from overture.orchestration.agents.models import ConversationMessage
 from overture.orchestration.models import Run
 from overture.orchestration.portal import publishing
 from overture.platform.db import db, scoped_to
-from tests.engine_api_support import settle
+from tests.brand_support import png, upload
+from tests.engine_api_support import ok, settle
 from tests.engine_support import running_workers
 from tests.portal_support import (
     HTML,
@@ -37,7 +41,7 @@ from tests.portal_support import (
     text,
 )
 from tests.recovery_support import link_in, mails, outbox  # noqa: F401  (fixture)
-from tests.support import PASSWORD, as_user
+from tests.support import PASSWORD, as_key, as_user
 
 GOOD = {"f_order": "1042", "f_reason": "damaged", "f_amount": "120",
         "f_email": "ada@example.com", "f_gift": "on"}
@@ -456,29 +460,40 @@ def test_an_invited_customer_lands_in_the_portal(app, world):
     assert home.status_code == 200 and "Hello Cleo" in text(home)
 
 
-def test_the_portal_is_in_the_workspaces_brand(app, world, monkeypatch):
-    """Until the brand part provides `brand` and `brand_css` to every template, the
-    portal shows the platform's; what it provides reaches the page as a stylesheet of
-    this origin (no inline style) and as the names and links of the frame."""
+def test_the_portal_is_in_the_workspaces_brand(app, world):
+    """The portal shows the workspace's brand (over its agency's) the way every page
+    does: `brand_css` in the page's one inline style, allowed by its hash and by nothing
+    broader, and the names and links of the frame; with white-label on nothing says
+    "Overture". There is no separate brand stylesheet."""
     set_up(world)
     member = sign_in(app, world)
     plain = member.get("/").get_data(as_text=True)
-    assert "brand.css" not in plain and "<title>Home · Workspace A · Overture</title>" in plain
-    brand = {"product_name": "Acme Care", "logo_url": None, "favicon_url": "/static/x.png",
-             "support_email": "help@acme.example", "support_url": None,
-             "legal_footer": "Acme Ltd, 1 Main St", "white_label": True}
-    monkeypatch.setitem(app.jinja_env.globals, "brand", brand)
-    monkeypatch.setitem(app.jinja_env.globals, "brand_css",
-                        ':root{--brand-primary:#0b6e4f;--brand-font:"Inter", sans-serif}')
-    page = member.get("/")
-    html = page.get_data(as_text=True)
-    assert f'<link rel="stylesheet" href="{PORTAL}/brand.css">' in html
-    assert "<title>Home · Workspace A · Acme Care</title>" in html
-    assert 'rel="icon" href="/static/x.png"' in html
-    assert "help@acme.example" in html and "Acme Ltd, 1 Main St" in html
-    assert "Overture" not in html
-    css = member.client.get(PORTAL + "/brand.css")
-    assert css.mimetype == "text/css"
-    assert css.get_data(as_text=True) == \
-        ':root{--brand-primary:#0b6e4f;--brand-font:"Inter", sans-serif}'
+    assert "<title>Home · Workspace A · Overture</title>" in plain
+    assert "<style>:root{--brand-primary:#3451d1;" in plain  # the platform's
 
+    brand = as_key(app, world, "nw_admin").patch("/brand", json={
+        "product_name": "Acme Care", "white_label": True, "support_email": "help@acme.example",
+        "legal_footer": "Acme Ltd, 1 Main St"})
+    assert brand.status_code == 200, brand.get_data(as_text=True)
+    workspace = as_key(app, world, "a_admin")
+    assert workspace.patch("/brand", json={"primary": "#0b6e4f", "font": "open-sans"}
+                           ).status_code == 200
+    assert upload(workspace, "favicon", png(32, 32)).status_code == 200
+    favicon = ok(workspace.get("/brand"))["effective"]["favicon_url"]
+
+    for path in ("/", "/runs", f"/runs/{uuid.uuid4()}", "/login"):
+        page = member.get(path) if path != "/login" else app.test_client().get(
+            PORTAL + "/login", headers=HTML)
+        html = page.get_data(as_text=True)
+        assert page.status_code in (200, 404), (path, page.status_code)
+        (css,) = re.findall(r"<style>(.*?)</style>", html, re.S)
+        assert css.startswith(":root{--brand-primary:#0b6e4f;") and '"Open Sans"' in css, path
+        digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+        assert f"style-src 'self' 'sha256-{digest}';" in page.headers["Content-Security-Policy"]
+        assert f'rel="icon" href="{favicon}"' in html, path
+        assert "help@acme.example" in html and "Acme Ltd, 1 Main St" in html, path
+        assert "overture" not in html.lower(), path
+        assert "brand.css" not in html, path
+    assert "<title>Home · Workspace A · Acme Care</title>" in member.get("/").get_data(
+        as_text=True)
+    assert member.get("/brand.css").status_code == 404

@@ -3,6 +3,8 @@ and `Allow` on 405 answers."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from pathlib import Path
 
@@ -41,16 +43,28 @@ def test_every_kind_of_answer_carries_the_security_headers(app, world):
         "approval page, unknown link": anonymous.get("/approve/not-a-token",
                                                      headers={"Accept": "text/html"}),
         "HTML error page": anonymous.get("/no-such-page", headers={"Accept": "text/html"}),
+        "portal sign-in page": anonymous.get("/portal/ws-a/login"),
+        "portal error page": anonymous.get("/portal/no-such-workspace/",
+                                           headers={"Accept": "text/html"}),
         "API problem": anonymous.get("/api/v1/members"),
         "OpenAPI document": anonymous.get("/api/v1/openapi.json"),
         "static file": anonymous.get("/static/app.css"),
         "health probe": anonymous.get("/healthz"),
     }
+    unstyled = {"documentation page", "API problem", "OpenAPI document", "static file",
+                "health probe"}
     home = as_user(app, world, "a_admin").client.get("/")
     answers["signed-in home page"] = home
     for name, response in answers.items():
         assert "Content-Security-Policy" in response.headers, name
         assert_secured(response)
+        # The brand's properties are the one inline style a page holds, and the policy
+        # allows exactly that text: on the console's pages and the portal's alike.
+        styles = re.findall(r"<style>(.*?)</style>", response.get_data(as_text=True), re.S)
+        assert len(styles) == (0 if name in unstyled else 1), (name, styles)
+        for css in styles:
+            digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in response.headers["Content-Security-Policy"], name
     assert home.status_code == 200 and home.mimetype == "text/html"
 
 

@@ -3,8 +3,9 @@
 
 The workspace is the one whose slug the address carries. On a verified custom
 domain (`g.host_tenant_id`, set by the domains hook) a slug of another tenant is not
-found, exactly like a slug nobody has. The page acts for the workspace
-(`g.brand_tenant_id`), so its brand is the workspace's.
+found, exactly like a slug nobody has. The page acts for the workspace: it sets
+`g.brand_tenant_id`, so the brand every template gets (web/brand_pages.py: `brand`, and
+`brand_css` in the page's one inline style, allowed by its hash) is the workspace's.
 
 `customer` is the one check a portal page uses: signed in (else to the portal's own
 sign-in page, and back), a member of this workspace holding `portal.use` (staff hold
@@ -17,16 +18,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import (
-    Response,
-    current_app,
-    g,
-    redirect,
-    render_template,
-    render_template_string,
-    request,
-    url_for,
-)
+from flask import current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from overture.orchestration.portal import customer as service
@@ -40,23 +32,6 @@ from overture.web.portal import bp
 
 F = TypeVar("F", bound=Callable[..., Any])
 PORTAL_USE = "portal.use"
-
-# The platform's brand, for templates when no brand has been provided (the brand part
-# of the app provides `brand` and `brand_css` to every template; a context variable
-# of that name wins over this global, so this is only ever the fallback).
-DEFAULT_BRAND: dict[str, Any] = {
-    "product_name": "Overture", "logo_url": None, "logo_dark_url": None,
-    "favicon_url": None, "primary": "#3451d1", "accent": "#0f766e", "font": None,
-    "support_email": None, "support_url": None, "legal_footer": None,
-    "sender_name": "Overture", "white_label": False,
-}
-
-
-@bp.record_once
-def _fallback_brand(state: Any) -> None:
-    state.app.jinja_env.globals.setdefault("brand", DEFAULT_BRAND)
-    state.app.jinja_env.globals.setdefault("brand_css", "")
-
 
 @bp.url_value_preprocessor
 def _take_slug(endpoint: str | None, values: dict[str, Any] | None) -> None:
@@ -81,14 +56,6 @@ def _find_workspace() -> None:
         raise NotFound("there is no portal here")
     g.portal_tenant = tenant
     g.brand_tenant_id = tenant.id
-
-
-@bp.get("/brand.css")
-def brand_stylesheet() -> Response:
-    """The workspace's brand as CSS custom properties (`brand_css`, made from validated
-    values only), for the pages' <link>: no page carries inline style."""
-    css = render_template_string("{{ brand_css | safe }}")
-    return Response(css, mimetype="text/css", headers={"Cache-Control": "no-cache"})
 
 
 def workspace() -> Tenant:
