@@ -7,7 +7,8 @@
 - A session cookie belongs to the host it was made on: copied to another tenant's
   domain (or from the platform's host to a domain) it signs no one in, while the
   session goes on working where it was made. Cookies carry no Domain attribute.
-- Staff use the console on a tenant's domain as anywhere else.
+- Staff use the console on a tenant's domain as anywhere else: there `/` is the
+  console's home for the tenant's staff and its agency's, the portal for everyone else.
 """
 
 from __future__ import annotations
@@ -164,4 +165,30 @@ def test_staff_use_the_console_on_a_tenants_domain(app, world, dns_zone: Zone):
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     assert HOST in text and "Verified" in text
-    assert portal_of(browser.get("/")) == "/portal/ws-a/"  # `/` is the portal's, signed in too
+    # The console's "Home" leads to the console's home here too, not to the portal.
+    assert 'href="/"' in text
+    home = browser.get("/")
+    assert home.status_code == 200, home.headers.get("Location")
+    assert "Recent runs" in home.get_data(as_text=True)
+
+
+def test_the_front_door_is_the_console_for_staff_and_the_portal_for_everyone_else(
+        app, world, dns_zone: Zone):
+    """`/` on A's domain: the console's home for A's staff and its agency's, the portal
+    for A's customers, for staff of another workspace, and for anyone not signed in."""
+    add_verified(world, "a_admin", "a", HOST, dns_zone)
+    assert portal_of(OnHost(app, HOST).get("/")) == "/portal/ws-a/"
+    doors = {}
+    for handle in ("a_admin", "a_viewer", "nw_owner", "a_member", "b_admin"):
+        browser = OnHost(app, HOST)
+        sign_in(browser, world.users[handle].email)
+        doors[handle] = browser.get("/")
+    homes = {"a_admin": "Recent runs", "a_viewer": "Recent runs",
+             "nw_owner": "Client workspaces"}  # the agency's own home: its workspaces
+    for staff, heading in homes.items():
+        assert doors[staff].status_code == 200, (staff, doors[staff].headers.get("Location"))
+        assert heading in doors[staff].get_data(as_text=True), staff
+    for other in ("a_member", "b_admin"):
+        assert portal_of(doors[other]) == "/portal/ws-a/", other
+    # Elsewhere `/` is what it always was: the platform's console for staff.
+    assert OnHost(app, "localhost").get("/").headers["Location"].startswith("/login")

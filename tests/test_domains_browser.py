@@ -4,8 +4,9 @@ against the real app on a real server). Chromium reaches `portal.acme.example` a
 127.0.0.1 where the server listens; the verification itself asks the dnslib server of
 tests/dns_server.py.
 
-On the verified domain `/` leads to workspace A's portal, and A's admin signs in and
-uses the console there: adds another domain, copies its record, is told plainly that
+On the verified domain `/` leads a visitor to workspace A's portal; A's admin signs in
+there, lands on the console's home (`/` is the console's for A's staff) and uses the
+console: adds another domain, copies its record, is told plainly that
 the record is missing, verifies it once it exists, removes it. The session cookie is
 host-only, and the unverified domain shows the platform's sign-in, signed out. Pages
 are checked with axe-core and photographed at 1400 and 390 pixels wide.
@@ -68,7 +69,8 @@ def test_a_workspace_is_served_and_managed_on_its_own_domain(app, world, dns_zon
         page.get_by_label("Email").fill(world.users["a_admin"].email)
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/portal/ws-a/", timeout=WAIT_MS)
+        page.wait_for_url(base + "/", timeout=WAIT_MS)  # the console's home, not the portal
+        page.get_by_role("heading", name="Recent runs").wait_for(timeout=WAIT_MS)
         (cookie,) = [c for c in context.cookies() if c["name"] == "session"]
         assert cookie["domain"] == HOST  # host-only: no leading dot, no parent domain
 

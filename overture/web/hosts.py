@@ -12,8 +12,12 @@ a count of hops from any peer instead.)
 whose *verified* custom domain the request's host is, else None (the platform's own
 host, an unknown, unverified or removed domain, a suspended tenant). The lookup is
 made per request, on a unique index; nothing is cached, so removing a domain or losing
-its verification takes effect on the next request. On such a domain `/` leads to the
-tenant's portal.
+its verification takes effect on the next request.
+
+On such a domain `/` is the front door (`front_door`, a hook that runs once the session
+is read): the console's home for a signed-in person who may use the console there (the
+tenant's staff or its agency's, as the console's own check decides), the tenant's portal
+for everyone else (its customers, and anyone not signed in).
 """
 
 from __future__ import annotations
@@ -24,9 +28,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, current_app, g, redirect, request
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from overture.platform.errors import Forbidden, NotFound
+from overture.tenants import access as tenant_access
 from overture.tenants import domains
+from overture.tenants.access import Principal
+from overture.tenants.models import Tenant
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # A Host header value: a name or IPv4 address, or a bracketed IPv6 one, and a port.
@@ -98,11 +107,36 @@ def resolve_host() -> Response | None:
     if tenant is None:
         return None
     g.host_tenant_id = tenant.id
-    if request.path == "/" and request.method in ("GET", "HEAD"):
-        # The portal (web/portal/) answers for the tenant; staff reach the console's
-        # other pages on this host as on any other.
-        return redirect(f"/portal/{tenant.slug}/")
     return None
+
+
+def front_door() -> Response | None:
+    """`/` on a tenant's domain: the console's home (the view that answers `/`) for its
+    staff, a redirect to the tenant's portal (web/portal/) for everyone else."""
+    tenant_id = g.get("host_tenant_id")
+    if tenant_id is None or request.path != "/" or request.method not in ("GET", "HEAD"):
+        return None
+    tenant = tenant_access.find_tenant(str(tenant_id))
+    if tenant is None:
+        return None
+    if _console_is_theirs(tenant):
+        return None
+    return redirect(f"/portal/{tenant.slug}/")
+
+
+def _console_is_theirs(tenant: Tenant) -> bool:
+    """Whether the signed-in person may use the console for `tenant`: the console's own
+    check (`tenants.access`: reach the tenant, directly or through its agency, in a
+    staff role)."""
+    if not current_user.is_authenticated:
+        return False
+    try:
+        access = tenant_access.access_to(Principal(user=current_user._get_current_object()),
+                                          tenant)
+        tenant_access.require_staff(access)
+    except (NotFound, Forbidden):  # not theirs, or theirs as a customer (or suspended)
+        return False
+    return True
 
 
 def install(app: Flask) -> None:
@@ -111,3 +145,5 @@ def install(app: Flask) -> None:
     # First of all hooks (before the session is read): every page, error pages too,
     # knows whose domain it is on.
     app.before_request_funcs.setdefault(None, []).insert(0, resolve_host)
+    # After the session is read (sessions.install put its hook first): who is asking.
+    app.before_request(front_door)
