@@ -3,10 +3,12 @@ server): an agency owner sets the agency's brand with white-label on and a logo,
 client workspace overrides the colours on the Brand page (the preview and the contrast
 list follow the form; a low-contrast colour is refused with the pair and its ratio),
 and the console, an error page and the sign-in page reached through the client's own
-domain show the client's brand, and no "Overture" in their text, title or headers.
+verified domain show the client's brand, and no "Overture" in their text, title or
+headers; so do the client's portal there (`/` leads a visitor to it), its sign-in page
+and, once a customer is in, its home.
 
-Until the custom-domain part lands, a stand-in hook plays its role on a separate app:
-it sets `g.host_tenant_id` for one host name, which Chromium resolves to 127.0.0.1.
+The domain is verified through the real check (tests/domain_support.add_verified
+against the dnslib server of tests/dns_server.py); Chromium reaches it at 127.0.0.1.
 Screenshots, 1400 and 390 pixels wide, go to build/screenshots/brand/.
 """
 
@@ -17,106 +19,70 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import g, request
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
-from overture.web.app import create_app
 from tests.brand_support import png
+from tests.console_support import WAIT_MS, Visit, chromium
+from tests.dns_server import Zone
+from tests.domain_support import add_verified
 from tests.live_server import serve
+from tests.portal_support import set_up
 from tests.support import PASSWORD
-from tests.test_console_browser import (
-    AXE,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    RECORD_VIOLATIONS,
-    RUN_AXE,
-    WAIT_MS,
-    WIDTHS,
-)
 
-SHOTS = Path(__file__).resolve().parent.parent / "build" / "screenshots" / "brand"
 CLIENT_HOST = "portal.acme.example"
+VIOLET = "rgb(124, 58, 237)"  # the client's primary colour, #7c3aed
 
 
 @pytest.fixture
-def branded_app(settings: Any, app_ctx: Any) -> Any:
-    """The app with a stand-in for the custom-domain hook (ISSUE 15's DOMAINS part)."""
-    app = create_app(settings)
-    hosts: dict[str, Any] = {}
-    app.extensions["test.hosts"] = hosts
-
-    @app.before_request
-    def _host_tenant() -> None:
-        g.host_tenant_id = hosts.get(request.host.split(":")[0])
-
-    return app
+def mapped_browser() -> Iterator[Browser]:
+    with chromium(CLIENT_HOST) as browser:
+        yield browser
 
 
-@pytest.fixture
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {CLIENT_HOST} 127.0.0.1"])
-        try:
-            yield browser
-        finally:
-            browser.close()
+class WhiteLabelVisit(Visit):
+    """A `Visit` whose check also finds no "Overture" in the page's text, title or
+    source, and which keeps every response's headers to ask the same of them."""
 
-
-class Shots:
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.problems: list[str] = []
+    def __init__(self, page: Page, base: str, shots: str) -> None:
+        super().__init__(page, base, shots)
         self.headers: list[tuple[str, str, str]] = []
-        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
-        page.on("dialog", lambda dialog: dialog.accept())
         page.on("response", lambda r: self.headers.extend(
             (r.url, k, v) for k, v in r.headers.items()))
-        page.add_init_script(RECORD_VIOLATIONS)
 
     def check(self, name: str, showing_refused_colour: bool = False) -> None:
         page = self.page
         page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-        page.evaluate(AXE)
-        serious = page.evaluate(RUN_AXE)
+        serious = self.axe()
         if showing_refused_colour:
             # The preview and the swatches show the refused colour on purpose: that is
             # how the page says why it was refused. Nothing else may fail.
             serious = [v for v in serious if not v.startswith("color-contrast") or not all(
                 t.strip().startswith((".bp-", 'li[data-bg="')) for t in v.split(" @ ")[1]
                 .split(", "))]
-        assert serious == [], name
-        assert page.evaluate("window.__cspViolations") == [], name
+        assert serious == [], (name, serious)
+        assert self.csp_violations() == [], name
         text = page.evaluate("document.documentElement.innerText")
         assert "overture" not in text.lower(), (name, text)
         assert "overture" not in page.title().lower(), (name, page.title())
         assert "overture" not in page.content().lower(), name
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        for width in WIDTHS:
-            page.set_viewport_size({"width": width, "height": 900})
-            page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
-        page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+        self.photograph(name)
 
 
-def sign_in(page: Page, base: str, email: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+def background(page: Page, selector: str) -> str:
+    return page.locator(selector).first.evaluate("e => getComputedStyle(e).backgroundColor")
 
 
-def test_brand_agency_and_client_brand_reach_console_error_and_sign_in_pages(
-        branded_app: Any, world: Any, chromium: Browser, tmp_path: Path) -> None:
+def test_brand_agency_and_client_brand_reach_console_error_sign_in_and_portal_pages(
+        app: Any, world: Any, dns_zone: Zone, mapped_browser: Browser, tmp_path: Path) -> None:
     logo = tmp_path / "northwind-logo.png"
     logo.write_bytes(png(360, 96, (15, 118, 110, 255)))
-    branded_app.extensions["test.hosts"][CLIENT_HOST] = world.tenants["a"].id
-    with serve(branded_app) as base:
-        page = chromium.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        shots = Shots(page)
+    add_verified(world, "a_admin", "a", CLIENT_HOST, dns_zone)  # workspace A's own domain
+    set_up(world)  # what A's portal offers its customers
+    with serve(app) as base:
+        shots = WhiteLabelVisit.open(mapped_browser, base, "brand", world.users["nw_owner"].email)
+        page = shots.page
 
         # The agency: its name, white-label on, a logo.
-        sign_in(page, base, world.users["nw_owner"].email)
         page.get_by_role("heading", name="Client workspaces").wait_for(timeout=WAIT_MS)
         page.goto(base + "/brand")
         page.get_by_label("Product name").fill("Northwind Cloud")
@@ -145,8 +111,7 @@ def test_brand_agency_and_client_brand_reach_console_error_and_sign_in_pages(
         primary.fill("#7c3aed")
         page.get_by_label("Accent colour", exact=True).fill("#f59e0b")
         assert "passes" in bad.inner_text()
-        button = page.locator(".bp-button")
-        assert button.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(124, 58, 237)"
+        assert background(page, ".bp-button") == VIOLET
         page.get_by_role("button", name="Save brand").click()
         page.get_by_text("Brand saved.").wait_for(timeout=WAIT_MS)
         shots.check("client-brand")
@@ -156,8 +121,7 @@ def test_brand_agency_and_client_brand_reach_console_error_and_sign_in_pages(
             page.goto(base + path)
             shots.check(name)
             assert page.title().endswith("Northwind Cloud"), page.title()
-        save = page.locator("a.btn").first  # the error page's "Go to home" button
-        assert save.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(124, 58, 237)"
+        assert background(page, "a.btn") == VIOLET  # the error page's "Go to home" button
         assert page.get_by_role("img", name="Northwind Cloud").first.is_visible()
 
         page.get_by_text(world.users["nw_owner"].name).first.click()
@@ -165,20 +129,46 @@ def test_brand_agency_and_client_brand_reach_console_error_and_sign_in_pages(
         page.get_by_role("heading", name="Sign in").wait_for(timeout=WAIT_MS)
         # On the platform's own address the sign-in page is the platform's.
         assert page.title() == "Sign in · Overture"
-
-        # Through the client's domain: the client's brand, before anyone signs in.
-        client_base = base.replace("127.0.0.1", CLIENT_HOST)
-        page.goto(client_base + "/login")
-        shots.check("client-sign-in")
-        assert page.title() == "Sign in · Northwind Cloud"
-        assert page.locator("button[type=submit]").evaluate(
-            "e => getComputedStyle(e).backgroundColor") == "rgb(124, 58, 237)"
-        page.goto(client_base + "/no-such-page")
-        shots.check("client-sign-in-not-found")
         page.close()
 
-    assert shots.problems == [], shots.problems
-    client_headers = [(url, k, v) for url, k, v in shots.headers if CLIENT_HOST in url]
+        # Through the client's domain, a new visitor: the client's brand before anyone
+        # signs in, the domain's sign-in and error pages and its portal.
+        client_base = base.replace("127.0.0.1", CLIENT_HOST)
+        client = WhiteLabelVisit.open(mapped_browser, client_base, "brand")
+        page = client.page
+        page.goto(client_base + "/login")
+        client.check("client-sign-in")
+        assert page.title() == "Sign in · Northwind Cloud"
+        assert background(page, "button[type=submit]") == VIOLET
+        page.goto(client_base + "/no-such-page")
+        client.check("client-sign-in-not-found")
+
+        page.goto(client_base + "/")  # the domain's front door: A's portal, its sign-in
+        page.get_by_role("heading", name="Sign in").wait_for(timeout=WAIT_MS)
+        assert page.url.startswith(client_base + "/portal/ws-a/login"), page.url
+        client.check("client-portal-sign-in")
+        assert page.title() == "Workspace A · Northwind Cloud"
+        assert background(page, "button[type=submit]") == VIOLET
+        assert page.get_by_role("img", name="Northwind Cloud").first.is_visible()
+        page.get_by_label("Email").fill(world.users["a_member"].email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Hello a_member").wait_for(timeout=WAIT_MS)
+        assert page.url == client_base + "/portal/ws-a/"
+        client.check("client-portal-home")
+        assert page.title() == "Home · Workspace A · Northwind Cloud"
+        assert background(page, ".p-btn") == VIOLET  # "Start Request a refund"
+        assert page.get_by_role("img", name="Northwind Cloud").first.is_visible()
+        assert "Northwind Ltd · 1 Harbour Street, Leeds" in page.locator("footer").inner_text()
+        page.goto(client_base + "/")  # a customer's front door stays the portal
+        page.wait_for_url(client_base + "/portal/ws-a/", timeout=WAIT_MS)
+        page.close()
+
+    for visit in (shots, client):
+        assert visit.problems == [], visit.problems
+        assert visit.foreign == [], visit.foreign  # nothing from another host
+    client_headers = [(url, k, v) for url, k, v in client.headers if CLIENT_HOST in url]
     assert client_headers, "the client's pages were fetched"
+    assert [url for url, _, _ in client.headers if "/portal/ws-a/" in url], "and its portal"
     leaks = [h for h in client_headers if "overture" in f"{h[1]}: {h[2]}".lower()]
     assert leaks == [], leaks
