@@ -63,7 +63,11 @@ def test_a_workspace_is_served_and_managed_on_its_own_domain(app, world, dns_zon
 
         response = page.goto(base + "/")
         assert response is not None and response.request.redirected_from is not None
-        assert page.url == base + "/portal/ws-a/"  # the portal's own pages answer there
+        # The portal's own pages answer there: its sign-in, for a visitor.
+        assert page.url == base + "/portal/ws-a/login?next=/portal/ws-a/"
+        page.get_by_role("heading", name="Sign in").wait_for(timeout=WAIT_MS)
+        assert "to Workspace A" in page.locator("main").inner_text()
+        visit.check("domain-portal-sign-in")
 
         visit.go("/login", "domain-sign-in")
         page.get_by_label("Email").fill(world.users["a_admin"].email)
