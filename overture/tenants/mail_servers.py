@@ -3,8 +3,9 @@ the agency's (or the workspace's) server instead of the installation's relay.
 
 Which server a mail about a tenant uses: the tenant's own, else (a client workspace)
 its agency's, else the installation's relay. The sign-in is a vault credential of kind
-`basic` (username, and the password sealed), opened for each delivery and recorded as
-used; settings, pages and errors never hold the password. `install` registers the
+`basic` (username, and the password sealed) that this module keeps for the server,
+opened for each delivery and recorded as used; settings, pages and errors never hold the
+password, and a form that leaves it empty keeps the stored one. `install` registers the
 delivery hooks with `platform/mail_transport.py`, whose outbound guard refuses a host
 that resolves to a private address (checked here too, when the settings are saved, so
 the form says so at once).
@@ -29,6 +30,7 @@ from overture.tenants.access import Access
 from overture.tenants.mail_server_models import MailServer
 from overture.tenants.models import Tenant, TenantKind
 from overture.tenants.users import normalize_email
+from overture.tenants.vault_models import PLACEHOLDER, Credential
 
 TEST_TEMPLATE = "test_message"
 HOST_RE = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -86,16 +88,20 @@ def view(access: Access) -> dict[str, Any]:
 
 
 def _public(server: MailServer) -> dict[str, Any]:
+    credential = db.session.get(Credential, server.credential_id) \
+        if server.credential_id is not None else None
     return {"host": server.host, "port": server.port, "security": server.security,
-            "from_address": server.from_address, "credential_id": server.credential_id,
-            "updated_at": server.updated_at, "last_sent_at": server.last_sent_at,
-            "last_error_at": server.last_error_at, "last_error": server.last_error}
+            "from_address": server.from_address,
+            "username": (credential.public or {}).get("username") if credential else None,
+            "password_set": credential is not None, "updated_at": server.updated_at,
+            "last_sent_at": server.last_sent_at, "last_error_at": server.last_error_at,
+            "last_error": server.last_error}
 
 
 # --------------------------------------------------------------------------- changing
 
 
-def validate(access: Access, values: dict[str, Any]) -> dict[str, Any]:
+def validate(values: dict[str, Any]) -> dict[str, Any]:
     """The settings cleaned, or ValidationFailed naming every wrong field at once."""
     errors: list[dict[str, str]] = []
     clean: dict[str, Any] = {}
@@ -125,19 +131,10 @@ def validate(access: Access, values: dict[str, Any]) -> dict[str, Any]:
                                                 "from_address")
     except ValidationFailed as exc:
         errors += exc.errors
-    clean["credential_id"] = None
-    raw_credential = values.get("credential_id")
-    if raw_credential not in (None, ""):
-        try:
-            credential = credentials.get_credential(access, str(raw_credential))
-        except NotFound:
-            fail("credential_id", "no such credential in this workspace")
-        else:
-            if credential.kind != "basic" or "username" not in (credential.public or {}):
-                fail("credential_id", "choose a username and password credential (kind "
-                                      "basic): its username signs in, its password stays "
-                                      "sealed")
-            clean["credential_id"] = credential.id
+    username = str(values.get("username") or "").strip()
+    if len(username) > 254 or any(c in username for c in "\r\n\0"):
+        fail("username", "at most 254 characters, on one line")
+    clean["username"] = username or None
     if not errors:
         _check_reachable(clean["host"], clean["port"])
     if errors:
@@ -156,10 +153,13 @@ def _check_reachable(host: str, port: int) -> None:
 
 
 def save(access: Access, values: dict[str, Any]) -> MailServer:
-    """Set the tenant's own server (all fields at once); the caller commits."""
+    """Set the tenant's own server (all fields at once); the caller commits. A username
+    signs in with `password`, sealed in the vault; an empty password (or the mask)
+    keeps the stored one."""
     access.require("tenant.manage")
     tenant = access.require_tenant()
-    clean = validate(access, values)
+    clean = validate(values)
+    username = clean.pop("username")
     server = _row(tenant.id)
     if server is None:
         server = MailServer(tenant_id=tenant.id, **clean)
@@ -167,12 +167,34 @@ def save(access: Access, values: dict[str, Any]) -> MailServer:
     else:
         for name, value in clean.items():
             setattr(server, name, value)
+    previous = server.credential_id
+    server.credential_id = _sign_in(access, previous, username, str(values.get("password")
+                                                                     or ""), clean["host"])
     server.updated_at = utcnow()
     db.session.flush()
+    if previous is not None and server.credential_id is None:
+        credentials.delete(access, previous)
     audit.record("mail_server.updated", target_type="tenant", target_id=tenant.id,
-                 details={**clean, "credential_id": str(clean["credential_id"])
-                          if clean["credential_id"] else None})
+                 details={**clean, "username": username})
     return server
+
+
+def _sign_in(access: Access, current: uuid.UUID | None, username: str | None,
+             password: str, host: str) -> uuid.UUID | None:
+    """The credential the server signs in with (None: no sign-in)."""
+    if username is None:
+        return None
+    keep = password in ("", PLACEHOLDER)
+    if current is None:
+        if keep:
+            raise ValidationFailed.field("password", "enter the password for this username")
+        made = credentials.create(access, name=f"Mail server sign-in ({host})"[:120],
+                                  kind="basic",
+                                  fields={"username": username, "password": password})
+        return made.id
+    fields = {"username": username} if keep else {"username": username, "password": password}
+    credentials.update(access, current, fields=fields)
+    return current
 
 
 def remove(access: Access) -> None:
@@ -182,8 +204,11 @@ def remove(access: Access) -> None:
     server = _row(tenant.id)
     if server is None:
         raise NotFound("this workspace has no mail server of its own")
+    credential_id = server.credential_id
     db.session.delete(server)
     db.session.flush()
+    if credential_id is not None:
+        credentials.delete(access, credential_id)
     audit.record("mail_server.removed", target_type="tenant", target_id=tenant.id,
                  details={"host": server.host})
 
