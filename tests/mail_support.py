@@ -4,6 +4,7 @@ client on the host it names."""
 
 from __future__ import annotations
 
+import base64
 import email
 import re
 import threading
@@ -45,8 +46,9 @@ class Inbox:
             return AuthResult(success=False, handled=False)
         user, password = auth_data.login.decode(), auth_data.password.decode()
         if self.refusal is not None:  # a server that says too much, as some do
-            return AuthResult(success=False, handled=False,
-                              message=self.refusal.format(user=user, password=password))
+            said = self.refusal.format(user=user, password=password,
+                                       password_b64=base64.b64encode(password.encode()).decode())
+            return AuthResult(success=False, handled=False, message=said)
         ok = self.login is not None and (user, password) == self.login
         if ok:
             with self._lock:
