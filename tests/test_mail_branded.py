@@ -135,9 +135,10 @@ def test_mail_every_kind_carries_the_clients_brand_and_works_on_its_domain(
     assert image.status_code == 200 and image.mimetype == "image/png"
 
     # Invitation: on the domain, the offer to join A.
-    ok(as_key(app, world, "a_admin").post("/members", json={"email": "new.person@people.example.com",
+    newcomer = "new.person@people.example.com"
+    ok(as_key(app, world, "a_admin").post("/members", json={"email": newcomer,
                                                              "role": "viewer"}), 202)
-    mail = the_mail(inbox, "new.person@people.example.com",
+    mail = the_mail(inbox, newcomer,
                     "a_admin invited you to Workspace A on Northwind Cloud")
     link = branded(mail, logo, "invited you to join", "as viewer")
     assert link.startswith(f"{BASE}/invite/")
