@@ -171,6 +171,10 @@ def test_mail_every_kind_carries_the_clients_brand_and_works_on_its_domain(
                    "operators")
     assert link.startswith(f"{BASE}/approve/")
     assert "Refund 120 to acme?" in page_text(follow(browser, link))
+    operator = as_user(app, world, "a_operator")
+    (approval,) = ok(operator.get("/approvals"))["items"]
+    assert ok(operator.post(f"/approvals/{approval['id']}/link"))["url"] == link, \
+        "the API hands out the same signed link, on the same address"
 
     # Approval escalated by the sweeper, past its deadline, to the admins.
     invoices = publish_via_api(builder, {"steps": [{

@@ -238,7 +238,7 @@ def _failure_recipients(workflow: Workflow, raw: list[str]) -> list[str]:
     strangers = [e for e in cleaned if e not in staff]
     if strangers:
         raise ValidationFailed.field("failure_recipients", (
-            f"{', '.join(strangers)} "
-            f"{'is not a member' if len(strangers) == 1 else 'are not members'} of this "
-            "workspace's staff: failure alerts go to its members only"))
+            "failure alerts go to this workspace's staff only, and "
+            f"{'this is not a member' if len(strangers) == 1 else 'these are not members'}"
+            f": {', '.join(strangers)}"))
     return cleaned
