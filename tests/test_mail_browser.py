@@ -14,8 +14,8 @@ from typing import Any
 from playwright.sync_api import Browser, Route
 
 from overture.platform import mail, mail_delivery
-from overture.platform.mail import OutboxMessage
 from overture.platform.db import db
+from overture.platform.mail import OutboxMessage
 from tests.brand_support import png, upload
 from tests.console_support import WAIT_MS, Visit
 from tests.domain_support import add_verified

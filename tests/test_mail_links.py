@@ -6,13 +6,17 @@ and the mail about nobody in particular (the platform's own) stays the platform'
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from overture.billing.alerts import send_budget_alert, send_usage_alert
 from overture.orchestration import flow, runs, workflows
 from overture.orchestration.models import RunStatus
 from overture.platform.db import db, scoped_to
+from overture.platform.errors import ValidationFailed
 from overture.tenants import domains
 from tests.console_support import browse
 from tests.domain_support import add_verified
@@ -149,3 +153,38 @@ def test_failure_alerts_go_to_the_workspaces_staff_the_workflow_names(app, world
     ok(builder.patch(path, json={"failure_alerts": False}))
     fail(RunStatus.FAILED)
     assert len(mails()) == 5
+
+
+@pytest.mark.usefixtures("outbox")
+def test_usage_alerts_go_once_per_tenant_meter_threshold_and_month(app, world):
+    a, b = world.tenants["a"].id, world.tenants["b"].id
+    december = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    assert send_usage_alert(a, "steps", 80, 8, 10, now=december) is True
+    db.session.rollback()  # the fact it reported did not happen: neither did the alert
+    assert mails() == []
+    assert send_usage_alert(a, "steps", 80, 8, 10, now=december) is True
+    assert send_usage_alert(a, "steps", 80, 9, 10, now=december + timedelta(days=20)) is False
+    assert send_usage_alert(a, "steps", 100, 10, 10, now=december) is True
+    assert send_usage_alert(a, "llm_cost", 80, 8, 10, now=december) is True
+    assert send_usage_alert(a, "steps", 80, 8, 10, now=datetime(2027, 1, 2, tzinfo=UTC))
+    assert send_usage_alert(b, "steps", 80, 8, 10, now=december) is True
+    assert send_budget_alert(a, 80, Decimal("40.5"), Decimal("50"), "EUR",
+                             now=december) is True
+    assert send_budget_alert(a, 80, Decimal("41"), Decimal("50"), "EUR",
+                             now=december) is False
+    db.session.commit()
+    sent = mails()
+    to_a = {world.users[h].email for h in ("a_owner", "a_admin")}
+    to_b = {world.users[h].email for h in ("b_owner", "b_admin")}
+    assert len(sent) == 2 * 6 and {m.to_address for m in sent} == to_a | to_b
+    subjects = {m.subject for m in sent if m.to_address in to_a}
+    assert subjects == {"Workspace A has used 80% of its steps for December 2026",
+                        "Workspace A has used 100% of its steps for December 2026",
+                        "Workspace A has used 80% of its llm cost for December 2026",
+                        "Workspace A has used 80% of its steps for January 2027",
+                        "Workspace A has spent 80% of its budget for December 2026"}
+    budget = next(m for m in sent if "budget" in m.subject)
+    assert "40.50 EUR of 50.00 EUR" in budget.text_body
+    for bad in (0, 1001, True):
+        with pytest.raises(ValidationFailed):
+            send_usage_alert(a, "steps", bad, 1, 1)
