@@ -21,6 +21,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from flask.testing import FlaskClient
 
 from tests.engine_support import free_port
+from tests.support import CSRF_RE, PASSWORD
 
 LINK = re.compile(r"https?://[^\s\"'<>]+")
 
@@ -110,3 +111,25 @@ def follow(client: FlaskClient, url: str, **kwargs: Any) -> Any:
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     kwargs.setdefault("headers", {"Accept": "text/html"})
     return client.get(path, base_url=f"{parts.scheme}://{parts.netloc}", **kwargs)
+
+
+def csrf_on(client: FlaskClient, url: str) -> str:
+    match = CSRF_RE.search(follow(client, url).get_data(as_text=True))
+    assert match, url
+    return match.group(1)
+
+
+def post_form_on(client: FlaskClient, base: str, path: str, **data: str) -> Any:
+    """A form on `base` (such as a custom domain's https address) posted as a browser
+    does, with its CSRF token and Referer (checked over https)."""
+    url = base + path
+    return client.post(path, base_url=base, headers={"Referer": url},
+                       data={**data, "csrf_token": csrf_on(client, url)})
+
+
+def signed_in_on(app: Any, base: str, email: str) -> FlaskClient:
+    """A client signed in on `base`'s host (a session belongs to its host)."""
+    client: FlaskClient = app.test_client()
+    answer = post_form_on(client, base, "/login", email=email, password=PASSWORD)
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    return client

@@ -24,8 +24,15 @@ from tests.brand_support import png, upload
 from tests.domain_support import add_verified
 from tests.engine_api_support import ok, publish_via_api, settle, start_via_api
 from tests.engine_support import running_workers
-from tests.mail_support import bodies, follow, links, smtp_server
-from tests.support import CSRF_RE, PASSWORD, World, as_key, as_user
+from tests.mail_support import (
+    bodies,
+    follow,
+    links,
+    post_form_on,
+    signed_in_on,
+    smtp_server,
+)
+from tests.support import World, as_key, as_user
 
 DOMAIN = "portal.ws-a.example"
 BASE = f"https://{DOMAIN}"
@@ -99,24 +106,12 @@ def branded(message: EmailMessage, logo: str, *says: str) -> str:
     return action
 
 
-def csrf(client: Any, url: str) -> str:
-    match = CSRF_RE.search(follow(client, url).get_data(as_text=True))
-    assert match, url
-    return match.group(1)
-
-
 def post_form(client: Any, path: str, **data: str) -> Any:
-    """A form on A's domain posted as a browser does over https (with its Referer)."""
-    url = BASE + path
-    return client.post(path, base_url=BASE, headers={"Referer": url},
-                       data={**data, "csrf_token": csrf(client, url)})
+    return post_form_on(client, BASE, path, **data)
 
 
 def signed_in_on_domain(app: Any, email: str) -> Any:
-    client = app.test_client()
-    answer = post_form(client, "/login", email=email, password=PASSWORD)
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    return client
+    return signed_in_on(app, BASE, email)
 
 
 def page_text(response: Any, status: int = 200) -> str:

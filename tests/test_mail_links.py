@@ -21,6 +21,7 @@ from overture.tenants import domains
 from tests.console_support import browse
 from tests.domain_support import add_verified
 from tests.engine_api_support import ok
+from tests.mail_support import follow, links, signed_in_on
 from tests.recovery_support import (
     mails,
     outbox,  # noqa: F401  (fixture)
@@ -105,6 +106,41 @@ def test_links_mailed_from_a_tenants_domain_stay_there_and_the_platforms_stay_it
     assert mail.subject == "Reset your Overture password"
 
 
+def end_run(world: Any, workflow_id: str, status: RunStatus) -> str:
+    """A run of the workflow, ended with `status` as the engine ends one."""
+    with scoped_to(world.tenants["a"].id):
+        workflow = workflows.get_workflow(workflow_id)
+        workflows.publish(workflow, None)
+        run, _ = runs.start_run(workflow, {}, "api")
+        flow.finish_run(run, status, error={"code": "declined",
+                                            "message": "the card was declined"})
+        db.session.commit()
+        return str(run.id)
+
+
+@pytest.mark.usefixtures("outbox")
+def test_a_mailed_run_link_opens_the_run_on_the_domain_for_agency_staff_too(
+        app, world, dns_zone):
+    add_verified(world, "a_admin", "a", DOMAIN, dns_zone)
+    builder = as_user(app, world, "a_builder")
+    made = ok(builder.post("/workflows", json={"name": "Charges", "definition": {
+        "steps": [{"id": "t", "type": "transform", "output": "ok"}]}}), 201)
+    ok(builder.patch(f"/workflows/{made['id']}", json={
+        "failure_alerts": True, "failure_recipients": ["a.admin@people.example.com"]}))
+    run_id = end_run(world, made["id"], RunStatus.FAILED)
+    (mail,) = mails()
+    (link,) = [u for u in links(mail.text_body) if "/runs/" in u]
+    assert link == f"https://{DOMAIN}/runs/{run_id}"
+    # Northwind's owner reaches A through the agency (one membership: Northwind's): on
+    # A's domain the console acts in A, so the link opens the run.
+    for handle in ("a_admin", "nw_owner"):
+        page = follow(signed_in_on(app, f"https://{DOMAIN}", world.users[handle].email),
+                      link)
+        assert page.status_code == 200, (handle, page.status_code)
+        assert "Charges" in page.get_data(as_text=True) and run_id in page.get_data(
+            as_text=True)
+
+
 @pytest.mark.usefixtures("outbox")
 def test_failure_alerts_go_to_the_workspaces_staff_the_workflow_names(app, world):
     builder = as_user(app, world, "a_builder")
@@ -129,13 +165,7 @@ def test_failure_alerts_go_to_the_workspaces_staff_the_workflow_names(app, world
                                            "a.admin@people.example.com"]
 
     def fail(status: RunStatus) -> None:
-        with scoped_to(world.tenants["a"].id):
-            workflow = workflows.get_workflow(made["id"])
-            workflows.publish(workflow, None)
-            run, _ = runs.start_run(workflow, {}, "api")
-            flow.finish_run(run, status, error={"code": "declined",
-                                                "message": "the card was declined"})
-            db.session.commit()
+        end_run(world, made["id"], status)
 
     fail(RunStatus.FAILED)
     assert sorted(m.to_address for m in mails()) == ["a.admin@people.example.com",
