@@ -1,5 +1,6 @@
 """Every mapped table, imported in one place for Alembic and `create_all`."""
 
+from overture.billing import alerts as billing_alerts  # noqa: F401
 from overture.billing import usage  # noqa: F401
 from overture.connectors import models as connectors_models  # noqa: F401
 from overture.connectors import openapi_models  # noqa: F401
@@ -17,6 +18,7 @@ from overture.tenants import (
     brand_models,  # noqa: F401
     domain_models,  # noqa: F401
     invitations_models,  # noqa: F401
+    mail_server_models,  # noqa: F401
     mfa_models,  # noqa: F401
     sso_models,  # noqa: F401
     vault_models,  # noqa: F401

@@ -105,7 +105,7 @@ def test_mail_queued_message_is_delivered_as_html_and_text(app_ctx, sent, smtp_s
     assert received.get_content_type() == "multipart/alternative"
     text = received.get_body(("plain",)).get_content()
     html = received.get_body(("html",)).get_content()
-    assert "Hello Ada," in text and "<p>Hello Ada,</p>" in html
+    assert "Hello Ada," in text and ">Hello Ada,</p>" in html
     row = stored(message_id)
     assert (row.status, row.attempts, row.last_error) == (MailStatus.SENT, 0, None)
     assert row.sent_at is not None

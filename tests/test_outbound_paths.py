@@ -21,14 +21,16 @@ from overture.connectors.oauth import complete
 from overture.orchestration.llm import errors
 from overture.orchestration.llm.calls import ModelSettings, chat
 from overture.orchestration.llm.types import Message
+from overture.platform import mail, mail_delivery
 from overture.platform.db import db, scoped_to
 from overture.tenants.vault_models import Credential
 from tests.agent_fakes import FakeAnthropic, FakeOpenAI, answer, create_agent
 from tests.connector_library_support import call, connect
+from tests.engine_api_support import ok
 from tests.engine_support import publish, rows_of, running_workers, start, wait_for
 from tests.outbound_scan import scan_source, scan_tree
 from tests.outbound_support import listening
-from tests.support import as_user
+from tests.support import as_key, as_user
 from tests.vault_support import make_credential
 
 # The outbound paths the scan finds, and the test below that proves each refuses.
@@ -42,6 +44,7 @@ OUTBOUND_PATHS = {
     "overture/orchestration/llm/openai_provider.py": "test_outbound_model_providers_refuse",
     "overture/orchestration/llm/anthropic_provider.py": "test_outbound_model_providers_refuse",
     "overture/tenants/oidc.py": "test_outbound_sso_provider_refuses_loopback",
+    "overture/platform/mail_transport.py": "test_outbound_tenant_mail_server_refuses_loopback",
 }
 
 
@@ -273,6 +276,28 @@ def test_outbound_smtp_imap_postgres_refuse_loopback(app, world, no_allowlist):
         _, imap = connect(app, world, "imap", None, {**server, "host": "[::ffff:127.0.0.1]"})
         with scoped_to(world.tenants["a"].id), pytest.raises(DestinationBlocked):
             polling.poll(db.session.get(Connection, imap), "new_email", {})
+        assert listener.connections() == 0
+
+
+def test_outbound_tenant_mail_server_refuses_loopback(app, world, monkeypatch):
+    """A tenant's own SMTP server is a tenant-supplied place: saved while the
+    operator allowed loopback, it is refused at delivery once that is withdrawn (a
+    name can come to resolve to a private address after it was saved)."""
+    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.0/8")
+    monkeypatch.setitem(app.extensions, mail.SENDER, lambda message_id, delay_ms: None)
+    with listening() as listener:
+        admin = as_key(app, world, "a_admin")
+        saved = admin.put("/mail-server", json={
+            "host": "127.0.0.1", "port": listener.port, "security": "none",
+            "from_address": "hello@ws-a.example"})
+        assert saved.status_code == 200, saved.get_data(as_text=True)
+        monkeypatch.delenv("OVERTURE_OUTBOUND_ALLOWLIST")
+        message = ok(admin.post("/mail-server/test"), 202)
+        app.extensions[mail_delivery.EXTENSION].fn(message["id"])
+        shown = ok(admin.get(f"/mail-server/test/{message['id']}"))
+        assert shown["status"] == "pending" and shown["attempts"] == 1
+        assert shown["last_error"].startswith("BlockedDestination") and \
+            "not a public address" in shown["last_error"]
         assert listener.connections() == 0
 
 

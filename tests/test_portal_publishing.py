@@ -51,7 +51,8 @@ def test_a_builder_publishes_a_workflow_with_the_steps_customers_see(app, world)
                                        "show_output": True}))
     assert shown["published"] and shown["label"] == "refunds"  # the name, until changed
     assert shown["visible_steps"] == ["summary"] and shown["show_output"]
-    assert shown["portal_url"] == f"/portal/ws-a/start/{wid}"
+    public = app.extensions["overture.settings"].public_url  # no verified domain
+    assert shown["portal_url"] == f"{public}/portal/ws-a/start/{wid}"
     assert [s["id"] for s in shown["steps"]] == ["lookup", "summary", "confirm", "done"]
     assert shown["steps"][0] == {"id": "lookup", "name": "CRM lookup", "type": "transform"}
 
@@ -62,7 +63,7 @@ def test_a_builder_publishes_a_workflow_with_the_steps_customers_see(app, world)
     assert changed["visible_steps"] == ["summary", "done"]
 
     listed = ok(builder.get("/portal/publications"))
-    assert listed["portal_url"] == "/portal/ws-a/"
+    assert listed["portal_url"] == f"{public}/portal/ws-a/"
     assert [(p["kind"], p["workflow_id"]) for p in listed["items"]] == [("workflow", wid)]
     assert ok(builder.get("/portal/publications?kind=agent"))["items"] == []
     assert builder.get("/portal/publications?kind=robot").status_code == 422
@@ -101,7 +102,8 @@ def test_agents_are_published_too(app, world):
     path = f"/portal/agents/{portal.agent_id}"
     shown = ok(builder.get(path))
     assert (shown["kind"], shown["label"], shown["published"]) == ("agent", "Help desk", True)
-    assert shown["portal_url"] == f"/portal/ws-a/chat/{portal.agent_id}"
+    public = app.extensions["overture.settings"].public_url
+    assert shown["portal_url"] == f"{public}/portal/ws-a/chat/{portal.agent_id}"
     assert builder.put(path, json={"visible_steps": ["x"]}).status_code == 422
     assert ok(builder.put(path, json={"published": False}))["published"] is False
 

@@ -12,10 +12,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 
-from overture.orchestration import flow
+from overture.orchestration import flow, notifications
 from overture.orchestration.models import Approval, ApprovalStatus, Run, StepRun, StepStatus
 from overture.orchestration.outcomes import AwaitApproval, Completed, StepFailed
 from overture.platform import audit
@@ -46,6 +47,7 @@ def open_approval(run: Run, row: StepRun, spec: AwaitApproval) -> Approval:
                  details={"run_id": str(run.id), "step": row.step_id,
                           "assignee_role": spec.assignee_role,
                           "assignee_user_id": str(assignee) if assignee else None})
+    notifications.approval_requested(approval, run, _mail_token(approval))
     return approval
 
 
@@ -159,6 +161,7 @@ def _escalate(approval: Approval) -> None:
     db.session.refresh(approval)
     audit.record("approval.escalated", target_type="approval", target_id=approval.id,
                  details={"to_role": approval.assignee_role})
+    notifications.approval_escalated(approval, _mail_token(approval))
 
 
 def due_approvals() -> list[Approval]:
@@ -172,6 +175,12 @@ def due_approvals() -> list[Approval]:
 def link_token(approval: Approval, secret_key: str) -> str:
     return URLSafeSerializer(secret_key, salt=LINK_SALT).dumps(
         {"a": str(approval.id), "t": str(approval.tenant_id), "n": approval.link_nonce})
+
+
+def _mail_token(approval: Approval) -> str:
+    """The token of the link mailed to the assignees: the same signed link the API hands
+    out (`POST /approvals/<id>/link`)."""
+    return link_token(approval, current_app.config["SECRET_KEY"])
 
 
 def read_link(token: str, secret_key: str) -> tuple[uuid.UUID, uuid.UUID, str]:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from overture.billing.usage import record_usage
-from overture.orchestration import dispatch, expressions, hotpath
+from overture.orchestration import dispatch, expressions, hotpath, notifications
 from overture.orchestration.definition import Graph
 from overture.orchestration.ledger import Ledger
 from overture.orchestration.models import (
@@ -540,6 +540,7 @@ def finish_run(run: Run, status: RunStatus, output: Any = None,
                                                       "message": "the parent run ended"})
     audit.record(f"run.{status}", target_type="run", target_id=run.id,
                  details={"workflow_id": str(run.workflow_id), "error": error})
+    notifications.run_failed(run)  # when the workflow asks for failure alerts
     if run.parent_step_run_id is not None:
         _resume_parent(run)
 

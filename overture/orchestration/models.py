@@ -41,6 +41,11 @@ class Workflow(TenantOwned, db.Model):
         ForeignKey("credentials.id", ondelete="SET NULL"))
     # Off: the webhook keeps its URL and secret but refuses calls (409) and starts nothing.
     webhook_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Mail the failure of a run (orchestration/notifications.py): to these members'
+    # addresses, or (empty) to the workflow's maker, else the owners and admins.
+    failure_alerts: Mapped[bool] = mapped_column(default=False, server_default=false())
+    failure_recipients: Mapped[list[str]] = mapped_column(JSON, default=list,
+                                                          server_default="[]")
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     archived_at: Mapped[datetime | None]

@@ -10,15 +10,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from overture.orchestration import definition
+from overture.orchestration import definition, notifications
 from overture.orchestration.models import Workflow, WorkflowVersion
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, save_named, utcnow
 from overture.platform.errors import NotFound, ValidationFailed
 from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
-from overture.tenants import credentials
+from overture.tenants import credentials, members
 from overture.tenants.credentials import get_credential
+from overture.tenants.users import normalize_email
 
 MAX_DEFINITION_STEPS = 2000
 
@@ -206,3 +207,38 @@ def set_webhook_credential(access: Any, workflow: Workflow,
     workflow.webhook_credential_id = credential_id
     audit.record("workflow.webhook_signing", target_type="workflow", target_id=workflow.id,
                  details={"credential_id": str(credential_id) if credential_id else None})
+
+
+def set_failure_alerts(workflow: Workflow, enabled: bool | None = None,
+                       recipients: list[str] | None = None) -> None:
+    """Turn failure mail on or off, and name who gets it (staff of this workspace, by
+    address; an empty list: the workflow's maker, else its owners and admins)."""
+    changes: dict[str, Any] = {}
+    if recipients is not None:
+        cleaned = _failure_recipients(workflow, recipients)
+        if cleaned != list(workflow.failure_recipients or []):
+            workflow.failure_recipients = changes["recipients"] = cleaned
+    if enabled is not None and enabled != workflow.failure_alerts:
+        workflow.failure_alerts = changes["enabled"] = enabled
+    if changes:
+        audit.record("workflow.failure_alerts", target_type="workflow",
+                     target_id=workflow.id, details=changes)
+
+
+def _failure_recipients(workflow: Workflow, raw: list[str]) -> list[str]:
+    if len(raw) > notifications.MAX_RECIPIENTS:
+        raise ValidationFailed.field("failure_recipients",
+                                     f"at most {notifications.MAX_RECIPIENTS} addresses")
+    cleaned: list[str] = []
+    for address in raw:
+        email = normalize_email(str(address), "failure_recipients")
+        if email not in cleaned:
+            cleaned.append(email)
+    staff = {u.email.lower() for u in members.active_staff(workflow.tenant_id, emails=cleaned)}
+    strangers = [e for e in cleaned if e not in staff]
+    if strangers:
+        raise ValidationFailed.field("failure_recipients", (
+            "failure alerts go to this workspace's staff only, and "
+            f"{'this is not a member' if len(strangers) == 1 else 'these are not members'}"
+            f": {', '.join(strangers)}"))
+    return cleaned

@@ -94,7 +94,9 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_SMTP_USER", "unset: no authentication", "User name for the mail relay."),
     ("OVERTURE_SMTP_PASSWORD", "unset", "Password for the mail relay."),
     ("OVERTURE_MAIL_FROM", "`Overture <noreply@localhost>`",
-     "The `From` of platform mail."),
+     "The `From` of platform mail. Mail about a tenant goes from its address under the "
+     "tenant's sender name (or from the tenant's own SMTP server's address): with "
+     "white-label clients, choose an address that names no product."),
     ("OVERTURE_DNS_NAMESERVERS", "unset: the system's resolvers (`/etc/resolv.conf`)",
      "Addresses of the DNS resolvers that verify custom domains (their TXT records), "
      "comma-separated (`1.1.1.1, 9.9.9.9`)."),

@@ -13,10 +13,12 @@ The outbox is platform-level, like `users`: mail on a tenant's behalf names that
 tenant in `sender_tenant_id` (for its brand), which is not ownership, so the table has
 no `tenant_id` and no row-level security, and only platform code reaches it by id.
 
-Templates are `mail_templates/<name>.html` (autoescaped) and `<name>.txt`; the text
-template sets the subject with `{% set subject = ... %}`. Both see `brand`, from the
-resolver a higher floor registers with `set_brand_resolver` (this floor cannot look tenants
-up itself), and the caller's context.
+Templates are `mail_templates/<name>.html` (autoescaped, extending `_layout.html`) and
+`<name>.txt` (ending with `_signature.txt`); the text template sets the subject with
+`{% set subject = ... %}`. Both see `brand`, from the resolver a higher floor registers
+with `set_brand_resolver` (this floor cannot look tenants up itself), and the caller's
+context. The brand's sender name and support address (the Reply-To) are kept on the row
+when the mail is queued, so its headers and its body always show the same brand.
 """
 
 from __future__ import annotations
@@ -42,7 +44,14 @@ TEMPLATES = Path(__file__).with_name("mail_templates")
 OUTBOX = "overture_mail_outbox"
 SENDER = "overture.mail_sender"
 RESEND_AFTER = timedelta(seconds=60)  # a due row this long past its time lost its message
-DEFAULT_BRAND: dict[str, Any] = {"name": "Overture"}
+# What a mail template may read of `brand` (the resolver's values go over these).
+DEFAULT_BRAND: dict[str, Any] = {
+    "name": "Overture", "product_name": "Overture", "sender_name": "Overture",
+    "logo_url": None, "primary": "#3451d1", "on_primary": "#ffffff", "accent": "#7d93ff",
+    "font_family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+    "support_email": None, "support_url": None, "legal_footer": None, "white_label": False,
+    "base_url": "",
+}
 BrandResolver = Callable[[uuid.UUID | None], Mapping[str, Any]]
 MailSender = Callable[[uuid.UUID, int | None], None]
 
@@ -67,6 +76,9 @@ class OutboxMessage(IdMixin, db.Model):
     sent_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     sender_tenant_id: Mapped[uuid.UUID | None]
+    # The From name and Reply-To of the brand the mail is about (None: the platform's).
+    sender_name: Mapped[str | None] = mapped_column(String(120))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
 
 
 _environment = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined,
@@ -86,13 +98,15 @@ def set_brand_resolver(resolver: BrandResolver | None) -> BrandResolver:
 
 
 def brand_for(tenant_id: uuid.UUID | None) -> dict[str, Any]:
-    return {**DEFAULT_BRAND, **dict(_brand_resolver(tenant_id) or {})}
+    base = current_app.extensions["overture.settings"].public_url if has_app_context() else ""
+    return {**DEFAULT_BRAND, "base_url": base, **dict(_brand_resolver(tenant_id) or {})}
 
 
 def render(template: str, context: Mapping[str, Any],
-           tenant_id: uuid.UUID | None = None) -> tuple[str, str, str]:
+           tenant_id: uuid.UUID | None = None,
+           brand: Mapping[str, Any] | None = None) -> tuple[str, str, str]:
     """(subject, html, text) of a template pair."""
-    values = {**context, "brand": brand_for(tenant_id)}
+    values = {**context, "brand": brand if brand is not None else brand_for(tenant_id)}
     text_module = _environment.get_template(f"{template}.txt").make_module(values)
     subject = " ".join(str(getattr(text_module, "subject", "")).split())
     if not subject:
@@ -103,11 +117,19 @@ def render(template: str, context: Mapping[str, Any],
 
 def queue_mail(to: str, template: str, context: Mapping[str, Any] | None = None,
                tenant_id: uuid.UUID | None = None) -> OutboxMessage:
-    """Add the mail to the current transaction; it is sent once that commits."""
-    subject, html, text = render(template, context or {}, tenant_id)
+    """Add the mail to the current transaction; it is sent once that commits. With a
+    `tenant_id` the mail carries that tenant's brand: its body, its sender name and its
+    support address as the Reply-To."""
+    brand = brand_for(tenant_id)
+    subject, html, text = render(template, context or {}, brand=brand)
+    sender_name = reply_to = None
+    if tenant_id is not None:
+        sender_name = str(brand.get("sender_name") or "").strip()[:120] or None
+        reply_to = str(brand.get("support_email") or "").strip()[:320] or None
     message = OutboxMessage(id=uuid.uuid4(), to_address=to, subject=subject, html_body=html,
                             text_body=text, template=template, status=MailStatus.PENDING,
-                            attempts=0, next_attempt_at=utcnow(), sender_tenant_id=tenant_id)
+                            attempts=0, next_attempt_at=utcnow(), sender_tenant_id=tenant_id,
+                            sender_name=sender_name, reply_to=reply_to)
     db.session.add(message)
     after_commit.defer(db.session(), OUTBOX, message.id)
     return message

@@ -1,10 +1,11 @@
 """Delivery of the mail outbox: the Dramatiq actor `send_mail` on the `mail` queue.
 
-The relay is the installation's own (`OVERTURE_SMTP_*`), like its database and Redis,
-so it is reached directly rather than through the outbound guard that stands between
-tenants and the network. Without `OVERTURE_SMTP_HOST` (embedded mode) a message is
-delivered to the local mailbox: it stays in the table, marked sent, and its text goes
-to the log.
+A mail about a tenant that has its own SMTP server (or whose agency has one) leaves
+through that server (`platform/mail_transport.py`, behind the outbound guard), from its
+address. Everything else goes through the installation's relay (`OVERTURE_SMTP_*`),
+which is the installation's own, like its database and Redis, so it is reached
+directly. Without `OVERTURE_SMTP_HOST` (embedded mode) such a message is delivered to
+the local mailbox: it stays in the table, marked sent, and its text goes to the log.
 
 A worker first claims the row: pending and due, its `next_attempt_at` moves LEASE
 ahead in one statement, so a duplicate message (or a resend by the scheduler) finds it
@@ -27,7 +28,7 @@ import dramatiq
 from flask import current_app
 from sqlalchemy import or_, update
 
-from overture.platform import mail
+from overture.platform import mail, mail_transport
 from overture.platform.config import Settings
 from overture.platform.db import db, utcnow
 from overture.platform.logging import get_logger
@@ -86,41 +87,63 @@ def deliver(message_id: uuid.UUID) -> str | None:
     message = db.session.get(OutboxMessage, message_id, populate_existing=True)
     assert message is not None
     to_address, text = message.to_address, message.text_body
+    transport: mail_transport.Transport | None = None
     try:
-        email = build_email(message, settings)  # a header it refuses fails like the relay
-        db.session.commit()  # no transaction stays open while the relay answers
-        if settings.smtp_host:
+        # Opening a tenant's sign-in from the vault records its use and commits.
+        transport = mail_transport.transport_for(message.sender_tenant_id)
+        message = db.session.get(OutboxMessage, message_id)
+        assert message is not None
+        email = build_email(message, settings, transport)  # a refused header fails too
+        db.session.commit()  # no transaction stays open while the server answers
+        if transport is not None:
+            mail_transport.send(email, transport, SMTP_TIMEOUT)
+        elif settings.smtp_host:
             transmit(email, settings)
         else:
             log.info("mail.local_mailbox", message_id=str(message_id), to=to_address,
                      subject=str(email["Subject"]), text=text)
     except Exception as error:
-        return _failed(message_id, error)
-    return _record(message_id, status=MailStatus.SENT, sent_at=utcnow(), last_error=None,
-                   next_attempt_at=None)
+        said = f"{type(error).__name__}: {error}"
+        said = transport.scrub(said) if transport is not None else said
+        status = _failed(message_id, said)
+        if transport is not None:
+            mail_transport.report(transport, said)
+        return status
+    status = _record(message_id, status=MailStatus.SENT, sent_at=utcnow(), last_error=None,
+                     next_attempt_at=None)
+    if transport is not None:
+        mail_transport.report(transport, None)
+    return status
 
 
-def build_email(message: OutboxMessage, settings: Settings) -> EmailMessage:
+def build_email(message: OutboxMessage, settings: Settings,
+                transport: mail_transport.Transport | None = None) -> EmailMessage:
     email = EmailMessage()
-    email["From"] = sender(message, settings)
+    email["From"] = sender(message, settings, transport)
     email["To"] = message.to_address
+    if message.reply_to:
+        email["Reply-To"] = message.reply_to
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=False)
-    domain = parseaddr(settings.mail_from)[1].rpartition("@")[2] or "localhost"
+    # The sending address's own domain: a white-label mail names no other.
+    domain = parseaddr(str(email["From"]))[1].rpartition("@")[2] or "localhost"
     email["Message-ID"] = make_msgid(idstring=message.id.hex, domain=domain)
     email.set_content(message.text_body)
     email.add_alternative(message.html_body, subtype="html")
     return email
 
 
-def sender(message: OutboxMessage, settings: Settings) -> str:
-    """The installation's address, under the name of the brand the mail is about (its
-    `sender_name`); the platform's own mail keeps OVERTURE_MAIL_FROM as it is."""
-    if message.sender_tenant_id is None:
-        return settings.mail_from
-    name = str(mail.brand_for(message.sender_tenant_id).get("sender_name") or "").strip()
-    address = parseaddr(settings.mail_from)[1]
-    return formataddr((name, address)) if name and address else settings.mail_from
+def sender(message: OutboxMessage, settings: Settings,
+           transport: mail_transport.Transport | None = None) -> str:
+    """The sending server's address (a tenant's own server's, else the installation's)
+    under the name of the brand the mail is about; the platform's own mail keeps
+    OVERTURE_MAIL_FROM as it is."""
+    address = transport.from_address if transport is not None else \
+        parseaddr(settings.mail_from)[1]
+    name = (message.sender_name or "").strip()
+    if message.sender_tenant_id is None or not name or not address:
+        return address if transport is not None else settings.mail_from
+    return formataddr((name, address))
 
 
 def transmit(email: EmailMessage, settings: Settings) -> None:
@@ -139,14 +162,14 @@ def transmit(email: EmailMessage, settings: Settings) -> None:
         server.send_message(email)
 
 
-def _failed(message_id: uuid.UUID, error: Exception) -> str | None:
+def _failed(message_id: uuid.UUID, error: str) -> str | None:
     db.session.rollback()
     message = db.session.get(OutboxMessage, message_id)
     if message is None:
         db.session.rollback()
         return None
     message.attempts += 1
-    message.last_error = f"{type(error).__name__}: {error}"[:2000]
+    message.last_error = error[:2000]
     retry = message.attempts < MAX_ATTEMPTS
     delay_ms = RETRY_DELAYS_MS[min(message.attempts, len(RETRY_DELAYS_MS)) - 1]
     if retry:
@@ -156,7 +179,7 @@ def _failed(message_id: uuid.UUID, error: Exception) -> str | None:
     attempts, status = message.attempts, message.status
     db.session.commit()
     log.warning("mail.delivery_failed", message_id=str(message_id), attempts=attempts,
-                error=f"{type(error).__name__}: {error}", final=not retry)
+                error=error, final=not retry)
     if retry:
         _send_later(message_id, delay_ms)
     return status

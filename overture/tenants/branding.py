@@ -17,14 +17,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, has_app_context
+from flask import has_app_context
 from sqlalchemy import delete, select
 
 from overture.platform import audit, mail
 from overture.platform.db import db, in_tenant
 from overture.platform.errors import Forbidden, ValidationFailed
 from overture.platform.validation import text_problem
-from overture.tenants import brand_images, brand_style
+from overture.tenants import brand_images, brand_style, domains
 from overture.tenants.access import Access, memberships_of
 from overture.tenants.brand_models import Brand, BrandAsset
 from overture.tenants.models import Tenant, TenantKind, TenantStatus, User
@@ -363,11 +363,14 @@ def _drop(tenant_id: uuid.UUID, name: str) -> None:
 
 
 def mail_brand(tenant_id: uuid.UUID | None) -> dict[str, Any]:
-    """The brand a mail about `tenant_id` carries (platform/mail.py's resolver), with
-    absolute image URLs, as a mail client needs."""
+    """The brand a mail about `tenant_id` carries (platform/mail.py's resolver): image
+    URLs absolute on the tenant's own address (its verified domain, else the
+    installation's), as a mail client needs, and that address as `base_url`. A URL
+    rather than an attached image: a logo may weigh up to a megabyte, and every alert
+    would carry it; the URL names the image for ever (immutable, cached)."""
     brand = effective(tenant_id)
-    values = {**brand.public(), "name": brand.product_name}
-    base = current_app.extensions["overture.settings"].public_url if has_app_context() else ""
+    base = domains.public_base_url(tenant_id) if has_app_context() else ""
+    values = {**brand.public(), "name": brand.product_name, "base_url": base}
     for key in ("logo_url", "logo_dark_url", "favicon_url"):
         if values[key]:
             values[key] = base.rstrip("/") + values[key]

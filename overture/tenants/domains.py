@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 
 from overture.platform import audit, resolver
 from overture.platform.config import Settings
-from overture.platform.db import db, get_or_404, unscoped, utcnow
+from overture.platform.db import db, get_or_404, in_tenant, unscoped, utcnow
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.platform.pagination import Page, paginate
 from overture.tenants.access import Access
@@ -308,3 +309,26 @@ def tenant_for_host(hostname: str) -> Tenant | None:
         return None
     return domain.tenant
 
+
+
+def public_base_url(tenant_id: uuid.UUID | None) -> str:
+    """Where a tenant's people and customers reach it: `https://` and its verified
+    custom domain (the first it verified, when it has several), else the installation's
+    public URL. Every absolute link Overture mails or shows for a tenant starts here.
+
+    Only the tenant's own domain: a workspace's pages are not served on its agency's
+    domain (a portal whose slug is not the host's tenant is 404 there, and a session
+    belongs to the host it was made on). TLS ends in front of Overture on a custom
+    domain, so its links are https whatever the installation's own scheme."""
+    settings = _settings()
+    if tenant_id is None:
+        return settings.public_url
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None or not tenant.usable:
+        return settings.public_url  # its domain is not served (tenant_for_host)
+    with db.session.no_autoflush, in_tenant(tenant_id):
+        hostname = db.session.scalars(
+            select(CustomDomain.hostname).where(CustomDomain.tenant_id == tenant_id,
+                                                CustomDomain.verified_at.is_not(None))
+            .order_by(CustomDomain.verified_at, CustomDomain.hostname).limit(1)).first()
+    return f"https://{hostname}" if hostname else settings.public_url

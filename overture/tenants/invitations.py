@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,7 +25,7 @@ from overture.platform.db import db, get_or_404, scoped_to, utcnow
 from overture.platform.errors import Conflict, Forbidden, LinkNotUsable
 from overture.platform.mail import queue_mail
 from overture.platform.pagination import Page, paginate
-from overture.tenants import account_tokens, password_policy
+from overture.tenants import account_tokens, domains, password_policy
 from overture.tenants.access import Access
 from overture.tenants.account_tokens import TokenPurpose
 from overture.tenants.invitations_models import Invitation, InvitationStatus
@@ -99,14 +98,15 @@ def _send(access: Access, invitation: Invitation, tenant: Tenant) -> None:
     inviter = access.principal.user
     queue_mail(invitation.email, "invitation", {
         "tenant_name": tenant.name, "role": invitation.role,
-        "inviter_name": inviter.name or inviter.email, "accept_url": accept_url(secret),
+        "inviter_name": inviter.name or inviter.email, "accept_url": accept_url(secret, tenant),
         "expires_at": token.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
     }, tenant_id=tenant.id)
     db.session.flush()
 
 
-def accept_url(secret: str) -> str:
-    return f"{current_app.extensions['overture.settings'].public_url}/invite/{secret}"
+def accept_url(secret: str, tenant: Tenant) -> str:
+    """On the tenant's own address: the invitee meets its brand from the first page."""
+    return f"{domains.public_base_url(tenant.id)}/invite/{secret}"
 
 
 def _record(action: str, invitation: Invitation, **details: object) -> None:

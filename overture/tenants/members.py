@@ -3,17 +3,20 @@ keeps an owner."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+
 from sqlalchemy import select
 
 from overture.platform import audit
-from overture.platform.db import db, get_or_404
+from overture.platform.db import db, get_or_404, in_tenant
 from overture.platform.errors import Conflict, Forbidden, ValidationFailed
 from overture.platform.pagination import Page, paginate
 from overture.tenants import invitations
 from overture.tenants.access import Access
 from overture.tenants.invitations_models import Invitation
-from overture.tenants.models import Membership
-from overture.tenants.roles import Role, parse_role
+from overture.tenants.models import Membership, User, UserStatus
+from overture.tenants.roles import RANK, Role, parse_role
 from overture.tenants.users import normalize_email
 
 
@@ -88,3 +91,42 @@ def remove(access: Access, membership: Membership) -> None:
                  details={"user_id": str(membership.user_id), "role": membership.role})
     db.session.delete(membership)
     db.session.flush()
+
+
+# --------------------------------------------------------------------------- recipients
+
+
+def people_holding(tenant_id: uuid.UUID, roles: Iterable[Role | str]) -> list[User]:
+    """The active people holding one of `roles` in a tenant (to write to them)."""
+    wanted = [str(r) for r in roles]
+    with db.session.no_autoflush, in_tenant(tenant_id):
+        return list(db.session.scalars(
+            select(User).join(Membership, Membership.user_id == User.id)
+            .where(Membership.tenant_id == tenant_id, Membership.role.in_(wanted),
+                   User.status == UserStatus.ACTIVE)
+            .order_by(User.email)))
+
+
+def active_staff(tenant_id: uuid.UUID, *, emails: Iterable[str] | None = None,
+                 user_id: uuid.UUID | None = None) -> list[User]:
+    """Active staff (any role but the portal's `member`) of a tenant, among these
+    addresses or this person."""
+    stmt = (select(User).join(Membership, Membership.user_id == User.id)
+            .where(Membership.tenant_id == tenant_id, Membership.role != Role.MEMBER,
+                   User.status == UserStatus.ACTIVE).order_by(User.email))
+    if emails is not None:
+        stmt = stmt.where(User.email.in_([e.lower() for e in emails]))
+    if user_id is not None:
+        stmt = stmt.where(User.id == user_id)
+    with db.session.no_autoflush, in_tenant(tenant_id):
+        return list(db.session.scalars(stmt))
+
+
+def nearest_holders(tenant_id: uuid.UUID, role: Role) -> list[User]:
+    """The people holding `role`, else those of the next stronger role that anyone
+    holds: a request meant for a role nobody holds still reaches someone who may act."""
+    for candidate in reversed(RANK[:RANK.index(role) + 1]):
+        found = people_holding(tenant_id, [candidate])
+        if found:
+            return found
+    return []

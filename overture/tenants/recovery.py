@@ -38,9 +38,12 @@ REQUESTED = {TokenPurpose.PASSWORD_RESET: "auth.password_reset_requested",
 ANONYMOUS = audit.Actor("anonymous")
 
 
-def request_password_reset(email: str, link_for: LinkBuilder) -> None:
-    """Mail a reset link if `email` belongs to an active user; the caller commits."""
-    _request(TokenPurpose.PASSWORD_RESET, email, link_for)
+def request_password_reset(email: str, link_for: LinkBuilder,
+                           tenant_id: uuid.UUID | None = None) -> None:
+    """Mail a reset link if `email` belongs to an active user; the caller commits.
+    `tenant_id`: the tenant whose address the request came to, whose brand the mail
+    carries."""
+    _request(TokenPurpose.PASSWORD_RESET, email, link_for, tenant_id)
 
 
 def request_sign_in_link(email: str, link_for: LinkBuilder,

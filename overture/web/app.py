@@ -18,7 +18,7 @@ from overture.platform.config import Settings, load_settings
 from overture.platform.db import CONNECT_TIMEOUT, EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import make_broker
-from overture.tenants import vault
+from overture.tenants import mail_servers, vault
 from overture.web import (
     brand_pages,
     builder_pages,
@@ -29,6 +29,7 @@ from overture.web import (
     hooks,
     hosts,
     invitation_pages,
+    mail_links,
     mailbox_pages,
     mfa_pages,
     oauth,
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(sso_pages.bp)
     app.register_blueprint(portal.bp)
     brand_pages.install(app)  # `brand` in every template and mail; /brand-assets/
+    mail_servers.install()  # mail about a tenant leaves through its own server, if any
+    mail_links.install(app)  # after every blueprint: the pages mails link to
     app.spec_processor(docs.finish_document)
     return app
 

@@ -9,15 +9,16 @@ checks a link is rate-limited, per address and (for requests) per typed email.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, g, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.wrappers import Response
 
 from overture.platform.db import db
 from overture.platform.errors import LinkNotUsable, ValidationFailed
-from overture.tenants import recovery
+from overture.tenants import domains, recovery
 from overture.tenants.users import normalize_email
 from overture.web.extensions import client_address, limiter
 from overture.web.signin_flow import complete_sign_in
@@ -54,10 +55,16 @@ link_checks = limiter.shared_limit(LINK_CHECKS_PER_ADDRESS, scope="emailed-link-
                                    key_func=client_address)
 
 
+def host_tenant_id() -> uuid.UUID | None:
+    """The tenant whose verified domain this request came to: a mail it asks for is
+    about that tenant (its brand, its address)."""
+    return g.get("host_tenant_id")  # type: ignore[no-any-return]
+
+
 def absolute_link(endpoint: str, token: str) -> str:
-    """A link for a mail: on the installation's public URL, whatever Host was sent."""
-    public = current_app.extensions["overture.settings"].public_url
-    return public + url_for(endpoint, token=token)
+    """A link for a mail: on the public address of the tenant whose domain the request
+    came to, else the installation's, whatever Host was sent."""
+    return domains.public_base_url(host_tenant_id()) + url_for(endpoint, token=token)
 
 
 def link_not_usable(error: LinkNotUsable, ask_again: str) -> tuple[str, int]:
@@ -78,7 +85,8 @@ def _too_many(error: RateLimitExceeded) -> tuple[str, int]:
     return render_template("link_rate_limited.html"), 429
 
 
-def _request_page(template: str, send: Callable[[str, recovery.LinkBuilder], None],
+def _request_page(template: str,
+                  send: Callable[[str, recovery.LinkBuilder, uuid.UUID | None], None],
                   link_for: recovery.LinkBuilder) -> str | tuple[str, int]:
     """GET shows the form; POST has `send` mail a link and answers SENT, whoever asked."""
     if request.method == "GET":
@@ -89,7 +97,7 @@ def _request_page(template: str, send: Callable[[str, recovery.LinkBuilder], Non
     except ValidationFailed as error:
         return render_template(template, sent=None, error=error.errors[0]["message"],
                                email=raw), 422
-    send(email, link_for)
+    send(email, link_for, host_tenant_id())
     db.session.commit()
     return render_template(template, sent=SENT, error=None, email="")
 

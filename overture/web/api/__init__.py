@@ -23,6 +23,7 @@ def load_endpoints() -> APIBlueprint:
         domains,
         invitations,
         knowledge,
+        mail_server,
         me,
         members,
         mfa,

@@ -10,6 +10,7 @@ from overture.orchestration import approvals
 from overture.orchestration.models import Approval
 from overture.platform.db import db
 from overture.platform.errors import Forbidden
+from overture.tenants import domains
 from overture.web.api import api
 from overture.web.api.workflow_schemas import (
     ApprovalLinkOut,
@@ -69,5 +70,5 @@ def approval_link(approval_id: str) -> dict[str, str]:
                                 str(access.role) if access.role else None):
         raise Forbidden("this approval is assigned to someone else")
     token = approvals.link_token(approval, current_app.config["SECRET_KEY"])
-    base = current_app.extensions["overture.settings"].public_url
+    base = domains.public_base_url(approval.tenant_id)
     return {"url": base + url_for("hooks.approval_page", token=token)}

@@ -14,6 +14,8 @@ from overture.orchestration.portal import publishing
 from overture.orchestration.portal.models import Publication
 from overture.platform.db import db
 from overture.platform.errors import NotFound
+from overture.tenants import domains
+from overture.tenants.models import Tenant
 from overture.web.api import api
 from overture.web.api.portal_schemas import (
     AgentPublicationIn,
@@ -28,14 +30,24 @@ from overture.web.auth import current_access, require
 TAGS = ["Portal"]
 
 
+def portal_address(tenant: Tenant) -> str:
+    """The absolute address of a workspace's portal home (the console's "Open the
+    portal")."""
+    return domains.public_base_url(tenant.id) + url_for("portal.home", slug=tenant.slug)
+
+
 def portal_url(publication: Publication | None = None) -> str:
-    """Where customers find the workspace's portal, or a workflow's form in it."""
-    slug = current_access().require_tenant().slug
+    """Where customers find the workspace's portal, or a workflow's form in it: on the
+    workspace's own address (its verified domain, else the installation's)."""
+    tenant = current_access().require_tenant()
+    slug = tenant.slug
     if publication is not None and publication.workflow_id is not None:
-        return url_for("portal.start_form", slug=slug, workflow_id=publication.workflow_id)
-    if publication is not None and publication.agent_id is not None:
-        return url_for("portal.chat", slug=slug, agent_id=publication.agent_id)
-    return url_for("portal.home", slug=slug)
+        path = url_for("portal.start_form", slug=slug, workflow_id=publication.workflow_id)
+    elif publication is not None and publication.agent_id is not None:
+        path = url_for("portal.chat", slug=slug, agent_id=publication.agent_id)
+    else:
+        path = url_for("portal.home", slug=slug)
+    return domains.public_base_url(tenant.id) + path
 
 
 def view(publication: Publication) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from overture.web.api import api
 from overture.web.api.schemas import Strict
 from overture.web.recovery_pages import (
     absolute_link,
+    host_tenant_id,
     link_checks,
     resets_per_address,
     resets_per_email,
@@ -58,7 +59,8 @@ class ResetConfirm(Strict):
 def request_password_reset(json_data: dict[str, Any]) -> dict[str, str]:
     email = normalize_email(json_data["email"])
     recovery.request_password_reset(
-        email, lambda secret: absolute_link("recovery.reset_password", secret))
+        email, lambda secret: absolute_link("recovery.reset_password", secret),
+        host_tenant_id())
     db.session.commit()
     return {"status": "accepted"}
 

@@ -24,6 +24,13 @@ class WorkflowUpdate(Strict):
         "description": "a credential whose `secret` field signs webhook calls"})
     webhook_enabled = Boolean(metadata={
         "description": "false turns the webhook off: calls get 409 and start nothing"})
+    failure_alerts = Boolean(metadata={
+        "description": "true mails each failed (or timed out) run to `failure_recipients`"})
+    failure_recipients = List(String(validate=Length(1, 320)), validate=Length(0, 20),
+                              metadata={"description": (
+                                  "addresses of staff members of this workspace; empty: "
+                                  "the person who made the workflow, else its owners and "
+                                  "admins")})
 
 
 class WorkflowOut(Schema):
@@ -35,6 +42,8 @@ class WorkflowOut(Schema):
     webhook_url = String()
     webhook_signed = Boolean()
     webhook_enabled = Boolean()
+    failure_alerts = Boolean()
+    failure_recipients = List(String())
     created_at = DateTime()
     updated_at = DateTime()
 

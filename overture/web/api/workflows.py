@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
 from overture.orchestration import workflows
 from overture.orchestration.models import Workflow, WorkflowVersion
 from overture.platform.db import db
+from overture.tenants import domains
 from overture.web.api import api
 from overture.web.api.schemas import PageQuery
 from overture.web.api.workflow_schemas import (
@@ -27,13 +26,15 @@ TAGS = ["Workflows"]
 
 def workflow_view(workflow: Workflow) -> dict[str, Any]:
     version = workflows.current_version(workflow)
-    base = current_app.extensions["overture.settings"].public_url
+    base = domains.public_base_url(workflow.tenant_id)
     return {
         "id": workflow.id, "name": workflow.name, "description": workflow.description,
         "draft": workflow.draft, "current_version": version.number if version else None,
         "webhook_url": f"{base}/hooks/{workflow.tenant_id}/{workflow.webhook_token}",
         "webhook_signed": workflow.webhook_credential_id is not None,
         "webhook_enabled": workflow.webhook_enabled,
+        "failure_alerts": workflow.failure_alerts,
+        "failure_recipients": list(workflow.failure_recipients or []),
         "created_at": workflow.created_at, "updated_at": workflow.updated_at,
     }
 
@@ -72,8 +73,8 @@ def get_workflow(workflow_id: str) -> dict[str, Any]:
 @require("workflow.edit")
 @api.input(WorkflowUpdate, arg_name="body")
 @api.output(WorkflowOut)
-@api.doc(tags=TAGS, summary="Rename, describe, replace the draft, or set up its webhook "
-                            "(signing credential, on or off)")
+@api.doc(tags=TAGS, summary="Rename, describe, replace the draft, set up its webhook "
+                            "(signing credential, on or off) or its failure alerts")
 def update_workflow(workflow_id: str, body: dict[str, Any]) -> dict[str, Any]:
     workflow = workflows.get_workflow(workflow_id)
     workflows.update_workflow(workflow, name=body.get("name"),
@@ -84,6 +85,9 @@ def update_workflow(workflow_id: str, body: dict[str, Any]) -> dict[str, Any]:
                                          body["webhook_credential_id"])
     if "webhook_enabled" in body:
         workflows.set_webhook_enabled(workflow, body["webhook_enabled"])
+    if "failure_alerts" in body or "failure_recipients" in body:
+        workflows.set_failure_alerts(workflow, body.get("failure_alerts"),
+                                     body.get("failure_recipients"))
     db.session.commit()
     return workflow_view(workflow)
 

@@ -23,6 +23,7 @@ from overture.web.console import (  # noqa: E402
     failures,
     home,
     knowledge,
+    mail_server,
     members,
     operate,
     portal_settings,
@@ -32,6 +33,7 @@ from overture.web.console import (  # noqa: E402
     signin,
     templates,
     triggers,
+    workflow_alerts,
     workspaces,
 )
 from overture.web.console.signin import (  # noqa: E402  (the pattern other pages follow)
@@ -43,6 +45,6 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
            "apikeys", "audit", "bp", "brand", "connections", "domains", "errors", "failures",
-           "home", "knowledge", "members", "operate", "portal_settings", "profile", "runs",
-           "settings", "signin",
-           "templates", "triggers", "workspaces"]
+           "home", "knowledge", "mail_server", "members", "operate", "portal_settings",
+           "profile", "runs", "settings", "signin", "templates", "triggers",
+           "workflow_alerts", "workspaces"]

@@ -3,9 +3,9 @@
 
 A page acts in one tenant, chosen in this order: the `X-Overture-Tenant` header, the
 workspace the person chose in the console (kept in their server-side session), the
-one tenant they belong to. The check is the API's own (the principal as
-`auth.current_principal` makes it, `tenants.access.enter`, `Access.require`), so a
-page never decides differently.
+tenant whose verified domain the request came to, the one tenant they belong to. The
+check is the API's own (the principal as `auth.current_principal` makes it,
+`tenants.access.enter`, `Access.require`), so a page never decides differently.
 """
 
 from __future__ import annotations
@@ -90,12 +90,16 @@ def console_access() -> Access:
         return access
     principal = console_principal()
     header = request.headers.get(TENANT_HEADER)
+    # On a tenant's own domain its pages are the default (a mailed link to a run there
+    # opens that run, for agency staff too), after a choice made on this host.
+    host = str(g.host_tenant_id) if g.get("host_tenant_id") else None
     try:
-        access = tenant_access.enter(principal, header or session.get(CHOSEN))
+        access = tenant_access.enter(principal, header or session.get(CHOSEN) or host)
     except NotFound:
-        if header or not session.get(CHOSEN):
+        if header or not (session.get(CHOSEN) or host):
             raise
-        # The chosen workspace is gone or no longer reachable: forget it, fall back.
+        # The chosen workspace is gone or no longer reachable (or this domain's tenant
+        # is not theirs): forget it, fall back.
         session.pop(CHOSEN, None)
         access = tenant_access.enter(principal, None)
     g.access = access

@@ -17,7 +17,7 @@ from flask import current_app, request
 from overture.orchestration import failures, performance, workflows
 from overture.platform.db import db, utcnow
 from overture.platform.errors import ValidationFailed
-from overture.web.console import bp
+from overture.web.console import bp, workflow_alerts
 from overture.web.console.context import console_access, page, register_nav, render
 from overture.web.console.forms import FormErrors, form_errors, status_of
 
@@ -101,7 +101,13 @@ def retry_failures() -> Any:
 @bp.get("/workflows/<workflow_id>", endpoint="workflow")
 @page("workflow.read")
 def workflow_page(workflow_id: str) -> Any:
-    workflow = workflows.get_workflow(workflow_id)
+    return render_workflow(workflows.get_workflow(workflow_id))
+
+
+def render_workflow(workflow: Any, alerts: dict[str, Any] | None = None,
+                    status: int = 200) -> Any:
+    """A workflow's page; `alerts` is its failure-alerts panel (web/console/
+    workflow_alerts.py), given when a refused form comes back to it."""
     access = console_access()
     days = _days(PERF_PERIODS)
     perf = None
@@ -110,6 +116,7 @@ def workflow_page(workflow_id: str) -> Any:
         perf = performance.workflow_performance(workflow.id, until - timedelta(days=days),
                                                 until)
     frame_builder = BUILDER if BUILDER in current_app.view_functions else None
-    return render("console/workflow.html", title=workflow.name, workflow=workflow,
+    return render("console/workflow.html", status, title=workflow.name, workflow=workflow,
                   version=workflows.current_version(workflow), perf=perf, days=days,
-                  periods=PERF_PERIODS, builder=frame_builder, can_runs=access.can(READ))
+                  periods=PERF_PERIODS, builder=frame_builder, can_runs=access.can(READ),
+                  alerts=alerts or workflow_alerts.panel(workflow))

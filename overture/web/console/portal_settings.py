@@ -15,6 +15,7 @@ from overture.orchestration import workflows
 from overture.orchestration.agents import service as agents
 from overture.orchestration.portal import publishing
 from overture.platform.db import db
+from overture.web.api.portal import portal_address
 from overture.web.console import bp
 from overture.web.console.context import console_access, page, register_nav, render
 from overture.web.console.forms import FormErrors, form_errors, status_of
@@ -35,7 +36,7 @@ def _page(errors: FormErrors | None = None, failed: str | None = None) -> Any:
                   live={w.id: w.current_version_id is not None for w in items},
                   can_edit=access.can("workflow.edit"), errors=errors or FormErrors(),
                   failed=failed, form=request.form,
-                  portal_home=url_for("portal.home", slug=access.require_tenant().slug))
+                  portal_home=portal_address(access.require_tenant()))
 
 
 @bp.get("/portal-settings", endpoint="portal_settings")

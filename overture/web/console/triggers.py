@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterError
-from flask import current_app, flash, redirect, request, url_for
+from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from overture.connectors import connections, registry
@@ -19,6 +19,7 @@ from overture.orchestration import scheduler, triggers, workflows
 from overture.orchestration.models import Schedule, Workflow
 from overture.platform.db import db, utcnow
 from overture.platform.errors import ValidationFailed
+from overture.tenants import domains
 from overture.web.console import bp
 from overture.web.console.context import console_access, page, register_nav, render
 from overture.web.console.forms import FormErrors, form_errors, status_of
@@ -53,7 +54,7 @@ def _sources(conns: Any) -> list[tuple[str, str]]:
 
 
 def webhook_url(workflow: Workflow) -> str:
-    base = current_app.extensions["overture.settings"].public_url
+    base = domains.public_base_url(workflow.tenant_id)
     return f"{base}/hooks/{workflow.tenant_id}/{workflow.webhook_token}"
 
 

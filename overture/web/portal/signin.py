@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from overture.platform.db import db
 from overture.platform.errors import LinkNotUsable, ValidationFailed
 from overture.platform.logging import get_logger
-from overture.tenants import recovery
+from overture.tenants import domains, recovery
 from overture.tenants.users import normalize_email, sign_in, sign_out
 from overture.web import sessions
 from overture.web.console.signin import FAILED_LOGIN, password_per_address, password_per_email
@@ -85,10 +85,12 @@ def request_link() -> tuple[str, int]:
     except ValidationFailed as error:
         return render("portal/link_request.html", 422, sent=None, email=raw,
                       error=error.errors[0]["message"])
-    public = current_app.extensions["overture.settings"].public_url
+    # On the portal's own address (its domain, if verified), where the session is made.
+    tenant_id = workspace().id
+    base = domains.public_base_url(tenant_id)
     recovery.request_sign_in_link(
-        email, lambda secret: public + url_for("portal.use_link", token=secret),
-        tenant_id=workspace().id)
+        email, lambda secret: base + url_for("portal.use_link", token=secret),
+        tenant_id=tenant_id)
     db.session.commit()
     return render("portal/link_request.html", sent=SENT, error=None, email="")
 
