@@ -42,6 +42,14 @@ EMAIL = "owner@bench.example.com"
 CODES = ["http_5xx", "timeout", "agent_failed", "interrupted"]
 
 
+def id_at(moment: datetime, rand: random.Random) -> uuid.UUID:
+    """A UUIDv7 of `moment`, as `platform.ids.new_id` would have made it then: lists
+    page by id, so ids must follow time as they do in a real database."""
+    ms = int(moment.timestamp() * 1000) & 0xFFFFFFFFFFFF
+    return uuid.UUID(int=ms << 80 | 0x7 << 76 | rand.getrandbits(12) << 64 | 0b10 << 62
+                     | rand.getrandbits(62))
+
+
 def agent_config(name: str) -> dict[str, Any]:
     return {"name": name, "instructions": f"You are {name}.",
             "model": {"provider": "local", "model": "local-echo"}}
@@ -173,7 +181,7 @@ def _rows(conn: Any, tenant_id: uuid.UUID, runs: int, workflows: int, user_id: u
         error = {"code": code, "step": "act", "message": f"run {i} failed"} \
             if status == "failed" else None
         done = created + timedelta(seconds=rand.uniform(0.1, 5))
-        run_id = uuid.uuid4()
+        run_id = id_at(created, rand)
         failed_run = failed_run or (run_id if status == "failed" else None)
         run_rows.append({"id": run_id, "tenant_id": tenant_id, "workflow_id": flows[flow]["id"],
                          "version_id": versions[flow][i % VERSIONS]["id"], "status": status,
@@ -182,8 +190,9 @@ def _rows(conn: Any, tenant_id: uuid.UUID, runs: int, workflows: int, user_id: u
                          "created_at": created, "started_at": created,
                          "finished_at": None if status == "running" else done,
                          "tokens": 120, "cost": Decimal("0.0012")})
-        for step_id, step_type in (("triage", "agent"), ("act", "transform")):
-            step_status, step_error, step_run_id = "succeeded", None, uuid.uuid4()
+        for n, (step_id, step_type) in enumerate((("triage", "agent"), ("act", "transform"))):
+            step_run_id = id_at(created + timedelta(milliseconds=n), rand)
+            step_status, step_error = "succeeded", None
             if status == "failed" and step_id == "act":
                 step_status, step_error = "failed", {"code": code, "message": "failed"}
             elif status == "running" and step_id == "act":
@@ -194,16 +203,17 @@ def _rows(conn: Any, tenant_id: uuid.UUID, runs: int, workflows: int, user_id: u
             step_rows.append({"id": step_run_id, "tenant_id": tenant_id, "run_id": run_id,
                               "step_id": step_id, "step_type": step_type,
                               "created_at": created, "status": step_status,
-                              "enqueued_at": created, "started_at": created,
+                              "enqueued_at": created,
+                              "started_at": None if step_status == "queued" else created,
                               "finished_at": done if step_status in ("succeeded", "failed")
                               else None, "error": step_error, "input": {"n": i},
                               "output": {"status": "ok", "confidence": rand.random()}})
         for metric, quantity in (("agent_invocations", 1), ("llm_input_tokens", 100),
                                  ("llm_output_tokens", 20), ("llm_cost", "0.0012")):
-            usage_rows.append({"tenant_id": tenant_id, "metric": metric,
-                               "quantity": Decimal(str(quantity)), "run_id": run_id,
-                               "workflow_id": flows[flow]["id"], "step_id": "triage",
-                               "agent_id": agent_id, "created_at": done})
+            usage_rows.append({"id": id_at(done, rand), "tenant_id": tenant_id,
+                               "metric": metric, "quantity": Decimal(str(quantity)),
+                               "run_id": run_id, "workflow_id": flows[flow]["id"],
+                               "step_id": "triage", "agent_id": agent_id, "created_at": done})
     conn.execute(insert(Run.__table__), run_rows)
     conn.execute(insert(StepRun.__table__), step_rows)
     conn.execute(insert(UsageEvent.__table__), usage_rows)
@@ -215,7 +225,7 @@ def _rows(conn: Any, tenant_id: uuid.UUID, runs: int, workflows: int, user_id: u
 
 def _approval(tenant_id: uuid.UUID, run_id: uuid.UUID, step_run_id: uuid.UUID,
               now: datetime, i: int) -> dict[str, Any]:
-    return {"id": uuid.uuid4(), "tenant_id": tenant_id, "run_id": run_id,
+    return {"id": id_at(now, random.Random(i)), "tenant_id": tenant_id, "run_id": run_id,
             "step_run_id": step_run_id, "status": "pending", "link_nonce": uuid.uuid4().hex,
             "prompt": f"Refund {i} EUR?", "data": {"amount": i, "order": str(4000 + i)},
             "editable_fields": ["amount"], "assignee_role": "admin" if i % 2 else None,
@@ -236,9 +246,9 @@ def _audit(conn: Any, tenant_id: uuid.UUID, user_id: uuid.UUID, count: int, now:
     rows = []
     for i in range(count):
         seq += 1
+        at = start + timedelta(seconds=i * 30 * 86400 / max(count, 1))
         event = AuditEvent(
-            id=uuid.uuid4(), tenant_id=tenant_id, seq=seq,
-            occurred_at=start + timedelta(seconds=i * 30 * 86400 / max(count, 1)),
+            id=id_at(at, rand), tenant_id=tenant_id, seq=seq, occurred_at=at,
             actor_type="user", actor_id=str(user_id), actor_label=EMAIL,
             action=rand.choice(actions), target_type="run", target_id=str(uuid.uuid4()),
             request_id=uuid.uuid4().hex, ip="127.0.0.1", user_agent="bench",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import current_app
@@ -25,12 +26,17 @@ from overture.web.auth import current_access, require
 TAGS = ["Workflows"]
 
 
-def workflow_view(workflow: Workflow) -> dict[str, Any]:
-    version = workflows.current_version(workflow)
+def workflow_view(workflow: Workflow, numbers: dict[uuid.UUID, int] | None = None
+                  ) -> dict[str, Any]:
+    """`numbers`: the current version numbers of a page of workflows, read together."""
+    current = workflow.current_version_id
+    if numbers is None:
+        numbers = workflows.version_numbers([current])
     base = current_app.extensions["overture.settings"].public_url
     return {
         "id": workflow.id, "name": workflow.name, "description": workflow.description,
-        "draft": workflow.draft, "current_version": version.number if version else None,
+        "draft": workflow.draft,
+        "current_version": numbers.get(current) if current else None,
         "webhook_url": f"{base}/hooks/{workflow.tenant_id}/{workflow.webhook_token}",
         "webhook_signed": workflow.webhook_credential_id is not None,
         "created_at": workflow.created_at, "updated_at": workflow.updated_at,
@@ -44,7 +50,8 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
 @api.doc(tags=TAGS, summary="List workflows")
 def list_workflows(query: dict[str, Any]) -> dict[str, Any]:
     page = workflows.list_workflows(query["cursor"], query["limit"])
-    return page.body([workflow_view(w) for w in page.items])
+    numbers = workflows.version_numbers(w.current_version_id for w in page.items)
+    return page.body([workflow_view(w, numbers) for w in page.items])
 
 
 @api.post("/workflows")
