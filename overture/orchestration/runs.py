@@ -231,8 +231,8 @@ def workflow_ids(run_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     wanted = set(run_ids)
     if not wanted:
         return {}
-    return dict(db.session.execute(select(Run.id, Run.workflow_id).where(Run.id.in_(wanted)))
-                .tuples().all())
+    return dict(db.session.execute(select(Run.id, Run.workflow_id)
+                                   .where(Run.id.in_(wanted))).all())
 
 
 def timeline(run: Run) -> list[StepRun]:

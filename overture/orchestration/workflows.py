@@ -157,7 +157,7 @@ def version_numbers(version_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, 
     if not wanted:
         return {}
     return dict(db.session.execute(select(WorkflowVersion.id, WorkflowVersion.number)
-                                   .where(WorkflowVersion.id.in_(wanted))).tuples().all())
+                                   .where(WorkflowVersion.id.in_(wanted))).all())
 
 
 def by_webhook_token(token: str) -> Workflow | None:
