@@ -29,8 +29,9 @@ from typing import Any
 
 from bench.console_seed import EMAIL, OTHER_RUNS, PASSWORD, RUNS, WORKFLOWS, WORKSPACES, seed
 from bench.engine import Bench, phase
+from overture.embedded import settle_heap
 
-CALLS = int(os.environ.get("BENCH_CONSOLE_CALLS", "50"))  # timed requests per row
+CALLS = int(os.environ.get("BENCH_CONSOLE_CALLS", "100"))  # timed requests per row
 WARMUP = 3
 BUDGET_MS = 200.0
 ONLY = os.environ.get("BENCH_CONSOLE_ONLY", "")  # a substring of the rows to measure
@@ -53,14 +54,19 @@ def quantile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def timed(call: Callable[[], Any]) -> list[float]:
+def timed(calls: list[Callable[[], Any]]) -> list[list[float]]:
+    """Each call's samples, taken in rounds: every round asks for each page once, so a
+    burst of work from a neighbour on these cores falls on all pages alike instead of
+    on the one that happened to be measured then."""
     for _ in range(WARMUP):
-        call()
-    samples = []
+        for call in calls:
+            call()
+    samples: list[list[float]] = [[] for _ in calls]
     for _ in range(CALLS):
-        began = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - began)
+        for call, taken in zip(calls, samples, strict=True):
+            began = time.perf_counter()
+            call()
+            taken.append(time.perf_counter() - began)
     return samples
 
 
@@ -179,22 +185,19 @@ def counted(bench: Bench, call: Callable[[], None]) -> int:
 
 
 def measure(bench: Bench, ids: dict[str, Any]) -> list[Row]:
-    results = []
-    for kind, label, call in rows(bench, ids):
-        if ONLY and kind != "baseline" and ONLY not in label:
-            continue
-        samples = timed(call)
-        results.append(Row(label, quantile(samples, 0.5), quantile(samples, 0.95), kind,
-                           counted(bench, call)))
-        print(f"    {label}: p95 {results[-1].p95:.1f} ms", file=sys.stderr, flush=True)
-    return results
+    chosen = [(kind, label, call) for kind, label, call in rows(bench, ids)
+              if not ONLY or kind == "baseline" or ONLY in label]
+    samples = timed([call for _, _, call in chosen])
+    return [Row(label, quantile(taken, 0.5), quantile(taken, 0.95), kind, counted(bench, call))
+            for (kind, label, call), taken in zip(chosen, samples, strict=True)]
 
 
 def report(results: list[Row], load_before: float) -> str:
     baseline = results[0].p95
     head = (f"{'page (server-rendered HTML) / API call':56} {'SQL':>4} {'p50 ms':>7} "
             f"{'p95 ms':>7} {'p95 x base':>10}  p95 within {BUDGET_MS:.0f} ms")
-    lines = ["", f"Console pages: server time, {CALLS} requests each after {WARMUP} warm-up, "
+    lines = ["", f"Console pages: server time, {CALLS} requests each (in rounds of one request "
+             f"per row) after {WARMUP} warm-up rounds, "
              f"workspace of {RUNS} runs / {WORKFLOWS} workflows, agency of {WORKSPACES} "
              f"workspaces ({OTHER_RUNS} runs in each other one)",
              f"load average (1 min): {load_before:.2f} before measuring, "
@@ -223,6 +226,7 @@ def main() -> int:
                    f"{WORKSPACES - 1} runs"):
             ids = seed(bench)
             bench.admin("VACUUM ANALYZE", dbname=bench.dbname)
+        settle_heap()  # as `overture web` does once its app is loaded
         load_before = os.getloadavg()[0]
         with phase("measure"):
             results = measure(bench, ids)
