@@ -12,8 +12,11 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from overture.orchestration import workflows
+from overture.orchestration.failures import MAX_GROUPS
 from overture.orchestration.models import Run, StepRun
 from overture.platform.db import db, scoped_to
+from overture.web.console.failures import SHOWN
 from tests.console_support import (
     WAIT_MS,
     Visit,
@@ -46,8 +49,8 @@ def test_a_viewer_reads_failures_but_retries_nothing(app: Any, world: World) -> 
     assert viewer.post("/failures/retry", {"run_id": "x"}).status_code == 403
     assert viewer.get("/failures?workflow=not-a-workflow").status_code == 404
 
-    workflows = viewer.text("/workflows")
-    workflow_id = re.search(r'href="/workflows/([0-9a-f-]{36})"', workflows).group(1)
+    listing = viewer.text("/workflows")
+    workflow_id = re.search(r'href="/workflows/([0-9a-f-]{36})"', listing).group(1)
     text = page_text(viewer.get(f"/workflows/{workflow_id}?days=30"))
     assert "Error rate 25.0%" in text and "http_5xx" in text
     stranger = browse(app, world, "b_owner")  # another workspace's
@@ -59,6 +62,41 @@ def test_a_viewer_reads_failures_but_retries_nothing(app: Any, world: World) -> 
                                                 "reason": ""})
     assert refused.status_code == 422  # said on the page, not a 500
     assert "Say which failures to retry" in page_text(refused)
+
+
+def test_a_busy_workspace_shows_its_largest_groups_and_says_there_are_more(
+        app: Any, world: World) -> None:
+    """More groups than a page shows: the largest first, a note that there are more,
+    and every sample run's Retry button sends its own run (through its group's form)."""
+    assert SHOWN < MAX_GROUPS  # the API still gives them all
+    with scoped_to(world.tenants["a"].id):
+        workflow = workflows.create_workflow("Busy", draft={"steps": [
+            {"id": "call", "type": "transform", "output": "ok"}]})
+        version = workflows.publish(workflow, None)
+        for n in range(SHOWN + 1):  # one reason each; "reason-0" twice: the largest
+            for _ in range(2 if n == 0 else 1):
+                db.session.add(Run(workflow_id=workflow.id, version_id=version.id,
+                                   trigger="api", status="failed", input={},
+                                   error={"code": f"reason-{n}", "step": "call",
+                                          "message": "no"}))
+        db.session.commit()
+    operator = browse(app, world, "a_operator")
+    listed = operator.get("/failures")
+    html = listed.get_data(as_text=True)
+    groups = re.findall(r'<tr>\s*<td><a class="cell-title"', html)
+    assert len(groups) == SHOWN
+    text = region(listed, "failures-list")
+    assert f"The {SHOWN} largest groups of this period" in text
+    assert text.index("reason-0") < text.index("reason-1 ")
+    # A sample's button names its run and belongs to its group's form (one per group).
+    button = re.search(r'<button type="submit" form="(retry-group-\d+)" name="run_id" '
+                       r'value="([0-9a-f-]{36})"', html)
+    assert button and html.count(f'id="{button.group(1)}"') == 1
+    retried = operator.post("/failures/retry", {"run_id": button.group(2),
+                                                "group_workflow": str(workflow.id),
+                                                "step": "call", "reason": "reason-0"})
+    assert retried.status_code == 200
+    assert "Retry: 1 retried" in page_text(retried)  # that run alone, not its group
 
 
 @pytest.fixture

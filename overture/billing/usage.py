@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import Index, Numeric, String, func, select
+from sqlalchemy import Index, Numeric, String, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from overture.platform.db import TenantOwned, db
@@ -17,8 +17,14 @@ from overture.platform.db import TenantOwned, db
 class UsageEvent(TenantOwned, db.Model):
     __tablename__ = "usage_events"
     __tenant_fk__ = False  # one or more per step: see TenantOwned
-    __table_args__ = (Index("ix_usage_events_tenant_metric_time", "tenant_id", "metric",
-                            "created_at"),)
+    __table_args__ = (
+        Index("ix_usage_events_tenant_metric_time", "tenant_id", "metric", "created_at"),
+        # An agent's calls and model usage (its performance); only events that name an
+        # agent are in it (migration 0021).
+        Index("ix_usage_events_tenant_agent_time", "tenant_id", "agent_id", "metric",
+              "created_at", postgresql_where=text("agent_id IS NOT NULL"),
+              sqlite_where=text("agent_id IS NOT NULL")),
+    )
 
     metric: Mapped[str] = mapped_column(String(40))
     quantity: Mapped[Decimal] = mapped_column(Numeric(20, 6))

@@ -92,9 +92,10 @@ def _step() -> Any:
     return Run.error["step"].as_string()
 
 
-def failure_groups(since: datetime, workflow_id: uuid.UUID | None = None) -> list[FailureGroup]:
+def failure_groups(since: datetime, workflow_id: uuid.UUID | None = None,
+                   limit: int = MAX_GROUPS) -> list[FailureGroup]:
     """Failed (and timed-out) runs since `since`, by workflow, step and reason, the
-    largest group first."""
+    `limit` largest groups, the largest first."""
     where = [Run.status.in_(FAILED_RUN), Run.created_at >= since]
     if workflow_id is not None:
         where.append(Run.workflow_id == workflow_id)
@@ -107,11 +108,12 @@ def failure_groups(since: datetime, workflow_id: uuid.UUID | None = None) -> lis
                    func.min(Run.finished_at), func.max(Run.finished_at))
             .outerjoin(replayed, replayed.c.id == Run.id)
             .where(*where).group_by(*keys)
-            .order_by(func.count().desc()).limit(MAX_GROUPS))
+            .order_by(func.count().desc()).limit(min(limit, MAX_GROUPS)))
     rows = db.session.execute(stmt).all()
     if not rows:
         return []
-    samples = _samples(where, keys)
+    # Samples of the groups shown only (their workflows'), not of every failed run.
+    samples = _samples([*where, Run.workflow_id.in_({r[0] for r in rows})], keys)
     names = _workflow_names({r[0] for r in rows})
     return [FailureGroup(workflow_id=wid, workflow_name=names.get(wid, ""), step_id=step,
                          reason=code, count=count, retried=retried, first_seen=first,
@@ -152,13 +154,15 @@ def group_run_ids(since: datetime, workflow_id: uuid.UUID, step_id: str | None,
 # --------------------------------------------------------------------------- dead letters
 
 
-def dead_letters(now: datetime, since: datetime,
-                 workflow_id: uuid.UUID | None = None) -> list[DeadLetter]:
-    """Steps the platform could not process, newest first: those it gave up on
+def dead_letters(now: datetime, since: datetime, workflow_id: uuid.UUID | None = None,
+                 limit: int = MAX_DEAD_LETTERS) -> list[DeadLetter]:
+    """Steps the platform could not process, the `limit` newest: those it gave up on
     (PLATFORM_CODES) since `since`, and unfinished steps of running runs that nothing
     has touched for STALLED_AFTER (their messages keep getting lost). Each is found
     through its run (by the runs' tenant and status index, then the step runs' run
-    index): step runs have no index of their own on status (see migration 0012)."""
+    index): step runs have no index of their own on status (see migration 0012). Only
+    the columns shown are read: a step's input, output and state can be large."""
+    limit = min(limit, MAX_DEAD_LETTERS)
     stalled_before = now - STALLED_AFTER
     gave_up = (Run.status.in_(FAILED_RUN), Run.created_at >= since,
                StepRun.status == StepStatus.FAILED,
@@ -168,21 +172,23 @@ def dead_letters(now: datetime, since: datetime,
              or_(StepRun.next_attempt_at.is_(None), StepRun.next_attempt_at <= stalled_before),
              or_(StepRun.enqueued_at.is_(None), StepRun.enqueued_at <= stalled_before)),
         and_(StepRun.status == StepStatus.RUNNING, StepRun.lease_until <= stalled_before)))
-    found = []
-    for where in (gave_up, stuck):
-        stmt = (select(StepRun, Run.workflow_id).join(Run, Run.id == StepRun.run_id)
-                .where(*where).order_by(StepRun.created_at.desc()).limit(MAX_DEAD_LETTERS))
-        if workflow_id is not None:
-            stmt = stmt.where(Run.workflow_id == workflow_id)
-        found += db.session.execute(stmt).all()
-    found.sort(key=lambda pair: pair[0].created_at, reverse=True)
-    return [DeadLetter(step_run_id=row.id, run_id=row.run_id, workflow_id=wid,
+    columns = (StepRun.id, StepRun.run_id, StepRun.step_id, StepRun.status, StepRun.attempt,
+               StepRun.interruptions, StepRun.error, StepRun.finished_at, StepRun.enqueued_at,
+               StepRun.created_at, Run.workflow_id)
+    # Both kinds in one statement: one pass over the step runs, not one per kind.
+    stmt = (select(*columns).join(Run, Run.id == StepRun.run_id)
+            .where(or_(and_(*gave_up), and_(*stuck)))
+            .order_by(StepRun.created_at.desc(), StepRun.id.desc()).limit(limit))
+    if workflow_id is not None:
+        stmt = stmt.where(Run.workflow_id == workflow_id)
+    found = db.session.execute(stmt).all()
+    return [DeadLetter(step_run_id=row.id, run_id=row.run_id, workflow_id=row.workflow_id,
                        step_id=row.step_id,
                        kind="failed" if row.status == StepStatus.FAILED else "stalled",
                        status=row.status, attempts=row.attempt,
                        interruptions=row.interruptions, last_error=row.error,
                        since=row.finished_at or row.enqueued_at or row.created_at)
-            for row, wid in found[:MAX_DEAD_LETTERS]]
+            for row in found]
 
 
 # --------------------------------------------------------------------------- retry

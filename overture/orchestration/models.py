@@ -82,9 +82,14 @@ class Run(TenantOwned, db.Model):
     __tablename__ = "runs"
     __table_args__ = (
         UniqueConstraint("tenant_id", "workflow_id", "idempotency_key"),
-        Index("ix_runs_tenant_status", "tenant_id", "status"),
         # A portal customer's own runs (migration 0025).
         Index("ix_runs_tenant_started_by", "tenant_id", "started_by_id"),
+        # A status since a moment: failures, the agency's overview (migration 0021).
+        Index("ix_runs_tenant_status_created", "tenant_id", "status", "created_at"),
+        # The replays of a run; few runs are one (migration 0021).
+        Index("ix_runs_replay_of_id", "replay_of_id",
+              postgresql_where=text("replay_of_id IS NOT NULL"),
+              sqlite_where=text("replay_of_id IS NOT NULL")),
         # Room in each page for the step counter's update in place (migration 0012).
         {"postgresql_with": {"fillfactor": 70}},
     )

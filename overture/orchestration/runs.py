@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -237,6 +238,15 @@ def list_runs(cursor: str | None, limit: int | None, workflow_id: str | None = N
     return paginate(stmt, Run.id, cursor, limit, newest_first)
 
 
+def workflow_ids(run_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """The workflow of each run, by run id, in one statement."""
+    wanted = set(run_ids)
+    if not wanted:
+        return {}
+    return dict(db.session.execute(select(Run.id, Run.workflow_id)
+                                   .where(Run.id.in_(wanted))).all())
+
+
 def timeline(run: Run) -> list[StepRun]:
     """Every step run of a run, in the order they were created."""
     return list(db.session.scalars(select(StepRun).where(StepRun.run_id == run.id)
@@ -257,9 +267,10 @@ def _uuid(raw: str, field: str) -> uuid.UUID:
 
 
 def recent_runs(limit: int) -> list[Run]:
-    """The latest runs of the tenant in scope, newest first (a home page's list)."""
-    return list(db.session.scalars(select(Run).order_by(Run.created_at.desc(), Run.id.desc())
-                                   .limit(limit)))
+    """The latest runs of the tenant in scope, newest first (a home page's list): the
+    first of the runs list, by id as it pages (ids follow time, and the primary key
+    gives them in order; sorting on created_at sorted every run of the tenant)."""
+    return list(db.session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
 
 
 def version_of(run: Run) -> tuple[Workflow, WorkflowVersion]:

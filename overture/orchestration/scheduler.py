@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,8 +34,15 @@ log = get_logger(__name__)
 
 def next_fire(cron: str, timezone: str, after: datetime) -> datetime:
     """The first tick of `cron` in `timezone` strictly after `after` (returned in UTC)."""
-    zone = ZoneInfo(timezone)
-    return croniter(cron, after.astimezone(zone)).get_next(datetime).astimezone(ZoneInfo("UTC"))
+    return next(fire_times(cron, timezone, after)).astimezone(ZoneInfo("UTC"))
+
+
+def fire_times(cron: str, timezone: str, after: datetime) -> Iterator[datetime]:
+    """The ticks strictly after `after`, in `timezone` (what the cron means there). One
+    iterator for them all: parsing the expression costs more than a step."""
+    ticks = croniter(cron, after.astimezone(ZoneInfo(timezone)))
+    while True:
+        yield ticks.get_next(datetime)
 
 
 def _check(cron: str, timezone: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -154,6 +154,16 @@ def current_version(workflow: Workflow) -> WorkflowVersion | None:
     if workflow.current_version_id is None:
         return None
     return db.session.get(WorkflowVersion, workflow.current_version_id)
+
+
+def version_numbers(version_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, int]:
+    """The number of each version, by its id, in one statement: what a list of runs or
+    workflows shows (without loading every definition)."""
+    wanted = {i for i in version_ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(db.session.execute(select(WorkflowVersion.id, WorkflowVersion.number)
+                                   .where(WorkflowVersion.id.in_(wanted))).all())
 
 
 def by_webhook_token(token: str) -> Workflow | None:

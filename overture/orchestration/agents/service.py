@@ -278,6 +278,17 @@ def current_version(agent: Agent) -> AgentVersion | None:
     return db.session.get(AgentVersion, agent.current_version_id)
 
 
+def current_versions_of(agents: list[Agent]) -> dict[uuid.UUID, AgentVersion]:
+    """Each agent's current version, by agent id, in one statement (a list's)."""
+    wanted = {a.current_version_id for a in agents if a.current_version_id is not None}
+    if not wanted:
+        return {}
+    found = {v.id: v for v in db.session.scalars(
+        select(AgentVersion).where(AgentVersion.id.in_(wanted)))}
+    return {a.id: found[a.current_version_id] for a in agents
+            if a.current_version_id in found}
+
+
 # --------------------------------------------------------------------------- helpers
 
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import defer
 
 from overture.orchestration.templates import install, snapshot
 from overture.orchestration.templates.models import Template, TemplateVersion, TemplateWorkspace
@@ -104,6 +105,30 @@ def get_template(access: Access, template_id: Any) -> Template:
 def versions(template: Template) -> list[TemplateVersion]:
     return list(db.session.scalars(select(TemplateVersion).where(
         TemplateVersion.template_id == template.id).order_by(TemplateVersion.number)))
+
+
+def versions_of(templates: list[Template]) -> dict[uuid.UUID, list[TemplateVersion]]:
+    """Each template's versions, oldest first, in one statement for a list of them; their
+    snapshots (large) are left unread until asked for."""
+    found: dict[uuid.UUID, list[TemplateVersion]] = {t.id: [] for t in templates}
+    if found:
+        for version in db.session.scalars(
+                select(TemplateVersion).options(defer(TemplateVersion.snapshot))
+                .where(TemplateVersion.template_id.in_(found))
+                .order_by(TemplateVersion.template_id, TemplateVersion.number)):
+            found[version.template_id].append(version)
+    return found
+
+
+def workspace_counts(templates: list[Template]) -> dict[uuid.UUID, int]:
+    """How many workspaces were provisioned from each template, in one statement."""
+    if not templates:
+        return {}
+    counts = dict(db.session.execute(
+        select(TemplateWorkspace.template_id, func.count())
+        .where(TemplateWorkspace.template_id.in_([t.id for t in templates]))
+        .group_by(TemplateWorkspace.template_id)).all())
+    return {t.id: counts.get(t.id, 0) for t in templates}
 
 
 def get_version(template: Template, number: Any) -> TemplateVersion:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from overture.orchestration.agents import chat, memory, service
@@ -34,8 +35,11 @@ from overture.web.auth import current_access, require
 TAGS = ["Agents"]
 
 
-def agent_view(agent: Agent) -> dict[str, Any]:
-    version = service.current_version(agent)
+def agent_view(agent: Agent, versions: dict[uuid.UUID, AgentVersion] | None = None
+               ) -> dict[str, Any]:
+    """`versions`: the current versions of a page of agents, read together."""
+    version = versions.get(agent.id) if versions is not None else \
+        service.current_version(agent)
     return {
         "id": agent.id, "name": agent.name, "description": agent.description,
         "config": version.config if version else {},
@@ -52,7 +56,8 @@ def agent_view(agent: Agent) -> dict[str, Any]:
 @api.doc(tags=TAGS, summary="List agents")
 def list_agents(query: dict[str, Any]) -> dict[str, Any]:
     page = service.list_agents(query["cursor"], query["limit"])
-    return page.body([agent_view(a) for a in page.items])
+    versions = service.current_versions_of(page.items)
+    return page.body([agent_view(a, versions) for a in page.items])
 
 
 @api.post("/agents")

@@ -51,7 +51,10 @@ def _period(query: dict[str, Any]) -> tuple[datetime, datetime]:
 
 
 def _view(value: Any) -> dict[str, Any]:
-    return dataclasses.asdict(value)
+    """A result's fields, one level deep: the schema serialises what is inside (a
+    nested dataclass by its attributes). `dataclasses.asdict` deep-copied every value,
+    which was a third of the time of a page of 200 failure groups."""
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
 
 
 # --------------------------------------------------------------------------- agency overview

@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from overture.orchestration import runs, workflows
-from overture.orchestration.models import Run, WorkflowVersion
+from overture.orchestration.models import Run
 from overture.platform.db import db
 from overture.platform.errors import ValidationFailed
 from overture.web.api import api
@@ -28,9 +28,10 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 def run_view(run: Run, versions: dict[uuid.UUID, int] | None = None,
              steps: bool = False) -> dict[str, Any]:
-    versions = versions if versions is not None else {}
-    if run.version_id not in versions:
-        versions[run.version_id] = db.session.get(WorkflowVersion, run.version_id).number
+    """`versions`: the version numbers of a page of runs, read together (one statement
+    for the page, not one per run)."""
+    if versions is None or run.version_id not in versions:
+        versions = workflows.version_numbers([run.version_id])
     view = {name: getattr(run, name) for name in RunOut().fields if name != "version"}
     view["version"] = versions[run.version_id]
     view["cost"] = str(run.cost)
@@ -70,7 +71,7 @@ def start_run(workflow_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], i
 def list_runs(query: dict[str, Any]) -> dict[str, Any]:
     page = runs.list_runs(query["cursor"], query["limit"], query["workflow_id"],
                           query["status"], query["trigger"])
-    versions: dict[uuid.UUID, int] = {}
+    versions = workflows.version_numbers(r.version_id for r in page.items)
     return page.body([run_view(r, versions) for r in page.items])
 
 

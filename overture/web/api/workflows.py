@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from overture.orchestration import workflows
@@ -24,12 +25,17 @@ from overture.web.auth import current_access, require
 TAGS = ["Workflows"]
 
 
-def workflow_view(workflow: Workflow) -> dict[str, Any]:
-    version = workflows.current_version(workflow)
+def workflow_view(workflow: Workflow, numbers: dict[uuid.UUID, int] | None = None
+                  ) -> dict[str, Any]:
+    """`numbers`: the current version numbers of a page of workflows, read together."""
+    current = workflow.current_version_id
+    if numbers is None:
+        numbers = workflows.version_numbers([current])
     base = domains.public_base_url(workflow.tenant_id)
     return {
         "id": workflow.id, "name": workflow.name, "description": workflow.description,
-        "draft": workflow.draft, "current_version": version.number if version else None,
+        "draft": workflow.draft,
+        "current_version": numbers.get(current) if current else None,
         "webhook_url": f"{base}/hooks/{workflow.tenant_id}/{workflow.webhook_token}",
         "webhook_signed": workflow.webhook_credential_id is not None,
         "webhook_enabled": workflow.webhook_enabled,
@@ -46,7 +52,8 @@ def workflow_view(workflow: Workflow) -> dict[str, Any]:
 @api.doc(tags=TAGS, summary="List workflows")
 def list_workflows(query: dict[str, Any]) -> dict[str, Any]:
     page = workflows.list_workflows(query["cursor"], query["limit"])
-    return page.body([workflow_view(w) for w in page.items])
+    numbers = workflows.version_numbers(w.current_version_id for w in page.items)
+    return page.body([workflow_view(w, numbers) for w in page.items])
 
 
 @api.post("/workflows")

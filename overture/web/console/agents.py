@@ -35,8 +35,11 @@ def _config(agent: Agent) -> dict[str, Any]:
 @page(READ)
 def agents() -> Any:
     rows = []
-    for agent in service.list_agents(None, 200).items:
-        config = _config(agent)
+    listed = service.list_agents(None, 200).items
+    versions = service.current_versions_of(listed)
+    for agent in listed:
+        version = versions.get(agent.id)
+        config = version.config if version else {}
         rows.append({"agent": agent, "model": config.get("model") or {},
                      "tools": len(config.get("tools") or [])})
     rows.sort(key=lambda r: r["agent"].name.lower())

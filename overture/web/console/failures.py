@@ -24,6 +24,10 @@ from overture.web.console.forms import FormErrors, form_errors, status_of
 READ = "run.read"
 RETRY = "run.cancel"
 PERIODS = (1, 7, 30, 90)  # days looked back on the failures page
+# Groups and dead letters shown at once: the largest groups and the newest dead letters
+# (the page says when there are more; a workflow's filter narrows it). Two hundred
+# groups with their sample runs made a page of half a megabyte.
+SHOWN = 50
 PERF_PERIODS = (7, 30, 90)  # on a workflow's page
 BUILDER = "builder.builder"
 OUTCOMES = {"retried": "Retried", "already_retried": "Already retried",
@@ -51,11 +55,13 @@ def _failures_page(results: list[Any] | None = None, errors: FormErrors | None =
     now = utcnow()
     since = now - timedelta(days=days)
     workflow_id = workflow.id if workflow is not None else None
-    groups = failures.failure_groups(since, workflow_id)
-    dead = failures.dead_letters(now, since, workflow_id)
+    groups = failures.failure_groups(since, workflow_id, SHOWN + 1)
+    dead = failures.dead_letters(now, since, workflow_id, SHOWN + 1)
     names = {w.id: w.name for w in workflows.list_workflows(None, 200).items}
-    return render("console/failures.html", status, title="Failures", groups=groups,
-                  dead=dead, names=names, days=days, periods=PERIODS,
+    return render("console/failures.html", status, title="Failures", groups=groups[:SHOWN],
+                  dead=dead[:SHOWN], more_groups=len(groups) > SHOWN,
+                  more_dead=len(dead) > SHOWN, shown=SHOWN, names=names, days=days,
+                  periods=PERIODS,
                   workflow=workflow, results=results, outcomes=OUTCOMES,
                   errors=errors or FormErrors(), can_retry=access.can(RETRY))
 

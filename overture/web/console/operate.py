@@ -24,7 +24,8 @@ BUILDER = "builder.builder"  # the visual builder's page, where it is installed
 def workflows_page() -> Any:
     items = workflows.list_workflows(None, 200).items
     items.sort(key=lambda w: w.updated_at, reverse=True)
-    versions = {w.id: workflows.current_version(w) for w in items}
+    numbers = workflows.version_numbers(w.current_version_id for w in items)
+    versions = {w.id: numbers.get(w.current_version_id) for w in items}
     return render("console/workflows.html", title="Workflows", items=items, versions=versions,
                   builder=BUILDER if BUILDER in current_app.view_functions else None,
                   can_edit=console_access().can("workflow.edit"))
@@ -64,7 +65,8 @@ def _approvals_page(errors: FormErrors | None = None) -> Any:
 
 def _workflow_of(pending: list[Approval]) -> dict[Any, Any]:
     """The workflow of each approval, through its run."""
-    return {a.id: runs.get_run(str(a.run_id)).workflow_id for a in pending}
+    flows = runs.workflow_ids(a.run_id for a in pending)
+    return {a.id: flows.get(a.run_id) for a in pending}
 
 
 @bp.get("/approvals", endpoint="approvals")

@@ -36,9 +36,10 @@ def _list_page(errors: FormErrors | None = None, form: dict[str, str] | None = N
     if not access.tenant.is_agency:
         return render("console/templates.html", title="Templates", agency=None, rows=[],
                       clients={}, errors=errors, form={})
-    rows = [{"template": t, "versions": service.versions(t),
-             "workspaces": service.workspaces(t)}
-            for t in service.list_templates(access, None, 200).items]
+    listed = service.list_templates(access, None, 200).items
+    versions, made = service.versions_of(listed), service.workspace_counts(listed)
+    rows = [{"template": t, "versions": versions[t.id], "workspaces": made[t.id]}
+            for t in listed]
     rows.sort(key=lambda r: r["template"].name.lower())
     return render("console/templates.html", status_of(errors), title="Templates",
                   agency=access.tenant, rows=rows, clients=_clients(access), errors=errors,

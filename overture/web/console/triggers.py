@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from croniter import CroniterError
 from flask import flash, redirect, request, url_for
@@ -32,11 +31,12 @@ LIMIT = 200
 
 def next_times(schedule: Schedule, count: int = 5) -> list[datetime]:
     """The next `count` ticks, in the schedule's zone (what its cron means)."""
-    zone, after, ticks = ZoneInfo(schedule.timezone), utcnow(), []
+    ticks: list[datetime] = []
     try:
-        for _ in range(count):
-            after = scheduler.next_fire(schedule.cron, schedule.timezone, after)
-            ticks.append(after.astimezone(zone))
+        for tick in scheduler.fire_times(schedule.cron, schedule.timezone, utcnow()):
+            ticks.append(tick)
+            if len(ticks) == count:
+                break
     except (CroniterError, ValueError):
         pass  # a cron that stopped naming dates: shown as "no upcoming time"
     return ticks
