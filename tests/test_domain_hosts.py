@@ -174,8 +174,9 @@ def test_staff_use_the_console_on_a_tenants_domain(app, world, dns_zone: Zone):
 
 def test_the_front_door_is_the_console_for_staff_and_the_portal_for_everyone_else(
         app, world, dns_zone: Zone):
-    """`/` on A's domain: the console's home for A's staff and its agency's, the portal
-    for A's customers, for staff of another workspace, and for anyone not signed in."""
+    """`/` on A's domain: the console's home of workspace A for A's staff and for its
+    agency's (the domain's workspace is the default there), the portal for A's customers,
+    for staff of another workspace, and for anyone not signed in."""
     add_verified(world, "a_admin", "a", HOST, dns_zone)
     assert portal_of(OnHost(app, HOST).get("/")) == "/portal/ws-a/"
     doors = {}
@@ -183,11 +184,11 @@ def test_the_front_door_is_the_console_for_staff_and_the_portal_for_everyone_els
         browser = OnHost(app, HOST)
         sign_in(browser, world.users[handle].email)
         doors[handle] = browser.get("/")
-    homes = {"a_admin": "Recent runs", "a_viewer": "Recent runs",
-             "nw_owner": "Client workspaces"}  # the agency's own home: its workspaces
+    homes = {"a_admin": "Recent runs", "a_viewer": "Recent runs", "nw_owner": "Recent runs"}
     for staff, heading in homes.items():
         assert doors[staff].status_code == 200, (staff, doors[staff].headers.get("Location"))
         assert heading in doors[staff].get_data(as_text=True), staff
+        assert "Workspace A" in doors[staff].get_data(as_text=True), staff
     for other in ("a_member", "b_admin"):
         assert portal_of(doors[other]) == "/portal/ws-a/", other
     # Elsewhere `/` is what it always was: the platform's console for staff.

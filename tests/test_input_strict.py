@@ -295,7 +295,8 @@ def json_body_endpoints(app) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         spec = getattr(view, "_spec", {})
-        if rule.rule.startswith("/api/v1/") and spec.get("body") is not None:
+        reads_json = "application/json" in spec.get("content_type", ())
+        if rule.rule.startswith("/api/v1/") and spec.get("body") is not None and reads_json:
             path = rule.rule.removeprefix("/api/v1")
             for arg in rule.arguments:
                 path = path.replace(f"<{arg}>", "0190c3c0-0000-7000-8000-000000000000")
