@@ -24,9 +24,14 @@ from overture.billing.meters import CATALOGUE
 from overture.billing.periods import Period, month_of
 from overture.billing.rollups import UsageDaily, UsageHourly, optional
 from overture.platform.db import db, utcnow
+from overture.platform.pagination import MAX_LIMIT
 from overture.platform.tenant_reads import TENANT, rows_per_tenant
+from overture.tenants import lifecycle
+from overture.tenants.access import Access, permitted
+from overture.tenants.models import Tenant
 
 GROUPS = ("agent", "workflow", "dimension", "day")
+MAX_CLIENTS = 2000  # an agency's workspaces read at once (one round trip on PostgreSQL)
 _COLUMNS = {"agent": "agent_id", "workflow": "workflow_id", "dimension": "dimension"}
 
 
@@ -119,6 +124,32 @@ def month_total(meter: str, at: datetime | None = None) -> Decimal:
 
 
 # --------------------------------------------------------------------------- agencies
+
+
+@dataclass(frozen=True)
+class ClientUsage:
+    tenant: Tenant
+    totals: dict[str, Decimal]  # per meter
+
+
+def client_usage(access: Access, period: Period) -> tuple[list[ClientUsage], dict[str, Decimal]]:
+    """Each client workspace of the caller's agency (every tenant, for the platform)
+    whose usage the caller may read (`billing.read` there), and the sum over them."""
+    tenants: list[Tenant] = []
+    cursor = None
+    while len(tenants) < MAX_CLIENTS:
+        page = lifecycle.managed_tenants(access, cursor, MAX_LIMIT)
+        tenants += page.items
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    shown = permitted(access, tenants[:MAX_CLIENTS], "billing.read")
+    per_tenant = clients(period, [t.id for t in shown])
+    total: dict[str, Decimal] = defaultdict(Decimal)
+    for sums in per_tenant.values():
+        for meter, quantity in sums.items():
+            total[meter] += quantity
+    return [ClientUsage(t, per_tenant[t.id]) for t in shown], dict(total)
 
 
 def clients(period: Period, tenant_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Decimal]]:

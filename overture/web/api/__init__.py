@@ -36,6 +36,7 @@ def load_endpoints() -> APIBlueprint:
         templates,
         tenants,
         triggers,
+        usage,
         users,
         workflows,
     )
