@@ -74,6 +74,11 @@ class Entry:
     dimension: str = ""
     agent_id: uuid.UUID | None = None
 
+    @property
+    def metric(self) -> str:
+        """The meter, by the events' own column name."""
+        return self.meter
+
 
 NOWHERE = Attribution()
 

@@ -29,6 +29,7 @@ from overture.web.console import (  # noqa: E402
     signin,
     templates,
     triggers,
+    usage,
     workspaces,
 )
 from overture.web.console.signin import (  # noqa: E402  (the pattern other pages follow)
@@ -41,4 +42,4 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
            "apikeys", "audit", "bp", "connections", "errors", "failures", "home", "knowledge",
            "members", "operate", "profile", "runs", "settings", "signin", "templates",
-           "triggers", "workspaces"]
+           "triggers", "usage", "workspaces"]
