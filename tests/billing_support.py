@@ -11,12 +11,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from overture.billing.rollups import NONE, UsageDaily, UsageHourly
+from overture.billing.rollups import NONE, UsageDaily, UsageHourly, day_of, hour_of
 from overture.billing.usage import UsageEvent
 from overture.orchestration import dispatch, engine
 from overture.platform.db import db, scoped_to
-
-Key = tuple[str, str, Any, Any]  # meter, dimension, agent, workflow
 
 
 class Inbox:
@@ -51,35 +49,43 @@ def events_of(tenant_id: Any, **where: Any) -> list[SimpleNamespace]:
     return rows
 
 
-def raw(tenant_id: Any) -> dict[Key, Decimal]:
-    """Per meter, dimension, agent and workflow: the sum of the raw events."""
+def raw(tenant_id: Any, grain: str | None = None) -> dict[tuple[Any, ...], Decimal]:
+    """Per meter, dimension, agent and workflow (and UTC hour or day, with a `grain`):
+    the sum of the raw events, added up here."""
     with scoped_to(tenant_id):
         rows = db.session.execute(
             select(UsageEvent.metric, UsageEvent.dimension, UsageEvent.agent_id,
-                   UsageEvent.workflow_id, func.sum(UsageEvent.quantity))
-            .group_by(UsageEvent.metric, UsageEvent.dimension, UsageEvent.agent_id,
-                      UsageEvent.workflow_id)).all()
+                   UsageEvent.workflow_id, UsageEvent.created_at, UsageEvent.quantity)).all()
         db.session.rollback()
-    return {(m, d, a or NONE, w or NONE): Decimal(q) for m, d, a, w, q in rows}
+    sums: dict[tuple[Any, ...], Decimal] = defaultdict(Decimal)
+    for meter, dimension, agent, workflow, at, quantity in rows:
+        key: tuple[Any, ...] = (meter, dimension, agent or NONE, workflow or NONE)
+        if grain:
+            key += (hour_of(at) if grain == "hour" else day_of(at),)
+        sums[key] += Decimal(quantity)
+    return dict(sums)
 
 
-def rolled(tenant_id: Any, model: Any) -> dict[Key, Decimal]:
-    """The same sums, from the hourly or the daily roll-ups."""
+def rolled(tenant_id: Any, model: Any, by_bucket: bool = False) -> dict[tuple[Any, ...], Decimal]:
+    """The same sums, from the hourly or the daily roll-ups (their slots added up)."""
+    columns = [model.meter, model.dimension, model.agent_id, model.workflow_id]
+    if by_bucket:
+        columns.append(model.bucket)
     with scoped_to(tenant_id):
-        rows = db.session.execute(
-            select(model.meter, model.dimension, model.agent_id, model.workflow_id,
-                   func.sum(model.quantity))
-            .group_by(model.meter, model.dimension, model.agent_id, model.workflow_id)).all()
+        rows = db.session.execute(select(*columns, func.sum(model.quantity))
+                                  .group_by(*columns)).all()
         db.session.rollback()
-    return {(m, d, a, w): Decimal(q) for m, d, a, w, q in rows}
+    return {tuple(key): Decimal(quantity) for *key, quantity in rows}
 
 
 def meters(tenant_id: Any) -> dict[str, Decimal]:
-    """Per meter, from the daily roll-ups, after checking that the hourly and daily
-    roll-ups both hold exactly what the raw events add up to."""
+    """Per meter, from the roll-ups, after checking that the hourly and the daily
+    roll-ups both hold exactly what the raw events add up to, hour by hour and day by
+    day."""
+    assert rolled(tenant_id, UsageHourly, by_bucket=True) == raw(tenant_id, "hour")
+    assert rolled(tenant_id, UsageDaily, by_bucket=True) == raw(tenant_id, "day")
     events = raw(tenant_id)
-    assert rolled(tenant_id, UsageHourly) == events
-    assert rolled(tenant_id, UsageDaily) == events
+    assert rolled(tenant_id, UsageHourly) == events == rolled(tenant_id, UsageDaily)
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for (meter, *_), quantity in events.items():
         totals[meter] += quantity

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from overture.billing import usage
+from overture.billing import export, usage
 from overture.billing.meters import CATALOGUE
 from overture.platform.db import db, scoped_to
 from tests.support import as_key, as_user
@@ -135,7 +135,9 @@ def test_billing_usage_is_read_with_billing_read_in_its_own_tenant(app, seeded):
     assert [m["name"] for m in meters] == [m.name for m in CATALOGUE]
 
 
-def test_billing_raw_events_export_as_json_lines_and_csv(app, seeded):
+def test_billing_raw_events_export_as_json_lines_and_csv(app, seeded, monkeypatch):
+    monkeypatch.setattr(export, "BATCH", 2)  # several batches of one meter, merged by time
+    put(seeded.tenants["a"].id, "llm_cost", "0.25", at(4, 1))  # with another: then by id
     api = as_key(app, seeded, "a_admin")
     response = api.get("/usage/events?month=2026-11")
     assert response.status_code == 200
@@ -143,11 +145,14 @@ def test_billing_raw_events_export_as_json_lines_and_csv(app, seeded):
     assert 'filename="usage-2026110100-2026120100.jsonl"' in \
         response.headers["Content-Disposition"]
     rows = [json.loads(line) for line in response.get_data(as_text=True).splitlines()]
+    ids = {r["quantity"]: uuid.UUID(r["id"]) for r in rows if r["meter"] == "llm_cost"}
     assert [(r["occurred_at"][:16], r["meter"], r["quantity"]) for r in rows] == [
         ("2026-11-02T09:00", "knowledge_bytes", "5000.000000"),
         ("2026-11-03T05:10", "llm_cost", "1.250000"),
         ("2026-11-03T23:59", "llm_cost", "0.500000"),
-        ("2026-11-04T01:00", "llm_cost", "2.000000"),
+        *sorted([("2026-11-04T01:00", "llm_cost", "2.000000"),
+                 ("2026-11-04T01:00", "llm_cost", "0.250000")],
+                key=lambda r: ids[r[2]]),
         ("2026-11-04T02:00", "steps", "3.000000"),
         ("2026-11-20T09:00", "knowledge_bytes", "-1200.000000"),
         ("2026-11-30T23:59", "action_calls", "1.000000")]
@@ -158,7 +163,8 @@ def test_billing_raw_events_export_as_json_lines_and_csv(app, seeded):
     assert response.mimetype == "text/csv"
     table = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [(r["meter"], r["quantity"]) for r in table] == [
-        ("llm_cost", "1.250000"), ("llm_cost", "0.500000"), ("llm_cost", "2.000000"),
+        ("llm_cost", "1.250000"), ("llm_cost", "0.500000"),
+        *[("llm_cost", q) for q in sorted(["2.000000", "0.250000"], key=ids.__getitem__)],
         ("steps", "3.000000"), ("knowledge_bytes", "-1200.000000")]
     assert table[0]["run_id"] == "" and table[0]["agent_id"] == str(TRIAGER)
     everything = api.get("/usage/events?since=2026-11-30&format=csv").get_data(as_text=True)

@@ -1,9 +1,12 @@
 """The raw usage events of a period, for audit and export, streamed oldest first, as
 CSV or JSON Lines.
 
-Events are read meter by meter through their (tenant, metric, time) index, each from a
-server-side cursor, and merged by time: no sort of the whole period, no other index on
-the hot table. Which meters to read comes from the catalogue and the period's roll-ups.
+Events are read meter by meter through their (tenant, metric, time) index, a batch at
+a time after the last one read (keyset), and merged by time: no sort of the whole
+period, no other index on the hot table. Each batch is its own short transaction, so a
+slow download holds no snapshot open (which would keep PostgreSQL from pruning the
+roll-ups' old row versions while the engine updates them). Which meters to read comes
+from the catalogue and the period's roll-ups.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from overture.billing.meters import BY_NAME
 from overture.billing.periods import Period
@@ -44,21 +47,32 @@ def _meters(period: Period) -> list[str]:
     return sorted(set(held) | set(BY_NAME))
 
 
-def _events_of(meter: str, period: Period) -> Iterator[tuple[Any, str, dict[str, Any]]]:
+def _events_of(meter: str, period: Period) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
     unit = BY_NAME[meter].unit if meter in BY_NAME else ""
-    stmt = (select(UsageEvent).where(UsageEvent.metric == meter,
-                                     UsageEvent.created_at >= period.since,
-                                     UsageEvent.created_at < period.until)
-            .order_by(UsageEvent.created_at, UsageEvent.id)
-            .execution_options(yield_per=BATCH))
-    for event in db.session.scalars(stmt):
-        yield event.created_at, str(event.id), {
-            "id": str(event.id), "occurred_at": event.created_at.isoformat(),
-            "meter": event.metric, "quantity": str(event.quantity), "unit": unit,
-            "dimension": event.dimension, "workflow_id": _str(event.workflow_id),
-            "run_id": _str(event.run_id), "step_id": event.step_id,
-            "step_run_id": _str(event.step_run_id), "agent_id": _str(event.agent_id),
-            "user_id": _str(event.user_id)}
+    after: tuple[Any, Any] | None = None
+    while True:
+        stmt = (select(UsageEvent).where(UsageEvent.metric == meter,
+                                         UsageEvent.created_at >= period.since,
+                                         UsageEvent.created_at < period.until)
+                .order_by(UsageEvent.created_at, UsageEvent.id).limit(BATCH))
+        if after is not None:
+            stmt = stmt.where(tuple_(UsageEvent.created_at, UsageEvent.id) > after)
+        batch = [_plain(e, unit) for e in db.session.scalars(stmt)]
+        db.session.rollback()  # the read's transaction ends with each batch
+        yield from batch
+        if len(batch) < BATCH:
+            return
+        after = batch[-1][:2]
+
+
+def _plain(event: UsageEvent, unit: str) -> tuple[Any, Any, dict[str, Any]]:
+    return event.created_at, event.id, {
+        "id": str(event.id), "occurred_at": event.created_at.isoformat(),
+        "meter": event.metric, "quantity": str(event.quantity), "unit": unit,
+        "dimension": event.dimension, "workflow_id": _str(event.workflow_id),
+        "run_id": _str(event.run_id), "step_id": event.step_id,
+        "step_run_id": _str(event.step_run_id), "agent_id": _str(event.agent_id),
+        "user_id": _str(event.user_id)}
 
 
 def _str(value: Any) -> str | None:

@@ -39,6 +39,7 @@ BY_AGENT = (AGENT_CALLS, INPUT_TOKENS, OUTPUT_TOKENS, MODEL_COST)
 BY_WORKFLOW = (RUNS_STARTED, STEPS, AGENT_CALLS, ACTION_CALLS, MODEL_COST)
 BY_CLIENT = (RUNS_STARTED, STEPS, AGENT_CALLS, INPUT_TOKENS, OUTPUT_TOKENS, MODEL_COST)
 CHART_HEIGHT = 100  # the bars' SVG viewBox height
+DASH = "\N{EN DASH}"
 
 register_nav("Usage", "console.usage", READ, "admin")
 
@@ -115,15 +116,16 @@ def _names() -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, str]]:
 
 
 def label(period: periods.Period) -> str:
-    """"1 – 31 December 2026", "3 December 2026, 05:00 – 14:00" (UTC)."""
+    """"1-31 December 2026" or "3 December 2026, 05:00-4 December 2026, 14:00" (UTC),
+    with an en dash."""
     first, last = period.since, period.until - periods.HOUR
     if (period.since.hour, period.until.hour) == (0, 0):
         if first.date() == last.date():
             return f"{first:%-d %B %Y}"
         start = f"{first:%-d}" if (first.year, first.month) == (last.year, last.month) \
             else f"{first:%-d %B}" if first.year == last.year else f"{first:%-d %B %Y}"
-        return f"{start} – {last:%-d %B %Y}"
-    return f"{first:%-d %B %Y, %H:00} – {period.until:%-d %B %Y, %H:00}"
+        return f"{start} {DASH} {last:%-d %B %Y}"
+    return f"{first:%-d %B %Y, %H:00} {DASH} {period.until:%-d %B %Y, %H:00}"
 
 
 def _period_form() -> dict[str, str]:
