@@ -160,3 +160,32 @@ def test_billing_rollup_rebuild_command_fills_rollups_from_events_written_before
     assert "ws-a: 3 events" in result.output
     result = runner.invoke(main, ["billing", "rollup"], env=pg_env(database))
     assert result.exit_code != 0 and "--rebuild" in result.output
+
+
+def test_billing_migration_moves_connector_calls_to_their_dimension():
+    """Action calls stored before 0026 named "connector.action" in step_id: the upgrade
+    moves the connector to the dimension (under row-level security, as the owner)."""
+    import psycopg
+
+    from overture.platform import migrate
+    from tests.conftest import create_database, drop_database, pg_settings
+
+    name = create_database("overture_meter_migr")
+    try:
+        settings = pg_settings(name)
+        migrate.upgrade(settings, "0022")
+        tenant = uuid.uuid4()
+        with psycopg.connect(settings.database_owner_url.replace("+psycopg", "")) as conn:
+            conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(tenant),))
+            for metric, step_id in (("action_calls", "slack.post_message"),
+                                    ("steps", "charge")):
+                conn.execute("INSERT INTO usage_events (id, tenant_id, created_at, metric, "
+                             "quantity, step_id) VALUES (%s, %s, now(), %s, 1, %s)",
+                             (uuid.uuid4(), tenant, metric, step_id))
+        migrate.upgrade(settings)
+        with psycopg.connect(settings.database_owner_url.replace("+psycopg", "")) as conn:
+            conn.execute("SELECT set_config('app.tenant_id', %s, false)", (str(tenant),))
+            rows = sorted(conn.execute("SELECT metric, dimension, step_id FROM usage_events"))
+        assert rows == [("action_calls", "slack", None), ("steps", "", "charge")]
+    finally:
+        drop_database(name)
