@@ -7,7 +7,6 @@ the claim drops the copy, and the meters must not move."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -139,8 +138,13 @@ def test_billing_writing_the_same_usage_twice_inserts_nothing_the_second_time(ap
         assert usage.record(entries, attribution=where, key="claim:x:1") == 0
         assert usage.record(entries[:1], attribution=where, key="claim:x:2") == 1  # a retry
         db.session.commit()
+    with scoped_to(a):  # the attribution's agent is an entry's unless it names its own
+        assert usage.record([usage.Entry(m.AGENT_TOOL_CALLS, Decimal(1)),
+                             usage.Entry(m.AGENT_TOOL_CALLS, Decimal(2), "", agent)],
+                            attribution=usage.Attribution(agent_id=agent), key="chat:1") == 1
+        db.session.commit()
     assert meters(a) == {m.INPUT_TOKENS: 220, m.MODEL_COST: Decimal("0.0123"),
-                         m.AGENT_CALLS: 2}
+                         m.AGENT_CALLS: 2, m.AGENT_TOOL_CALLS: 3}
 
 
 def test_billing_the_engine_records_a_ledger_again_without_counting_it_again(app_ctx, world):
@@ -238,5 +242,8 @@ def test_billing_events_belong_to_their_tenant_only(app_ctx, world):
     assert raw(world.tenants["b"].id) == {}
     with scoped_to(world.tenants["b"].id):
         assert db.session.query(UsageDaily).count() == 0
+        assert reports.month_total(m.STEPS) == 0
         db.session.rollback()
-    assert os.environ.get("OVERTURE_OUTBOUND_ALLOWLIST")
+    with scoped_to(world.tenants["a"].id):
+        assert reports.month_total(m.STEPS) == 5
+        db.session.rollback()

@@ -62,7 +62,7 @@ def _rebuild_in_python(tenant_id: uuid.UUID) -> None:
                UsageEvent.workflow_id]
     batch: list[dict[str, Any]] = []
     for row in db.session.execute(select(*columns)).yield_per(BATCH):
-        batch.append({**row._mapping, "id": NONE})  # rebuilt rows are all slot 0
+        batch.append({**row._mapping, "slot": 0})  # rebuilt rows are all slot 0
         if len(batch) == BATCH:
             rollups.add(batch)
             batch = []

@@ -115,8 +115,9 @@ def record(entries: Iterable[Entry], *, attribution: Attribution = NOWHERE,
         raise CrossTenantWrite("usage written with no tenant in scope")
     now = at or utcnow()
     rows = []
-    for e in merged(entries):
-        agent_id = e.agent_id or attribution.agent_id
+    for e in merged(Entry(e.meter, e.quantity, e.dimension, e.agent_id or attribution.agent_id)
+                    for e in entries):
+        agent_id = e.agent_id
         rows.append({
             "id": event_id(key, e.meter, e.dimension, agent_id) if key else new_id(),
             "tenant_id": tenant_id, "created_at": now, "metric": e.meter,

@@ -433,7 +433,8 @@ def _step_params(*, tenant_id: uuid.UUID, run: RunFacts, step_run_id: uuid.UUID,
     return {"tenant_id": tenant_id, "run_id": run.id, "workflow_id": run.workflow_id,
             "step_run_id": step_run_id, "step_id": step_id, "claim": claim,
             "output": Json(output), "now": now, "ends_block": False,
-            "usage_id": event_id(step_key(step_run_id), meters.STEPS)}
+            "usage_id": event_id(step_key(step_run_id), meters.STEPS),
+            "usage_slot": rollups.slot()}
 
 
 def _successor_params(successor: Successor, path: str, now: datetime) -> dict[str, Any]:
