@@ -8,8 +8,8 @@ rows, never from the events.
 
 The slot: every step of a busy workflow adds to the same (hour, meter, workflow) row,
 and an upserted row stays locked until its transaction commits, so concurrent workers
-would take turns on it (the engine benchmark lost a third of its steps/s to that with
-one row, and about a fifth with eight rows picked per event). Each thread writes to a
+would take turns on it (with one of eight rows picked per event, the engine benchmark's
+sequential case ran about a third slower: bench/README.md). Each thread writes to a
 slot of its own instead, picked at random among SLOTS when it first writes, so two
 threads rarely share one; readers add the slots up. A group has at most one row per
 thread that wrote it in a bucket. "No agent" and "no workflow" are the nil UUID, so
