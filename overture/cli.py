@@ -228,6 +228,37 @@ def _echo_vanished(checkpoints: Checkpoints, present: set[uuid.UUID]) -> int:
     return len(gone)
 
 
+@main.group("billing")
+def billing_group() -> None:
+    """Usage metering."""
+
+
+@billing_group.command("rollup")
+@click.option("--rebuild", is_flag=True, help="recompute the roll-ups from the raw events")
+@click.option("--tenant", "slug", default=None, help="only this tenant (slug)")
+def billing_rollup(rebuild: bool, slug: str | None) -> None:
+    """Recompute every tenant's hourly and daily usage roll-ups from its raw events, one
+    tenant per transaction: once after upgrading to roll-ups, or to check them.
+    Idempotent; event writers wait a moment while a tenant is recomputed."""
+    if not rebuild:
+        raise click.UsageError("say --rebuild: the roll-ups are kept as events are "
+                               "written, and this recomputes them from the events")
+    from overture.billing.rebuild import rebuild as rebuild_rollups
+    from overture.platform.db import db, scoped_to
+    from overture.tenants.lifecycle import all_tenants
+    from overture.web.app import create_app
+
+    with create_app(_settings()).app_context():
+        tenants = all_tenants(slug)
+        if slug and not tenants:
+            raise click.ClickException(f"no tenant with slug {slug!r}")
+        for tenant in tenants:
+            with scoped_to(tenant.id):
+                events = rebuild_rollups()
+                db.session.commit()
+            click.echo(f"{tenant.slug}: {events} events")
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Vault keys: rotate the master key or a tenant's data key. Safe to interrupt and

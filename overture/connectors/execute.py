@@ -3,7 +3,9 @@
 It validates the input against the action's schema (422 naming the field), takes
 the credentials out of the vault (which records `credential.used`), injects auth,
 calls the app through the connection's client, and records `connector.action_called`
-(digests of input and output, never values) and an `action_calls` usage event.
+(digests of input and output, never values) and an `action_calls` usage event (per
+connector; with the workflow, run, step and agent the caller names in `attribution`),
+in one transaction: each call is counted once, with its outcome, whatever it was.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from overture.billing.usage import record_usage
+from overture.billing import usage
+from overture.billing.meters import ACTION_CALLS
 from overture.connectors import registry
 from overture.connectors.client import ConnectionClient
 from overture.connectors.context import (
@@ -78,7 +82,8 @@ def context_for(connection: Connection, connector: Connector, purpose: str,
 
 
 def execute(connection_id: uuid.UUID | str, action_key: str, input: Any,
-            idempotency_key: str | None = None, timeout: float = 30.0) -> Any:
+            idempotency_key: str | None = None, timeout: float = 30.0,
+            attribution: usage.Attribution = usage.NOWHERE) -> Any:
     """Call one action of the scope tenant's connection; commits its own records."""
     connection = get_or_404(Connection, connection_id, "connection")
     connector = registry.get(connection.connector_key)
@@ -96,14 +101,16 @@ def execute(connection_id: uuid.UUID | str, action_key: str, input: Any,
         outcome = "ok"
     except ActionFailed as failure:
         output, outcome = None, failure.reason
-        _record(connection_ref, workflow_details, input, output, outcome, idempotency_key)
+        _record(connection_ref, workflow_details, input, output, outcome, idempotency_key,
+                attribution)
         raise
-    _record(connection_ref, workflow_details, input, output, outcome, idempotency_key)
+    _record(connection_ref, workflow_details, input, output, outcome, idempotency_key,
+            attribution)
     return output
 
 
 def _record(connection_id: uuid.UUID | None, details: dict[str, Any], input: Any, output: Any,
-            outcome: str, idempotency_key: str | None) -> None:
+            outcome: str, idempotency_key: str | None, attribution: usage.Attribution) -> None:
     connection = db.session.get(Connection, connection_id) if connection_id else None
     if connection is not None:
         connection.last_used_at = utcnow()
@@ -112,12 +119,14 @@ def _record(connection_id: uuid.UUID | None, details: dict[str, Any], input: Any
                  details={**details, "outcome": outcome, "input_digest": digest(input),
                           "output_digest": digest(output) if output is not None else None,
                           "idempotency_key": idempotency_key})
-    record_usage("action_calls", 1, step_id=f"{details['connector']}.{details['action']}")
+    usage.record([usage.Entry(ACTION_CALLS, Decimal(1), details["connector"])],
+                 attribution=attribution)
     db.session.commit()
 
 
 def execute_unconnected(connector_key: str, action_key: str, input: Any,
-                        idempotency_key: str | None = None, timeout: float = 30.0) -> Any:
+                        idempotency_key: str | None = None, timeout: float = 30.0,
+                        attribution: usage.Attribution = usage.NOWHERE) -> Any:
     """Call an action that needs no credentials (a public HTTP request) without a
     connection. Still validated, audited and metered."""
     connector = registry.get(connector_key)
@@ -134,7 +143,7 @@ def execute_unconnected(connector_key: str, action_key: str, input: Any,
     try:
         output = action.run(ctx, input)
     except ActionFailed as failure:
-        _record(None, details, input, None, failure.reason, idempotency_key)
+        _record(None, details, input, None, failure.reason, idempotency_key, attribution)
         raise
-    _record(None, details, input, output, "ok", idempotency_key)
+    _record(None, details, input, output, "ok", idempotency_key, attribution)
     return output

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from overture.billing.usage import NOWHERE, Attribution
 from overture.connectors import registry
 from overture.connectors.errors import ActionFailed
 from overture.connectors.execute import execute, execute_unconnected
@@ -21,6 +22,7 @@ class ActionCall:
     timeout: float
     tenant_id: str
     connection: str | None = None
+    attribution: Attribution = NOWHERE  # where the call's usage belongs
 
 
 Action = Callable[[ActionCall], Any]
@@ -53,9 +55,9 @@ def _call_connector(connector_key: str, action_key: str, call: ActionCall) -> An
     try:
         if call.connection:
             return execute(call.connection, action_key, call.input, call.idempotency_key,
-                           call.timeout)
+                           call.timeout, call.attribution)
         return execute_unconnected(connector_key, action_key, call.input, call.idempotency_key,
-                                   call.timeout)
+                                   call.timeout, call.attribution)
     except ActionFailed as failure:
         raise StepFailed(failure.reason, failure.detail,
                          {k: v for k, v in failure.extra.items() if k != "reason"}) from failure

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from overture.billing.usage import record_usage
+from overture.billing import usage
+from overture.billing.meters import STEPS
 from overture.orchestration import dispatch, expressions, hotpath, notifications
 from overture.orchestration.definition import Graph
 from overture.orchestration.ledger import Ledger
@@ -204,12 +205,13 @@ def refuse_to_start(run: Run, graph: Graph, row: StepRun, now: datetime) -> str 
 
 
 def write_ledger(run: Run, row: StepRun, ledger: Ledger, outcome: Recordable) -> Recordable:
-    """Write what the step used and did; a run past its `max_agent_calls` fails here."""
+    """Write what the step used and did; a run past its `max_agent_calls` fails here.
+    The usage is keyed by the claim that ran the step: this attempt's, written once
+    however often this transaction is tried (a later attempt has a claim of its own)."""
     if ledger.empty:
         return outcome
-    for entry in ledger.usage:
-        record_usage(entry.metric, entry.quantity, workflow_id=run.workflow_id, run_id=run.id,
-                     step_id=row.step_id, agent_id=entry.agent_id)
+    usage.record(ledger.usage, attribution=attribution(run, row),
+                 key=f"claim:{row.id}:{row.claim}")
     for note in ledger.audit:
         audit.record(note.action, target_type=note.target_type, target_id=note.target_id,
                      details={**note.details, "run_id": str(run.id), "step_id": row.step_id},
@@ -221,6 +223,18 @@ def write_ledger(run: Run, row: StepRun, ledger: Ledger, outcome: Recordable) ->
         return StepFailed("max_agent_calls", f"the run made {run.agent_calls} agent calls, "
                           f"more than its maximum of {limit}")
     return outcome
+
+
+def attribution(run: Run, row: StepRun) -> usage.Attribution:
+    return usage.Attribution(workflow_id=run.workflow_id, run_id=run.id, step_id=row.step_id,
+                             step_run_id=row.id)
+
+
+def meter_step(run: Run, row: StepRun) -> None:
+    """Count the step run as executed: once, whatever happens to it later (a delay
+    that comes back, a wait that resumes), as the hot path does."""
+    usage.record([usage.Entry(STEPS, Decimal(1))], attribution=attribution(run, row),
+                 key=usage.step_key(row.id))
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -241,8 +255,7 @@ def apply(run: Run, row: StepRun, outcome: Recordable,
     if not resumed:
         if not row.path:  # steps inside blocks count when their block ends
             run.steps_executed += 1
-        record_usage("steps", 1, workflow_id=run.workflow_id, run_id=run.id,
-                     step_id=row.step_id)
+        meter_step(run, row)
     if isinstance(outcome, Completed):
         next_id = step.get("next") if outcome.next is DEFAULT_NEXT else outcome.next
         return succeed(run, graph, row, outcome.output, next_id)
@@ -336,8 +349,10 @@ def _failed(run: Run, graph: Graph, row: StepRun, step: dict[str, Any], failure:
         row.enqueued_at = now
         send_later(row.id, row.tenant_id, int(delay * 1000))
         return None
-    if not resumed and not row.path:
-        run.steps_executed += 1
+    if not resumed:
+        if not row.path:
+            run.steps_executed += 1
+        meter_step(run, row)
     _finish_row(row, StepStatus.FAILED, error=error)
     if step.get("on_error"):
         return queue_step(run, step["on_error"], row.path, graph, input={"error": error}).id

@@ -24,6 +24,8 @@ from typing import Any, Protocol
 from psycopg.types.json import Json
 from sqlalchemy import and_, case, or_, select, update
 
+from overture.billing import meters, rollups
+from overture.billing.usage import event_id, step_key
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
 from overture.platform import audit, pipeline
 from overture.platform.db import db
@@ -347,14 +349,7 @@ _FINISH_STEP = """
       AND EXISTS (SELECT 1 FROM ok)
     RETURNING id
 """
-_METER_STEP = """
-    INSERT INTO usage_events (id, tenant_id, created_at, metric, quantity, workflow_id,
-                              run_id, step_id)
-    SELECT %(usage_id)s, %(tenant_id)s, %(now)s, 'steps', 1, %(workflow_id)s,
-           %(run_id)s, %(step_id)s
-    FROM s
-    RETURNING id
-"""
+_METER_STEP = rollups.HOT_STEP_METER  # u: the event, uh and ud: its roll-ups
 _STEP_IS_OURS = """
     SELECT 1 FROM runs r, step_runs s
     WHERE r.id = %(run_id)s AND r.status = 'running'
@@ -387,7 +382,7 @@ _HAND_OVER = f"""
 WITH c AS ({_COUNT_ROOT_STEP}),
 ok AS (SELECT 1 FROM c),
 s AS ({_FINISH_STEP}),
-u AS ({_METER_STEP}),
+{_METER_STEP},
 n AS ({_QUEUE_NEXT})
 SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM n) AS queued,
        (SELECT count(*) FROM u) AS metered
@@ -400,7 +395,7 @@ FROM c
 _HAND_OVER_IN_BLOCK = f"""
 WITH ok AS ({_STEP_IS_OURS}),
 s AS ({_FINISH_STEP}),
-u AS ({_METER_STEP}),
+{_METER_STEP},
 n AS ({_QUEUE_NEXT})
 SELECT r.steps_executed, r.deadline_at, (SELECT count(*) FROM n) AS queued,
        (SELECT count(*) FROM u) AS metered
@@ -437,7 +432,9 @@ def _step_params(*, tenant_id: uuid.UUID, run: RunFacts, step_run_id: uuid.UUID,
                  step_id: str, claim: str, output: Any, now: datetime) -> dict[str, Any]:
     return {"tenant_id": tenant_id, "run_id": run.id, "workflow_id": run.workflow_id,
             "step_run_id": step_run_id, "step_id": step_id, "claim": claim,
-            "output": Json(output), "now": now, "usage_id": new_id(), "ends_block": False}
+            "output": Json(output), "now": now, "ends_block": False,
+            "usage_id": event_id(step_key(step_run_id), meters.STEPS),
+            "usage_slot": rollups.slot()}
 
 
 def _successor_params(successor: Successor, path: str, now: datetime) -> dict[str, Any]:
@@ -554,14 +551,14 @@ _FAN_OUT = f"""
 WITH c AS ({_COUNT_ROOT_STEP}),
 ok AS (SELECT 1 FROM c),
 s AS ({_WAIT_ON_BRANCHES}),
-u AS ({_METER_STEP}),
+{_METER_STEP},
 k AS ({_QUEUE_BRANCHES})
 SELECT c.steps_executed, c.deadline_at, (SELECT count(*) FROM k) AS queued FROM c
 """
 _FAN_OUT_IN_BLOCK = f"""
 WITH ok AS ({_STEP_IS_OURS}),
 s AS ({_WAIT_ON_BRANCHES}),
-u AS ({_METER_STEP}),
+{_METER_STEP},
 k AS ({_QUEUE_BRANCHES})
 SELECT r.steps_executed, r.deadline_at, (SELECT count(*) FROM k) AS queued
 FROM runs r WHERE r.id = %(run_id)s
@@ -603,7 +600,7 @@ def fan_out(*, branches: list[Branch], state: dict[str, Any], path: str, first_c
 _BRANCH_DONE = f"""
 WITH ok AS ({_STEP_IS_OURS}),
 s AS ({_FINISH_STEP}),
-u AS ({_METER_STEP})
+{_METER_STEP}
 SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered
 """
 
@@ -615,7 +612,7 @@ _SIBLING_IF_RECORDED = _SIBLING_OF.format(guard=" AND EXISTS (SELECT 1 FROM s)")
 _BRANCH_DONE_TAKING_SIBLING = f"""
 WITH ok AS ({_STEP_IS_OURS}),
 s AS ({_FINISH_STEP}),
-u AS ({_METER_STEP}),
+{_METER_STEP},
 c AS ({_SIBLING_IF_RECORDED})
 SELECT (SELECT count(*) FROM s) AS finished, (SELECT count(*) FROM u) AS metered, c.*
 FROM (SELECT 1) one LEFT JOIN c ON true
@@ -719,7 +716,7 @@ WITH ok AS (
       AND EXISTS (SELECT 1 FROM audit_heads WHERE tenant_id = %(tenant_id)s)
 ),
 s AS ({_FINISH_STEP}),
-u AS ({_METER_STEP}),
+{_METER_STEP},
 c AS (
     UPDATE runs SET steps_executed = steps_executed + 1, status = 'succeeded',
            finished_at = %(now)s, output = %(run_output)s, error = NULL

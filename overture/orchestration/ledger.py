@@ -11,14 +11,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from overture.billing.usage import Entry
 from overture.platform.audit import Actor
-
-
-@dataclass(frozen=True)
-class UsageEntry:
-    metric: str
-    quantity: Decimal
-    agent_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -32,15 +26,15 @@ class AuditEntry:
 
 @dataclass
 class Ledger:
-    usage: list[UsageEntry] = field(default_factory=list)
+    usage: list[Entry] = field(default_factory=list)
     audit: list[AuditEntry] = field(default_factory=list)
     tokens: int = 0
     cost: Decimal = Decimal(0)
     agent_calls: int = 0  # counted against the run's `max_agent_calls` policy
 
     def meter(self, metric: str, quantity: int | float | Decimal = 1,
-              agent_id: uuid.UUID | str | None = None) -> None:
-        self.usage.append(UsageEntry(metric, Decimal(str(quantity)), _uuid(agent_id)))
+              agent_id: uuid.UUID | str | None = None, dimension: str = "") -> None:
+        self.usage.append(Entry(metric, Decimal(str(quantity)), dimension, _uuid(agent_id)))
 
     def note(self, action: str, *, target_type: str | None = None, target_id: object = None,
              details: dict[str, Any] | None = None, actor: Actor | None = None) -> None:

@@ -1,16 +1,10 @@
 """The numbers an agency sees for each of its client workspaces: runs in the last
 seven days, what waits, open approvals, model usage this month and the last failure.
 
-Reading several tenants: every tenant table is scoped twice, by the ORM and by
-PostgreSQL row-level security, and both hold exactly one tenant per transaction
-(`platform.db`). `unscoped` does not help: RLS would still show only the tenant in
-scope. So each workspace is read in a transaction of its own scope, by ONE statement
-that computes all of its numbers (never one query per number per workspace). On
-PostgreSQL those transactions (BEGIN, the scope's `set_config`, the statement,
-COMMIT) all go out in one network write and come back in one read (`platform.pipeline`,
-as the engine's hot path does): a 100-workspace agency costs one round trip, and RLS
-still checks each workspace's rows against its own scope. Elsewhere (SQLite) the same
-statement runs once per workspace through the session, in `in_tenant`.
+Each workspace is read in a transaction of its own scope, by ONE statement that
+computes all of its numbers (never one query per number per workspace), all of them
+in one round trip on PostgreSQL (`platform.tenant_reads`). Model usage comes from the
+daily roll-ups (`billing.rollups`), never from the raw events.
 
 The caller passes only tenant ids it checked the principal may reach (see
 `web/api/ops.py`); this module reads nothing else.
@@ -22,26 +16,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
-from sqlalchemy import Select, Uuid, bindparam, func, select
+from sqlalchemy import Select, func, select
 
-from overture.billing.usage import UsageEvent
+from overture.billing.rollups import UsageDaily
 from overture.orchestration.llm.metering import COST, INPUT_TOKENS, OUTPUT_TOKENS
 from overture.orchestration.models import Approval, ApprovalStatus, Run, RunStatus
-from overture.platform import pipeline
-from overture.platform.db import db, in_tenant
+from overture.platform.tenant_reads import TENANT, rows_per_tenant
 
 WINDOW = timedelta(days=7)
 COST_SCALE = Decimal("0.000001")  # the scale of every cost column
 FAILED_RUN = (RunStatus.FAILED, RunStatus.TIMED_OUT)
 IN_FLIGHT_RUN = (RunStatus.QUEUED, RunStatus.RUNNING)
-TENANT = bindparam("tenant", type_=Uuid())
-# The statement is planned once for every workspace. Left to decide, PostgreSQL kept
-# planning it afresh for each (a custom plan looks cheaper for a small workspace):
-# planning was two thirds of a small workspace's time, and the cached plan is as good.
-GENERIC_PLAN = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 
 @dataclass(frozen=True)
@@ -67,10 +54,8 @@ def workspace_overview(tenant_ids: list[uuid.UUID],
     ids = list(dict.fromkeys(tenant_ids))
     if not ids:
         return {}
-    rows = _pipelined(stmt, ids) if db.engine.dialect.name == "postgresql" else None
-    if rows is None:
-        rows = _one_by_one(stmt, ids)
-    return {tenant_id: _numbers(row) for tenant_id, row in zip(ids, rows, strict=True)}
+    rows = rows_per_tenant(stmt, ids)
+    return {tenant_id: _numbers(found[0]) for tenant_id, found in zip(ids, rows, strict=True)}
 
 
 def failure_reason(error: dict[str, Any] | None) -> str | None:
@@ -100,10 +85,10 @@ def _statement(since: datetime, month_start: datetime) -> Select[Any]:
         return select(func.count()).select_from(Run).where(Run.tenant_id == TENANT, *where) \
             .scalar_subquery()
 
-    def usage(*metrics: str) -> Any:
-        return (select(func.coalesce(func.sum(UsageEvent.quantity), 0))
-                .where(UsageEvent.tenant_id == TENANT, UsageEvent.metric.in_(metrics),
-                       UsageEvent.created_at >= month_start)
+    def usage(*meters: str) -> Any:
+        return (select(func.coalesce(func.sum(UsageDaily.quantity), 0))
+                .where(UsageDaily.tenant_id == TENANT, UsageDaily.meter.in_(meters),
+                       UsageDaily.bucket >= month_start.date())
                 .scalar_subquery())
 
     last = (select(Run.finished_at.label("at"), Run.error.label("error"))
@@ -122,35 +107,6 @@ def _statement(since: datetime, month_start: datetime) -> Select[Any]:
         select(last.c.at).scalar_subquery().label("failed_at"),
         select(last.c.error).scalar_subquery().label("error"),
     )
-
-
-def _pipelined(stmt: Select[Any], ids: list[uuid.UUID]) -> list[Any] | None:
-    """Each workspace's row, in a transaction of its own scope, all in one round trip;
-    None when that connection failed (the session's path then says why, or answers)."""
-    expanded = stmt.compile(dialect=db.engine.dialect).construct_expanded_state(
-        {"tenant": ids[0]})  # each tenant's own goes in below
-    # Plain values: the statuses are StrEnums, which psycopg might dump by name.
-    sql = expanded.statement
-    params = {k: v.value if isinstance(v, Enum) else v for k, v in expanded.parameters.items()}
-    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        with pipeline.pipelined(url) as batch:
-            results = []
-            for tenant_id in ids:
-                with pipeline.scoped(batch, tenant_id):
-                    batch.execute(GENERIC_PLAN)
-                    results.append(batch.execute(sql, {**params, "tenant": tenant_id}))
-    except pipeline.Declined:
-        return None
-    return [result.fetchone() for result in results]
-
-
-def _one_by_one(stmt: Select[Any], ids: list[uuid.UUID]) -> list[Any]:
-    rows = []
-    for tenant_id in ids:
-        with in_tenant(tenant_id):
-            rows.append(db.session.execute(stmt, {"tenant": tenant_id}).one())
-    return rows
 
 
 def _numbers(row: Any) -> WorkspaceOverview:

@@ -7,11 +7,14 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from overture.billing import usage
+from overture.billing.meters import RUNS_STARTED
 from overture.orchestration import flow
 from overture.orchestration.definition import Graph, input_problems
 from overture.orchestration.models import (
@@ -137,6 +140,7 @@ def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: 
     db.session.flush()
     first = flow.queue_step(run, graph.start, "", graph)
     flow.send_later(first.id, run.tenant_id)
+    _meter_started(run)
     audit.record("run.started", target_type="run", target_id=run.id,
                  details={"workflow_id": str(workflow.id), "version": version.number,
                           "trigger": trigger})
@@ -199,9 +203,16 @@ def replay_run(run: Run, from_step: str, started_by: uuid.UUID | None) -> Run:
                                    finished_at=now))
     first = flow.queue_step(replay, from_step, "", graph)
     flow.send_later(first.id, replay.tenant_id)
+    _meter_started(replay)
     audit.record("run.replayed", target_type="run", target_id=replay.id,
                  details={"replay_of": str(run.id), "from_step": from_step})
     return replay
+
+
+def _meter_started(run: Run) -> None:
+    """`runs_started`, in the transaction that creates the run, once per run."""
+    usage.record([usage.Entry(RUNS_STARTED, Decimal(1))], key=f"run:{run.id}",
+                 attribution=usage.Attribution(workflow_id=run.workflow_id, run_id=run.id))
 
 
 def _outside(path: str, again: set[str]) -> bool:

@@ -3,11 +3,13 @@ agent step types register themselves the same way."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from overture.billing.usage import Attribution
 from overture.orchestration import actions, expressions
 from overture.orchestration.definition import EXPR, ID, NEXT, POSITIVE, StepSchema
 from overture.orchestration.definition import register_step_schema as _register_schema
@@ -31,6 +33,10 @@ MAX_LOOP_ITEMS = 10_000
 MAX_DELAY_SECONDS = 30 * 86400
 
 
+def _id(value: str) -> uuid.UUID | None:
+    return uuid.UUID(value) if value else None
+
+
 @dataclass
 class StepContext:
     """Everything an executor may know. It touches no tables."""
@@ -50,6 +56,12 @@ class StepContext:
     pins: dict[str, Any] = field(default_factory=dict)
     # Usage, audit, tokens and agent calls, written with the step's outcome.
     ledger: Ledger = field(default_factory=Ledger)
+
+    def attribution(self, agent_id: uuid.UUID | None = None) -> Attribution:
+        """Where usage the step causes outside its ledger belongs (an action's call)."""
+        return Attribution(workflow_id=_id(self.workflow_id), run_id=_id(self.run_id),
+                           step_id=self.step.get("id") if self.run_id else None,
+                           step_run_id=_id(self.step_run_id), agent_id=agent_id)
 
     def render(self, value: Any) -> Any:
         try:
@@ -128,7 +140,8 @@ def _action(ctx: StepContext) -> Outcome:
     action = actions.get(ctx.step["action"])
     output = action(actions.ActionCall(
         input=ctx.render(ctx.step.get("input", {})), idempotency_key=ctx.idempotency_key,
-        timeout=ctx.timeout, tenant_id=ctx.tenant_id, connection=ctx.step.get("connection")))
+        timeout=ctx.timeout, tenant_id=ctx.tenant_id, connection=ctx.step.get("connection"),
+        attribution=ctx.attribution()))
     return Completed(output)
 
 

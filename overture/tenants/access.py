@@ -182,6 +182,25 @@ def access_to(principal: Principal, tenant: Tenant) -> Access:
     return Access(principal, tenant, role, permissions)
 
 
+def permitted(access: Access, tenants: list[Tenant], permission: str) -> list[Tenant]:
+    """Of `tenants` (an agency's clients, say), those in which the caller holds
+    `permission`: the check `access_to` makes, with the caller's memberships read once
+    for them all."""
+    user, key = access.principal.user, access.principal.api_key
+    memberships = memberships_of(user)
+    found = []
+    for tenant in tenants:
+        role = role_in(user, tenant, memberships)
+        allowed = permissions_for(role) if role is not None else frozenset()
+        if key is not None:
+            allowed = allowed & frozenset(key.scopes)
+        elif user.is_platform_admin:
+            allowed = allowed | PLATFORM_ADMIN
+        if permission in allowed:
+            found.append(tenant)
+    return found
+
+
 def platform_access(principal: Principal) -> Access:
     if not principal.user.is_platform_admin or principal.api_key is not None:
         raise Forbidden("platform administration needs a platform admin")

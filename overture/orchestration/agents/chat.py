@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from overture.billing.usage import record_usage
+from overture.billing import usage
 from overture.orchestration.agents import memory, service
 from overture.orchestration.agents.models import Conversation, ConversationMessage
 from overture.orchestration.agents.runtime import Answer, Runner, Task
@@ -124,11 +124,11 @@ def send(conversation: Conversation, content: str, watcher: Watcher | None = Non
     try:
         answer = Runner(_context(conversation, ledger), _current).invoke(agent.name, task)
     except StepFailed as failure:
-        _pay_for_failure(ledger, agent.id, where, failure)
+        _pay_for_failure(ledger, agent.id, where, failure, conversation.end_user_id)
         raise _problem(failure) from failure
     user = memory.append(conversation.id, "user", content)
     reply = memory.append(conversation.id, "assistant", reply_text(answer.output))
-    write_ledger(ledger, where)
+    write_ledger(ledger, where, conversation.end_user_id)
     audit.record("agent.conversation_replied", target_type="agent", target_id=agent.id,
                  details={**where, "message_id": str(reply.id), "status": answer.status})
     return Reply(user, reply, answer, usage_of(ledger))
@@ -167,11 +167,11 @@ def _current(name: str) -> service.LoadedAgent:
 
 
 def _pay_for_failure(ledger: Ledger, agent_id: uuid.UUID, where: dict[str, str],
-                     failure: StepFailed) -> None:
+                     failure: StepFailed, user_id: uuid.UUID | None) -> None:
     # The failure may have left the session mid-transaction; actions and notes
     # committed their own records, so nothing of the turn is lost by rolling back.
     db.session.rollback()
-    write_ledger(ledger, where)
+    write_ledger(ledger, where, user_id)
     audit.record("agent.conversation_failed", target_type="agent", target_id=agent_id,
                  details={**where, "code": failure.code})
     db.session.commit()
@@ -194,11 +194,12 @@ def reply_text(output: Any) -> str:
 # --------------------------------------------------------------------------- the ledger
 
 
-def write_ledger(ledger: Ledger, details: dict[str, Any]) -> None:
+def write_ledger(ledger: Ledger, details: dict[str, Any],
+                 user_id: uuid.UUID | None = None) -> None:
     """A ledger outside a step (the engine's `flow.write_ledger` writes a step's): its
-    usage with the agent and no workflow or run, its audit events with `details`."""
-    for entry in ledger.usage:
-        record_usage(entry.metric, entry.quantity, agent_id=entry.agent_id)
+    usage with the agent (and the conversation's end user) and no workflow or run, its
+    audit events with `details`. A turn writes its ledger once, so it needs no key."""
+    usage.record(ledger.usage, attribution=usage.Attribution(user_id=user_id))
     for note in ledger.audit:
         audit.record(note.action, target_type=note.target_type, target_id=note.target_id,
                      details={**note.details, **details}, actor=note.actor)
@@ -207,5 +208,5 @@ def write_ledger(ledger: Ledger, details: dict[str, Any]) -> None:
 def usage_of(ledger: Ledger) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for entry in ledger.usage:
-        totals[entry.metric] += entry.quantity
+        totals[entry.meter] += entry.quantity
     return dict(totals)

@@ -12,11 +12,14 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
 
+from overture.billing import usage
+from overture.billing.meters import EMBEDDINGS, KNOWLEDGE_BYTES
 from overture.orchestration.agents import embeddings
 from overture.orchestration.agents.models import (
     KnowledgeCollection,
@@ -84,6 +87,8 @@ def update_collection(collection: KnowledgeCollection, *, name: str | None = Non
 
 def delete_collection(collection: KnowledgeCollection) -> None:
     """The collection, its documents and passages. Agents that name it fail to retrieve."""
+    for document_id, size in _document_bytes(KnowledgeDocument.collection_id == collection.id):
+        _meter_storage(document_id, "deleted", -size)
     audit.record("knowledge.deleted", target_type="knowledge_collection",
                  target_id=collection.id, details={"name": collection.name})
     db.session.delete(collection)
@@ -139,6 +144,7 @@ def add_document(collection: KnowledgeCollection, title: str, text: str,
                          text=chunk, embedding=embeddings.to_bytes(vectors[i]))
         for i, chunk in enumerate(chunks))
     db.session.flush()
+    _meter_storage(document.id, "added", stored_bytes(text, vectors.nbytes), len(chunks))
     audit.record("knowledge.document_added", target_type="knowledge_document",
                  target_id=document.id, details={"collection": collection.name,
                                                  "title": title, "passages": len(chunks)})
@@ -165,11 +171,42 @@ def passages(document: KnowledgeDocument) -> list[KnowledgePassage]:
 
 
 def delete_document(collection: KnowledgeCollection, document: KnowledgeDocument) -> None:
+    for document_id, size in _document_bytes(KnowledgeDocument.id == document.id):
+        _meter_storage(document_id, "deleted", -size)
     audit.record("knowledge.document_deleted", target_type="knowledge_document",
                  target_id=document.id, details={"collection": collection.name,
                                                  "title": document.title})
     db.session.delete(document)
     db.session.flush()
+
+
+# --------------------------------------------------------------------------- metering
+
+
+def stored_bytes(text: str, embedding_bytes: int) -> int:
+    """What a document keeps: its text (UTF-8) and its passages' embeddings."""
+    return len(text.encode()) + embedding_bytes
+
+
+def _document_bytes(where: Any) -> list[tuple[uuid.UUID, int]]:
+    """(document, bytes it keeps) of the matching documents, as `stored_bytes` counted
+    them when they were added."""
+    embedded = dict(db.session.execute(
+        select(KnowledgePassage.document_id, func.sum(func.length(KnowledgePassage.embedding)))
+        .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgePassage.document_id)
+        .where(where).group_by(KnowledgePassage.document_id)).all())
+    return [(document_id, stored_bytes(text, int(embedded.get(document_id) or 0)))
+            for document_id, text in db.session.execute(
+                select(KnowledgeDocument.id, KnowledgeDocument.text).where(where))]
+
+
+def _meter_storage(document_id: uuid.UUID, what: str, size: int, embedded: int = 0) -> None:
+    """Storage changes (and texts embedded) in the transaction that adds or deletes
+    the document; keyed by it, so neither is ever counted twice."""
+    entries = [usage.Entry(KNOWLEDGE_BYTES, Decimal(size))]
+    if embedded:
+        entries.append(usage.Entry(EMBEDDINGS, Decimal(embedded)))
+    usage.record(entries, key=f"knowledge:{document_id}:{what}")
 
 
 # --------------------------------------------------------------------------- splitting
@@ -197,11 +234,15 @@ def split_passages(text: str) -> list[str]:
 
 
 def search(collection_name: str, query: str, k: int = 3) -> list[Passage]:
-    """The `k` passages of the named collection that best answer `query`, best first."""
-    return search_collection(collection_named(collection_name), query, k)
+    """The `k` passages of the named collection that best answer `query`, best first.
+    For an agent: its step's ledger meters the query's embedding, not the session."""
+    return search_collection(collection_named(collection_name), query, k, metered=False)
 
 
-def search_collection(collection: KnowledgeCollection, query: str, k: int = 3) -> list[Passage]:
+def search_collection(collection: KnowledgeCollection, query: str, k: int = 3, *,
+                      metered: bool = True) -> list[Passage]:
+    """Passages as `search`; `metered`: the query's embedding is counted in the
+    session's transaction (the caller commits)."""
     query = " ".join((query or "").split())
     if not query or len(query) > MAX_QUERY:
         raise ValidationFailed.field("query", f"must be 1 to {MAX_QUERY} characters")
@@ -216,6 +257,8 @@ def search_collection(collection: KnowledgeCollection, query: str, k: int = 3) -
     if not rows:
         return []
     scores = _scores(query, rows)
+    if metered:
+        usage.record([usage.Entry(EMBEDDINGS, Decimal(1))])
     return [Passage(rows[i].document_id, rows[i].title, rows[i].text, round(score, 4))
             for i, score in embeddings.top(scores, k)]
 

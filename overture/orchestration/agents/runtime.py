@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from flask import current_app
 
+from overture.billing.meters import EMBEDDINGS, model_dimension
 from overture.orchestration.agents import embeddings, memory, service, tools
 from overture.orchestration.agents.contract import InvalidAnswer, envelope, parse_answer
 from overture.orchestration.agents.spec import AgentSpec
@@ -182,14 +183,15 @@ class Runner:
         provider = agent.spec.model.provider
         cost = None if not needs_credential(provider) else cost_of(
             result.provider, agent.spec.model.model, result.input_tokens, result.output_tokens)
+        model = model_dimension(result.provider or provider, agent.spec.model.model)
         with self._lock:
             ledger = self.ctx.ledger
             if result.input_tokens:
-                ledger.meter(INPUT_TOKENS, result.input_tokens, agent.agent_id)
+                ledger.meter(INPUT_TOKENS, result.input_tokens, agent.agent_id, model)
             if result.output_tokens:
-                ledger.meter(OUTPUT_TOKENS, result.output_tokens, agent.agent_id)
+                ledger.meter(OUTPUT_TOKENS, result.output_tokens, agent.agent_id, model)
             if cost is not None:
-                ledger.meter(COST, cost, agent.agent_id)
+                ledger.meter(COST, cost, agent.agent_id, model)
             ledger.add_tokens(result.input_tokens + result.output_tokens, cost)
         return cost
 
@@ -466,9 +468,13 @@ class Invocation:
     def _execute(self, tool: tools.AgentTool, arguments: dict[str, Any], key: str) -> Any:
         if tool.kind == "action":
             return tools.run_action(tool, arguments, key,
-                                    min(ACTION_TIMEOUT, self.runner.ctx.timeout))
+                                    min(ACTION_TIMEOUT, self.runner.ctx.timeout),
+                                    self.runner.ctx.attribution(self.agent.agent_id))
         if tool.kind == "knowledge":
-            return tools.run_search(tool, arguments)
+            found = tools.run_search(tool, arguments)
+            if found["passages"]:  # an empty collection is answered without embedding
+                self.runner.meter(EMBEDDINGS, 1, self.agent)
+            return found
         if tool.kind == "notes":
             return tools.run_remember(self.agent.agent_id, arguments,
                                       self.spec.notes_retention_days)

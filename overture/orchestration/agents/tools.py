@@ -23,6 +23,7 @@ from typing import Any, Literal
 from jsonschema import Draft202012Validator
 from sqlalchemy import select
 
+from overture.billing.usage import NOWHERE, Attribution
 from overture.connectors import registry
 from overture.connectors.errors import ActionFailed
 from overture.connectors.execute import digest, execute
@@ -187,14 +188,14 @@ def input_digest(arguments: Any) -> str:
 
 
 def run_action(tool: AgentTool, arguments: dict[str, Any], idempotency_key: str,
-               timeout: float) -> Any:
+               timeout: float, attribution: Attribution = NOWHERE) -> Any:
     """The connector action's output. A failure the app may get over (rate limit, 5xx,
     timeout) fails the step, so its retry policy runs it again with the same keys; any
     other failure is the model's to read (ToolError)."""
     assert tool.connection_id is not None
     try:
         return execute(tool.connection_id, tool.action_key, arguments, idempotency_key,
-                       timeout)
+                       timeout, attribution)
     except ActionFailed as failure:
         if failure.retryable or failure.reason in TRANSIENT:
             raise StepFailed(failure.reason, f"tool {tool.name}: {failure.detail}") from failure

@@ -9,13 +9,14 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from overture.billing.usage import record_usage
+from overture.billing import usage
+from overture.billing.meters import INPUT_TOKENS as INPUT_TOKENS
+from overture.billing.meters import MODEL_COST, model_dimension
+from overture.billing.meters import OUTPUT_TOKENS as OUTPUT_TOKENS
 from overture.orchestration.llm.prices import cost_of
 from overture.orchestration.llm.types import ChatResult
 
-INPUT_TOKENS = "llm_input_tokens"
-OUTPUT_TOKENS = "llm_output_tokens"
-COST = "llm_cost"
+COST = MODEL_COST
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,15 @@ class UsageContext:
 
 
 def meter(result: ChatResult, price_model: str, context: UsageContext) -> Decimal | None:
-    """Record tokens and cost; returns the cost (None when the model has no price,
-    in which case no cost event is written)."""
-    ids = {"workflow_id": context.workflow_id, "run_id": context.run_id,
-           "step_id": context.step_id, "agent_id": context.agent_id}
-    record_usage(INPUT_TOKENS, result.input_tokens, **ids)
-    record_usage(OUTPUT_TOKENS, result.output_tokens, **ids)
+    """Record tokens and cost, per provider and model; returns the cost (None when the
+    model has no price, in which case no cost event is written)."""
+    model = model_dimension(result.provider, price_model)
+    entries = [usage.Entry(INPUT_TOKENS, Decimal(result.input_tokens), model),
+               usage.Entry(OUTPUT_TOKENS, Decimal(result.output_tokens), model)]
     cost = cost_of(result.provider, price_model, result.input_tokens, result.output_tokens)
     if cost is not None:
-        record_usage(COST, cost, **ids)
+        entries.append(usage.Entry(COST, cost, model))
+    usage.record(entries, attribution=usage.Attribution(
+        workflow_id=context.workflow_id, run_id=context.run_id, step_id=context.step_id,
+        agent_id=context.agent_id))
     return cost

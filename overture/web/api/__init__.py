@@ -40,6 +40,7 @@ def load_endpoints() -> APIBlueprint:
         templates,
         tenants,
         triggers,
+        usage,
         users,
         workflows,
     )

@@ -138,4 +138,6 @@ def delete_document(collection_id: str, document_id: str) -> tuple[str, int]:
 @api.doc(tags=TAGS, summary="The passages that best answer `q`, best first")
 def search(collection_id: str, query: dict[str, Any]) -> dict[str, Any]:
     collection = knowledge.get_collection(collection_id)
-    return {"items": knowledge.search_collection(collection, query["q"], query["k"])}
+    found = knowledge.search_collection(collection, query["q"], query["k"])
+    db.session.commit()  # the query's embedding, metered
+    return {"items": found}

@@ -14,9 +14,6 @@ from overture.platform.db import db, utcnow
 from overture.platform.errors import ValidationFailed
 from overture.tenants import access as tenant_access
 from overture.tenants import lifecycle
-from overture.tenants.access import Access
-from overture.tenants.models import Tenant
-from overture.tenants.roles import permissions_for
 from overture.web.api import api
 from overture.web.api.ops_schemas import (
     AgentPerformanceOut,
@@ -60,22 +57,6 @@ def _view(value: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- agency overview
 
 
-def _readable(access: Access, workspaces: list[Tenant]) -> list[Tenant]:
-    """The workspaces whose runs the caller may read: the same check as entering one
-    (`tenants.access`), with the caller's memberships read once for them all."""
-    user, key = access.principal.user, access.principal.api_key
-    memberships = tenant_access.memberships_of(user)
-    readable = []
-    for tenant in workspaces:
-        role = tenant_access.role_in(user, tenant, memberships)
-        allowed = permissions_for(role) if role is not None else frozenset()
-        if key is not None:
-            allowed = allowed & frozenset(key.scopes)
-        if READ_RUNS in allowed:
-            readable.append(tenant)
-    return readable
-
-
 @api.get("/overview")
 @require("workspace.manage")
 @api.input(OverviewQuery, location="query", arg_name="query")
@@ -90,7 +71,7 @@ def get_overview(query: dict[str, Any]) -> dict[str, Any]:
         raise ValidationFailed.field("X-Overture-Tenant", "name an agency: the overview "
                                                           "lists its client workspaces")
     page = lifecycle.managed_tenants(access, query["cursor"], query["limit"])
-    shown = _readable(access, page.items)
+    shown = tenant_access.permitted(access, page.items, READ_RUNS)
     numbers = overview.workspace_overview([t.id for t in shown], utcnow())
     items = [{"tenant": t, **_view(numbers[t.id]), "cost_month": str(numbers[t.id].cost_month)}
              for t in shown]

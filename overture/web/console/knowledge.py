@@ -156,6 +156,7 @@ def search_collection(collection_id: str) -> Any:
     if query:
         try:
             results = service.search_collection(collection, query, SEARCH_K)
+            db.session.commit()  # the query's embedding, metered
         except ValidationFailed as failure:
             error = failure.errors[0]["message"] if failure.errors else failure.detail
     context = {"collection": collection, "query": query, "results": results, "error": error}
