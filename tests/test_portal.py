@@ -20,6 +20,7 @@ import pytest
 from flask import g
 from sqlalchemy import select
 
+from overture.billing import meters, reports
 from overture.orchestration import runs, workflows
 from overture.orchestration.agents.models import ConversationMessage
 from overture.orchestration.models import Run
@@ -497,3 +498,20 @@ def test_the_portal_is_in_the_workspaces_brand(app, world):
     assert "<title>Home · Workspace A · Acme Care</title>" in member.get("/").get_data(
         as_text=True)
     assert member.get("/brand.css").status_code == 404
+
+
+def test_each_customer_who_uses_the_portal_counts_once_a_month(app, world):
+    """The `portal_active_users` meter: a customer signed in twice and visiting several
+    pages is one active user this month; a second customer makes two."""
+    set_up(world)
+    customer(world)
+    first = sign_in(app, world)
+    first.get("/runs")
+    sign_in(app, world).get("/")  # the same person again, in another session
+    with scoped_to(world.tenants["a"].id):
+        assert reports.month_total(meters.PORTAL_USERS) == 1
+    sign_in(app, world, "a_member2")
+    with scoped_to(world.tenants["a"].id):
+        assert reports.month_total(meters.PORTAL_USERS) == 2
+    with scoped_to(world.tenants["b"].id):
+        assert reports.month_total(meters.PORTAL_USERS) == 0

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from overture.billing import usage
 from overture.orchestration import approvals, runs, workflows
 from overture.orchestration.agents import chat
 from overture.orchestration.agents.models import Agent, Conversation, ConversationMessage
@@ -106,6 +108,16 @@ def input_schema(workflow: Workflow) -> dict[str, Any]:
 def input_problems(workflow: Workflow, input: dict[str, Any]) -> list[dict[str, str]]:
     """What the input gets wrong against the schema, without starting anything."""
     return definition_input_problems(input_schema(workflow), input)
+
+
+# --------------------------------------------------------------------------- activity
+
+
+def note_activity(user_id: uuid.UUID, now: datetime) -> None:
+    """Count the customer as active in the portal this month (the `portal_active_users`
+    meter: once per person and month however often they come back). Commits."""
+    usage.record_portal_activity(user_id, now)
+    db.session.commit()
 
 
 # --------------------------------------------------------------------------- runs

@@ -18,11 +18,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, g, redirect, render_template, request, url_for
+from flask import current_app, g, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from overture.orchestration.portal import customer as service
 from overture.platform import audit
+from overture.platform.db import utcnow
 from overture.platform.errors import Forbidden, NotFound
 from overture.tenants import access as tenant_access
 from overture.tenants.access import Access, Principal
@@ -97,7 +98,18 @@ def enter() -> Access:
         raise Forbidden("this portal is for the workspace's customers; its staff use the "
                         "console")
     g.access = access
+    _count_as_active(principal.user.id)
     return access
+
+
+def _count_as_active(user_id: Any) -> None:
+    """Once a month per session: the meter itself counts each person once a month, this
+    only spares every page the write."""
+    now = utcnow()
+    marker = f"{workspace().id}:{now:%Y-%m}"
+    if session.get("portal_active") != marker:
+        service.note_activity(user_id, now)
+        session["portal_active"] = marker
 
 
 def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
