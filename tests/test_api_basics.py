@@ -16,7 +16,7 @@ from overture.platform.errors import ConfigError
 from overture.platform.logging import configure_logging
 from overture.web.app import create_app
 from tests.conftest import pg_settings
-from tests.support import as_key, as_user
+from tests.support import as_key, as_user, login
 
 PROBLEM = "application/problem+json"
 
@@ -277,3 +277,23 @@ def test_development_generates_a_secret_key(tmp_path):
 def test_unknown_environment_is_refused():
     with pytest.raises(ConfigError, match="OVERTURE_ENV"):
         load_settings({"OVERTURE_ENV": "prod"})
+
+
+def test_a_signed_in_person_gets_a_503_page_when_the_database_is_unreachable(
+        app, world, database, restore_broker):
+    """The console for someone signed in while the database is away: who they are cannot
+    be read, and the answer is the console's 503 page with Retry-After, never a 500."""
+    client = app.test_client()
+    login(client, world.users["a_admin"].email)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    broken = create_app(pg_settings(database,
+                                    DATABASE_URL=f"postgresql://nobody@127.0.0.1:1/{database}"))
+    visitor = broken.test_client()
+    visitor.set_cookie("session", cookie.value)
+    for path in ("/", "/runs"):
+        r = visitor.get(path, headers={"Accept": "text/html"})
+        assert r.status_code == 503, r.get_data(as_text=True)
+        assert r.mimetype == "text/html"
+        assert "briefly unavailable" in r.get_data(as_text=True)
+        assert int(r.headers["Retry-After"]) > 0

@@ -215,7 +215,7 @@ def test_mail_every_kind_carries_the_clients_brand_and_works_on_its_domain(
         mail = the_mail(inbox, people[handle],
                         f"Workspace A has spent 100% of its budget for {month}")
         budget = branded(mail, logo, "50.00 USD of 50.00 USD", "The budget is reached")
-        assert usage == budget == f"{BASE}/settings"
+        assert usage == budget == f"{BASE}/usage"
     admin = signed_in_on_domain(app, people["a_admin"])
     assert "Workspace A" in page_text(follow(admin, usage))
 

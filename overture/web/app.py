@@ -13,7 +13,7 @@ from flask import Response, g, request
 
 from overture.orchestration import worker
 from overture.orchestration.agents import patterns  # noqa: F401  (registers the agent steps)
-from overture.platform import audit, audit_seal, mail_delivery
+from overture.platform import audit, audit_seal, database_outage, mail_delivery
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import CONNECT_TIMEOUT, EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
@@ -126,6 +126,19 @@ def _engine_options(settings: Settings) -> dict[str, object]:
             "connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
 
 
+def _end_transaction() -> None:
+    """Roll back whatever the request left open. The answer is already made: an error
+    here would replace it with the server's bare 500, so a database that went away
+    meanwhile is logged and its connection thrown out (the pool makes a new one)."""
+    try:
+        db.session.rollback()
+    except Exception as exc:
+        if not database_outage.infrastructure_error(exc):
+            raise
+        log.warning("request.rollback_failed", error=database_outage.summary(exc))
+        db.session.invalidate()
+
+
 def _request_lifecycle(app: APIFlask) -> None:
     @app.before_request
     def _start() -> None:
@@ -152,7 +165,7 @@ def _request_lifecycle(app: APIFlask) -> None:
     def _end(exc: BaseException | None) -> None:
         # End what the request left open first: then forgetting its scope writes nothing
         # (into a transaction whose connection was lost, that write raised again here).
-        db.session.rollback()
+        _end_transaction()
         activate_scope(EMPTY_SCOPE)
         audit.set_actor(audit.SYSTEM)
         audit.set_origin(audit.NOWHERE)

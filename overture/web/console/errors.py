@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 
-from flask import Response, g, make_response, render_template, url_for
+from flask import Response, current_app, g, make_response, render_template, url_for
 from flask_login import current_user
+from markupsafe import escape
 
 from overture.platform.db import db
 from overture.platform.errors import OvertureError
@@ -42,6 +43,7 @@ def error_page(status: int, code: str, title: str, detail: str,
     try:
         if status >= 500:
             db.session.rollback()  # whatever failed must not fail the page too
+            _known_person_or_anonymous()
         if status < 500:
             _enter_quietly()
         portals = _customer_portals() if status < 500 else []
@@ -51,15 +53,29 @@ def error_page(status: int, code: str, title: str, detail: str,
         log.exception("console.error_page_failed")
         db.session.rollback()
         context, portals = _bare_shell(), []
-    body = render_template("console/error.html", shell=context, status=status, code=code,
-                           portals=portals,
-                           headline=headline, advice=advice,
-                           detail=detail if status in SHOW_DETAIL else None,
-                           request_id=g.get("request_id"))
+    try:
+        body = render_template("console/error.html", shell=context, status=status, code=code,
+                               portals=portals, headline=headline, advice=advice,
+                               detail=detail if status in SHOW_DETAIL else None,
+                               request_id=g.get("request_id"))
+    except Exception:  # never an error page's own error in place of the answer
+        log.exception("console.error_page_failed")
+        body = f"<!doctype html><title>{escape(headline)}</title><h1>{escape(headline)}</h1>" \
+               f"<p>{escape(advice)}</p>"
     response = make_response(body, status)
     response.headers.update(headers)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     return response
+
+
+def _known_person_or_anonymous() -> None:
+    """Who is signed in, if that can still be read; else the page is drawn for nobody
+    (Flask-Login would otherwise ask the failing database again while drawing it)."""
+    try:
+        current_user.is_authenticated  # noqa: B018  (loads the person once, or fails)
+    except Exception:
+        db.session.rollback()
+        g._login_user = current_app.login_manager.anonymous_user()
 
 
 def _enter_quietly() -> None:
