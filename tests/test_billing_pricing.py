@@ -92,6 +92,9 @@ def test_billing_model_usage_at_cost_plus_a_markup_and_at_a_rate_card():
     ({"models": {"mode": "rate_card", "rates": {"gpt": {"input_per_mtok": "1",
                                                         "output_per_mtok": "1"}}}},
      "price_book.models.rates.gpt"),
+    ({"models": {"mode": "rate_card", "rates": {"a:b\x00": {"input_per_mtok": "1",
+                                                          "output_per_mtok": "1"}}}},
+     "price_book.models.rates.a:b\x00"),
     ({"colour": "red"}, "price_book.colour"),
 ])
 def test_billing_a_bad_price_book_is_refused_naming_the_field(body, field):

@@ -40,7 +40,10 @@ class Terms:
 
 
 def terms(plan: Plan) -> Terms:
-    return Terms(plan.id, plan.tenant_id, plan.name, plan.currency, Decimal(plan.base_fee),
+    # Kept with four decimals; checked to the currency's minor unit when written.
+    base_fee = Decimal(plan.base_fee).quantize(Decimal(1).scaleb(-pricebook.minor_unit(
+        plan.currency)))
+    return Terms(plan.id, plan.tenant_id, plan.name, plan.currency, base_fee,
                  pricebook.parse(plan.price_book, plan.currency), plan.version)
 
 

@@ -199,7 +199,7 @@ def _rates(name: str, value: object) -> dict[str, ModelRate]:
     for model, rate in sorted(spec.items()):
         where = f"{name}.{model}"
         provider, _, model_name = model.partition(":")
-        if not provider or not model_name or len(model) > 200:
+        if not provider or not model_name or len(model) > 200 or not model.isprintable():
             raise ValidationFailed.field(where, "name a model as provider:model")
         rate = _mapping(where, rate)
         _unknown(where, rate, {"input_per_mtok", "output_per_mtok"})

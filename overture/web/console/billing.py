@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import request
 
-from overture.billing import accounts, invoices, periods, pricing
+from overture.billing import accounts, invoices, periods, pricebook, pricing
 from overture.billing.meters import INPUT_TOKENS, OUTPUT_TOKENS
 from overture.platform.db import utcnow
 from overture.tenants.models import TenantKind
@@ -28,6 +28,8 @@ def amount(value: Decimal | None, currency: str | None) -> str:
     """Money in its currency, to its minor unit: "$1,234.50", "1,234.500 KWD"."""
     if value is None:
         return "—"
+    if currency in pricebook.CURRENCIES:
+        value = pricing.round_money(Decimal(value), currency)
     text = f"{abs(value):,f}"
     sign = "-" if value < 0 else ""
     symbol = SYMBOLS.get(currency or "")

@@ -17,6 +17,7 @@ from overture.platform.db import db
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.tenants.models import TenantKind
 from overture.web.console import bp, plan_form
+from overture.web.console.billing import amount
 from overture.web.console.context import console_access, page, register_nav, render
 from overture.web.console.forms import FormErrors, status_of
 
@@ -53,7 +54,7 @@ def _list(errors: FormErrors | None = None) -> Any:
                   plans=found, counts=counts, billed=billed, errors=errors,
                   assigned={t: v[0] for t, v in current.items() if v[1] == owner.id},
                   wholesale=access.is_platform, can_manage=access.can(MANAGE),
-                  summary=summary)
+                  summary=summary, amount=amount)
 
 
 def summary(plan: Any) -> str:
