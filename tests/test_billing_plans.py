@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from sqlalchemy import select, text
 
 from overture.billing import usage
+from overture.billing.plan_models import Plan
 from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to
 from tests.engine_api_support import audit_events
 from tests.support import as_key, as_user
@@ -213,3 +215,20 @@ def test_billing_who_may_define_assign_and_read_plans(app, billed):
     assert [(p["name"], p["in_use"]) for p in listed["items"]] == [("Agency wholesale", 1)]
     problem(as_user(app, billed, "nw_owner", "northwind").put(
         f"/billing/accounts/{uuid.uuid4()}", json={"plan_id": retail_id}), 404)
+
+
+def test_billing_plans_and_accounts_stay_in_their_tenants_rows(app, billed):
+    """Row-level security as well as the ORM: a client never reads its agency's plans,
+    nor another client's account; its own account it reads."""
+    a, b = billed.tenants["a"].id, billed.tenants["b"].id
+    with scoped_to(a):
+        assert db.session.scalars(select(Plan)).all() == []
+        raw = db.session.execute(text("SELECT count(*) FROM plans")).scalar()
+        accounts = db.session.execute(text("SELECT tenant_id FROM billing_accounts")).all()
+        db.session.rollback()
+    assert raw == 0
+    assert [row[0] for row in accounts] == [a]
+    with scoped_to(b):
+        assert db.session.execute(text("SELECT count(*) FROM billing_accounts "
+                                       f"WHERE tenant_id = '{a}'")).scalar() == 0
+        db.session.rollback()

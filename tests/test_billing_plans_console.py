@@ -92,3 +92,20 @@ def test_billing_pages_without_a_plan_say_so(app, world):
     assert viewer.get("/billing").status_code == 403
     admin = browse(app, world, "nw_admin")  # reads plans, changes none
     assert admin.get("/plans/new").status_code == 403
+
+
+def test_billing_platform_admin_keeps_wholesale_plans_for_agencies(app, world):
+    root = browse(app, world, "platform")
+    page = root.get("/plans")
+    assert page.status_code == 200
+    assert "Wholesale plans" in page_text(page)
+    saved = root.post("/plans/new", data=plan_form("Agency standard", steps__unit_price="0.0007"))
+    assert saved.status_code == 302, page_text(saved)
+    listed = root.get("/plans")
+    agencies = region(listed, "plans-billed")
+    assert "Northwind" in agencies and "Contoso" in agencies and "Workspace A" not in agencies
+    plan_id = re.search(r'href="/plans/([0-9a-f-]{36})"', listed.get_data(as_text=True))[1]
+    assert root.post("/plans/assign", data={"tenant_id": world.tid("northwind"),
+                                            "plan_id": plan_id}).status_code == 302
+    owner = browse(app, world, "nw_owner")
+    assert "Agency standard" in region(owner.get("/billing"), "billing-plan-name")

@@ -88,7 +88,7 @@ def billed_usage(tenant: Tenant, period: Period) -> pricing.Usage:
     """What the tenant is billed for: a workspace's usage; an agency's with its clients'."""
     ids = [tenant.id]
     if tenant.kind == TenantKind.AGENCY:
-        ids += [t.id for t in billed_tenants(tenant)]
+        ids += [t.id for t in billed_tenants(tenant, deleted=True)]
     return added(list(usage_of(ids, period).values()))
 
 

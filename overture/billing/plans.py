@@ -23,7 +23,7 @@ from overture.platform.db import db, get_or_404, save_named, utcnow
 from overture.platform.errors import Conflict, Forbidden, ValidationFailed
 from overture.platform.tenant_reads import TENANT, rows_per_tenant
 from overture.tenants.access import Access
-from overture.tenants.models import Tenant, TenantKind
+from overture.tenants.models import Tenant, TenantKind, TenantStatus
 
 NAME_MAX = 120
 MAX_PLANS = 200
@@ -120,13 +120,16 @@ def delete_plan(access: Access, plan_id: object) -> None:
                  details={"before": before})
 
 
-def billed_tenants(owner: Tenant) -> list[Tenant]:
-    """The tenants the plan owner bills: an agency's clients, the platform's agencies."""
+def billed_tenants(owner: Tenant, deleted: bool = False) -> list[Tenant]:
+    """The tenants the plan owner bills: an agency's clients, the platform's agencies;
+    with `deleted`, those deleted too (their usage of a month is still billed)."""
     if owner.kind == TenantKind.PLATFORM:
-        where = Tenant.kind == TenantKind.AGENCY
+        stmt = select(Tenant).where(Tenant.kind == TenantKind.AGENCY)
     else:
-        where = Tenant.parent_id == owner.id
-    return list(db.session.scalars(select(Tenant).where(where).order_by(Tenant.name)))
+        stmt = select(Tenant).where(Tenant.parent_id == owner.id)
+    if not deleted:
+        stmt = stmt.where(Tenant.status != TenantStatus.DELETED)
+    return list(db.session.scalars(stmt.order_by(Tenant.name)))
 
 
 def accounts_of(tenant_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]]:
@@ -141,8 +144,13 @@ def accounts_of(tenant_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[uuid.UUID,
 
 def usage_counts(owner: Tenant) -> dict[uuid.UUID, int]:
     """How many of the owner's billed tenants are at each of its plans."""
+    return count_by_plan(accounts_of([t.id for t in billed_tenants(owner)]), owner.id)
+
+
+def count_by_plan(accounts: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]],
+                  owner_id: uuid.UUID) -> dict[uuid.UUID, int]:
     counts: dict[uuid.UUID, int] = {}
-    for plan_id, billed_by in accounts_of([t.id for t in billed_tenants(owner)]).values():
-        if billed_by == owner.id:
+    for plan_id, billed_by in accounts.values():
+        if billed_by == owner_id:
             counts[plan_id] = counts.get(plan_id, 0) + 1
     return counts

@@ -45,10 +45,7 @@ def _list(errors: FormErrors | None = None) -> Any:
     found = plan_service.list_plans()
     billed = plan_service.billed_tenants(owner)
     current = plan_service.accounts_of([t.id for t in billed])
-    counts: dict[Any, int] = {}
-    for plan_id, by in current.values():
-        if by == owner.id:
-            counts[plan_id] = counts.get(plan_id, 0) + 1
+    counts = plan_service.count_by_plan(current, owner.id)
     errors = errors or FormErrors()
     return render("console/plans.html", status_of(errors), title="Plans", defines=True,
                   plans=found, counts=counts, billed=billed, errors=errors,
