@@ -14,13 +14,14 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from overture.billing import pricebook
 from overture.billing.plan_models import BillingAccount, Plan
 from overture.billing.plans import get_plan, require_plan_owner
 from overture.platform import audit
 from overture.platform.db import db, in_tenant, utcnow
-from overture.platform.errors import NotFound
+from overture.platform.errors import Conflict, NotFound
 from overture.platform.ids import parse_id
 from overture.tenants.access import Access
 from overture.tenants.models import Tenant, TenantKind, TenantStatus
@@ -99,17 +100,7 @@ def assign(access: Access, tenant_id: object, plan_id: object | None) -> Account
     owner = access.tenant.id
     plan = terms(get_plan(plan_id)) if plan_id is not None else None
     with in_tenant(tenant.id):
-        row = db.session.scalars(select(BillingAccount).where(
-            BillingAccount.tenant_id == tenant.id)).one_or_none()
-        before = str(row.plan_id) if row is not None else None
-        if plan is None:
-            if row is not None:
-                db.session.delete(row)
-        elif row is None:
-            db.session.add(BillingAccount(plan_id=plan.plan_id, billed_by_id=owner))
-        elif row.plan_id != plan.plan_id:
-            row.plan_id, row.billed_by_id, row.since = plan.plan_id, owner, utcnow()
-        db.session.flush()
+        before = _write(tenant.id, owner, plan)
     after = str(plan.plan_id) if plan is not None else None
     if before != after:
         details = {"tenant_id": str(tenant.id), "before": before, "after": after,
@@ -119,3 +110,24 @@ def assign(access: Access, tenant_id: object, plan_id: object | None) -> Account
             audit.record(action, target_type="tenant", target_id=tenant.id, tenant_id=chain,
                          details=details)
     return account_of(tenant.id)
+
+
+def _write(tenant_id: uuid.UUID, owner: uuid.UUID, plan: Terms | None) -> str | None:
+    """Point the tenant's account at `plan` (in its scope); the plan it named before.
+    Two assignments racing for a new account meet at its unique key: one is a 409."""
+    try:
+        with db.session.begin_nested():
+            row = db.session.scalars(select(BillingAccount).where(
+                BillingAccount.tenant_id == tenant_id).with_for_update()).one_or_none()
+            before = str(row.plan_id) if row is not None else None
+            if plan is None:
+                if row is not None:
+                    db.session.delete(row)
+            elif row is None:
+                db.session.add(BillingAccount(plan_id=plan.plan_id, billed_by_id=owner))
+            elif row.plan_id != plan.plan_id:
+                row.plan_id, row.billed_by_id, row.since = plan.plan_id, owner, utcnow()
+            db.session.flush()
+    except IntegrityError:
+        raise Conflict("the plan of this tenant changed meanwhile: try again") from None
+    return before

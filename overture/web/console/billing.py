@@ -22,6 +22,7 @@ READ = "billing.read"
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 register_nav("Billing", "console.billing", READ, "admin")
+register_nav("Plans", "console.plans", READ, "admin")  # (plans.py) next to Billing
 
 
 def amount(value: Decimal | None, currency: str | None) -> str:

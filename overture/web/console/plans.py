@@ -18,12 +18,10 @@ from overture.platform.errors import Conflict, ValidationFailed
 from overture.tenants.models import TenantKind
 from overture.web.console import bp, plan_form
 from overture.web.console.billing import amount
-from overture.web.console.context import console_access, page, register_nav, render
+from overture.web.console.context import console_access, page, render
 from overture.web.console.forms import FormErrors, status_of
 
 READ, MANAGE = "billing.read", "billing.manage"
-
-register_nav("Plans", "console.plans", READ, "admin")
 
 
 def defines_plans() -> bool:
@@ -36,7 +34,7 @@ def plans_page() -> Any:
     return _list()
 
 
-def _list(errors: FormErrors | None = None) -> Any:
+def _list() -> Any:
     access = console_access()
     if not defines_plans():
         return render("console/plans.html", title="Plans", defines=False,
@@ -46,9 +44,8 @@ def _list(errors: FormErrors | None = None) -> Any:
     billed = plan_service.billed_tenants(owner)
     current = plan_service.accounts_of([t.id for t in billed])
     counts = plan_service.count_by_plan(current, owner.id)
-    errors = errors or FormErrors()
-    return render("console/plans.html", status_of(errors), title="Plans", defines=True,
-                  plans=found, counts=counts, billed=billed, errors=errors,
+    return render("console/plans.html", title="Plans", defines=True,
+                  plans=found, counts=counts, billed=billed,
                   assigned={t: v[0] for t, v in current.items() if v[1] == owner.id},
                   wholesale=access.is_platform, can_manage=access.can(MANAGE),
                   summary=summary, amount=amount)
@@ -69,13 +66,12 @@ def summary(plan: Any) -> str:
 @page(MANAGE)
 def assign_plan() -> Any:
     tenant_id, plan_id = request.form.get("tenant_id", ""), request.form.get("plan_id", "")
-    errors = FormErrors()
     try:
         account = accounts.assign(console_access(), tenant_id, plan_id or None)
-    except ValidationFailed as err:
+    except Conflict as err:
         db.session.rollback()
-        errors[f"plan-{tenant_id}"] = err.errors[0]["message"]
-        return _list(errors)
+        flash(err.detail or "Try again.", "error")
+        return redirect(url_for("console.plans"))
     db.session.commit()
     flash(f"Billed at {account.terms.name} from now on." if account
           else "Billed at no plan from now on.", "ok")
