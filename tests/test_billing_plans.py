@@ -232,3 +232,19 @@ def test_billing_plans_and_accounts_stay_in_their_tenants_rows(app, billed):
         assert db.session.execute(text("SELECT count(*) FROM billing_accounts "
                                        f"WHERE tenant_id = '{a}'")).scalar() == 0
         db.session.rollback()
+
+
+def test_billing_storage_is_priced_on_the_level_at_the_months_end(app, world):
+    contoso = as_user(app, world, "ct_owner", "contoso")
+    plan = ok(contoso.post("/plans", json={"name": "Storage", "price_book": {"meters": {
+        "knowledge_bytes": {"unit_price": "0.000001", "included": "1000"}}}}), 201)
+    ok(contoso.put(f"/billing/accounts/{world.tid('c')}", json={"plan_id": plan["id"]}))
+    c = world.tenants["c"].id
+    put(c, "knowledge_bytes", "5000000", when=datetime(2026, 10, 20, tzinfo=UTC))
+    put(c, "knowledge_bytes", "-1000000", when=NOV)
+    put(c, "knowledge_bytes", "7000000", when=datetime(2026, 12, 2, tzinfo=UTC))
+    draft = ok(as_key(app, world, "c_owner").get("/billing/draft-invoice?month=2026-11"))
+    (line,) = draft["lines"]
+    assert (line["meter"], line["quantity"], line["billable"]) == ("knowledge_bytes",
+                                                                  "4000000", "3999000")
+    assert draft["total"] == "4.00"  # 3,999,000 bytes at 0.000001: 3.999

@@ -148,9 +148,9 @@ def model_lines(book: PriceBook, usage: Usage, currency: str) -> list[InvoiceLin
 
 def price(book: PriceBook, currency: str, base_fee: Decimal | None, usage: Usage,
           included: bool = True) -> Invoice:
-    """The invoice: the base fee (unless None), each priced meter used, model usage."""
+    """The invoice: the base fee (unless none), each priced meter used, model usage."""
     lines: list[InvoiceLine] = []
-    if base_fee is not None:
+    if base_fee:  # None (an agency's cost of a client) or no fee: no line
         lines.append(InvoiceLine(BASE_FEE, "", "Monthly base fee", Decimal(1), Decimal(0),
                                  Decimal(1), base_fee, round_money(base_fee, currency)))
     totals: dict[str, Decimal] = defaultdict(Decimal)
