@@ -1,17 +1,20 @@
 """Pricing (`-k billing`), pure: a price book turns a period's usage into invoice lines,
 each rounded once to the currency's minor unit (half up), the total their sum; graduated
 tiers add up; included quantities never go negative; model usage at cost plus a markup
-or at a rate card; bad price books are refused naming the field."""
+or at a rate card; bad price books are refused naming the field; an agency's cost,
+price and margin per client, and their totals, add up to the cent (hypothesis)."""
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overture.billing import pricebook, pricing
+from overture.billing import accounts, invoices, pricebook, pricing
 from overture.platform.errors import ValidationFailed
 
 D = Decimal
@@ -169,3 +172,42 @@ def test_billing_an_invoice_is_its_rounded_lines(fee, steps, cost, unit, markup,
     assert all(line.amount.as_tuple().exponent == -places for line in invoice.lines)
     assert invoice.total == sum((line.amount for line in invoice.lines), D(0))
     assert all(line.amount >= 0 for line in invoice.lines)
+
+
+# --------------------------------------------------------------------------- rebilling
+
+def terms(name: str, fee: str, body: dict) -> accounts.Terms:
+    return accounts.Terms(uuid.uuid4(), uuid.uuid4(), name, "USD", D(fee),
+                          pricebook.parse(body), 1)
+
+
+WHOLESALE = terms("Wholesale", "99", {"meters": {"steps": {"unit_price": "0.0007",
+                                                           "included": "1000"}},
+                                      "models": {"mode": "cost_plus"}})
+usages = st.fixed_dictionaries({
+    ("steps", ""): quantities, ("runs_started", ""): quantities,
+    ("llm_cost", GPT): st.decimals(min_value=0, max_value=500, places=6),
+    ("llm_cost", HAIKU): st.decimals(min_value=0, max_value=500, places=6)})
+
+
+@settings(max_examples=100, deadline=None)
+@given(clients=st.lists(st.tuples(usages, st.booleans()), min_size=1, max_size=6),
+       markup=st.decimals(min_value=0, max_value=200, places=2),
+       step_price=st.decimals(min_value=0, max_value=1, places=5))
+def test_billing_cost_price_and_margin_always_add_up_to_the_cent(clients, markup, step_price):
+    retail = terms("Retail", "19.99", {
+        "meters": {"steps": {"unit_price": str(step_price)},
+                   "runs_started": {"tiers": [{"up_to": "100", "unit_price": "0.01"},
+                                              {"up_to": None, "unit_price": "0.0075"}]}},
+        "models": {"mode": "cost_plus", "markup_percent": str(markup)}})
+    bills = [invoices.bill(SimpleNamespace(id=i), usage, retail if planned else None, WHOLESALE)
+             for i, (usage, planned) in enumerate(clients)]
+    for b, (usage, planned) in zip(bills, clients, strict=True):
+        assert b.cost == invoices.wholesale(WHOLESALE, usage).total
+        assert b.price == (invoices.retail(retail, usage).total if planned else None)
+        assert b.cost + b.margin == (b.price or 0)
+        assert all(v.as_tuple().exponent == -2 for v in (b.cost, b.margin))
+    view = invoices.totals(WHOLESALE, bills)
+    assert view.cost + view.margin == view.price
+    assert view.price == sum((b.price for b in bills if b.price is not None), D(0))
+    assert view.currency == "USD"

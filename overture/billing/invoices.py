@@ -160,13 +160,13 @@ def rebilling(access: Access, period: Period) -> Rebilling:
     retail_plans = plans_by_id(mine)
     upstream = account_of(access.tenant.id)
     cost_terms = upstream.terms if upstream else None
-    bills = [_bill(t, usages[t.id], retail_plans.get(accounts.get(t.id, (None, None))[0]),
-                   cost_terms) for t in tenants]
-    return _totals(cost_terms, bills)
+    bills = [bill(t, usages[t.id], retail_plans.get(accounts.get(t.id, (None, None))[0]),
+                  cost_terms) for t in tenants]
+    return totals(cost_terms, bills)
 
 
-def _bill(tenant: Tenant, usage: pricing.Usage, plan: Terms | None,
-          cost_terms: Terms | None) -> ClientBill:
+def bill(tenant: Tenant, usage: pricing.Usage, plan: Terms | None,
+         cost_terms: Terms | None) -> ClientBill:
     cost = wholesale(cost_terms, usage).total if cost_terms else None
     price = retail(plan, usage).total if plan else None
     # A client at no plan is billed nothing: its margin is minus its cost.
@@ -178,7 +178,7 @@ def _bill(tenant: Tenant, usage: pricing.Usage, plan: Terms | None,
     return ClientBill(tenant, per_meter(usage), plan, cost, price, margin)
 
 
-def _totals(cost_terms: Terms | None, bills: list[ClientBill]) -> Rebilling:
+def totals(cost_terms: Terms | None, bills: list[ClientBill]) -> Rebilling:
     currencies = {b.plan.currency for b in bills if b.plan is not None}
     if cost_terms is not None:
         currencies.add(cost_terms.currency)
