@@ -79,6 +79,8 @@ def month_of(query: dict[str, Any]) -> periods.Period:
 
 
 def _owner_kind() -> str:
+    """`wholesale` or `retail`: which plans the caller's tenant defines (Forbidden for a
+    workspace, which defines none)."""
     access = current_access()
     plans.require_plan_owner(access)
     return "wholesale" if access.is_platform else "retail"
@@ -114,7 +116,7 @@ def create_plan(body: dict[str, Any]) -> dict[str, Any]:
 @api.output(PlanOut)
 @api.doc(tags=TAGS, summary="One of this tenant's plans")
 def get_plan(plan_id: str) -> dict[str, Any]:
-    _owner_kind()
+    plans.require_plan_owner(current_access())
     plan = plans.get_plan(plan_id)
     return plan_view(plan, plans.usage_counts(current_access().tenant).get(plan.id, 0))
 
