@@ -17,6 +17,7 @@ def load_endpoints() -> APIBlueprint:
         apikeys,
         approvals,
         audit,
+        billing,
         brand,
         connectors,
         credentials,

@@ -16,6 +16,7 @@ from overture.web.console import (  # noqa: E402
     agents,
     apikeys,
     audit,
+    billing,
     brand,
     connections,
     domains,
@@ -26,6 +27,7 @@ from overture.web.console import (  # noqa: E402
     mail_server,
     members,
     operate,
+    plans,
     portal_settings,
     profile,
     runs,
@@ -45,7 +47,7 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
-           "apikeys", "audit", "bp", "brand", "connections", "domains", "errors", "failures",
-           "home", "knowledge", "mail_server", "members", "operate", "portal_settings",
-           "profile", "runs", "settings", "signin", "templates", "triggers", "usage",
-           "workflow_alerts", "workspaces"]
+           "apikeys", "audit", "billing", "bp", "brand", "connections", "domains", "errors",
+           "failures", "home", "knowledge", "mail_server", "members", "operate", "plans",
+           "portal_settings", "profile", "runs", "settings", "signin", "templates", "triggers",
+           "usage", "workflow_alerts", "workspaces"]
