@@ -307,6 +307,21 @@ def test_network_policies_admit_the_ingress_controller_and_prometheus_only(chart
     assert egress_ports == {53, 5432, 6379, 443, 80}
 
 
+def test_the_readme_example_values_install_cleanly(chart):
+    readme = (CHART.parents[1] / "README.md").read_text()
+    example = readme.split("with, for example, `overture-values.yaml`:\n\n```yaml\n")[1]
+    values = yaml.safe_load(example.split("```")[0])
+    objects = render(chart, values)
+    for obj in objects:
+        if obj["kind"] not in CUSTOM_RESOURCES:
+            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+    assert {"ScaledObject", "ServiceMonitor", "Ingress"} <= {o["kind"] for o in objects}
+    web = pod_specs(objects)["acme-overture-web"]["containers"][0]
+    assert web["image"] == "registry.example.com/overture:0.1.0"
+    assert env_of(web)["OVERTURE_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "overture", "key": "SMTP_PASSWORD"}
+
+
 def refused(chart: helm.Chart, values: dict[str, Any]) -> str:
     with pytest.raises((helm.HelmValuesError, helm.HelmRenderError)) as caught:
         chart.render(values, name=RELEASE, namespace=NAMESPACE)
