@@ -37,8 +37,8 @@ FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="Overture" \
       org.opencontainers.image.description="Multi-tenant AI agent orchestration: web, worker, scheduler" \
       org.opencontainers.image.source="https://github.com/overture/overture"
-# /tmp is the one writable place (an emptyDir under Kubernetes): the instance folder and
-# gunicorn's control socket (XDG_RUNTIME_DIR) live there.
+# /tmp is the one writable place (an emptyDir under Kubernetes): the instance folder,
+# gunicorn's control socket (XDG_RUNTIME_DIR) and anything a library keeps in HOME.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -47,6 +47,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     OVERTURE_MIGRATIONS=/app/migrations \
     OVERTURE_INSTANCE_PATH=/tmp/overture \
     XDG_RUNTIME_DIR=/tmp \
+    HOME=/tmp \
     HOST=0.0.0.0 \
     PORT=8000
 # A fixed numeric uid, so Kubernetes' runAsNonRoot can check it without a name lookup.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -93,7 +94,9 @@ def test_distributed_mode_runs_a_workflow_and_ctrl_c_stops_every_process(
             [sys.executable, "-m", "overture.cli", "up", "--distributed", "--web-workers", "1",
              "--worker-processes", "1"],
             env=settings_env(settings, HOST="127.0.0.1", PORT=str(port),
-                             OVERTURE_PUBLIC_URL=base),
+                             OVERTURE_PUBLIC_URL=base,
+                             OVERTURE_WORKER_METRICS_PORT=str(free_port()),
+                             OVERTURE_SCHEDULER_METRICS_PORT=str(free_port())),
             cwd=ROOT, start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until_serving(base, up)
@@ -143,3 +146,31 @@ def test_distributed_mode_refuses_without_redis(settings):
     result = _refused(settings, REDIS_URL="")
     assert result.returncode == 1
     assert "needs Redis for the queue between web and workers: set REDIS_URL" in result.stderr
+
+
+def test_when_one_process_dies_the_others_are_stopped_and_the_exit_names_it(settings):
+    import socket
+
+    with socket.socket() as taken:  # web cannot bind its port: gunicorn exits at start
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = subprocess.Popen(
+            [sys.executable, "-m", "overture.cli", "up", "--distributed", "--no-demo",
+             "--web-workers", "1", "--worker-processes", "1"],
+            env=settings_env(settings, HOST="127.0.0.1", PORT=str(port),
+                             OVERTURE_WORKER_METRICS_PORT=str(free_port()),
+                             OVERTURE_SCHEDULER_METRICS_PORT=str(free_port())),
+            cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = up.communicate(timeout=180)
+        finally:
+            if up.poll() is None:
+                os.killpg(up.pid, signal.SIGKILL)
+                up.wait()
+    assert up.returncode == 1
+    assert re.search(r"web exited with code \d+; stopped the others", err), err
+    started = dict(re.findall(r"^  (web|worker|scheduler) +pid (\d+):", out, re.MULTILINE))
+    assert set(started) == {"web", "worker", "scheduler"}
+    assert not [name for name, pid in started.items() if running(int(pid))]
