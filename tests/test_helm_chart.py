@@ -294,6 +294,28 @@ def test_ingress_routes_each_tenant_domain_with_its_own_certificate(chart):
     assert "cert-manager.io/cluster-issuer" not in annotations
 
 
+def test_a_named_claim_keeps_audit_checkpoints_written_by_the_scheduler_read_by_web(chart):
+    objects = render(chart, {"auditCheckpoints": {"existingClaim": "overture-audit"}})
+    for obj in objects:
+        if obj["kind"] not in CUSTOM_RESOURCES:
+            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+    path = by_kind(objects, "ConfigMap")["acme-overture"]["data"][
+        "OVERTURE_AUDIT_CHECKPOINT_PATH"]
+    pods = pod_specs(objects)
+    mounts = {}
+    for name, pod in pods.items():
+        claims = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+        mounted = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] != "tmp"]
+        if claims:
+            assert claims[0]["persistentVolumeClaim"] == {"claimName": "overture-audit"}
+            [mount] = mounted
+            assert path.startswith(mount["mountPath"] + "/")
+            mounts[name] = mount["readOnly"]
+        else:
+            assert not mounted
+    assert mounts == {"acme-overture-scheduler": False, "acme-overture-web": True}
+
+
 def test_network_policies_admit_the_ingress_controller_and_prometheus_only(chart):
     policies = by_kind(render(chart, {}), "NetworkPolicy")
     web = policies["acme-overture-web"]["spec"]

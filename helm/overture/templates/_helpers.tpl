@@ -145,17 +145,40 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end -}}
+
+{{/*
+Volumes by component: /tmp for all; the audit checkpoints' claim, when named, for the
+scheduler (which writes the file) and web (whose audit verification reads it).
+*/}}
+{{- define "overture.auditClaimMounted" -}}
+{{- if and .root.Values.auditCheckpoints.existingClaim (has .component (list "web" "scheduler")) -}}true{{- end -}}
+{{- end -}}
+
+{{- define "overture.volumes" -}}
 volumes:
   - name: tmp
     emptyDir:
-      sizeLimit: {{ .Values.tmpSizeLimit }}
+      sizeLimit: {{ .root.Values.tmpSizeLimit }}
+{{- if include "overture.auditClaimMounted" . }}
+  - name: audit-checkpoints
+    persistentVolumeClaim:
+      claimName: {{ .root.Values.auditCheckpoints.existingClaim }}
+{{- end }}
 {{- end -}}
 
-{{- define "overture.tmpMount" -}}
+{{- define "overture.volumeMounts" -}}
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+{{- if include "overture.auditClaimMounted" . }}
+  - name: audit-checkpoints
+    mountPath: {{ include "overture.auditCheckpointDir" . }}
+    readOnly: {{ ne .component "scheduler" }}
+{{- end }}
 {{- end -}}
+
+{{- define "overture.auditCheckpointDir" -}}/var/lib/overture/audit{{- end -}}
 
 {{/* Replicas a Deployment starts with when no autoscaler owns the count. */}}
 {{- define "overture.webMinReplicas" -}}
