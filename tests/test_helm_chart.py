@@ -1,80 +1,45 @@
 """The Helm chart (helm/overture), rendered without a cluster by the Helm SDK
 (helm-python-sdk) for four value sets, each manifest validated against the Kubernetes
 1.30 schemas (kubernetes-validate, strict: unknown fields fail). The custom resources
-(KEDA, Prometheus Operator) have no schema there: their shape is checked here."""
+(KEDA, Prometheus Operator) have no schema there: their shape is checked here.
+tests/test_helm_values.py holds the values the schema refuses, and the dashboard."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import helm_python as helm
 import kubernetes_validate
 import pytest
-import yaml
 
 from overture.orchestration.worker import QUEUE
 from tests.conftest import REDIS_URL
-
-CHART = Path(__file__).resolve().parents[1] / "helm" / "overture"
-KUBE_VERSION = "1.30"
-RELEASE, NAMESPACE = "acme", "overture"
-CUSTOM_RESOURCES = {"ServiceMonitor", "ScaledObject", "TriggerAuthentication"}
-SECRET_VARS = {"DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL", "SECRET_KEY",
-               "OVERTURE_MASTER_KEY", "OVERTURE_AUDIT_KEY", "OVERTURE_SMTP_PASSWORD",
-               "OVERTURE_METRICS_TOKEN"}
-
-KEDA_ON = {"worker": {"keda": {"enabled": True, "minReplicas": 1, "maxReplicas": 12,
-                               "redis": {"address": "redis.data.svc:6379",
-                                         "passwordSecret": {"name": "redis-auth",
-                                                            "key": "password"}}}}}
-INGRESS = {"ingress": {"enabled": True, "host": "agents.example.com",
-                       "customDomains": ["portal.acme-support.example", "help.globex.example"],
-                       "certManager": {"enabled": True, "issuer": "letsencrypt-prod"},
-                       "annotations": {"nginx.ingress.kubernetes.io/proxy-body-size": "20m"}},
-           "config": {"trustedProxies": "10.0.0.0/8"}}
-EXTERNAL = {"secrets": {"existingSecret": "",
-                        "databaseUrl": {"secretName": "pg-app", "key": "uri"},
-                        "databaseOwnerUrl": {"secretName": "pg-owner", "key": "uri"},
-                        "redisUrl": {"secretName": "redis-conn", "key": "url"},
-                        "secretKey": {"secretName": "overture-keys", "key": "secret-key"},
-                        "masterKey": {"secretName": "overture-vault", "key": "master"},
-                        "metricsToken": {"secretName": "overture-keys", "key": "metrics"}},
-            "monitoring": {"serviceMonitor": {"enabled": True,
-                                              "labels": {"release": "kube-prometheus-stack"}},
-                           "grafanaDashboard": {"enabled": True}}}
-VALUE_SETS = {"defaults": {}, "keda": KEDA_ON, "ingress": INGRESS, "external-secrets": EXTERNAL}
+from tests.helm_support import (
+    CHART,
+    CUSTOM_RESOURCES,
+    EXTERNAL,
+    INGRESS,
+    KEDA_ON,
+    KUBE_VERSION,
+    NAMESPACE,
+    RELEASE,
+    SECRET_VARS,
+    VALUE_SETS,
+    by_kind,
+    env_of,
+    pod_specs,
+    render,
+    validate_all,
+)
 
 
 @pytest.fixture(scope="module")
 def chart() -> Iterator[helm.Chart]:
     with helm.Chart.load(CHART) as loaded:
         yield loaded
-
-
-def render(chart: helm.Chart, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every object the chart renders with these values (NOTES.txt aside)."""
-    rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    return [doc for path, text in sorted(rendered.items()) if not path.endswith("NOTES.txt")
-            for doc in yaml.safe_load_all(text) if doc]
-
-
-def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
-
-
-def pod_specs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {o["metadata"]["name"]: o["spec"]["template"]["spec"] for o in objects
-            if o["kind"] in ("Deployment", "Job")}
-
-
-def env_of(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in container.get("env", [])}
 
 
 def test_helm_lint_strict_finds_nothing_above_info():
@@ -296,9 +261,7 @@ def test_ingress_routes_each_tenant_domain_with_its_own_certificate(chart):
 
 def test_a_named_claim_keeps_audit_checkpoints_written_by_the_scheduler_read_by_web(chart):
     objects = render(chart, {"auditCheckpoints": {"existingClaim": "overture-audit"}})
-    for obj in objects:
-        if obj["kind"] not in CUSTOM_RESOURCES:
-            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+    validate_all(objects)
     path = by_kind(objects, "ConfigMap")["acme-overture"]["data"][
         "OVERTURE_AUDIT_CHECKPOINT_PATH"]
     pods = pod_specs(objects)
@@ -327,85 +290,3 @@ def test_network_policies_admit_the_ingress_controller_and_prometheus_only(chart
     assert worker["ingress"][0]["ports"] == [{"port": "metrics", "protocol": "TCP"}]
     egress_ports = {p["port"] for rule in worker["egress"] for p in rule["ports"]}
     assert egress_ports == {53, 5432, 6379, 443, 80}
-
-
-def test_the_readme_example_values_install_cleanly(chart):
-    readme = (CHART.parents[1] / "README.md").read_text()
-    example = readme.split("with, for example, `overture-values.yaml`:\n\n```yaml\n")[1]
-    values = yaml.safe_load(example.split("```")[0])
-    objects = render(chart, values)
-    for obj in objects:
-        if obj["kind"] not in CUSTOM_RESOURCES:
-            kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
-    assert {"ScaledObject", "ServiceMonitor", "Ingress"} <= {o["kind"] for o in objects}
-    web = pod_specs(objects)["acme-overture-web"]["containers"][0]
-    assert web["image"] == "registry.example.com/overture:0.1.0"
-    assert env_of(web)["OVERTURE_SMTP_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "overture", "key": "SMTP_PASSWORD"}
-
-
-def refused(chart: helm.Chart, values: dict[str, Any]) -> str:
-    with pytest.raises((helm.HelmValuesError, helm.HelmRenderError)) as caught:
-        chart.render(values, name=RELEASE, namespace=NAMESPACE)
-    return str(caught.value)
-
-
-@pytest.mark.parametrize(("values", "named"), [
-    ({"web": {"replicas": "two"}}, "/web/replicas"),
-    ({"web": {"replica": 3}}, "replica"),
-    ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
-    ({"scheduler": {"replicas": 2}}, "/scheduler/replicas"),
-    ({"ingress": {"customDomains": ["Not a domain"]}}, "/ingress/customDomains/0"),
-    # A secret, or a variable the chart sets itself, cannot come in through extraEnv.
-    ({"config": {"extraEnv": {"DATABASE_URL": "postgresql://app:pw@db/overture"}}},
-     "invalid propertyName 'DATABASE_URL'"),
-    ({"config": {"extraEnv": {"STRIPE_API_KEY": "sk_live_1"}}},
-     "invalid propertyName 'STRIPE_API_KEY'"),
-    ({"config": {"extraEnv": {"PORT": "9000"}}}, "invalid propertyName 'PORT'"),
-    ({"secrets": {"masterKey": {"value": "k1:AAAA"}}}, "value"),
-    ({"podSecurityContext": {"runAsNonRoot": False}}, "/podSecurityContext/runAsNonRoot"),
-    ({"worker": {"keda": {"enabled": "yes"}}}, "/worker/keda/enabled"),
-])
-def test_the_schema_refuses_bad_values_naming_them(chart, values, named):
-    message = refused(chart, values)
-    assert "values don't meet the specifications of the schema" in message
-    assert named in message
-
-
-def test_a_missing_secret_name_or_an_undrainable_budget_fails_the_render_clearly(chart):
-    secrets = copy.deepcopy(EXTERNAL["secrets"])
-    secrets["masterKey"]["secretName"] = ""
-    assert ("secrets.masterKey: name the Secret holding OVERTURE_MASTER_KEY (secrets.masterKey."
-            "secretName or secrets.existingSecret); the chart never takes secret values in "
-            "plain text") in refused(chart, {"secrets": secrets})
-    assert "web.pdb.minAvailable (2) must be lower than web's replicas (2)" in refused(
-        chart, {"web": {"pdb": {"minAvailable": 2}}})
-    assert "worker.keda.maxReplicas (1) must be at least worker.keda.minReplicas (3)" in refused(
-        chart, {"worker": {"keda": {"enabled": True, "minReplicas": 3, "maxReplicas": 1}}})
-
-
-DASHBOARD_METRICS = {
-    "overture_http_requests_total", "overture_http_request_duration_seconds",
-    "overture_runs_started_total", "overture_runs_finished_total",
-    "overture_run_duration_seconds", "overture_step_duration_seconds",
-    "overture_queue_depth", "overture_queue_oldest_message_age_seconds",
-    "overture_sweeper_redispatches_total", "overture_approvals_waiting",
-    "overture_model_tokens_total", "overture_model_cost_usd_total",
-    "overture_connector_calls_total", "overture_webhook_intake_total",
-    "overture_stripe_outbox_backlog"}
-
-
-def test_the_dashboard_charts_every_metric_and_only_those(chart):
-    dashboard = json.loads((CHART / "dashboards" / "overture.json").read_text())
-    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
-    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
-    used = set()
-    for panel in panels:
-        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
-        for target in panel["targets"]:
-            names = set(re.findall(r"overture_[a-z_]+", target["expr"]))
-            used |= {re.sub(r"_(bucket|sum|count)$", "", n) for n in names}
-            assert 'namespace=~"$namespace"' in target["expr"]
-    assert used == DASHBOARD_METRICS
-    variables = [v["name"] for v in dashboard["templating"]["list"]]
-    assert variables == ["datasource", "namespace"]
