@@ -105,7 +105,9 @@ def admin_create(email: str, name: str, password_stdin: bool) -> None:
 
 
 @main.command("seed-demo")
-def seed_demo_command() -> None:
+@click.option("--if-empty", is_flag=True,
+              help="succeed without seeding when the database already holds tenants")
+def seed_demo_command(if_empty: bool) -> None:
     """Seed the demo tenants and users into an empty database."""
     from overture.demo import DEMO_PASSWORD, is_seeded, seed_demo
     from overture.web.app import create_app
@@ -113,6 +115,9 @@ def seed_demo_command() -> None:
     app = create_app(_settings())
     with app.app_context():
         if is_seeded():
+            if if_empty:
+                click.echo("the database already holds tenants; no demo seeded")
+                return
             raise click.ClickException("the database already holds tenants; not seeding")
         for email, what in seed_demo():
             click.echo(f"{email:28} {what}")
@@ -120,8 +125,24 @@ def seed_demo_command() -> None:
 
 
 @main.command()
-def up() -> None:
-    """Run the embedded default: migrate, seed a demo, serve, work, all in one process."""
+@click.option("--distributed", is_flag=True,
+              help="web, worker and scheduler as separate processes, on PostgreSQL and Redis")
+@click.option("--web-workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="with --distributed: gunicorn worker processes")
+@click.option("--worker-processes", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="with --distributed: Dramatiq worker processes")
+@click.option("--no-demo", is_flag=True, help="with --distributed: seed no demo")
+def up(distributed: bool, web_workers: int, worker_processes: int, no_demo: bool) -> None:
+    """Run the embedded default: migrate, seed a demo, serve, work, all in one process.
+    With --distributed: migrate, seed the demo into an empty database, then run `overture
+    web`, `overture worker` and `overture scheduler` as child processes until Ctrl-C."""
+    if distributed:
+        from overture.distributed import Options, run_distributed
+
+        run_distributed(_settings(), Options(web_workers=web_workers,
+                                             worker_processes=worker_processes,
+                                             seed_demo=not no_demo))
+        return
     from overture.embedded import run_embedded
 
     run_embedded(_settings())
