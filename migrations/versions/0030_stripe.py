@@ -8,7 +8,7 @@ processed webhook events
   a webhook knows its tenant.
 
 Revision ID: 0030
-Revises: 0026
+Revises: 0029 (after the budgets merge; 0026 on its own)
 Create Date: 2026-12-06
 """
 
@@ -21,7 +21,7 @@ import overture.platform.db
 from overture.platform import rls
 
 revision = '0030'
-down_revision = '0026'
+down_revision = '0029'
 branch_labels = None
 depends_on = None
 

@@ -106,6 +106,9 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_DOMAIN_TXT_LABEL", "`_verify`",
      "The label of the TXT record that proves a custom domain: `<label>.<domain>`. Tenants "
      "see it, so with white label it should name no product (the default names none)."),
+    ("OVERTURE_PAYMENT_GRACE_DAYS", "7",
+     "Days a tenant whose payment failed keeps running; after them, new runs are refused "
+     "(HTTP 402 `past-due`) until a payment succeeds. Data is kept."),
     ("STRIPE_API_KEY", "unset: nothing is sent to Stripe",
      "The platform's Stripe secret (or restricted) key: it bills the agencies. Agencies "
      "connect their own account on their Stripe page to bill their clients."),
@@ -164,6 +167,7 @@ class Settings:
     dns_port: int = 53
     dns_timeout_seconds: float = 5.0
     domain_txt_label: str = "_verify"
+    payment_grace_days: int = 7
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str = "https://api.stripe.com"
     stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -216,6 +220,15 @@ def _instance_secret(instance: Path, name: str) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return value
+
+
+def _days(env_vars: dict[str, str], name: str, default: int) -> int:
+    raw = env_vars.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number of days (0 or more), not {raw!r}")
+    return int(raw)
 
 
 def _positive_int(env_vars: dict[str, str], name: str, default: int) -> int:
@@ -306,6 +319,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dns_port=_port(env_vars, "OVERTURE_DNS_PORT", 53),
         dns_timeout_seconds=_seconds(env_vars, "OVERTURE_DNS_TIMEOUT_SECONDS", 5.0),
         domain_txt_label=_txt_label(env_vars.get("OVERTURE_DOMAIN_TXT_LABEL", "")),
+        payment_grace_days=_days(env_vars, "OVERTURE_PAYMENT_GRACE_DAYS", 7),
         **_stripe(env_vars),
     )
 
