@@ -1,0 +1,156 @@
+"""Stripe webhooks at /webhooks/stripe (`-k stripe`), signed with Stripe's real scheme:
+a valid event is applied once, a wrong secret or a stale timestamp is a 400 problem, a
+replayed event id changes nothing, unknown types are acknowledged; issue 16's
+acceptance 4: `invoice.payment_failed` restricts the tenant after the grace period and
+`invoice.paid` lifts it. An agency's connected account speaks only for its clients."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from overture.billing import standing
+from overture.billing.stripe_models import StripeCustomer, StripeInvoice, StripeLink
+from overture.platform.audit import AuditEvent
+from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to
+from tests.stripe_fake import WEBHOOK_SECRET, fake_stripe, sign, use_stripe
+
+T = int(datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp())
+
+
+@pytest.fixture
+def fake(app, monkeypatch):
+    with fake_stripe() as server:
+        use_stripe(app, monkeypatch, server)
+        yield server
+
+
+@pytest.fixture
+def customers(world, fake):
+    """Northwind is the platform's customer; workspace A the customer of Northwind's
+    connected account."""
+    nw, a = world.tenants["northwind"].id, world.tenants["a"].id
+    db.session.add_all([
+        StripeLink(stripe_id="cus_nw", kind="customer", routes_to=nw, owner_id=PLATFORM_TENANT_ID),
+        StripeLink(stripe_id="acct_nw", kind="account", routes_to=nw,
+                   owner_id=PLATFORM_TENANT_ID),
+        StripeLink(stripe_id="cus_a", kind="customer", routes_to=a, owner_id=nw)])
+    with scoped_to(nw):
+        db.session.add(StripeCustomer(tenant_id=nw, owner_id=PLATFORM_TENANT_ID,
+                                      customer_id="cus_nw"))
+        db.session.commit()
+    return world
+
+
+def event(event_id, kind, obj, account=None, created=T):
+    body = {"id": event_id, "object": "event", "type": kind, "created": created,
+            "api_version": "2025-01-01", "data": {"object": obj}}
+    if account:
+        body["account"] = account
+    return json.dumps(body).encode()
+
+
+def invoice(invoice_id="in_1", customer="cus_nw", status="open", **extra):
+    return {"id": invoice_id, "object": "invoice", "customer": customer, "status": status,
+            "number": "NW-0001", "currency": "eur", "total": 12345,
+            "period_start": T - 30 * 86400, "period_end": T,
+            "hosted_invoice_url": "https://invoice.stripe.com/i/acct_x/test_1", **extra}
+
+
+def post(app, payload, secret=WEBHOOK_SECRET, timestamp=None, header=None):
+    signature = header if header is not None else sign(payload, secret, timestamp)
+    return app.test_client().post("/webhooks/stripe", data=payload, headers={
+        "Stripe-Signature": signature, "Content-Type": "application/json"})
+
+
+def invoices(tenant_id):
+    with scoped_to(tenant_id):
+        found = [(i.invoice_id, i.status, i.total, i.currency, i.number, i.hosted_url)
+                 for i in db.session.query(StripeInvoice)]
+        db.session.rollback()
+    return found
+
+
+def test_stripe_webhook_signatures_forged_stale_and_replayed(app, customers):
+    nw = customers.tenants["northwind"].id
+    payload = event("evt_1", "invoice.finalized", invoice())
+
+    forged = post(app, payload, secret="whsec_someone_else")
+    assert forged.status_code == 400 and forged.mimetype == "application/problem+json"
+    assert forged.get_json()["type"].endswith(":invalid-signature")
+    stale = post(app, payload, timestamp=int(time.time()) - 3600)
+    assert stale.status_code == 400 and stale.get_json()["type"].endswith(":invalid-signature")
+    unsigned = post(app, payload, header="")
+    assert unsigned.status_code == 400 and "Stripe-Signature" in unsigned.get_json()["detail"]
+    tampered = post(app, payload.replace(b"12345", b"1"),
+                    header=sign(payload, WEBHOOK_SECRET))
+    assert tampered.status_code == 400
+    assert invoices(nw) == []  # nothing refused left a trace
+
+    first = post(app, payload)
+    assert first.status_code == 200 and first.get_json()["outcome"] == "processed"
+    assert invoices(nw) == [("in_1", "open", Decimal("123.45"), "eur", "NW-0001",
+                             "https://invoice.stripe.com/i/acct_x/test_1")]
+    again = post(app, event("evt_1", "invoice.finalized", invoice(status="void")))
+    assert again.status_code == 200 and again.get_json()["outcome"] == "duplicate"
+    assert invoices(nw)[0][1] == "open"  # the replay changed nothing
+    with scoped_to(nw):
+        assert db.session.query(AuditEvent).filter(
+            AuditEvent.action == "stripe.webhook").count() == 1
+        db.session.rollback()
+
+
+def test_stripe_webhook_unknown_types_and_strangers_are_acknowledged(app, customers):
+    unknown = post(app, event("evt_2", "charge.dispute.created", {"id": "dp_1"}))
+    assert unknown.status_code == 200 and unknown.get_json()["outcome"] == "ignored"
+    stranger = post(app, event("evt_3", "invoice.paid", invoice(customer="cus_unknown")))
+    assert stranger.get_json()["outcome"] == "ignored"
+    not_json = post(app, b"not json")
+    assert not_json.status_code == 400
+
+
+def test_stripe_webhook_payment_failed_restricts_after_grace_and_paid_lifts(app, customers):
+    nw = customers.tenants["northwind"].id
+    failed_at = datetime.fromtimestamp(T, UTC)
+    assert post(app, event("evt_f", "invoice.payment_failed", invoice())).status_code == 200
+    with scoped_to(nw):
+        assert standing.standing(nw, failed_at).status == standing.PAST_DUE
+        assert not standing.restricted(nw, failed_at + timedelta(days=1))  # in grace
+        assert standing.restricted(nw, failed_at + standing.grace() + timedelta(seconds=1))
+        db.session.rollback()
+    paid = event("evt_p", "invoice.paid", invoice(status="paid"), created=T + 8 * 86400)
+    assert post(app, paid).status_code == 200
+    with scoped_to(nw):
+        assert not standing.restricted(nw, failed_at + timedelta(days=9))
+        db.session.rollback()
+    assert invoices(nw)[0][1] == "paid"
+
+
+def test_stripe_webhook_connected_account_speaks_for_its_own_clients_only(app, customers):
+    nw, a = customers.tenants["northwind"].id, customers.tenants["a"].id
+    # Northwind's connected account: its client A's invoice
+    ok = post(app, event("evt_c1", "invoice.finalized", invoice("in_a", "cus_a"), "acct_nw"))
+    assert ok.get_json()["outcome"] == "processed"
+    assert [i[0] for i in invoices(a)] == ["in_a"]
+    # the same customer without the account (the platform's): not the platform's customer
+    bare = post(app, event("evt_c2", "invoice.finalized", invoice("in_b", "cus_a")))
+    assert bare.get_json()["outcome"] == "ignored"
+    # a connected account naming the platform's customer of Northwind: refused
+    hijack = post(app, event("evt_c3", "invoice.paid", invoice("in_c", "cus_nw"), "acct_nw"))
+    assert hijack.get_json()["outcome"] == "ignored"
+    assert invoices(nw) == []
+
+
+def test_stripe_webhook_subscription_status_is_kept(app, customers):
+    nw = customers.tenants["northwind"].id
+    sub = {"id": "sub_1", "object": "subscription", "customer": "cus_nw", "status": "past_due"}
+    post(app, event("evt_s1", "customer.subscription.updated", sub))
+    post(app, event("evt_s2", "customer.subscription.deleted", {**sub, "status": "canceled"}))
+    with scoped_to(nw):
+        row = db.session.query(StripeCustomer).one()
+        assert (row.subscription_id, row.subscription_status) == ("sub_1", "canceled")
+        db.session.rollback()
