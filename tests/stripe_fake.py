@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -169,6 +170,32 @@ def _list(items: list[dict[str, Any]], url: str) -> dict[str, Any]:
 
 def _json(body: dict[str, Any], status: int) -> Response:
     return Response(json.dumps(body), status, content_type="application/json")
+
+
+# --------------------------------------------------------------------------- webhooks
+
+T = int(datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp())
+
+
+def event(event_id, kind, obj, account=None, created=T):
+    body = {"id": event_id, "object": "event", "type": kind, "created": created,
+            "api_version": "2025-01-01", "data": {"object": obj}}
+    if account:
+        body["account"] = account
+    return json.dumps(body).encode()
+
+
+def invoice(invoice_id="in_1", customer="cus_nw", status="open", **extra):
+    return {"id": invoice_id, "object": "invoice", "customer": customer, "status": status,
+            "number": "NW-0001", "currency": "eur", "total": 12345,
+            "period_start": T - 30 * 86400, "period_end": T,
+            "hosted_invoice_url": "https://invoice.stripe.com/i/acct_x/test_1", **extra}
+
+
+def post(app, payload, secret=WEBHOOK_SECRET, timestamp=None, header=None):
+    signature = header if header is not None else sign(payload, secret, timestamp)
+    return app.test_client().post("/webhooks/stripe", data=payload, headers={
+        "Stripe-Signature": signature, "Content-Type": "application/json"})
 
 
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:

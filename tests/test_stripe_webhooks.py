@@ -6,7 +6,6 @@ acceptance 4: `invoice.payment_failed` restricts the tenant after the grace peri
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,9 +16,7 @@ from overture.billing import standing
 from overture.billing.stripe_models import StripeCustomer, StripeInvoice, StripeLink
 from overture.platform.audit import AuditEvent
 from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to
-from tests.stripe_fake import WEBHOOK_SECRET, fake_stripe, sign, use_stripe
-
-T = int(datetime(2026, 12, 1, 9, tzinfo=UTC).timestamp())
+from tests.stripe_fake import WEBHOOK_SECRET, T, event, fake_stripe, invoice, post, sign, use_stripe
 
 
 @pytest.fixture
@@ -44,27 +41,6 @@ def customers(world, fake):
                                       customer_id="cus_nw"))
         db.session.commit()
     return world
-
-
-def event(event_id, kind, obj, account=None, created=T):
-    body = {"id": event_id, "object": "event", "type": kind, "created": created,
-            "api_version": "2025-01-01", "data": {"object": obj}}
-    if account:
-        body["account"] = account
-    return json.dumps(body).encode()
-
-
-def invoice(invoice_id="in_1", customer="cus_nw", status="open", **extra):
-    return {"id": invoice_id, "object": "invoice", "customer": customer, "status": status,
-            "number": "NW-0001", "currency": "eur", "total": 12345,
-            "period_start": T - 30 * 86400, "period_end": T,
-            "hosted_invoice_url": "https://invoice.stripe.com/i/acct_x/test_1", **extra}
-
-
-def post(app, payload, secret=WEBHOOK_SECRET, timestamp=None, header=None):
-    signature = header if header is not None else sign(payload, secret, timestamp)
-    return app.test_client().post("/webhooks/stripe", data=payload, headers={
-        "Stripe-Signature": signature, "Content-Type": "application/json"})
 
 
 def invoices(tenant_id):
