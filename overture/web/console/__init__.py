@@ -16,6 +16,7 @@ from overture.web.console import (  # noqa: E402
     agents,
     apikeys,
     audit,
+    billing_pages,
     brand,
     connections,
     domains,
