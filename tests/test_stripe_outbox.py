@@ -108,6 +108,9 @@ def test_stripe_500s_and_timeouts_are_retried_with_the_same_identifier(world, fa
     use(a, T0 + 3 * HOUR, (m.STEPS, "6", ""))
     meter_outbox.enqueue_all(later)
     assert meter_outbox.send_due(now=later).sent == 1
+    hour11 = [p for p in fake.event_posts() if p.form["payload[value]"] == "6"]
+    assert len(hour11) == 2  # timed out, then retried with the same identifier and key
+    assert len({(p.form["identifier"], p.headers["Idempotency-Key"]) for p in hour11}) == 1
     assert sum(1 for e in fake.events.values() if e["payload"]["value"] == "6") == 1
 
 
@@ -160,3 +163,15 @@ def test_stripe_rows_wait_while_the_tenant_has_no_account(world, fake, app, monk
     assert meter_outbox.enqueue_all(NOW) == 0  # no account bills it: nothing queued
     use_stripe(app, monkeypatch, fake)
     assert meter_outbox.enqueue_all(NOW) == 1
+
+
+def test_stripe_the_scheduler_reports_closed_hours_each_minute(world, fake, monkeypatch):
+    from overture.orchestration import scheduler
+
+    monkeypatch.setattr(scheduler, "STRIPE_USAGE", scheduler.Periodic(interval=60.0))
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - 2 * HOUR
+    use(world.tenants["a"].id, hour, (m.RUNS_STARTED, "1", ""))
+    report = scheduler.report_usage(now=1000.0)
+    assert report is not None and report.sent == 1
+    assert scheduler.report_usage(now=1030.0) is None  # not due again within the minute
+    assert [e["event_name"] for e in fake.events.values()] == ["overture_runs_started"]
