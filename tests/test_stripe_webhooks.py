@@ -130,3 +130,35 @@ def test_stripe_webhook_subscription_status_is_kept(app, customers):
         row = db.session.query(StripeCustomer).one()
         assert (row.subscription_id, row.subscription_status) == ("sub_1", "canceled")
         db.session.rollback()
+
+
+def test_stripe_webhook_an_agencys_own_endpoint_uses_its_own_secret(app, customers):
+    from tests.support import as_user
+
+    nw, a = customers.tenants["northwind"].id, customers.tenants["a"].id
+    owner = as_user(app, customers, "nw_owner", "northwind")
+    saved = owner.put("/billing/stripe-account", json={
+        "mode": "key", "secret_key": "rk_test_51Ownaccountkey0001",
+        "webhook_secret": "whsec_agencyOwnSecret1"})
+    assert saved.get_json()["account"]["webhook_secret_set"] is True
+    assert "whsec_agencyOwnSecret1" not in saved.get_data(as_text=True)
+    path = f"/webhooks/stripe/{nw}"
+    payload = event("evt_own1", "invoice.finalized", invoice("in_own", "cus_a"))
+
+    def deliver(secret):
+        return app.test_client().post(path, data=payload, headers={
+            "Stripe-Signature": sign(payload, secret)})
+
+    assert deliver(WEBHOOK_SECRET).status_code == 400  # the platform's secret: not here
+    assert deliver("whsec_agencyOwnSecret1").get_json()["outcome"] == "processed"
+    assert [i[0] for i in invoices(a)] == ["in_own"]
+    # the agency's endpoint cannot speak for the platform's customers
+    theirs = event("evt_own2", "invoice.paid", invoice("in_nw", "cus_nw"))
+    answer = app.test_client().post(path, data=theirs, headers={
+        "Stripe-Signature": sign(theirs, "whsec_agencyOwnSecret1")})
+    assert answer.get_json()["outcome"] == "ignored"
+    # replacing the key alone keeps the stored webhook secret
+    owner.put("/billing/stripe-account", json={"mode": "key",
+                                               "secret_key": "rk_test_51Ownaccountkey0002"})
+    assert owner.get("/billing/stripe-account").get_json()["account"]["webhook_secret_set"]
+    assert app.test_client().post(f"/webhooks/stripe/{a}", data=payload).status_code == 404

@@ -26,10 +26,12 @@ from overture.platform.pagination import Page, paginate
 from overture.tenants import credentials
 from overture.tenants.access import Access
 from overture.tenants.models import Tenant
+from overture.tenants.vault_models import Credential
 
 MODES = ("key", "connect")
 KEY_RE = re.compile(r"(rk|sk)_(live|test)_[A-Za-z0-9]{8,240}")
 ACCOUNT_RE = re.compile(r"acct_[A-Za-z0-9]{6,60}")
+WEBHOOK_RE = re.compile(r"whsec_[A-Za-z0-9+/=]{8,200}")
 
 
 def _agency(access: Access, permission: str) -> Tenant:
@@ -50,7 +52,10 @@ def view(access: Access) -> dict[str, Any]:
 
 
 def _public(row: StripeAccount) -> dict[str, Any]:
+    credential = db.session.get(Credential, row.credential_id) if row.credential_id else None
     return {"mode": row.mode, "key_hint": row.key_hint,
+            "webhook_secret_set": credential is not None
+            and "webhook_secret" in credential.secret_fields,
             "account_id": row.connect_account_id, "updated_at": row.updated_at,
             "last_tested_at": row.last_tested_at, "last_test_error": row.last_test_error,
             "working": row.last_tested_at is not None and row.last_test_error is None}
@@ -61,11 +66,14 @@ def hint(key: str) -> str:
 
 
 def connect(access: Access, mode: str, secret_key: str | None = None,
-            account_id: str | None = None) -> StripeAccount:
-    """Connect (or replace) the agency's account; the caller commits."""
+            account_id: str | None = None, webhook_secret: str | None = None) -> StripeAccount:
+    """Connect (or replace) the agency's account; the caller commits. With a key, the
+    signing secret of the account's webhook endpoint (`/webhooks/stripe/<agency id>`)
+    may go with it (empty: the stored one is kept)."""
     tenant = _agency(access, "billing.manage")
     secret_key, account_id = (secret_key or "").strip(), (account_id or "").strip()
-    _check(mode, secret_key, account_id)
+    webhook_secret = (webhook_secret or "").strip()
+    _check(mode, secret_key, account_id, webhook_secret)
     row = stripe_sync.agency_account_row(tenant.id)
     if row is None:
         row = StripeAccount(tenant_id=tenant.id, mode=mode)
@@ -75,7 +83,7 @@ def connect(access: Access, mode: str, secret_key: str | None = None,
     row.mode, row.updated_at = mode, utcnow()
     row.last_tested_at = row.last_test_error = None
     if mode == "key":
-        row.credential_id = _keep_key(access, row.credential_id, secret_key)
+        row.credential_id = _keep_key(access, row.credential_id, secret_key, webhook_secret)
         row.key_hint, row.connect_account_id = hint(secret_key), None
     else:
         _claim(account_id, tenant)
@@ -89,7 +97,10 @@ def connect(access: Access, mode: str, secret_key: str | None = None,
     return row
 
 
-def _check(mode: str, secret_key: str, account_id: str) -> None:
+def _check(mode: str, secret_key: str, account_id: str, webhook_secret: str) -> None:
+    if webhook_secret and (mode != "key" or not WEBHOOK_RE.fullmatch(webhook_secret)):
+        raise ValidationFailed.field("webhook_secret", "the endpoint's signing secret, "
+                                                       "whsec_… (with a key only)")
     if mode not in MODES:
         raise ValidationFailed.field("mode", "`key` (your account's restricted key) or "
                                              "`connect` (a Connect account id)")
@@ -104,13 +115,18 @@ def _check(mode: str, secret_key: str, account_id: str) -> None:
                                                  "which this installation has not set")
 
 
-def _keep_key(access: Access, current: Any, secret_key: str) -> Any:
+def _keep_key(access: Access, current: Any, secret_key: str, webhook_secret: str) -> Any:
+    """The credential sealing the key (and the webhook secret, when given)."""
+    fields = {"api_key": secret_key} | ({"webhook_secret": webhook_secret}
+                                        if webhook_secret else {})
     if current is not None:
-        credentials.update(access, current, fields={"api_key": secret_key})
+        stored = credentials.get_credential(access, current).secret_fields
+        credentials.update(access, current, fields=fields,
+                           secret_fields=sorted(set(stored) | set(fields)))
         return current
     made = credentials.create(access, name=f"Stripe account ({hint(secret_key)})",
-                              kind="api_key", connector_key="stripe",
-                              fields={"api_key": secret_key})
+                              kind="custom", connector_key="stripe", fields=fields,
+                              secret_fields=sorted(fields))
     return made.id
 
 

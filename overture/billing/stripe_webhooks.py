@@ -26,7 +26,7 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from overture.billing import standing, stripe_api
+from overture.billing import standing, stripe_api, stripe_sync
 from overture.billing.stripe_models import (
     StripeCustomer,
     StripeInvoice,
@@ -37,6 +37,7 @@ from overture.platform import audit
 from overture.platform.db import PLATFORM_TENANT_ID, db, in_tenant, utcnow
 from overture.platform.errors import BadRequest
 from overture.platform.logging import get_logger
+from overture.tenants import vault
 
 log = get_logger(__name__)
 
@@ -50,15 +51,18 @@ class InvalidSignature(BadRequest):
     title = "Webhook signature not valid"
 
 
-def verify(payload: bytes, signature: str | None) -> stripe.Event:
-    """The event the payload holds, if one endpoint secret signed it lately; else 400."""
+def verify(payload: bytes, signature: str | None,
+           secrets: tuple[str, ...] | None = None) -> stripe.Event:
+    """The event the payload holds, if one of the endpoint secrets (default: the
+    platform's) signed it lately; else 400."""
     config = stripe_api.settings()
-    if not config.stripe_webhook_secrets:
-        raise InvalidSignature("no Stripe webhook secret is configured here "
-                               "(STRIPE_WEBHOOK_SECRET): nothing is accepted")
+    secrets = config.stripe_webhook_secrets if secrets is None else secrets
+    if not secrets:
+        raise InvalidSignature("no Stripe webhook secret is configured for this endpoint: "
+                               "nothing is accepted")
     if not signature:
         raise InvalidSignature("the Stripe-Signature header is missing")
-    for secret in config.stripe_webhook_secrets:
+    for secret in secrets:
         try:
             return stripe.Webhook.construct_event(payload, signature, secret,
                                                   config.stripe_webhook_tolerance)
@@ -70,9 +74,22 @@ def verify(payload: bytes, signature: str | None) -> stripe.Event:
                            "timestamp is outside the tolerance")
 
 
-def handle(event: stripe.Event) -> str:
+def agency_secrets(agency_id: uuid.UUID) -> tuple[str, ...]:
+    """The signing secret of the agency's own account's endpoint, if it gave one."""
+    row = stripe_sync.agency_account_row(agency_id)
+    if row is None or row.mode != "key" or row.credential_id is None:
+        return ()
+    with in_tenant(agency_id):
+        values = vault.use_credential(row.credential_id, "verifying a Stripe webhook")
+    secret = str(values.get("webhook_secret") or "")
+    return (secret,) if secret else ()
+
+
+def handle(event: stripe.Event, owner_id: uuid.UUID | None = None) -> str:
     """Apply the event in the session's transaction (the caller commits): `processed`,
-    `duplicate` (its id was seen before) or `ignored` (a type or customer not ours)."""
+    `duplicate` (its id was seen before) or `ignored` (a type or customer not ours).
+    `owner_id`: the agency whose own endpoint received it (default: the platform's
+    endpoint, where a Connect event names its account)."""
     if not _first_time(event):
         return "duplicate"
     body = event.to_dict()
@@ -80,7 +97,7 @@ def handle(event: stripe.Event) -> str:
     if handler is None:
         return "ignored"
     obj = body["data"]["object"]
-    route = _route(body.get("account"), obj.get("customer"))
+    route = _route(body.get("account"), obj.get("customer"), owner_id)
     if route is None:
         log.info("stripe.webhook_unrouted", event_id=event.id, type=event.type)
         return "ignored"
@@ -106,9 +123,13 @@ def _first_time(event: stripe.Event) -> bool:
     return db.session.execute(stmt).first() is not None
 
 
-def _route(account: str | None, customer: Any) -> tuple[uuid.UUID, uuid.UUID] | None:
+def _route(account: str | None, customer: Any, owner_id: uuid.UUID | None
+           ) -> tuple[uuid.UUID, uuid.UUID] | None:
     """(tenant, account owner) of the event's customer, or None when it is not ours."""
-    owner_id = PLATFORM_TENANT_ID
+    if owner_id is not None:
+        account = None  # the agency's own endpoint: its own account, whatever it says
+    else:
+        owner_id = PLATFORM_TENANT_ID
     if account:
         connected = db.session.get(StripeLink, account)
         if connected is None or connected.kind != "account":

@@ -27,11 +27,18 @@ class StripeAccountIn(Strict):
         "description": "with `key`: sealed in the vault, never shown again"})
     account_id = String(load_default=None, validate=Length(0, 80),
                         metadata={"description": "with `connect`: acct_…"})
+    webhook_secret = String(load_default=None, load_only=True, validate=Length(0, 255),
+                            metadata={"description": "with `key`, optional: the signing "
+                                      "secret (whsec_…) of your account's endpoint pointed "
+                                      "at /webhooks/stripe/<agency id>; sealed; empty keeps "
+                                      "the stored one"})
 
 
 class StripeAccountOut(Schema):
     mode = String()
     key_hint = String(allow_none=True, metadata={"description": "which key, never the key"})
+    webhook_secret_set = Boolean(metadata={"description": "a webhook signing secret is "
+                                                          "stored (never shown)"})
     account_id = String(allow_none=True)
     updated_at = DateTime()
     last_tested_at = DateTime(allow_none=True)
@@ -79,7 +86,8 @@ def get_stripe_account() -> dict[str, Any]:
 @api.doc(tags=TAGS, summary="Connect (or replace) the agency's Stripe account")
 def put_stripe_account(body: dict[str, Any]) -> dict[str, Any]:
     access = current_access()
-    stripe_accounts.connect(access, body["mode"], body["secret_key"], body["account_id"])
+    stripe_accounts.connect(access, body["mode"], body["secret_key"], body["account_id"],
+                            body["webhook_secret"])
     db.session.commit()
     return stripe_accounts.view(access)
 

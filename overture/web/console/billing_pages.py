@@ -29,8 +29,10 @@ def _stripe_page(errors: FormErrors | None = None, values: dict[str, str] | None
     own = view["account"]
     shown = {"mode": (own or {}).get("mode") or "key",
              "account_id": (own or {}).get("account_id") or ""} | (values or {})
+    hook = url_for("stripe_hooks.agency_stripe_webhook", agency_id=access.tenant.id,
+                   _external=True)
     return render("console/stripe.html", status_of(errors), title="Stripe", agency=True,
-                  view=view, own=own, shown=shown, errors=errors,
+                  view=view, own=own, shown=shown, errors=errors, hook=hook,
                   can_manage=access.can("billing.manage"))
 
 
@@ -45,9 +47,10 @@ def stripe_account() -> Any:
 def save_stripe_account() -> Any:
     values = {"mode": request.form.get("mode", ""), "account_id": request.form.get(
         "account_id", "")}
-    with form_errors({"mode", "secret_key", "account_id"}) as errors:
+    with form_errors({"mode", "secret_key", "account_id", "webhook_secret"}) as errors:
         stripe_accounts.connect(console_access(), values["mode"],
-                                request.form.get("secret_key", ""), values["account_id"])
+                                request.form.get("secret_key", ""), values["account_id"],
+                                request.form.get("webhook_secret", ""))
         db.session.commit()
         flash("Stripe account connected. Test it to check that Stripe answers.", "ok")
         return redirect(url_for("console.stripe_account"))
