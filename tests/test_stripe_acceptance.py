@@ -122,6 +122,8 @@ def outbox_identifiers(world):
 
 
 def test_stripe_reconcile_says_what_is_wrong_with_its_period(settings, fake, world):
+    sent = cli(settings, fake, "send")
+    assert sent.returncode == 0 and "backlog: 0 pending; 0 expired" in sent.stdout
     bad = cli(settings, fake, "reconcile", "--since", "yesterday", "--until", "2026-12-01")
     assert bad.returncode == 2
     assert "--since" in bad.stderr and "a date (YYYY-MM-DD)" in bad.stderr
