@@ -48,7 +48,7 @@ class FakeStripe:
     meters: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> meter
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # identifier -> event
-    replies: dict[str, tuple[int, str]] = field(default_factory=dict)  # idempotency key
+    replies: dict[Any, tuple[int, str]] = field(default_factory=dict)  # by idempotency key
     fail_next: int = 0  # answer this many requests with a 500
     down: bool = False  # answer everything with a 500
     slow_next: int = 0  # answer this many requests after `slow_seconds`
@@ -88,7 +88,9 @@ class FakeStripe:
             self.slow_next = max(self.slow_next - 1, 0)
         if slow:
             time.sleep(self.slow_seconds)
+        # Stripe keeps idempotency keys per account (and key)
         key = seen.headers.get("Idempotency-Key")
+        key = key and (seen.headers.get("Stripe-Account"), seen.headers.get("Authorization"), key)
         with self.lock:
             if request.method == "POST" and key in self.replies:
                 status, body = self.replies[key]
@@ -107,11 +109,12 @@ class FakeStripe:
     def route(self, seen: Seen) -> tuple[int, dict[str, Any]]:
         path, form = seen.path, seen.form
         if path == "/v1/billing/meters" and seen.method == "GET":
-            return 200, _list(list(self.meters.values()), "/v1/billing/meters")
+            mine = [m for m in self.meters.values() if m["scope"] == _scope(seen)]
+            return 200, _list(mine, "/v1/billing/meters")
         if path == "/v1/billing/meters":
             meter = {"id": f"mtr_{next(self.ids)}", "object": "billing.meter",
                      "event_name": form["event_name"], "display_name": form["display_name"],
-                     "status": "active",
+                     "status": "active", "scope": _scope(seen),
                      "default_aggregation": {"formula": form["default_aggregation[formula]"]}}
             self.meters[meter["id"]] = meter
             return 200, meter
@@ -137,7 +140,8 @@ class FakeStripe:
             return 400, {"error": {"type": "invalid_request_error",
                                    "message": f"An event with identifier {ident} already "
                                               "exists."}}
-        if not any(m["event_name"] == form["event_name"] for m in self.meters.values()):
+        if not any(m["event_name"] == form["event_name"] and m["scope"] == _scope(seen)
+                   for m in self.meters.values()):
             return 400, {"error": {"type": "invalid_request_error",
                                    "message": "no meter for this event_name"}}
         event = {"object": "billing.meter_event", "event_name": form["event_name"],
@@ -162,6 +166,11 @@ class FakeStripe:
                   "aggregated_value": float(v), "start_time": h, "end_time": h + 3600,
                   "meter": meter_id, "livemode": False} for h, v in sorted(sums.items())]
         return _list(items, f"/v1/billing/meters/{meter_id}/event_summaries")
+
+
+def _scope(seen: Seen) -> tuple[str | None, str | None]:
+    """Which account a request acts in: its key, and a Connect account's header."""
+    return seen.headers.get("Stripe-Account"), seen.headers.get("Authorization")
 
 
 def _list(items: list[dict[str, Any]], url: str) -> dict[str, Any]:

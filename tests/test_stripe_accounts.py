@@ -115,3 +115,34 @@ def test_stripe_invoices_list_is_empty_then_shows_stored_invoices(app, world, fa
         ("NW-0001", "123.45", "EUR", "open")]
     other = as_user(app, world, "ct_owner", "contoso")
     assert other.get("/billing/invoices").get_json()["items"] == []
+
+
+def test_stripe_account_another_account_gets_its_own_customers_and_meters(app, world, fake):
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from overture.billing import meter_outbox
+    from overture.billing.usage import Entry, record
+
+    owner = as_user(app, world, "nw_owner", "northwind")
+    owner.put("/billing/stripe-account", json={"mode": "connect", "account_id": "acct_1First"})
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    for h in (hour, hour + timedelta(hours=1)):
+        with scoped_to(world.tenants["a"].id):
+            record([Entry("steps", Decimal(1))], at=h)
+            db.session.commit()
+        meter_outbox.enqueue_all()
+        if h == hour:
+            meter_outbox.send_due()
+            owner.put("/billing/stripe-account", json={"mode": "connect",
+                                                       "account_id": "acct_2Second"})
+    meter_outbox.send_due()
+    by_account = {}
+    for e in fake.events.values():
+        by_account.setdefault(e["account"], set()).add(e["payload"]["stripe_customer_id"])
+    assert by_account["acct_1First"].isdisjoint(by_account["acct_2Second"])
+    made_in = {c["account"] for c in fake.customers.values()}
+    assert {"acct_1First", "acct_2Second"} <= made_in
+    meters_made = [r for r in fake.seen("POST", "/v1/billing/meters")
+                   if r.headers.get("Stripe-Account") == "acct_2Second"]
+    assert meters_made  # the second account got its own meters

@@ -17,10 +17,16 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from overture.billing import stripe_api, stripe_sync
-from overture.billing.stripe_models import StripeAccount, StripeInvoice, StripeLink
+from overture.billing.stripe_models import (
+    StripeAccount,
+    StripeCustomer,
+    StripeInvoice,
+    StripeLink,
+    StripeMeter,
+)
 from overture.billing.stripe_webhooks import ZERO_DECIMAL
 from overture.platform import audit
-from overture.platform.db import PLATFORM_TENANT_ID, db, utcnow
+from overture.platform.db import PLATFORM_TENANT_ID, db, in_tenant, utcnow
 from overture.platform.errors import Conflict, ValidationFailed
 from overture.platform.pagination import Page, paginate
 from overture.tenants import credentials
@@ -79,6 +85,9 @@ def connect(access: Access, mode: str, secret_key: str | None = None,
         row = StripeAccount(tenant_id=tenant.id, mode=mode)
         db.session.add(row)
     old_credential = row.credential_id if mode == "connect" else None
+    if row.id is not None and (row.mode != mode or (
+            mode == "connect" and row.connect_account_id != account_id)):
+        _forget_objects(tenant.id)  # another account: its customers and meters are not ours
     _forget_account_link(row)
     row.mode, row.updated_at = mode, utcnow()
     row.last_tested_at = row.last_test_error = None
@@ -143,6 +152,20 @@ def _forget_account_link(row: StripeAccount) -> None:
             StripeLink.stripe_id == row.connect_account_id, StripeLink.kind == "account"))
 
 
+def _forget_objects(agency_id: Any) -> None:
+    """Forget the customers and meters made in the agency's account, so that the next
+    account gets its own; rows not sent yet wait for it. (A replaced key is taken to be
+    of the same account: rotating a key keeps them.)"""
+    with in_tenant(agency_id):
+        db.session.execute(delete(StripeMeter).where(StripeMeter.tenant_id == agency_id))
+    clients = db.session.scalars(select(Tenant.id).where(Tenant.parent_id == agency_id))
+    for client_id in list(clients):
+        with in_tenant(client_id):
+            db.session.execute(delete(StripeCustomer).where(StripeCustomer.owner_id == agency_id))
+    db.session.execute(delete(StripeLink).where(StripeLink.owner_id == agency_id,
+                                                StripeLink.kind == "customer"))
+
+
 def test(access: Access) -> StripeAccount:
     """One cheap call with the connection; its outcome kept on the row and audited.
     Commits (the key's use is recorded whatever the answer)."""
@@ -177,6 +200,7 @@ def disconnect(access: Access) -> None:
         return
     credential_id, mode = row.credential_id, row.mode
     _forget_account_link(row)
+    _forget_objects(tenant.id)
     db.session.delete(row)
     db.session.flush()
     if credential_id is not None:
