@@ -38,7 +38,7 @@ from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.ids import new_id
 from overture.platform.logging import get_logger
 from overture.tenants.lifecycle import all_tenants
-from overture.tenants.models import Tenant
+from overture.tenants.models import Tenant, TenantKind
 
 log = get_logger(__name__)
 
@@ -113,9 +113,21 @@ def _insert(tenant_id: uuid.UUID, target: stripe_sync.Target,
     return len(db.session.execute(stmt).all())
 
 
+def billed_tenants() -> list[Tenant]:
+    """The tenants some account bills: with no platform key, only the clients of the
+    agencies that connected their own (so an installation without Stripe asks little
+    every minute)."""
+    tenants = [t for t in all_tenants() if t.kind in (TenantKind.AGENCY, TenantKind.WORKSPACE)]
+    if stripe_sync.platform_key():
+        return tenants
+    billing = {t.id for t in tenants if t.kind == TenantKind.AGENCY
+               and stripe_sync.agency_account_row(t.id) is not None}
+    return [t for t in tenants if t.parent_id in billing]
+
+
 def enqueue_all(now: datetime | None = None) -> int:
     added = 0
-    for tenant in all_tenants():
+    for tenant in billed_tenants():
         with scoped_to(tenant.id):
             added += enqueue(tenant, now)
             db.session.commit()
@@ -234,7 +246,7 @@ def send_due(limit: int = BATCH, now: datetime | None = None) -> SendReport:
     """Send every tenant's due rows, up to `limit` per tenant."""
     now = now or utcnow()
     report, cache = SendReport(), _Accounts()
-    for tenant in all_tenants():
+    for tenant in billed_tenants():
         with scoped_to(tenant.id):
             report.add(_send_tenant(claim(limit, now), cache, now))
     return report
