@@ -101,9 +101,7 @@ def test_stripe_500s_and_timeouts_are_retried_with_the_same_identifier(world, fa
     assert len(hour9) == 3 and len({(p.form["identifier"], p.headers["Idempotency-Key"])
                                     for p in hour9}) == 1
 
-    use(a, T0 + 2 * HOUR + timedelta(minutes=3), (m.AGENT_CALLS, "1", ""))
     later = NOW + HOUR
-    meter_outbox.enqueue_all(later)  # nothing new: 10:00 was queued with steps only
     fake.slow_next, fake.slow_seconds = 1, 3.0  # longer than the 2 s timeout, once
     use(a, T0 + 3 * HOUR, (m.STEPS, "6", ""))
     meter_outbox.enqueue_all(later)
@@ -175,3 +173,18 @@ def test_stripe_the_scheduler_reports_closed_hours_each_minute(world, fake, monk
     assert report is not None and report.sent == 1
     assert scheduler.report_usage(now=1030.0) is None  # not due again within the minute
     assert [e["event_name"] for e in fake.events.values()] == ["overture_runs_started"]
+
+
+def test_stripe_usage_recorded_late_in_a_sent_hour_goes_as_a_further_event(world, fake):
+    a = world.tenants["a"].id
+    use(a, T0 + timedelta(minutes=5), (m.STEPS, "3", ""))
+    meter_outbox.enqueue_all(NOW)
+    meter_outbox.send_due(now=NOW)
+    use(a, T0 + timedelta(minutes=59), (m.STEPS, "2", ""))  # committed late, same hour
+    assert meter_outbox.enqueue_all(NOW + HOUR) == 1
+    assert meter_outbox.enqueue_all(NOW + HOUR) == 0
+    meter_outbox.send_due(now=NOW + HOUR)
+    base = f"overture:{a}:steps:2026-12-06T08Z:{PLATFORM_TENANT_ID}"
+    assert [(e["identifier"], e["payload"]["value"]) for e in sent_events(fake)] == [
+        (base, "3"), (f"{base}:2", "2")]
+    assert reconcile.reconcile(Period(T0, T0 + HOUR)).differences == []

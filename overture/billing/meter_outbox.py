@@ -7,7 +7,9 @@ agents, workflows and dimensions, once the hour has ended and settled
 (`OVERTURE_STRIPE_SETTLE_MINUTES`). The row's identifier is
 `overture:<tenant>:<meter>:<hour>:<account owner>`, unique in the table, so an hour is
 written once and can only ever be sent under that identifier; the idempotency key is
-derived from the identifier.
+derived from the identifier. Usage recorded in an hour after it was queued (a late
+commit; within RECHECK) goes as a further row of that hour, for the difference, under
+the identifier's next number (`...:2`).
 
 `send_due` (the scheduler, and `overture billing send`) claims due rows with a lease,
 sends each, and marks it sent in its own commit. A failure (Stripe down, 5xx after the
@@ -45,6 +47,7 @@ log = get_logger(__name__)
 HOUR = timedelta(hours=1)
 STRIPE_WINDOW = timedelta(days=35)  # how old a meter event Stripe still takes
 LOOKBACK = STRIPE_WINDOW - timedelta(days=1)  # where a first enqueue starts
+RECHECK = timedelta(hours=24)  # how far back usage recorded late is still sent
 LEASE = timedelta(minutes=5)  # longer than a batch takes
 FIRST_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(hours=1)
@@ -52,8 +55,12 @@ BATCH = 200
 KEYS = uuid.UUID("5f0f4d1c-8f5e-4b7e-9d55-6a2b3c4d5e6f")
 
 
-def identifier(tenant_id: uuid.UUID, meter: str, hour: datetime, owner_id: uuid.UUID) -> str:
-    return f"overture:{tenant_id}:{meter}:{hour:%Y-%m-%dT%H}Z:{owner_id}"
+def identifier(tenant_id: uuid.UUID, meter: str, hour: datetime, owner_id: uuid.UUID,
+               before: int = 0) -> str:
+    """The row's identifier; `before` rows of the same hour were queued already (usage
+    recorded after the hour was queued goes as a further row, `:2`, `:3`, ...)."""
+    base = f"overture:{tenant_id}:{meter}:{hour:%Y-%m-%dT%H}Z:{owner_id}"
+    return f"{base}:{before + 1}" if before else base
 
 
 def idempotency_key(ident: str) -> str:
@@ -73,17 +80,35 @@ def closed_before(now: datetime) -> datetime:
 
 
 def enqueue(tenant: Tenant, now: datetime | None = None) -> int:
-    """Queue the scope tenant's closed hours not queued yet; how many rows were new.
-    The caller commits."""
+    """Queue the scope tenant's closed hours not queued yet, and what was added to a
+    recent hour after it was queued; how many rows were new. The caller commits."""
     now = now or utcnow()
     end, added = closed_before(now), 0
     for target in stripe_sync.targets(tenant):
         last = db.session.scalar(select(func.max(MeterEventRow.hour)).where(
             MeterEventRow.owner_id == target.owner_id))
         start = last + HOUR if last is not None else hour_of(now - LOOKBACK)
+        start = min(start, end - RECHECK)
         if start < end:
-            added += _insert(tenant.id, target, _hours(start, end))
+            added += _insert(tenant.id, target, _missing(target, start, end))
     return added
+
+
+def _missing(target: stripe_sync.Target, start: datetime, end: datetime
+             ) -> list[tuple[str, datetime, Decimal, int]]:
+    """(meter, hour, quantity not queued yet, rows queued before) of the period."""
+    queued = {(m, h): (Decimal(q), n) for m, h, q, n in db.session.execute(
+        select(MeterEventRow.meter, MeterEventRow.hour, func.sum(MeterEventRow.quantity),
+               func.count())
+        .where(MeterEventRow.owner_id == target.owner_id, MeterEventRow.hour >= start,
+               MeterEventRow.hour < end)
+        .group_by(MeterEventRow.meter, MeterEventRow.hour))}
+    found = []
+    for meter, hour, quantity in _hours(start, end):
+        sent, rows = queued.get((meter, hour), (Decimal(0), 0))
+        if quantity > sent:  # a decrease (a rebuild) is left to reconcile to show
+            found.append((meter, hour, quantity - sent, rows))
+    return found
 
 
 def _hours(start: datetime, end: datetime) -> list[tuple[str, datetime, Decimal]]:
@@ -95,7 +120,7 @@ def _hours(start: datetime, end: datetime) -> list[tuple[str, datetime, Decimal]
 
 
 def _insert(tenant_id: uuid.UUID, target: stripe_sync.Target,
-            hours: list[tuple[str, datetime, Decimal]]) -> int:
+            hours: list[tuple[str, datetime, Decimal, int]]) -> int:
     if not hours:
         return 0
     now = utcnow()
@@ -103,8 +128,8 @@ def _insert(tenant_id: uuid.UUID, target: stripe_sync.Target,
              "owner_id": target.owner_id, "billed_id": target.billed_id, "meter": meter,
              "hour": hour, "quantity": quantity, "attempts": 0,
              "status": OutboxStatus.PENDING,
-             "identifier": identifier(tenant_id, meter, hour, target.owner_id)}
-            for meter, hour, quantity in sorted(hours, key=lambda h: (h[1], h[0]))]
+             "identifier": identifier(tenant_id, meter, hour, target.owner_id, before)}
+            for meter, hour, quantity, before in sorted(hours, key=lambda h: (h[1], h[0]))]
     dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     table = MeterEventRow.__table__
     stmt = (dialect.insert(table).values(rows)
