@@ -178,7 +178,7 @@ def test(access: Access) -> StripeAccount:
         acct = stripe_sync.account(tenant.id)
         if acct is None:
             raise ValueError("the connection is incomplete: connect it again")
-        stripe_sync.test_call(acct)
+        stripe_sync.probe(acct)
     except Exception as exc:  # the page says what went wrong; nothing else breaks
         db.session.rollback()
         error = stripe_api.describe(exc)

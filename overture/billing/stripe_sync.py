@@ -22,7 +22,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-import stripe
 from sqlalchemy import select
 
 from overture.billing import stripe_api
@@ -166,9 +165,7 @@ def link(stripe_id: str, kind: str, tenant_id: uuid.UUID, owner_id: uuid.UUID) -
                                   owner_id=owner_id))
 
 
-def test_call(acct: Account) -> None:
+def probe(acct: Account) -> None:
     """A cheap call that proves the key (and the Connect account) answer: one meter."""
     stripe_api.client(acct).v1.billing.meters.list({"limit": 1}, acct.options())
 
-
-StripeError = stripe.StripeError
