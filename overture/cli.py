@@ -251,7 +251,7 @@ def _echo_vanished(checkpoints: Checkpoints, present: set[uuid.UUID]) -> int:
 
 @main.group("billing")
 def billing_group() -> None:
-    """Usage metering."""
+    """Usage metering, and reporting it to Stripe."""
 
 
 @billing_group.command("rollup")
@@ -278,6 +278,53 @@ def billing_rollup(rebuild: bool, slug: str | None) -> None:
                 events = rebuild_rollups()
                 db.session.commit()
             click.echo(f"{tenant.slug}: {events} events")
+
+
+@billing_group.command("send")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(1, 10_000),
+              help="rows per tenant at most")
+def billing_send(limit: int) -> None:
+    """Queue every tenant's closed hours of usage and send the due meter events to
+    Stripe now (the scheduler does both every minute). Safe to run beside it and to
+    interrupt: a row is only ever sent under its own identifier."""
+    from overture.billing import meter_outbox
+    from overture.web.app import create_app
+
+    with create_app(_settings()).app_context():
+        queued = meter_outbox.enqueue_all()
+        report = meter_outbox.send_due(limit)
+        left = meter_outbox.backlog()
+    click.echo(f"queued {queued}, sent {report.sent}, failed {report.failed} (kept, tried "
+               f"again later), waiting {report.waiting} (no Stripe account or customer yet)")
+    oldest = f", the oldest hour {left.oldest_hour:%Y-%m-%dT%H:00Z}" if left.oldest_hour else ""
+    click.echo(f"backlog: {left.pending} pending{oldest}; {left.expired} expired")
+
+
+@billing_group.command("reconcile")
+@click.option("--since", required=True, help="a date (YYYY-MM-DD) or an hour (ISO 8601)")
+@click.option("--until", required=True, help="a date (included) or an hour (excluded)")
+@click.option("--tenant", "slug", default=None, help="only this billed tenant (slug)")
+def billing_reconcile(since: str, until: str, slug: str | None) -> None:
+    """Compare our hourly roll-ups with Stripe's meter event summaries over a period;
+    print each hour that differs and exit with status 1 if any does."""
+    from overture.billing import periods, reconcile
+    from overture.web.app import create_app
+
+    try:
+        period = periods.parse(since, until)
+    except ValidationFailed as err:
+        found = err.errors[0] if err.errors else {"field": "period", "message": err.detail}
+        raise click.BadParameter(found["message"], param_hint=f"--{found['field']}") from err
+    with create_app(_settings()).app_context():
+        result = reconcile.reconcile(period, slug)
+    for line in result.skipped:
+        click.echo(f"skipped: {line}")
+    for difference in result.differences:
+        click.echo(f"DIFFERENT: {difference}")
+    click.echo(f"{period.since:%Y-%m-%dT%H:00Z} to {period.until:%Y-%m-%dT%H:00Z}: "
+               f"{result.compared} hour(s) compared, {len(result.differences)} different")
+    if result.differences:
+        sys.exit(1)
 
 
 @main.group("keys")

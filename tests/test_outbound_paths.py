@@ -8,6 +8,7 @@ a connection, credential or URL aimed at loopback is refused with a clear
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -45,6 +46,7 @@ OUTBOUND_PATHS = {
     "overture/orchestration/llm/anthropic_provider.py": "test_outbound_model_providers_refuse",
     "overture/tenants/oidc.py": "test_outbound_sso_provider_refuses_loopback",
     "overture/platform/mail_transport.py": "test_outbound_tenant_mail_server_refuses_loopback",
+    "overture/billing/stripe_api.py": "test_outbound_stripe_refuses_loopback",
 }
 
 
@@ -299,6 +301,40 @@ def test_outbound_tenant_mail_server_refuses_loopback(app, world, monkeypatch):
         assert shown["last_error"].startswith("BlockedDestination") and \
             "not a public address" in shown["last_error"]
         assert listener.connections() == 0
+
+
+def test_outbound_stripe_refuses_loopback(app, world, no_allowlist, monkeypatch):
+    """The Stripe SDK speaks through the guard: a base address on loopback (not allowed)
+    is refused before any connection, and the usage stays in the outbox."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from overture.billing import meter_outbox
+    from overture.billing.usage import Entry, record
+
+    with listening() as listener:
+        monkeypatch.setitem(app.extensions, "overture.settings", dataclasses.replace(
+            app.extensions["overture.settings"], stripe_api_key="sk_test_never_leaves",
+            stripe_api_base=listener.url("").rstrip("/"), stripe_max_retries=0))
+        hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+        with scoped_to(world.tenants["a"].id):
+            record([Entry("steps", Decimal(1))], at=hour)
+            db.session.commit()
+        meter_outbox.enqueue_all()
+        report = meter_outbox.send_due()
+        assert listener.connections() == 0
+    assert report.sent == 0 and report.failed == 1
+    assert "not a public address" in report_error(world.tenants["a"].id)
+
+
+def report_error(tenant_id):
+    from overture.billing.stripe_models import MeterEventRow
+
+    with scoped_to(tenant_id):
+        row = db.session.query(MeterEventRow).one()
+        found = row.last_error
+        db.session.rollback()
+    return found
 
 
 def test_outbound_http_action_on_a_worker_fails_with_blocked(app_ctx, world, settings):

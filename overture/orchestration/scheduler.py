@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from overture.billing import meter_outbox
 from overture.orchestration import runs, triggers, worker
 from overture.orchestration.agents import memory
 from overture.orchestration.models import Schedule, ScheduleFire, Workflow
@@ -214,6 +215,22 @@ def checkpoint_audit(now: float | None = None) -> audit_seal.SealReport | None:
     return report
 
 
+# Closed hours of usage go to Stripe through the meter-event outbox (billing/meter_outbox.py).
+STRIPE_USAGE = Periodic(interval=60.0)
+
+
+def report_usage(now: float | None = None) -> meter_outbox.SendReport | None:
+    """Queue every tenant's closed hours and send what is due, when STRIPE_USAGE is due."""
+    if not STRIPE_USAGE.due(time.monotonic() if now is None else now):
+        return None
+    meter_outbox.enqueue_all()
+    report = meter_outbox.send_due()
+    if report.sent or report.failed:
+        log.info("stripe.usage_sent", sent=report.sent, failed=report.failed,
+                 waiting=report.waiting)
+    return report
+
+
 def one_round(app: Any) -> None:
     """Fire due cron ticks, sweep for lost or overdue work (mail too), poll due connector
     triggers, and now and then delete expired agent notes and seal the audit chains' heads."""
@@ -226,6 +243,11 @@ def one_round(app: Any) -> None:
             mail.resend_due()
         except Exception:  # keep going; the next round retries
             log.exception("scheduler.round_failed")
+            db.session.rollback()
+        try:  # Stripe being down must not hold up the other jobs, nor they it
+            report_usage()
+        except Exception:
+            log.exception("stripe.usage_round_failed")
             db.session.rollback()
         try:  # sealing must not wait for the other jobs to stop failing
             checkpoint_audit()

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from overture.platform.errors import ConfigError
@@ -106,6 +106,27 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_DOMAIN_TXT_LABEL", "`_verify`",
      "The label of the TXT record that proves a custom domain: `<label>.<domain>`. Tenants "
      "see it, so with white label it should name no product (the default names none)."),
+    ("OVERTURE_PAYMENT_GRACE_DAYS", "7",
+     "Days a tenant whose payment failed keeps running; after them, new runs are refused "
+     "(HTTP 402 `past-due`) until a payment succeeds. Data is kept."),
+    ("STRIPE_API_KEY", "unset: nothing is sent to Stripe",
+     "The platform's Stripe secret (or restricted) key: it bills the agencies. Agencies "
+     "connect their own account on their Stripe page to bill their clients."),
+    ("OVERTURE_STRIPE_API_BASE", "`https://api.stripe.com`",
+     "Where the Stripe API is reached (a test server, a proxy)."),
+    ("STRIPE_WEBHOOK_SECRET", "unset: `/webhooks/stripe` refuses every call",
+     "The signing secret(s) of the Stripe webhook endpoint(s) pointing at "
+     "`/webhooks/stripe`, comma-separated (the account's endpoint and the Connect one)."),
+    ("OVERTURE_STRIPE_WEBHOOK_TOLERANCE_SECONDS", "300",
+     "How old a webhook's signed timestamp may be before it is refused (replays)."),
+    ("OVERTURE_STRIPE_TIMEOUT_SECONDS", "30", "Timeout of one request to Stripe."),
+    ("OVERTURE_STRIPE_MAX_RETRIES", "2",
+     "Retries of one request to Stripe after a 5xx, a timeout or a connection error "
+     "(backing off); the meter-event outbox keeps retrying after that, for as long as "
+     "Stripe is down."),
+    ("OVERTURE_STRIPE_SETTLE_MINUTES", "10",
+     "Minutes after an hour ends before its usage is queued for Stripe (work recorded "
+     "late still lands in its hour)."),
 ]
 
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -146,6 +167,14 @@ class Settings:
     dns_port: int = 53
     dns_timeout_seconds: float = 5.0
     domain_txt_label: str = "_verify"
+    payment_grace_days: int = 7
+    stripe_api_key: str | None = field(default=None, repr=False)
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    stripe_webhook_tolerance: int = 300
+    stripe_timeout_seconds: float = 30.0
+    stripe_max_retries: int = 2
+    stripe_settle_minutes: int = 10
 
     @property
     def is_production(self) -> bool:
@@ -191,6 +220,15 @@ def _instance_secret(instance: Path, name: str) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return value
+
+
+def _days(env_vars: dict[str, str], name: str, default: int) -> int:
+    raw = env_vars.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number of days (0 or more), not {raw!r}")
+    return int(raw)
 
 
 def _positive_int(env_vars: dict[str, str], name: str, default: int) -> int:
@@ -281,7 +319,30 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dns_port=_port(env_vars, "OVERTURE_DNS_PORT", 53),
         dns_timeout_seconds=_seconds(env_vars, "OVERTURE_DNS_TIMEOUT_SECONDS", 5.0),
         domain_txt_label=_txt_label(env_vars.get("OVERTURE_DOMAIN_TXT_LABEL", "")),
+        payment_grace_days=_days(env_vars, "OVERTURE_PAYMENT_GRACE_DAYS", 7),
+        **_stripe(env_vars),
     )
+
+
+def _stripe(env_vars: dict[str, str]) -> dict[str, object]:
+    base = env_vars.get("OVERTURE_STRIPE_API_BASE", "").strip().rstrip("/")
+    if base and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", base):
+        raise ConfigError(f"OVERTURE_STRIPE_API_BASE must be an http(s) URL, not {base!r}")
+    retries = env_vars.get("OVERTURE_STRIPE_MAX_RETRIES", "").strip()
+    if retries and not retries.isdigit():
+        raise ConfigError(f"OVERTURE_STRIPE_MAX_RETRIES must be a whole number, not {retries!r}")
+    return {
+        "stripe_api_key": env_vars.get("STRIPE_API_KEY", "").strip() or None,
+        "stripe_api_base": base or "https://api.stripe.com",
+        "stripe_webhook_secrets": tuple(
+            part.strip() for part in env_vars.get("STRIPE_WEBHOOK_SECRET", "").split(",")
+            if part.strip()),
+        "stripe_webhook_tolerance": _positive_int(
+            env_vars, "OVERTURE_STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300),
+        "stripe_timeout_seconds": _seconds(env_vars, "OVERTURE_STRIPE_TIMEOUT_SECONDS", 30.0),
+        "stripe_max_retries": int(retries) if retries else 2,
+        "stripe_settle_minutes": _positive_int(env_vars, "OVERTURE_STRIPE_SETTLE_MINUTES", 10),
+    }
 
 
 def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -125,6 +125,40 @@ class LinkNotUsable(OvertureError):
         self.reason = reason
 
 
+class PaymentRequired(OvertureError):
+    """Work refused because a limit the tenant pays by is reached: its budget, a quota
+    on a meter, or its standing (an unpaid invoice past the grace period)."""
+
+    status = 402
+    code = "payment-required"
+    title = "Payment required"
+
+
+class BudgetExceeded(PaymentRequired):
+    """The month's budget in money is spent. `limit` and `used` are amounts as strings
+    (exact decimals), `meter` the meter the budget is kept on."""
+
+    code = "budget-exceeded"
+    title = "Budget exceeded"
+
+    def __init__(self, detail: str, *, limit: str, used: str, meter: str, **extra: Any) -> None:
+        super().__init__(detail, limit=limit, used=used, meter=meter, **extra)
+
+
+class QuotaExceeded(BudgetExceeded):
+    """A cap on a meter (runs, steps, agent or action calls) is reached this month."""
+
+    code = "quota-exceeded"
+    title = "Quota exceeded"
+
+
+class PastDue(PaymentRequired):
+    """The tenant's payment failed and the grace period is over."""
+
+    code = "past-due"
+    title = "Payment past due"
+
+
 class RateLimited(OvertureError):
     status = 429
     code = "rate-limited"

@@ -38,6 +38,7 @@ def load_endpoints() -> APIBlueprint:
         sessions,
         sso,
         step_types,
+        stripe_billing,
         templates,
         tenants,
         triggers,

@@ -17,6 +17,7 @@ from overture.web.console import (  # noqa: E402
     apikeys,
     audit,
     billing,
+    billing_pages,
     brand,
     connections,
     domains,
@@ -47,7 +48,7 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
-           "apikeys", "audit", "billing", "bp", "brand", "connections", "domains", "errors",
-           "failures", "home", "knowledge", "mail_server", "members", "operate", "plans",
-           "portal_settings", "profile", "runs", "settings", "signin", "templates", "triggers",
-           "usage", "workflow_alerts", "workspaces"]
+           "apikeys", "audit", "billing", "billing_pages", "bp", "brand", "connections",
+           "domains", "errors", "failures", "home", "knowledge", "mail_server", "members",
+           "operate", "plans", "portal_settings", "profile", "runs", "settings", "signin",
+           "templates", "triggers", "usage", "workflow_alerts", "workspaces"]
