@@ -1,7 +1,7 @@
 """Every mapped table, imported in one place for Alembic and `create_all`."""
 
 from overture.billing import alerts as billing_alerts  # noqa: F401
-from overture.billing import rollups, standing, usage  # noqa: F401
+from overture.billing import budgets, counters, rollups, standing, usage  # noqa: F401
 from overture.connectors import models as connectors_models  # noqa: F401
 from overture.connectors import openapi_models  # noqa: F401
 from overture.orchestration import models as orchestration_models  # noqa: F401

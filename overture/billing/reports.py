@@ -123,6 +123,23 @@ def month_total(meter: str, at: datetime | None = None) -> Decimal:
             UsageDaily.bucket < month.until.date())) or 0)
 
 
+def month_used(conn: Any, tenant_id: uuid.UUID, meter: str, at: datetime,
+               agent_id: uuid.UUID | None = None, workflow_id: uuid.UUID | None = None
+               ) -> Decimal:
+    """As `month_total`, on `conn` (a Connection or the session) for one tenant named
+    outright, optionally for one agent or one workflow: the read a limit check makes
+    inside its own short transaction."""
+    month = month_of(at)
+    where = [UsageDaily.tenant_id == tenant_id, UsageDaily.meter == meter,
+             UsageDaily.bucket >= month.since.date(), UsageDaily.bucket < month.until.date()]
+    if agent_id is not None:
+        where.append(UsageDaily.agent_id == agent_id)
+    if workflow_id is not None:
+        where.append(UsageDaily.workflow_id == workflow_id)
+    return Decimal(conn.execute(select(func.coalesce(func.sum(UsageDaily.quantity), 0))
+                                .where(*where)).scalar() or 0)
+
+
 # --------------------------------------------------------------------------- agencies
 
 

@@ -26,6 +26,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from overture.billing import policy_cache
 from overture.platform import audit
 from overture.platform.db import TenantOwned, db, in_tenant
 
@@ -88,6 +89,7 @@ def payment_failed(tenant_id: uuid.UUID, at: datetime, invoice_id: str | None = 
                          "invoice_id": invoice_id, "since": at.isoformat(),
                          "restricted_from": (at + grace()).isoformat()})
         db.session.flush()
+        policy_cache.forget(tenant_id)
 
 
 def payment_succeeded(tenant_id: uuid.UUID, at: datetime, invoice_id: str | None = None) -> None:
@@ -104,6 +106,7 @@ def payment_succeeded(tenant_id: uuid.UUID, at: datetime, invoice_id: str | None
                          tenant_id=tenant_id, details={"invoice_id": invoice_id,
                                                        "at": at.isoformat()})
         db.session.flush()
+        policy_cache.forget(tenant_id)
 
 
 def restricted(tenant_id: uuid.UUID, now: datetime) -> bool:

@@ -18,6 +18,7 @@ def load_endpoints() -> APIBlueprint:
         approvals,
         audit,
         brand,
+        budgets,
         connectors,
         credentials,
         domains,
