@@ -250,3 +250,28 @@ def test_billing_a_past_due_tenant_is_refused_after_grace_and_a_payment_lifts_it
     db.session.commit()
     assert start_via_api(app, world, wf).status_code == 202
     assert ok(as_key(app, world, "a_admin").get("/billing/standing"))["restricted"] is False
+
+
+def test_billing_a_schedule_refused_by_a_limit_skips_its_tick_and_says_why(app, world):
+    from overture.orchestration import scheduler
+    from overture.orchestration.models import Schedule, ScheduleFire
+
+    a = world.tenants["a"].id
+    wf = publish(a, {"steps": [{"id": "only", "type": "transform", "output": 1}]})
+    set_limits(app, world, caps=[{"meter": "runs_started", "limit": 1}])
+    assert start_via_api(app, world, wf).status_code == 202
+    with scoped_to(a):
+        schedule = scheduler.create_schedule(workflows.get_workflow(wf), "0 0 1 1 *")
+        schedule.next_fire_at = utcnow() - timedelta(minutes=1)
+        db.session.commit()
+        sid = schedule.id
+    with app.app_context():
+        assert scheduler.fire_all() == 0  # no 500, no crash: the tick passed
+    with scoped_to(a):
+        (fire,) = db.session.scalars(select(ScheduleFire)).all()
+        assert fire.run_id is None
+        assert db.session.get(Schedule, sid, populate_existing=True).next_fire_at > utcnow()
+        (event,) = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "schedule.run_refused")).all()
+        assert event.details["problem"] == "quota-exceeded"
+        db.session.rollback()
