@@ -35,6 +35,7 @@ from overture.billing.reports import month_used
 from overture.billing.standing import BillingStanding, grace
 from overture.platform.db import current_tenant_id, db, tenant_transaction, utcnow
 from overture.platform.errors import BudgetExceeded, PastDue, PaymentRequired, QuotaExceeded
+from overture.tenants.models import Tenant
 
 WAIT = 10.0  # seconds a call waits for other calls' estimates to settle, at most
 
@@ -62,13 +63,21 @@ def policy(tenant_id: uuid.UUID) -> Policy:
             select(BudgetLimit.meter, BudgetLimit.agent_id, BudgetLimit.workflow_id,
                    BudgetLimit.limit_value, BudgetLimit.thresholds)
             .where(BudgetLimit.tenant_id == tenant_id))]
-        since = conn.execute(select(BillingStanding.past_due_since).where(
-            BillingStanding.tenant_id == tenant_id)).scalar()
+        since = _past_due_since(conn, tenant_id)
+        parent_id = conn.execute(select(Tenant.parent_id).where(Tenant.id == tenant_id)).scalar()
+    if since is None and parent_id is not None:  # the agency pays for its clients' work
+        with tenant_transaction(parent_id) as conn:
+            since = _past_due_since(conn, parent_id)
     settings = _settings(rows)
     found_policy = Policy(settings.limits, settings.thresholds,
                           since + grace() if since is not None else None)
     policy_cache.put(tenant_id, found_policy)
     return found_policy
+
+
+def _past_due_since(conn: Connection, tenant_id: uuid.UUID) -> datetime | None:
+    return conn.execute(select(BillingStanding.past_due_since).where(
+        BillingStanding.tenant_id == tenant_id)).scalar()
 
 
 # --------------------------------------------------------------------------- runs

@@ -17,6 +17,7 @@ from overture.web.console import (  # noqa: E402
     apikeys,
     audit,
     brand,
+    budgets,
     connections,
     domains,
     errors,
@@ -45,7 +46,7 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 )
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
-           "apikeys", "audit", "bp", "brand", "connections", "domains", "errors", "failures",
-           "home", "knowledge", "mail_server", "members", "operate", "portal_settings",
+           "apikeys", "audit", "bp", "brand", "budgets", "connections", "domains", "errors",
+           "failures", "home", "knowledge", "mail_server", "members", "operate", "portal_settings",
            "profile", "runs", "settings", "signin", "templates", "triggers", "usage",
            "workflow_alerts", "workspaces"]
