@@ -275,3 +275,22 @@ def test_billing_a_schedule_refused_by_a_limit_skips_its_tick_and_says_why(app, 
             AuditEvent.action == "schedule.run_refused")).all()
         assert event.details["problem"] == "quota-exceeded"
         db.session.rollback()
+
+
+def test_billing_an_agency_past_due_stops_its_clients_runs_too(app, world):
+    a, agency = world.tenants["a"].id, world.tenants["northwind"].id
+    wf = publish(a, {"steps": [{"id": "only", "type": "transform", "output": 1}]})
+    standing.payment_failed(agency, utcnow() - timedelta(days=8), "in_agency")
+    db.session.commit()
+    refused = start_via_api(app, world, wf)
+    assert refused.status_code == 402
+    assert refused.get_json()["type"] == "urn:overture:problem:past-due"
+    with scoped_to(a):
+        token = workflows.get_workflow(wf).webhook_token
+        db.session.rollback()
+    hook = app.test_client().post(f"/hooks/{a}/{token}", json={"order": 1})
+    assert hook.status_code == 402  # the sender sees why, and may send it again later
+    assert hook.get_json()["type"] == "urn:overture:problem:past-due"
+    standing.payment_succeeded(agency, utcnow(), "in_agency")
+    db.session.commit()
+    assert start_via_api(app, world, wf).status_code == 202
