@@ -294,3 +294,29 @@ def test_billing_an_agency_past_due_stops_its_clients_runs_too(app, world):
     standing.payment_succeeded(agency, utcnow(), "in_agency")
     db.session.commit()
     assert start_via_api(app, world, wf).status_code == 202
+
+
+def test_billing_an_agents_cap_stops_that_agent_only(app, world):
+    """A cap on one agent's calls: its next call is refused (402 naming the agent), the
+    other agents of the workspace go on."""
+    from overture.billing import enforce, usage
+    from overture.billing.meters import AGENT_CALLS
+    from overture.platform.errors import QuotaExceeded as Refused
+
+    a = world.tenants["a"].id
+    capped, other = (create_agent(world, {"name": name, "model": {"provider": "scripted",
+                                                                   "model": "script"},
+                                          "script": []}) for name in ("capped", "free"))
+    set_limits(app, world, caps=[{"meter": "agent_invocations", "limit": 2,
+                                  "agent_id": str(capped)}])
+    with scoped_to(a):
+        usage.record([usage.Entry(AGENT_CALLS, Decimal(2), "", capped)])
+        db.session.commit()
+    with pytest.raises(Refused) as refused:
+        enforce.hold(a, AGENT_CALLS, Decimal(1), "s1:invoke", agent_id=capped, certain=True)
+    assert (refused.value.extra["agent_id"], refused.value.extra["used"]) == (str(capped), "2")
+    assert enforce.hold(a, AGENT_CALLS, Decimal(1), "s2:invoke", agent_id=other,
+                        certain=True) is False  # no limit applies to it
+    shown = ok(as_key(app, world, "a_admin").get("/budgets"))["limits"]
+    assert [(x["agent_id"], x["used"], x["exhausted"]) for x in shown] == [
+        (str(capped), "2", True)]

@@ -107,10 +107,10 @@ def read() -> Settings:
     """The scope tenant's limits."""
     rows = list(db.session.scalars(select(BudgetLimit).order_by(
         BudgetLimit.meter, BudgetLimit.agent_id, BudgetLimit.workflow_id)))
-    return _settings(rows)
+    return settings_of(rows)
 
 
-def _settings(rows: list[BudgetLimit]) -> Settings:
+def settings_of(rows: list[BudgetLimit]) -> Settings:
     limits = [Limit(r.meter, Decimal(r.limit_value), _opt(r.agent_id), _opt(r.workflow_id))
               for r in rows]
     budget = next((x for x in limits if x.key == (MODEL_COST, NONE, NONE)), None)

@@ -29,7 +29,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, select
 
 from overture.billing import counters, policy_cache, soft_limits
-from overture.billing.budgets import BudgetLimit, Limit, _settings, label
+from overture.billing.budgets import BudgetLimit, Limit, label, settings_of
 from overture.billing.meters import MODEL_COST, RUNS_STARTED
 from overture.billing.reports import month_used
 from overture.billing.standing import BillingStanding, grace
@@ -68,7 +68,7 @@ def policy(tenant_id: uuid.UUID) -> Policy:
     if since is None and parent_id is not None:  # the agency pays for its clients' work
         with tenant_transaction(parent_id) as conn:
             since = _past_due_since(conn, parent_id)
-    settings = _settings(rows)
+    settings = settings_of(rows)
     found_policy = Policy(settings.limits, settings.thresholds,
                           since + grace() if since is not None else None)
     policy_cache.put(tenant_id, found_policy)
