@@ -320,3 +320,34 @@ def test_billing_an_agents_cap_stops_that_agent_only(app, world):
     shown = ok(as_key(app, world, "a_admin").get("/budgets"))["limits"]
     assert [(x["agent_id"], x["used"], x["exhausted"]) for x in shown] == [
         (str(capped), "2", True)]
+
+
+def test_billing_a_cap_on_action_calls_fails_the_step_its_error_route_catches(
+        app_ctx, world, monkeypatch):
+    """Two connector calls against a cap of one: the first reaches the app, the second
+    is never made; its step fails with `budget_exceeded` and the error route runs."""
+    from tests.billing_support import Inbox
+    from tests.engine_support import Receiver, rows_of, start_unsent
+
+    a = world.tenants["a"].id
+    set_limits(app_ctx, world, caps=[{"meter": "action_calls", "limit": 1}])
+    inbox = Inbox(app_ctx, monkeypatch)
+    with Receiver() as receiver:
+        def post(path: str) -> dict[str, Any]:
+            return {"type": "action", "action": "http.request",
+                    "input": {"method": "POST", "url": receiver.url(path), "json": {}}}
+
+        wf = publish(a, {"steps": [
+            {"id": "first", **post("/first"), "next": "second"},
+            {"id": "second", **post("/second"), "on_error": "caught"},
+            {"id": "caught", "type": "transform",
+             "output": {"code": "{{ error.code }}", "meter": "{{ error.meter }}"}}]})
+        run_id = start_unsent(a, wf)
+        inbox.sent.append((rows_of(a, run_id)[0].id, a, None))
+        inbox.drain()
+        run = wait_for(a, run_id, timeout=10)
+        assert run.status == "succeeded", run.error
+        assert run.output == {"code": "budget_exceeded", "meter": "action_calls"}
+        assert len(receiver.hits_to("/first")) == 1
+        assert receiver.hits_to("/second") == []
+    assert month_usage(app_ctx, world)["action_calls"] == "1"
