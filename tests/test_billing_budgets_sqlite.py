@@ -15,7 +15,7 @@ from overture.billing import budgets, enforce, usage
 from overture.billing.meters import MODEL_COST
 from overture.billing.policy_cache import forget
 from overture.platform.db import db, scoped_to
-from overture.platform.errors import BudgetExceeded
+from overture.platform.errors import BudgetExceeded, QuotaExceeded
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,21 @@ def test_billing_budget_holds_on_sqlite(sqlite_app):
     assert (refused.value.extra["used"], refused.value.extra["limit"]) == ("2.00", "2.00")
     with scoped_to(tenant_id), pytest.raises(BudgetExceeded):
         enforce.admit_run(tenant_id)  # any workflow: the workspace's budget is spent
+
+
+def test_billing_a_cap_on_runs_is_taken_under_the_counters_lock_on_sqlite(sqlite_app):
+    from overture.billing.meters import RUNS_STARTED
+
+    tenant_id = sqlite_app.config["tenant_id"]
+    with scoped_to(tenant_id):
+        budgets.replace(budgets.Settings(caps=(budgets.Limit(RUNS_STARTED, Decimal(2)),)))
+        db.session.commit()
+    forget(tenant_id)
+    for _ in range(2):
+        with scoped_to(tenant_id):
+            enforce.admit_run(tenant_id)
+            usage.record([usage.Entry(RUNS_STARTED, Decimal(1))])
+            db.session.commit()
+    with scoped_to(tenant_id), pytest.raises(QuotaExceeded):
+        enforce.admit_run(tenant_id)
+    db.session.rollback()

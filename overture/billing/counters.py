@@ -68,6 +68,7 @@ class BudgetHold(TenantOwned, db.Model):
 
 
 COUNTERS, HOLDS = BudgetCounter.__table__, BudgetHold.__table__
+_KEY = ("tenant_id", "month", "meter", "agent_id", "workflow_id")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,29 @@ def counter_id(conn: Connection, tenant_id: uuid.UUID, month: str, limit: Limit)
         .on_conflict_do_nothing())
     return conn.execute(select(COUNTERS.c.id).where(
         *(COUNTERS.c[k] == v for k, v in values.items()))).scalar_one()
+
+
+def locked(conn: Connection, tenant_id: uuid.UUID, month: str, limit: Limit) -> uuid.UUID:
+    """The counter of `limit` this month, made if missing, its row locked until the
+    transaction ends: one statement (an upsert that rewrites nothing)."""
+    meter, agent_id, workflow_id = limit.key
+    stmt = _dialect(conn).insert(COUNTERS).values(
+        id=uuid.uuid4(), created_at=utcnow(), reserved=0, inflight=0, tenant_id=tenant_id,
+        month=month, meter=meter, agent_id=agent_id, workflow_id=workflow_id)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[COUNTERS.c[k] for k in _KEY],
+        set_={"reserved": COUNTERS.c.reserved}).returning(COUNTERS.c.id)
+    return conn.execute(stmt).scalar_one()  # type: ignore[no-any-return]
+
+
+def held(conn: Connection, tenant_id: uuid.UUID, month: str
+         ) -> dict[tuple[str, uuid.UUID, uuid.UUID], Decimal]:
+    """What is held on each of the tenant's counters this month, by limit key."""
+    return {(meter, agent_id, workflow_id): Decimal(reserved)
+            for meter, agent_id, workflow_id, reserved in conn.execute(
+                select(COUNTERS.c.meter, COUNTERS.c.agent_id, COUNTERS.c.workflow_id,
+                       COUNTERS.c.reserved)
+                .where(COUNTERS.c.tenant_id == tenant_id, COUNTERS.c.month == month))}
 
 
 def lock(conn: Connection, counter: uuid.UUID) -> tuple[Decimal, Decimal]:

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, select
 from overture.billing import counters, policy_cache, soft_limits
 from overture.billing.budgets import BudgetLimit, Limit, label, settings_of
 from overture.billing.meters import MODEL_COST, RUNS_STARTED
-from overture.billing.reports import month_used
+from overture.billing.reports import month_used, month_used_by_workflow
 from overture.billing.standing import BillingStanding, grace
 from overture.platform.db import current_tenant_id, db, tenant_transaction, utcnow
 from overture.platform.errors import BudgetExceeded, PastDue, PaymentRequired, QuotaExceeded
@@ -100,12 +100,17 @@ def admit_run(workflow_id: uuid.UUID) -> None:
         return
     month = counters.month_key(now)
     conn = db.session.connection()
-    for limit in sorted(limits, key=lambda x: tuple(map(str, x.key))):
-        if limit.meter == RUNS_STARTED:  # counted in this transaction: under the lock
-            counters.lock(conn, counters.counter_id(conn, tenant_id, month, limit))
-        used = month_used(conn, tenant_id, limit.meter, now, None, limit.workflow_id)
-        reserved = counters.reserved_now(conn, tenant_id, month, limit)
-        if used + reserved >= limit.limit:
+    limits.sort(key=lambda x: tuple(map(str, x.key)))
+    for limit in limits:  # counted in this transaction: read under the counter's lock
+        if limit.meter == RUNS_STARTED:
+            counters.locked(conn, tenant_id, month, limit)
+    per_workflow = month_used_by_workflow(conn, tenant_id, {x.meter for x in limits}, now)
+    holding = counters.held(conn, tenant_id, month)
+    for limit in limits:
+        used = sum((q for (meter, workflow_id), q in per_workflow.items()
+                    if meter == limit.meter and limit.workflow_id in (None, workflow_id)),
+                   Decimal(0))
+        if used + holding.get(limit.key, Decimal(0)) >= limit.limit:
             raise refusal(limit, used)
         if limit.meter == RUNS_STARTED:  # this run counts
             soft_limits.check(tenant_id, limit, used + 1, rules.thresholds, now)
