@@ -29,6 +29,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -69,6 +70,7 @@ class Result:
     seconds: float
     lat: list[float] = field(default_factory=list)  # per-step latencies, seconds
     failed: int = 0
+    created_per_s: float = 0.0  # runs created (start_run, one transaction each) per second
 
     @property
     def rate(self) -> float:
@@ -417,10 +419,37 @@ class Bench:
 
     def engine_batch(self, workflow_id: uuid.UUID, count: int, procs: tuple[Proc, ...],
                      poll: float = 0.1) -> Result:
-        t0 = self.release(self.create_runs(workflow_id, count))
+        creating = time.monotonic()
+        held = self.create_runs(workflow_id, count)
+        created_per_s = count / max(time.monotonic() - creating, 1e-9)
+        t0 = self.release(held)
         wait_until(lambda: self.engine_finished(workflow_id)[0] >= count, PHASE_TIMEOUT,
                    f"{count} engine runs", poll=poll, procs=procs)
-        return self.engine_collect(workflow_id, t0)
+        result = self.engine_collect(workflow_id, t0)
+        result.created_per_s = created_per_s
+        return result
+
+    def set_budgets(self, on: bool) -> None:
+        """Give the bench workspace a budget and caps far above what it uses (every
+        check runs, none refuses), or none at all."""
+        from overture.billing import budgets
+        from overture.billing.meters import RUNS_STARTED, STEPS
+        from overture.platform.db import db, scoped_to
+
+        wanted = budgets.Settings(Decimal(10**6), (budgets.Limit(RUNS_STARTED, Decimal(10**9)),
+                                                  budgets.Limit(STEPS, Decimal(10**9)))) \
+            if on else budgets.Settings()
+        with self.app.app_context(), scoped_to(self.tenant_id):
+            budgets.replace(wanted)
+            db.session.commit()
+
+    def budgeted_batch(self, workflow_id: uuid.UUID, procs: tuple[Proc, ...]) -> Result:
+        """Case (a) again with budget checks on."""
+        self.set_budgets(True)
+        try:
+            return self.engine_batch(workflow_id, SEQ_RUNS, procs)
+        finally:
+            self.set_budgets(False)
 
     def engine_solo(self, workflow_id: uuid.UUID, procs: tuple[Proc, ...]) -> Result:
         held = self.create_runs(workflow_id, SOLO_RUNS)
@@ -436,6 +465,7 @@ class Bench:
         par = parallel(PAR_WIDTH)
         warm, _ = self.publish(seq, f"warm-up-{round_no}")
         seq_id, _ = self.publish(seq, f"sequential-{round_no}")
+        budgeted_id, _ = self.publish(seq, f"sequential-budgets-{round_no}")
         solo_id, _ = self.publish(seq, f"sequential-solo-{round_no}")
         par_id, _ = self.publish(par, f"parallel-{round_no}")
         if round_no == 0:
@@ -445,7 +475,11 @@ class Bench:
         out: dict[str, Result] = {}
         try:
             self.engine_batch(warm, 2 * PROCESSES * THREADS, procs)
+            if round_no % 2:  # budget checks on before off in odd rounds: no order bias
+                out["seq/engine+budgets"] = self.budgeted_batch(budgeted_id, procs)
             out["seq/engine"] = self.engine_batch(seq_id, SEQ_RUNS, procs)
+            if not round_no % 2:
+                out["seq/engine+budgets"] = self.budgeted_batch(budgeted_id, procs)
             out["par/engine"] = self.engine_batch(par_id, PAR_RUNS, procs)
             out["solo/engine"] = self.engine_solo(solo_id, procs)
         finally:
@@ -733,6 +767,7 @@ def versions(bench: Bench) -> list[str]:
 SYSTEMS = [("raw", "raw Dramatiq (no state)"),
            ("raw+commit", "raw Dramatiq + 1 commit/step"),
            ("engine", "Overture engine"),
+           ("engine+budgets", "Overture engine, budget checks on"),
            ("langgraph-async", "LangGraph+PostgresSaver (durab. async)"),
            ("langgraph-sync", "LangGraph+PostgresSaver (durab. sync)")]
 CASES = [("seq", f"(a) sequential {SEQ_STEPS} steps, {SEQ_RUNS} concurrent runs"),
@@ -777,7 +812,14 @@ def report(bench: Bench, results: dict[str, Result], hooks: dict[str, Any] | Non
               ratio_line("(b) engine / (raw Dramatiq + 1 commit/step)", engine_par,
                          results.get("par/raw+commit"), 0.5, True),
               ratio_line("(a) engine / LangGraph+PostgresSaver (its faster durability)",
-                         engine_seq, best_lg, 2.0, False)]
+                         engine_seq, best_lg, 2.0, False),
+              ratio_line("(a) engine with budget checks on / off (metering on in both)",
+                         results.get("seq/engine+budgets"), engine_seq, 0.9, True)]
+    budgeted = results.get("seq/engine+budgets")
+    if engine_seq is not None and budgeted is not None:
+        lines.append(f"  (a) runs created per second (start_run, one transaction each), "
+                     f"budget checks off / on: {engine_seq.created_per_s:.0f} / "
+                     f"{budgeted.created_per_s:.0f}")
     if hooks is not None:
         lines += ["", f"Webhook-triggered runs of a {HOOK_STEPS}-step workflow through `overture "
                   f"web` (gunicorn, 2 workers x 8 threads) + `overture worker` ({PROCESSES}x"

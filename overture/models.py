@@ -1,7 +1,15 @@
 """Every mapped table, imported in one place for Alembic and `create_all`."""
 
 from overture.billing import alerts as billing_alerts  # noqa: F401
-from overture.billing import plan_models, rollups, standing, stripe_models, usage  # noqa: F401
+from overture.billing import (  # noqa: F401
+    budgets,
+    counters,
+    plan_models,
+    rollups,
+    standing,
+    stripe_models,
+    usage,
+)
 from overture.connectors import models as connectors_models  # noqa: F401
 from overture.connectors import openapi_models  # noqa: F401
 from overture.orchestration import models as orchestration_models  # noqa: F401

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -121,6 +122,36 @@ def month_total(meter: str, at: datetime | None = None) -> Decimal:
         select(func.coalesce(func.sum(UsageDaily.quantity), 0)).where(
             UsageDaily.meter == meter, UsageDaily.bucket >= month.since.date(),
             UsageDaily.bucket < month.until.date())) or 0)
+
+
+def month_used(conn: Any, tenant_id: uuid.UUID, meter: str, at: datetime,
+               agent_id: uuid.UUID | None = None, workflow_id: uuid.UUID | None = None
+               ) -> Decimal:
+    """As `month_total`, on `conn` (a Connection or the session) for one tenant named
+    outright, optionally for one agent or one workflow: the read a limit check makes
+    inside its own short transaction."""
+    month = month_of(at)
+    where = [UsageDaily.tenant_id == tenant_id, UsageDaily.meter == meter,
+             UsageDaily.bucket >= month.since.date(), UsageDaily.bucket < month.until.date()]
+    if agent_id is not None:
+        where.append(UsageDaily.agent_id == agent_id)
+    if workflow_id is not None:
+        where.append(UsageDaily.workflow_id == workflow_id)
+    return Decimal(conn.execute(select(func.coalesce(func.sum(UsageDaily.quantity), 0))
+                                .where(*where)).scalar() or 0)
+
+
+def month_used_by_workflow(conn: Any, tenant_id: uuid.UUID, meters: Iterable[str],
+                           at: datetime) -> dict[tuple[str, uuid.UUID], Decimal]:
+    """Per meter and workflow (the nil UUID: none), the tenant's quantity in the
+    calendar month of `at`: every limit a run start checks, in one read."""
+    month = month_of(at)
+    rows = conn.execute(
+        select(UsageDaily.meter, UsageDaily.workflow_id, func.sum(UsageDaily.quantity))
+        .where(UsageDaily.tenant_id == tenant_id, UsageDaily.meter.in_(list(meters)),
+               UsageDaily.bucket >= month.since.date(), UsageDaily.bucket < month.until.date())
+        .group_by(UsageDaily.meter, UsageDaily.workflow_id))
+    return {(meter, workflow_id): Decimal(total) for meter, workflow_id, total in rows}
 
 
 # --------------------------------------------------------------------------- agencies

@@ -26,8 +26,10 @@ from flask import current_app, has_app_context
 from sqlalchemy import String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from overture.billing import policy_cache
 from overture.platform import audit
 from overture.platform.db import TenantOwned, db, in_tenant
+from overture.tenants.models import Tenant
 
 GOOD = "good"
 PAST_DUE = "past_due"
@@ -88,6 +90,7 @@ def payment_failed(tenant_id: uuid.UUID, at: datetime, invoice_id: str | None = 
                          "invoice_id": invoice_id, "since": at.isoformat(),
                          "restricted_from": (at + grace()).isoformat()})
         db.session.flush()
+        policy_cache.forget()  # its clients too (see `governing`)
 
 
 def payment_succeeded(tenant_id: uuid.UUID, at: datetime, invoice_id: str | None = None) -> None:
@@ -104,6 +107,7 @@ def payment_succeeded(tenant_id: uuid.UUID, at: datetime, invoice_id: str | None
                          tenant_id=tenant_id, details={"invoice_id": invoice_id,
                                                        "at": at.isoformat()})
         db.session.flush()
+        policy_cache.forget()  # its clients too (see `governing`)
 
 
 def restricted(tenant_id: uuid.UUID, now: datetime) -> bool:
@@ -118,6 +122,20 @@ def standing(tenant_id: uuid.UUID, now: datetime) -> Standing:
         return Standing(GOOD, None, None, False, row.invoice_id if row else None)
     ends = row.past_due_since + grace()
     return Standing(PAST_DUE, row.past_due_since, ends, now >= ends, row.invoice_id)
+
+
+def governing(tenant_id: uuid.UUID, now: datetime) -> tuple[uuid.UUID, Standing] | None:
+    """The past-due standing that holds for the tenant, if any, and whose it is: its
+    own, else its agency's (the agency pays for its clients' work, so they stop with
+    it)."""
+    own = standing(tenant_id, now)
+    if own.status == PAST_DUE:
+        return tenant_id, own
+    parent_id = db.session.scalar(select(Tenant.parent_id).where(Tenant.id == tenant_id))
+    if parent_id is None:
+        return None
+    agency = standing(parent_id, now)
+    return (parent_id, agency) if agency.status == PAST_DUE else None
 
 
 def _row(tenant_id: uuid.UUID) -> BillingStanding | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from overture.billing import usage
+from overture.billing import enforce, usage
 from overture.billing.meters import ACTION_CALLS
 from overture.connectors import registry
 from overture.connectors.client import ConnectionClient
@@ -35,8 +35,9 @@ from overture.connectors.models import Connection, ConnectionStatus
 from overture.connectors.oauth import ensure_fresh
 from overture.connectors.spec import Action, Connector
 from overture.platform import audit
-from overture.platform.db import db, get_or_404, utcnow
+from overture.platform.db import current_tenant_id, db, get_or_404, utcnow
 from overture.platform.errors import NotFound, ValidationFailed
+from overture.platform.ids import new_id
 from overture.tenants.vault import use_credential
 
 
@@ -96,21 +97,43 @@ def execute(connection_id: uuid.UUID | str, action_key: str, input: Any,
     connection_ref, workflow_details = connection.id, {"connector": connector.key,
                                                       "action": action.key}
     db.session.commit()  # nothing is held open while the app is called
+    held = _hold(attribution)  # 402 when a cap on action calls is reached
     try:
         output = action.run(ctx, input)
         outcome = "ok"
     except ActionFailed as failure:
         output, outcome = None, failure.reason
         _record(connection_ref, workflow_details, input, output, outcome, idempotency_key,
-                attribution)
+                attribution, held)
+        raise
+    except BaseException:
+        _give_back(held)
         raise
     _record(connection_ref, workflow_details, input, output, outcome, idempotency_key,
-            attribution)
+            attribution, held)
     return output
 
 
+def _hold(attribution: usage.Attribution) -> str | None:
+    """Hold one call on the limits of action calls that apply; its key, if any."""
+    tenant_id = current_tenant_id()
+    key = f"action:{new_id()}"
+    if tenant_id is None or not enforce.hold(
+            tenant_id, ACTION_CALLS, Decimal(1), key, agent_id=attribution.agent_id,
+            workflow_id=attribution.workflow_id, certain=True):
+        return None
+    return key
+
+
+def _give_back(held: str | None) -> None:
+    tenant_id = current_tenant_id()
+    if held is not None and tenant_id is not None:
+        enforce.release(tenant_id, [held])
+
+
 def _record(connection_id: uuid.UUID | None, details: dict[str, Any], input: Any, output: Any,
-            outcome: str, idempotency_key: str | None, attribution: usage.Attribution) -> None:
+            outcome: str, idempotency_key: str | None, attribution: usage.Attribution,
+            held: str | None = None) -> None:
     connection = db.session.get(Connection, connection_id) if connection_id else None
     if connection is not None:
         connection.last_used_at = utcnow()
@@ -121,6 +144,7 @@ def _record(connection_id: uuid.UUID | None, details: dict[str, Any], input: Any
                           "idempotency_key": idempotency_key})
     usage.record([usage.Entry(ACTION_CALLS, Decimal(1), details["connector"])],
                  attribution=attribution)
+    enforce.settle([held] if held else [])
     db.session.commit()
 
 
@@ -140,10 +164,14 @@ def execute_unconnected(connector_key: str, action_key: str, input: Any,
     client = ConnectionClient(connector.base_url, {}, timeout=timeout)
     ctx = ActionContext(connector, uuid.UUID(int=0), {}, {}, client, idempotency_key, timeout)
     details = {"connector": connector.key, "action": action.key}
+    held = _hold(attribution)
     try:
         output = action.run(ctx, input)
     except ActionFailed as failure:
-        _record(None, details, input, None, failure.reason, idempotency_key, attribution)
+        _record(None, details, input, None, failure.reason, idempotency_key, attribution, held)
         raise
-    _record(None, details, input, output, "ok", idempotency_key, attribution)
+    except BaseException:
+        _give_back(held)
+        raise
+    _record(None, details, input, output, "ok", idempotency_key, attribution, held)
     return output

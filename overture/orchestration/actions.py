@@ -11,8 +11,8 @@ from overture.billing.usage import NOWHERE, Attribution
 from overture.connectors import registry
 from overture.connectors.errors import ActionFailed
 from overture.connectors.execute import execute, execute_unconnected
-from overture.orchestration.outcomes import StepFailed
-from overture.platform.errors import OvertureError, ValidationFailed
+from overture.orchestration.outcomes import StepFailed, budget_exceeded
+from overture.platform.errors import OvertureError, PaymentRequired, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -63,5 +63,7 @@ def _call_connector(connector_key: str, action_key: str, call: ActionCall) -> An
                          {k: v for k, v in failure.extra.items() if k != "reason"}) from failure
     except ValidationFailed as invalid:
         raise StepFailed("invalid_input", invalid.detail, {"errors": invalid.errors}) from invalid
+    except PaymentRequired as refused:
+        raise budget_exceeded(refused) from refused
     except OvertureError as error:
         raise StepFailed(error.code, error.detail) from error

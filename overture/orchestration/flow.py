@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from overture.billing import usage
+from overture.billing import enforce, usage
 from overture.billing.meters import STEPS
 from overture.orchestration import dispatch, expressions, hotpath, notifications
 from overture.orchestration.definition import Graph
@@ -212,6 +212,7 @@ def write_ledger(run: Run, row: StepRun, ledger: Ledger, outcome: Recordable) ->
         return outcome
     usage.record(ledger.usage, attribution=attribution(run, row),
                  key=f"claim:{row.id}:{row.claim}")
+    enforce.settle(ledger.holds)  # what the calls held now shows as used
     for note in ledger.audit:
         audit.record(note.action, target_type=note.target_type, target_id=note.target_id,
                      details={**note.details, "run_id": str(run.id), "step_id": row.step_id},

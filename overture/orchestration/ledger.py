@@ -31,6 +31,7 @@ class Ledger:
     tokens: int = 0
     cost: Decimal = Decimal(0)
     agent_calls: int = 0  # counted against the run's `max_agent_calls` policy
+    holds: list[str] = field(default_factory=list)  # budget holds to settle (billing.enforce)
 
     def meter(self, metric: str, quantity: int | float | Decimal = 1,
               agent_id: uuid.UUID | str | None = None, dimension: str = "") -> None:
@@ -48,7 +49,7 @@ class Ledger:
 
     @property
     def empty(self) -> bool:
-        return not (self.usage or self.audit or self.tokens or self.agent_calls)
+        return not (self.usage or self.audit or self.tokens or self.agent_calls or self.holds)
 
 
 def _uuid(value: uuid.UUID | str | None) -> uuid.UUID | None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from overture.platform.errors import PaymentRequired
+
 DEFAULT_NEXT = object()  # "continue at the step's own `next`"
 
 
@@ -96,6 +98,15 @@ class Interrupted:
 
     def as_error(self) -> dict[str, Any]:
         return {"code": "interrupted", "message": self.reason}
+
+
+BUDGET_EXCEEDED = "budget_exceeded"
+
+
+def budget_exceeded(refused: PaymentRequired) -> StepFailed:
+    """A limit (budget, quota or standing) stopped the step: `budget_exceeded`, which
+    the workflow's error route can catch, with the limit the 402 problem names."""
+    return StepFailed(BUDGET_EXCEEDED, refused.detail, {"problem": refused.code, **refused.extra})
 
 
 # Codes retried when a step's policy names none.

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overture.billing import usage
+from overture.billing import enforce, usage
 from overture.billing.meters import RUNS_STARTED
 from overture.orchestration import flow
 from overture.orchestration.definition import Graph, input_problems
@@ -26,11 +26,11 @@ from overture.orchestration.models import (
     Workflow,
     WorkflowVersion,
 )
-from overture.orchestration.outcomes import StepFailed
+from overture.orchestration.outcomes import StepFailed, budget_exceeded
 from overture.platform import audit
 from overture.platform.audit import AuditEvent
 from overture.platform.db import db, get_or_404, utcnow
-from overture.platform.errors import Conflict, ValidationFailed
+from overture.platform.errors import Conflict, PaymentRequired, ValidationFailed
 from overture.platform.ids import parse_id
 from overture.platform.pagination import Page, paginate
 
@@ -127,6 +127,7 @@ def _current_version(workflow: Workflow) -> WorkflowVersion:
 def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: str,
              key: str | None, fingerprint: str | None, started_by: uuid.UUID | None,
              parent: StepRun | None = None, parent_run: Run | None = None) -> Run:
+    enforce.admit_run(workflow.id)  # 402 when the standing or a limit forbids it
     graph = Graph.of(version.definition)
     now = utcnow()
     run = Run(workflow_id=workflow.id, version_id=version.id, status=RunStatus.RUNNING,
@@ -158,8 +159,12 @@ def start_child_run(parent_run: Run, row: StepRun, workflow_id: str,
                                                               f"{workflow_id}"), resumed=True)
         return None
     version = db.session.get(WorkflowVersion, workflow.current_version_id)
-    child = _new_run(workflow, version, input, "subworkflow", None, None, None, parent=row,
-                     parent_run=parent_run)
+    try:
+        child = _new_run(workflow, version, input, "subworkflow", None, None, None,
+                         parent=row, parent_run=parent_run)
+    except PaymentRequired as refused:  # the parent's error route may take it
+        flow.apply(parent_run, row, budget_exceeded(refused), resumed=True)
+        return None
     row.state = {"child_run_id": str(child.id)}
     return None
 
@@ -186,6 +191,7 @@ def replay_run(run: Run, from_step: str, started_by: uuid.UUID | None) -> Run:
         raise ValidationFailed.field("from_step", "replay starts from a top-level step")
     again = graph.downstream(from_step)
     workflow = db.session.get(Workflow, run.workflow_id)
+    enforce.admit_run(workflow.id)
     now = utcnow()
     replay = Run(workflow_id=workflow.id, version_id=version.id, status=RunStatus.RUNNING,
                  trigger="replay", input=run.input, started_by_id=started_by, started_at=now,

@@ -25,7 +25,7 @@ from overture.orchestration.agents import memory
 from overture.orchestration.models import Schedule, ScheduleFire, Workflow
 from overture.platform import audit, audit_seal, mail
 from overture.platform.db import db, get_or_404, scoped_to, utcnow
-from overture.platform.errors import ValidationFailed
+from overture.platform.errors import PaymentRequired, ValidationFailed
 from overture.platform.logging import get_logger
 from overture.platform.pagination import Page, paginate
 from overture.tenants.lifecycle import all_tenants
@@ -142,16 +142,27 @@ def _fire(schedule: Schedule) -> int:
     fired = 0
     workflow = db.session.get(Workflow, schedule.workflow_id)
     if workflow is not None and workflow.current_version_id and workflow.archived_at is None:
-        run, _ = runs.start_run(workflow, schedule.input, "schedule",
-                                idempotency_key=f"schedule:{schedule.id}:{tick.isoformat()}")
-        db.session.scalars(select(ScheduleFire).where(
-            ScheduleFire.schedule_id == schedule.id, ScheduleFire.fire_at == tick)
-        ).one().run_id = run.id
-        fired = 1
+        try:
+            run, _ = runs.start_run(workflow, schedule.input, "schedule",
+                                    idempotency_key=f"schedule:{schedule.id}:{tick.isoformat()}")
+        except PaymentRequired as refused:  # the tick passes without a run, and says why
+            _refused(schedule, tick, refused)
+        else:
+            db.session.scalars(select(ScheduleFire).where(
+                ScheduleFire.schedule_id == schedule.id, ScheduleFire.fire_at == tick)
+            ).one().run_id = run.id
+            fired = 1
     schedule.last_fired_at = tick
     _advance(schedule, tick)
     db.session.commit()
     return fired
+
+
+def _refused(schedule: Schedule, tick: datetime, refused: PaymentRequired) -> None:
+    log.warning("schedule.refused", schedule_id=str(schedule.id), problem=refused.code)
+    audit.record("schedule.run_refused", target_type="schedule", target_id=schedule.id,
+                 details={"workflow_id": str(schedule.workflow_id), "tick": tick.isoformat(),
+                          "problem": refused.code, "detail": refused.detail})
 
 
 def _advance(schedule: Schedule, tick: datetime) -> None:

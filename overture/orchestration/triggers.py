@@ -34,7 +34,7 @@ from overture.orchestration.models import Run, Workflow
 from overture.orchestration.trigger_models import TriggerSubscription
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, scoped_to, utcnow
-from overture.platform.errors import Conflict, OvertureError, ValidationFailed
+from overture.platform.errors import Conflict, OvertureError, PaymentRequired, ValidationFailed
 from overture.platform.logging import get_logger
 from overture.platform.pagination import Page, paginate
 from overture.platform.webhook_signing import SignedDelivery
@@ -241,14 +241,32 @@ def poll_subscription(subscription_id: Any, now: datetime | None = None) -> int:
     started = 0
     workflow = db.session.get(Workflow, subscription.workflow_id)
     assert workflow is not None
-    for key, event in result.events:
-        _, created = start_once(workflow, source_of(sub_id), [key], event, "polling")
-        started += int(created)
+    try:
+        for key, event in result.events:
+            _, created = start_once(workflow, source_of(sub_id), [key], event, "polling")
+            started += int(created)
+    except PaymentRequired as refused:  # keep the app's events for a later poll
+        return _refused(sub_id, refused, now)
     subscription = get_subscription(sub_id)
     subscription.state = result.state
     subscription.last_polled_at, subscription.last_error = now, None
     db.session.commit()
     return started
+
+
+def _refused(sub_id: uuid.UUID, refused: PaymentRequired, now: datetime) -> int:
+    """A limit or the standing refused the runs: none of this poll's start, its state
+    stays where it was (the next poll sees the same events), and the refusal is kept
+    on the subscription and audited."""
+    db.session.rollback()
+    log.warning("trigger.runs_refused", subscription=str(sub_id), problem=refused.code)
+    subscription = get_subscription(sub_id)
+    subscription.last_error = f"{refused.code}: {refused.detail}"[:1000]
+    subscription.last_polled_at = now
+    audit.record("trigger.runs_refused", target_type="trigger_subscription",
+                 target_id=sub_id, details={"problem": refused.code, "detail": refused.detail})
+    db.session.commit()
+    return 0
 
 
 def poll_due(now: datetime | None = None) -> int:

@@ -23,18 +23,23 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from overture.billing import usage
+from overture.billing import enforce, usage
 from overture.orchestration.agents import memory, service
 from overture.orchestration.agents.models import Conversation, ConversationMessage
 from overture.orchestration.agents.runtime import Answer, Runner, Task
 from overture.orchestration.agents.watching import Watcher
 from overture.orchestration.ledger import Ledger
 from overture.orchestration.llm.types import Message
-from overture.orchestration.outcomes import TRANSIENT, StepFailed
+from overture.orchestration.outcomes import BUDGET_EXCEEDED, TRANSIENT, StepFailed
 from overture.orchestration.steps import StepContext
 from overture.platform import audit
 from overture.platform.db import db, utcnow
-from overture.platform.errors import NotFound, OvertureError, ValidationFailed
+from overture.platform.errors import (
+    NotFound,
+    OvertureError,
+    PaymentRequired,
+    ValidationFailed,
+)
 from overture.platform.pagination import Page, paginate
 from overture.tenants.models import Membership
 
@@ -178,6 +183,11 @@ def _pay_for_failure(ledger: Ledger, agent_id: uuid.UUID, where: dict[str, str],
 
 
 def _problem(failure: StepFailed) -> OvertureError:
+    if failure.code == BUDGET_EXCEEDED:  # the 402 the limit's check raised, as it was
+        refused = PaymentRequired(failure.message, **{
+            k: v for k, v in failure.details.items() if k != "problem"})
+        refused.code = str(failure.details.get("problem") or refused.code)
+        return refused
     kind = AgentUnavailable if failure.code in TRANSIENT else AgentFailed
     return kind(failure.message, error=failure.as_error())
 
@@ -200,6 +210,7 @@ def write_ledger(ledger: Ledger, details: dict[str, Any],
     usage with the agent (and the conversation's end user) and no workflow or run, its
     audit events with `details`. A turn writes its ledger once, so it needs no key."""
     usage.record(ledger.usage, attribution=usage.Attribution(user_id=user_id))
+    enforce.settle(ledger.holds)
     for note in ledger.audit:
         audit.record(note.action, target_type=note.target_type, target_id=note.target_id,
                      details={**note.details, **details}, actor=note.actor)

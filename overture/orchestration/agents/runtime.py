@@ -33,7 +33,8 @@ from typing import Any, Protocol
 
 from flask import current_app
 
-from overture.billing.meters import EMBEDDINGS, model_dimension
+from overture.billing import enforce
+from overture.billing.meters import AGENT_CALLS, EMBEDDINGS, MODEL_COST, model_dimension
 from overture.orchestration.agents import embeddings, memory, service, tools
 from overture.orchestration.agents.contract import InvalidAnswer, envelope, parse_answer
 from overture.orchestration.agents.spec import AgentSpec
@@ -57,10 +58,10 @@ from overture.orchestration.llm.types import (
     ResponseFormat,
     ToolCall,
 )
-from overture.orchestration.outcomes import TRANSIENT, StepFailed
+from overture.orchestration.outcomes import TRANSIENT, StepFailed, budget_exceeded
 from overture.orchestration.steps import StepContext
 from overture.platform.db import db, scoped_to
-from overture.platform.errors import OvertureError
+from overture.platform.errors import OvertureError, PaymentRequired
 
 MAX_DEPTH = 3  # delegation levels below the step's own agents
 MAX_PARALLEL = 8  # tool calls of one model turn run at once (supervisor)
@@ -68,6 +69,7 @@ ACTION_TIMEOUT = 30.0
 NOTES_IN_PROMPT = 20  # the newest notes an agent with `notes` reads in its system prompt
 NOTES_PROMPT_CHARS = 8_000  # and at most this much of them
 INVOCATIONS = "agent_invocations"
+FRAMING_TOKENS = 8  # per message or tool, beyond its text: roles, separators, names
 TOOL_CALLS = "agent_tool_calls"
 WRAP_UP = ("You have used all your rounds of tool calls. Do not call any more tools: give "
            "your final answer now, from what you have.")
@@ -162,11 +164,34 @@ class Runner:
     def invoke(self, name: str, task: Task, depth: int = 0,
                key_prefix: str | None = None) -> Answer:
         agent = self.agent(name)
+        prefix = key_prefix or f"{self.ctx.idempotency_key}-{task.label}"
+        self.hold(AGENT_CALLS, Decimal(1), f"{prefix}:invoke", agent, certain=True)
         with self._lock:
             self.ctx.ledger.agent_calls += 1
             self.ctx.ledger.meter(INVOCATIONS, 1, agent.agent_id)
-        prefix = key_prefix or f"{self.ctx.idempotency_key}-{task.label}"
         return Invocation(self, agent, task, depth, prefix).run()
+
+    # ------------------------------------------------------------------ limits
+
+    def hold(self, meter: str, amount: Decimal, key: str, agent: LoadedAgent,
+             certain: bool = False) -> bool:
+        """Hold `amount` on the workspace's limits of `meter` before a call (settled
+        with the ledger); the step fails with `budget_exceeded` when none is left."""
+        workflow_id = uuid.UUID(self.ctx.workflow_id) if self.ctx.workflow_id else None
+        try:
+            held = enforce.hold(self.tenant_id, meter, amount, key, agent_id=agent.agent_id,
+                                workflow_id=workflow_id, certain=certain,
+                                wait=min(enforce.WAIT, self.ctx.timeout / 2))
+        except PaymentRequired as refused:
+            raise budget_exceeded(refused) from refused
+        if held:
+            with self._lock:
+                self.ctx.ledger.holds.append(key)
+        return held
+
+    @property
+    def tenant_id(self) -> uuid.UUID:
+        return uuid.UUID(self.ctx.tenant_id)
 
     # ------------------------------------------------------------------ the ledger
 
@@ -359,15 +384,37 @@ class Invocation:
                                          limits.max_tokens - self._tokens())),
             response_format=ResponseFormat(envelope(self.schema), name="answer", strict=False)
             if self.schema is not None else None)
+        key = f"{self.key_prefix}:model:{self.model_calls}"
+        held = self.runner.hold(MODEL_COST, self._estimate(request), key, self.agent)
         try:
             result = self._ask(request)
         except llm_errors.ProviderError as error:
+            if held:
+                enforce.complete(self.runner.tenant_id, key, Decimal(0))
             raise provider_failure(self.agent, error) from error
         self.model_calls += 1
         self.input_tokens += result.input_tokens
         self.output_tokens += result.output_tokens
-        self.cost += self.runner.meter_model_call(self.agent, result) or Decimal(0)
+        cost = self.runner.meter_model_call(self.agent, result) or Decimal(0)
+        self.cost += cost
+        if held:
+            enforce.complete(self.runner.tenant_id, key, cost)
         return result
+
+    def _estimate(self, request: ChatRequest) -> Decimal:
+        """At most what the call can cost, at the model's price (0 without one): a
+        token is at least one byte of the prompt (messages, tool calls, the tools'
+        schemas, a few tokens of framing each), and every output token it may use."""
+        model = self.spec.model
+        if not needs_credential(model.provider):
+            return Decimal(0)
+        sent = [*(m.content for m in request.messages),
+                *(json.dumps(c.arguments, default=str) for m in request.messages
+                  for c in m.tool_calls),
+                *(t.name + t.description + json.dumps(t.parameters) for t in request.tools)]
+        tokens = sum(len(text.encode()) + FRAMING_TOKENS for text in sent)
+        return cost_of(model.provider, model.model, tokens,
+                       request.max_output_tokens) or Decimal(0)
 
     def _ask(self, request: ChatRequest) -> ChatResult:
         if self.showing is not None:

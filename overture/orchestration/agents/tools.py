@@ -31,9 +31,9 @@ from overture.connectors.models import Connection
 from overture.orchestration.agents import knowledge, memory
 from overture.orchestration.agents.spec import AgentSpec, ToolGrant, ToolKind
 from overture.orchestration.llm.types import Tool, ToolCall
-from overture.orchestration.outcomes import TRANSIENT, StepFailed
+from overture.orchestration.outcomes import TRANSIENT, StepFailed, budget_exceeded
 from overture.platform.db import db
-from overture.platform.errors import OvertureError, ValidationFailed
+from overture.platform.errors import OvertureError, PaymentRequired, ValidationFailed
 
 MAX_RESULT_CHARS = 20_000  # what one tool result may add to the conversation
 MAX_TOOL_NAME = 64
@@ -202,6 +202,8 @@ def run_action(tool: AgentTool, arguments: dict[str, Any], idempotency_key: str,
         raise ToolError(f"{failure.reason}: {failure.detail}") from failure
     except ValidationFailed as invalid:
         raise ToolError(invalid.detail) from invalid
+    except PaymentRequired as refused:  # a limit stops the step, not just the tool
+        raise budget_exceeded(refused) from refused
     except OvertureError as error:
         raise ToolError(error.detail) from error
 

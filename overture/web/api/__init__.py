@@ -19,6 +19,7 @@ def load_endpoints() -> APIBlueprint:
         audit,
         billing,
         brand,
+        budgets,
         connectors,
         credentials,
         domains,

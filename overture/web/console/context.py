@@ -18,7 +18,9 @@ from typing import Any, TypeVar
 from flask import current_app, g, render_template, request, session
 from flask_login import current_user, login_required
 
+from overture.billing import standing
 from overture.platform import audit
+from overture.platform.db import utcnow
 from overture.platform.errors import Forbidden, NotFound, TenantRequired, TenantSuspended
 from overture.tenants import access as tenant_access
 from overture.tenants.access import Access, Principal
@@ -168,7 +170,23 @@ def shell() -> dict[str, Any]:
         "nav": [i for i in items if i.group == "workspace"],
         "admin_nav": [i for i in items if i.group == "admin"],
         "endpoint": request.endpoint,
+        "past_due": _past_due(access),
     }
+
+
+def _past_due(access: Access | None) -> dict[str, Any] | None:
+    """Why runs stop (or are about to) for this workspace: its payment, or its
+    agency's, is past due. None in good standing."""
+    tenant = access.tenant if access is not None else None
+    if tenant is None or tenant.kind == "platform":
+        return None
+    found = standing.governing(tenant.id, utcnow())
+    if found is None:
+        return None
+    whose, shown = found
+    return {"standing": shown, "own": whose == tenant.id,
+            "payer": tenant.name if whose == tenant.id else (
+                tenant.parent.name if tenant.parent else "the agency")}
 
 
 def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
