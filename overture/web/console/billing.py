@@ -21,8 +21,8 @@ from overture.web.console.usage import _months, label, shown
 READ = "billing.read"
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
-register_nav("Billing", "console.billing", READ, "admin")
-register_nav("Plans", "console.plans", READ, "admin")  # (plans.py) next to Billing
+register_nav("Billing", "console.billing", READ, "billing")
+register_nav("Plans", "console.plans", READ, "billing")  # (plans.py) next to Billing
 
 
 def amount(value: Decimal | None, currency: str | None) -> str:

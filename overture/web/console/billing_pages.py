@@ -16,8 +16,8 @@ from overture.web.console import bp
 from overture.web.console.context import console_access, page, register_nav, render
 from overture.web.console.forms import FormErrors, form_errors, status_of
 
-register_nav("Stripe", "console.stripe_account", "billing.read", "admin")
-register_nav("Invoices", "console.invoices", "billing.read", "admin")
+register_nav("Stripe", "console.stripe_account", "billing.read", "billing")
+register_nav("Invoices", "console.invoices", "billing.read", "billing")
 
 
 def _stripe_page(errors: FormErrors | None = None, values: dict[str, str] | None = None) -> Any:

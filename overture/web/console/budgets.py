@@ -20,7 +20,7 @@ from overture.web.console.home import count, money
 READ, MANAGE = "billing.read", "billing.manage"
 CAPS = budgets.CAPPED  # the workspace's caps the form edits, in this order
 
-register_nav("Budgets", "console.budgets_page", READ, "admin")
+register_nav("Budgets", "console.budgets_page", READ, "billing")
 
 
 def amount(status: budget_status.LimitStatus, value: Any) -> str:

@@ -36,11 +36,13 @@ class NavItem:
     label: str
     endpoint: str
     permission: str | None = None
-    group: str = "workspace"  # workspace | admin
+    group: str = "workspace"  # one of NAV_GROUPS
 
 
 # The console's sections, in order. A section shows only when its page exists in this
 # app (other parts of the console register theirs) and the role may use it.
+# The navigation's sections, in order, with the heading each shows (none for the first).
+NAV_GROUPS = (("workspace", None), ("billing", "Usage & billing"), ("admin", "Manage"))
 NAV: list[NavItem] = [
     NavItem("Home", "console.home"),
     NavItem("Workflows", "console.workflows_page", "workflow.read"),
@@ -167,8 +169,8 @@ def shell() -> dict[str, Any]:
         "access": access,
         "tenant": access.tenant if access is not None else None,
         "reachable": reachable,
-        "nav": [i for i in items if i.group == "workspace"],
-        "admin_nav": [i for i in items if i.group == "admin"],
+        "nav": [(heading, [i for i in items if i.group == group])
+                for group, heading in NAV_GROUPS],
         "endpoint": request.endpoint,
         "past_due": _past_due(access),
     }

@@ -99,7 +99,7 @@ def _customer_portals() -> list[tuple[str, str]]:
 
 def _bare_shell() -> dict[str, object]:
     return {"user": None, "access": None, "tenant": None, "reachable": [], "nav": [],
-            "admin_nav": [], "endpoint": None}
+            "endpoint": None}
 
 
 problems.html_page = error_page

@@ -41,7 +41,7 @@ BY_CLIENT = (RUNS_STARTED, STEPS, AGENT_CALLS, INPUT_TOKENS, OUTPUT_TOKENS, MODE
 CHART_HEIGHT = 100  # the bars' SVG viewBox height
 DASH = "\N{EN DASH}"
 
-register_nav("Usage", "console.usage", READ, "admin")
+register_nav("Usage", "console.usage", READ, "billing")
 
 
 def shown(meter: str, quantity: Decimal | None) -> str:
