@@ -34,7 +34,7 @@ from overture.connectors.errors import ActionFailed, ConnectionBroken
 from overture.connectors.models import Connection, ConnectionStatus
 from overture.connectors.oauth import ensure_fresh
 from overture.connectors.spec import Action, Connector
-from overture.platform import audit
+from overture.platform import audit, metrics
 from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import NotFound, ValidationFailed
 from overture.tenants.vault import use_credential
@@ -111,6 +111,7 @@ def execute(connection_id: uuid.UUID | str, action_key: str, input: Any,
 
 def _record(connection_id: uuid.UUID | None, details: dict[str, Any], input: Any, output: Any,
             outcome: str, idempotency_key: str | None, attribution: usage.Attribution) -> None:
+    metrics.connector_called(details["connector"], outcome)
     connection = db.session.get(Connection, connection_id) if connection_id else None
     if connection is not None:
         connection.last_used_at = utcnow()

@@ -106,6 +106,18 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_DOMAIN_TXT_LABEL", "`_verify`",
      "The label of the TXT record that proves a custom domain: `<label>.<domain>`. Tenants "
      "see it, so with white label it should name no product (the default names none)."),
+    ("OVERTURE_METRICS_TOKEN", "unset: `/metrics` answers anyone who reaches it",
+     "A bearer token the web app's `/metrics` asks for (`Authorization: Bearer ...`)."),
+    ("OVERTURE_WORKER_METRICS_PORT", "9191",
+     "Port on which `overture worker` serves its processes' Prometheus metrics; 0 = none."),
+    ("OVERTURE_SCHEDULER_METRICS_PORT", "9192",
+     "Port on which `overture scheduler` serves its Prometheus metrics (sweeper, "
+     "approvals waiting); 0 = none."),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "unset: no tracing",
+     "OpenTelemetry collector (OTLP over HTTP, e.g. `http://otel-collector:4318`): set, "
+     "every process sends its spans there. `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` and the "
+     "exporter's other `OTEL_EXPORTER_OTLP_*` variables apply too."),
+    ("OTEL_SERVICE_NAME", "overture", "The service name on the spans."),
 ]
 
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -146,6 +158,11 @@ class Settings:
     dns_port: int = 53
     dns_timeout_seconds: float = 5.0
     domain_txt_label: str = "_verify"
+    metrics_token: str | None = None
+    worker_metrics_port: int = 9191
+    scheduler_metrics_port: int = 9192
+    tracing_endpoint: str | None = None
+    service_name: str = "overture"
 
     @property
     def is_production(self) -> bool:
@@ -281,6 +298,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         dns_port=_port(env_vars, "OVERTURE_DNS_PORT", 53),
         dns_timeout_seconds=_seconds(env_vars, "OVERTURE_DNS_TIMEOUT_SECONDS", 5.0),
         domain_txt_label=_txt_label(env_vars.get("OVERTURE_DOMAIN_TXT_LABEL", "")),
+        metrics_token=env_vars.get("OVERTURE_METRICS_TOKEN", "").strip() or None,
+        worker_metrics_port=_port_or_off(env_vars, "OVERTURE_WORKER_METRICS_PORT", 9191),
+        scheduler_metrics_port=_port_or_off(env_vars, "OVERTURE_SCHEDULER_METRICS_PORT", 9192),
+        tracing_endpoint=next((env_vars[n].strip() for n in TRACING_ENDPOINT_ENVS
+                               if env_vars.get(n, "").strip()), None),
+        service_name=env_vars.get("OTEL_SERVICE_NAME", "").strip() or "overture",
     )
 
 
@@ -301,6 +324,16 @@ def _addresses(name: str, value: str) -> tuple[str, ...]:
                      for part in value.split(",") if part.strip())
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc} (expected IP addresses, comma-separated)") from exc
+
+
+TRACING_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def _port_or_off(env_vars: dict[str, str], name: str, default: int) -> int:
+    """A port number, or 0 for none."""
+    if env_vars.get(name, "").strip() == "0":
+        return 0
+    return _port(env_vars, name, default)
 
 
 def _port(env_vars: dict[str, str], name: str, default: int) -> int:

@@ -59,6 +59,7 @@ from overture.orchestration.llm.types import (
 )
 from overture.orchestration.outcomes import TRANSIENT, StepFailed
 from overture.orchestration.steps import StepContext
+from overture.platform import metrics
 from overture.platform.db import db, scoped_to
 from overture.platform.errors import OvertureError
 
@@ -193,6 +194,7 @@ class Runner:
             if cost is not None:
                 ledger.meter(COST, cost, agent.agent_id, model)
             ledger.add_tokens(result.input_tokens + result.output_tokens, cost)
+        metrics.model_call(result.input_tokens, result.output_tokens, cost)
         return cost
 
     def delegated(self, by: LoadedAgent, task: str, answer: Answer) -> None:
