@@ -138,10 +138,15 @@ def render(scrape: CollectorRegistry) -> bytes:
 
 
 def serve(port: int, scrape: CollectorRegistry, host: str = "0.0.0.0") -> Any:  # noqa: S104
-    """prometheus_client's HTTP server on a thread of this process (any path answers)."""
+    """prometheus_client's HTTP server on a thread of this process (any path answers);
+    None when the port is taken: the process goes on without it, and says so."""
     from prometheus_client import start_http_server
 
-    server, thread = start_http_server(port, addr=host, registry=scrape)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=scrape)
+    except OSError as exc:
+        log.error("metrics.port_unavailable", port=port, error=str(exc))
+        return None
     log.info("metrics.serving", port=port)
     return server, thread
 
@@ -152,6 +157,8 @@ def serve_worker_metrics() -> None:
     from overture.platform.config import load_settings
 
     settings = load_settings()
-    serve(settings.worker_metrics_port, registry(settings.redis_url, settings.redis_namespace))
+    if serve(settings.worker_metrics_port,
+             registry(settings.redis_url, settings.redis_namespace)) is None:
+        return  # the workers go on; only their metrics are not served
     while True:
         time.sleep(3600)
