@@ -75,6 +75,6 @@ def test_metrics_ports_are_settings_zero_turns_them_off():
                          "OVERTURE_SCHEDULER_METRICS_PORT": "9300",
                          "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert (off.worker_metrics_port, off.scheduler_metrics_port) == (0, 9300)
-    assert off.tracing_endpoint == "http://collector:4318"
+    assert off.tracing_endpoint == "http://collector:4318/v1/traces"
     with pytest.raises(ConfigError, match="OVERTURE_WORKER_METRICS_PORT"):
         load_settings({**base, "OVERTURE_WORKER_METRICS_PORT": "70000"})

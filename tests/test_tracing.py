@@ -142,6 +142,23 @@ def test_log_lines_carry_the_trace_id_while_a_span_is_active(spans):
     assert "trace_id" not in outside
 
 
+def test_configured_spans_go_to_the_collector_over_otlp_http(httpserver):
+    httpserver.expect_request("/v1/traces", method="POST").respond_with_data(b"")
+    provider = tracing.configure(httpserver.url_for("/v1/traces"), "overture-test")
+    try:
+        assert tracing.enabled()
+        with tracing.span("exported"):
+            pass
+        assert provider.force_flush(10_000)
+    finally:
+        tracing.install(None)
+        provider.shutdown()
+    (sent, _), = httpserver.log
+    assert sent.headers["Content-Type"] == "application/x-protobuf"
+    assert b"exported" in sent.get_data() and b"overture-test" in sent.get_data()
+    assert not tracing.enabled()
+
+
 def _one(spans: Any, name: str, kind: SpanKind | None = None) -> Any:
     found = [s for s in spans if s.name == name and (kind is None or s.kind == kind)]
     assert len(found) == 1, [(s.name, s.kind) for s in spans]

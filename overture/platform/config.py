@@ -301,8 +301,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         metrics_token=env_vars.get("OVERTURE_METRICS_TOKEN", "").strip() or None,
         worker_metrics_port=_port_or_off(env_vars, "OVERTURE_WORKER_METRICS_PORT", 9191),
         scheduler_metrics_port=_port_or_off(env_vars, "OVERTURE_SCHEDULER_METRICS_PORT", 9192),
-        tracing_endpoint=next((env_vars[n].strip() for n in TRACING_ENDPOINT_ENVS
-                               if env_vars.get(n, "").strip()), None),
+        tracing_endpoint=_traces_url(env_vars),
         service_name=env_vars.get("OTEL_SERVICE_NAME", "").strip() or "overture",
     )
 
@@ -326,7 +325,14 @@ def _addresses(name: str, value: str) -> tuple[str, ...]:
         raise ConfigError(f"{name}: {exc} (expected IP addresses, comma-separated)") from exc
 
 
-TRACING_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+def _traces_url(env_vars: dict[str, str]) -> str | None:
+    """Where spans go, as OpenTelemetry's exporters read these variables: the traces
+    endpoint as given, or the collector's base URL with the traces path."""
+    traces = env_vars.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    base = env_vars.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if traces or not base:
+        return traces or None
+    return base.rstrip("/") + "/v1/traces"
 
 
 def _port_or_off(env_vars: dict[str, str], name: str, default: int) -> int:

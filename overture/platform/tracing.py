@@ -32,28 +32,31 @@ _tracer: trace.Tracer | None = None
 _configured_endpoint: str | None = None
 
 
-def configure(endpoint: str | None, service_name: str) -> None:
-    """Export spans to `endpoint` over OTLP/HTTP (once per process: a gunicorn or
-    Dramatiq process calls this after its fork, where the export thread lives)."""
+def configure(endpoint: str | None, service_name: str) -> Any:
+    """Export spans to `endpoint` (the collector's traces URL) over OTLP/HTTP, once per
+    process: a gunicorn or Dramatiq process calls this after its fork, where the export
+    thread lives. Returns the provider it made, if it made one."""
     global _configured_endpoint
     if not endpoint or _configured_endpoint == endpoint:
-        return
+        return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # reads the env
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     install(provider)
     _configured_endpoint = endpoint
     log.info("tracing.on", endpoint=endpoint, service=service_name)
+    return provider
 
 
 def install(provider: trace.TracerProvider | None) -> None:
     """Use `provider` for every span from now on; None turns tracing off."""
-    global _tracer
+    global _tracer, _configured_endpoint
     _tracer = provider.get_tracer("overture") if provider is not None else None
+    _configured_endpoint = None
 
 
 def enabled() -> bool:
