@@ -9,6 +9,7 @@ forks for it, and `overture scheduler` from a thread, each on a port of its own
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -127,10 +128,16 @@ def registry(redis_url: str | None, namespace: str,
     else:
         scrape.register(_Declared())
     if redis_url:
-        scrape.register(QueueCollector(redis_url, namespace))
+        scrape.register(_queues(redis_url, namespace))
     for collector in extra:
         scrape.register(collector)
     return scrape
+
+
+@functools.cache
+def _queues(redis_url: str, namespace: str) -> QueueCollector:
+    """One per Redis, reused by every scrape (and its connections with it)."""
+    return QueueCollector(redis_url, namespace)
 
 
 def render(scrape: CollectorRegistry) -> bytes:
