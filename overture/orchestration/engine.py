@@ -90,7 +90,7 @@ def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
 def run_step(claimed: Claimed) -> Recordable:
     """Run the step's executor, timed (and traced, when tracing is on)."""
     started = time.perf_counter()
-    if tracing.enabled():
+    if tracing.on:
         with tracing.span(f"step {claimed.step_type}", attributes={
                 "overture.step.type": claimed.step_type, "overture.step.id": claimed.step_id,
                 "overture.workflow_version.id": str(claimed.run.version_id),

@@ -95,7 +95,8 @@ CONNECTOR_CALLS = Counter(
     "or the failure's reason).", ["connector", "outcome"], registry=REGISTRY)
 
 _METRICS_AFTER_COMMIT = "overture_metrics"
-_step_timers: dict[str, Any] = {}
+_step_timers: dict[str, Any] = {}  # labelled children, made once: labels() takes a lock
+_runs_finished: dict[str, Any] = {}
 
 
 def _count_committed(updates: list[Callable[[], None]]) -> None:
@@ -116,14 +117,17 @@ def run_started(session: Session, trigger: str) -> None:
 
 
 def run_finished(status: str, started_at: datetime | None, finished_at: datetime) -> None:
-    RUNS_FINISHED.labels(str(status)).inc()
+    counter = _runs_finished.get(status)
+    if counter is None:
+        counter = _runs_finished[status] = RUNS_FINISHED.labels(str(status))
+    counter.inc()
     if started_at is not None:
         RUN_DURATION.observe(max(0.0, (finished_at - started_at).total_seconds()))
 
 
 def step_ran(step_type: str, seconds: float) -> None:
     timer = _step_timers.get(step_type)
-    if timer is None:  # labels() takes a lock each time; the children never change
+    if timer is None:
         timer = _step_timers[step_type] = STEP_DURATION.labels(step_type)
     timer.observe(seconds)
 

@@ -3,15 +3,12 @@ threads in the embedded default."""
 
 from __future__ import annotations
 
-import os
-
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
-from overture.platform import metrics_export
 from overture.platform.logging import get_logger
-from overture.platform.tracing import MessageTracing
+from overture.platform.tracing import Telemetry
 
 log = get_logger(__name__)
 
@@ -24,19 +21,10 @@ def make_broker(redis_url: str | None, namespace: str = "overture") -> dramatiq.
     return broker
 
 
-class MetricsFiles(dramatiq.Middleware):
-    """A Dramatiq worker process that stops takes its "live" gauges with it."""
-
-    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        metrics_export.process_exited(os.getpid())
-
-
 def instrument(broker: dramatiq.Broker) -> None:
     """Traces carried in messages, metrics files tidied; once per broker."""
-    present = {type(m) for m in broker.middleware}
-    for middleware in (MessageTracing, MetricsFiles):
-        if middleware not in present:
-            broker.add_middleware(middleware())
+    if not any(isinstance(m, Telemetry) for m in broker.middleware):
+        broker.add_middleware(Telemetry())
 
 
 def broker_reachable(broker: dramatiq.Broker) -> bool:

@@ -12,6 +12,7 @@ once per process): tests install one with an in-memory exporter (`install`).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from overture.platform import metrics_export
 from overture.platform.logging import get_logger
 
 log = get_logger(__name__)
@@ -30,6 +32,7 @@ TRACEPARENT = "traceparent"
 _propagator = TraceContextTextMapPropagator()
 _tracer: trace.Tracer | None = None
 _configured_endpoint: str | None = None
+on = False  # read by the engine's hot path as a plain attribute: no call when off
 
 
 def configure(endpoint: str | None, service_name: str) -> Any:
@@ -54,9 +57,10 @@ def configure(endpoint: str | None, service_name: str) -> Any:
 
 def install(provider: trace.TracerProvider | None) -> None:
     """Use `provider` for every span from now on; None turns tracing off."""
-    global _tracer, _configured_endpoint
+    global _tracer, _configured_endpoint, on
     _tracer = provider.get_tracer("overture") if provider is not None else None
     _configured_endpoint = None
+    on = _tracer is not None
 
 
 def enabled() -> bool:
@@ -104,8 +108,9 @@ def end_server_span(started: Any, status: int | None, error: BaseException | Non
     otel_context.detach(token)
 
 
-class MessageTracing(dramatiq.Middleware):
-    """Carries the trace from whoever sends a message to the worker that runs it."""
+class Telemetry(dramatiq.Middleware):
+    """Carries the trace from whoever sends a message to the worker that runs it (one
+    middleware for tracing and metrics: Dramatiq calls each one for every signal)."""
 
     def __init__(self) -> None:
         self._open = threading.local()
@@ -132,8 +137,12 @@ class MessageTracing(dramatiq.Middleware):
     def after_process_message(self, broker: dramatiq.Broker, message: Any, *,
                               result: Any = None, exception: BaseException | None = None
                               ) -> None:
-        started = getattr(self._open, "started", None)
-        self._open.started = None
-        end_server_span(started, None, exception)
+        started = vars(self._open).pop("started", None)
+        if started is not None:
+            end_server_span(started, None, exception)
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # A Dramatiq worker process that stops takes its "live" gauges with it.
+        metrics_export.process_exited(os.getpid())
 
     after_skip_message = after_process_message
