@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -152,9 +153,30 @@ def up(distributed: bool, web_workers: int, worker_processes: int, no_demo: bool
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
 def web(workers: int) -> None:
     """Serve the web app with gunicorn (production)."""
+    settings = _settings()
+    _metrics_files()  # before any metric exists in this process (imports below)
     from overture.embedded import run_gunicorn
 
-    run_gunicorn(_settings(), workers)
+    run_gunicorn(settings, workers)
+
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def _metrics_files() -> None:
+    """The processes of a pool each write their metrics into files in this folder, which
+    a scrape adds up (prometheus-client's multiprocess mode). Set before prometheus-client
+    is imported: it picks its mode then. A folder the operator named is emptied (what
+    processes that ran before left there is no one's now); else a fresh one."""
+    import shutil
+    import tempfile
+
+    named = os.environ.get(METRICS_DIR_ENV, "").strip()
+    if named:
+        shutil.rmtree(named, ignore_errors=True)
+        Path(named).mkdir(parents=True, exist_ok=True)
+    else:
+        os.environ[METRICS_DIR_ENV] = tempfile.mkdtemp(prefix="overture-metrics-")
 
 
 @main.group("audit")
@@ -477,8 +499,6 @@ def prices_delete(provider: str, model: str) -> None:
               help="longest an idle worker waits before it looks for new messages again")
 def worker(processes: int, threads: int, idle_poll_ms: int) -> None:
     """Run Dramatiq worker processes for workflow steps and mail (needs REDIS_URL)."""
-    import os
-
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("overture worker needs REDIS_URL; `overture up` runs "
@@ -486,9 +506,13 @@ def worker(processes: int, threads: int, idle_poll_ms: int) -> None:
     # Dramatiq's Redis consumer backs off while its queue is empty, up to the worker
     # timeout (1 s by default): a run sent to an idle worker would wait that long.
     os.environ["dramatiq_worker_timeout"] = str(idle_poll_ms)  # noqa: SIM112 (Dramatiq reads it so)
+    _metrics_files()
+    # Dramatiq's main process forks one more process that serves the pool's metrics.
+    exporter = (["--fork-function", "overture.platform.metrics_export:serve_worker_metrics"]
+                if settings.worker_metrics_port else [])
     os.execvp(sys.executable, [sys.executable, "-m", "dramatiq", "overture.worker_main",  # noqa: S606
                                "--processes", str(processes), "--threads", str(threads),
-                               "--queues", "steps", "mail"])
+                               "--queues", "steps", "mail", *exporter])
 
 
 @main.command()

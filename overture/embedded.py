@@ -10,6 +10,7 @@ import click
 from overture.orchestration.scheduler import SchedulerThread
 from overture.platform import migrate
 from overture.platform.config import Settings
+from overture.platform.metrics_export import process_exited
 from overture.platform.queue import EmbeddedWorker
 
 
@@ -77,6 +78,7 @@ def run_gunicorn(settings: Settings, workers: int) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 8)
             self.cfg.set("accesslog", None)
+            self.cfg.set("child_exit", lambda _server, worker: process_exited(worker.pid))
 
         def load(self) -> Any:  # in each worker, after the fork
             app = create_app(settings)

@@ -38,6 +38,8 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "SECRET_KEY": settings.secret_key, "OVERTURE_INSTANCE_PATH": str(settings.instance_path),
         "OVERTURE_LOG_LEVEL": "WARNING", "OVERTURE_OUTBOUND_ALLOWLIST": "127.0.0.0/8",
         "OVERTURE_REDIS_NAMESPACE": settings.redis_namespace,
+        # No metrics ports unless a test asks: test sessions run side by side.
+        "OVERTURE_WORKER_METRICS_PORT": "0", "OVERTURE_SCHEDULER_METRICS_PORT": "0",
     })
     if settings.master_key:
         env["OVERTURE_MASTER_KEY"] = settings.master_key

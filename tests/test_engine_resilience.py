@@ -20,7 +20,7 @@ from overture.orchestration import actions, dispatch, engine, flow, runs, worker
 from overture.orchestration.models import Approval, Run
 from overture.orchestration.outcomes import StepFailed
 from overture.orchestration.watchdog import StepTimeout
-from overture.platform import audit
+from overture.platform import audit, metrics
 from overture.platform.db import db, scoped_to, utcnow
 from tests.conftest import REDIS_NAMESPACE, pg_settings
 from tests.engine_support import (
@@ -214,7 +214,10 @@ def test_engine_lost_message_is_resent_by_the_sweeper(app_ctx, world, workers, m
     assert statuses(a, run_id) == {"one": "queued"}  # no message: nothing happens
     assert worker.sweep_all()["resent"] == 0  # a fresh row is given time to be picked up
     monkeypatch.setattr(worker, "RESEND_AFTER", timedelta(0))
+    counted = metrics.REGISTRY.get_sample_value("overture_sweeper_redispatches_total")
     assert worker.sweep_all()["resent"] == 1
+    assert metrics.REGISTRY.get_sample_value("overture_sweeper_redispatches_total") \
+        == counted + 1  # what `overture_sweeper_redispatches_total` shows
     run = wait_for(a, run_id, timeout=10)
     assert (run.status, run.output) == ("succeeded", 20)
 

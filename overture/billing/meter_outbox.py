@@ -36,6 +36,7 @@ from overture.billing import stripe_api, stripe_sync
 from overture.billing.rollups import UsageHourly, hour_of
 from overture.billing.stripe_api import Account
 from overture.billing.stripe_models import MeterEventRow, OutboxStatus
+from overture.platform import metrics
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.ids import new_id
 from overture.platform.logging import get_logger
@@ -319,3 +320,7 @@ def _counts() -> Iterator[tuple[str, int, datetime]]:
     yield from db.session.execute(
         select(MeterEventRow.status, func.count(), func.min(MeterEventRow.hour))
         .where(MeterEventRow.status != OutboxStatus.SENT).group_by(MeterEventRow.status))
+
+
+# `overture_stripe_outbox_backlog`: the rows still to send, read at each scrape.
+metrics.backlog("stripe_outbox", lambda: backlog().pending)

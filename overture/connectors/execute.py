@@ -34,7 +34,7 @@ from overture.connectors.errors import ActionFailed, ConnectionBroken
 from overture.connectors.models import Connection, ConnectionStatus
 from overture.connectors.oauth import ensure_fresh
 from overture.connectors.spec import Action, Connector
-from overture.platform import audit
+from overture.platform import audit, metrics
 from overture.platform.db import current_tenant_id, db, get_or_404, utcnow
 from overture.platform.errors import NotFound, ValidationFailed
 from overture.platform.ids import new_id
@@ -134,6 +134,7 @@ def _give_back(held: str | None) -> None:
 def _record(connection_id: uuid.UUID | None, details: dict[str, Any], input: Any, output: Any,
             outcome: str, idempotency_key: str | None, attribution: usage.Attribution,
             held: str | None = None) -> None:
+    metrics.connector_called(details["connector"], outcome)
     connection = db.session.get(Connection, connection_id) if connection_id else None
     if connection is not None:
         connection.last_used_at = utcnow()

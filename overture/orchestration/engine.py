@@ -24,6 +24,7 @@ errors count against its retry policy. A step interrupted too often fails.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -45,7 +46,7 @@ from overture.orchestration.outcomes import (
 )
 from overture.orchestration.steps import StepContext, executor_for, join_needs_all
 from overture.orchestration.watchdog import StepTimeout, time_limit
-from overture.platform import database_outage, pipeline
+from overture.platform import database_outage, metrics, pipeline, tracing
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.logging import get_logger
 
@@ -87,6 +88,21 @@ def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
 
 
 def run_step(claimed: Claimed) -> Recordable:
+    """Run the step's executor, timed (and traced, when tracing is on)."""
+    started = time.perf_counter()
+    if tracing.on:
+        with tracing.span(f"step {claimed.step_type}", attributes={
+                "overture.step.type": claimed.step_type, "overture.step.id": claimed.step_id,
+                "overture.workflow_version.id": str(claimed.run.version_id),
+                "overture.step.attempt": claimed.context.attempt}):
+            outcome = _run_step(claimed)
+    else:
+        outcome = _run_step(claimed)
+    metrics.step_ran(claimed.step_type, time.perf_counter() - started)
+    return outcome
+
+
+def _run_step(claimed: Claimed) -> Recordable:
     if claimed.interruptions > MAX_INTERRUPTIONS:
         return StepFailed("interrupted", f"the step was interrupted {claimed.interruptions} "
                           "times (its worker died, or lost the database, while it ran)")
@@ -334,7 +350,10 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
         if claimed.graph.definition.get("output") is not None:
             return _SLOW  # rendered by flow, which reports a bad template on the run
         done = hotpath.finish_run(run_output=outcome.output, **facts)
-        return _SLOW if done is None else None
+        if done is None:
+            return _SLOW
+        metrics.run_finished(RunStatus.SUCCEEDED, claimed.run.started_at, facts["now"])
+        return None
     parent_path, parent_step, _ = flow.split_last(claimed.path)
     parent = claimed.graph.steps.get(parent_step, {})
     if parent.get("type") != "parallel":

@@ -44,7 +44,7 @@ from overture.orchestration.outcomes import (
     StepFailed,
     Stop,
 )
-from overture.platform import audit
+from overture.platform import audit, metrics
 from overture.platform.db import db, utcnow
 from overture.platform.ids import new_id
 
@@ -546,6 +546,8 @@ def finish_run(run: Run, status: RunStatus, output: Any = None,
         return
     run.status, run.finished_at = status, utcnow()
     run.output, run.error = output, error
+    started_at, finished_at = run.started_at, run.finished_at
+    metrics.on_commit(db.session(), lambda: metrics.run_finished(status, started_at, finished_at))
     for row in db.session.scalars(select(StepRun).where(
             StepRun.run_id == run.id, StepRun.status.not_in(FINISHED_STEP))):
         _cancel_row(row)

@@ -27,7 +27,7 @@ from overture.orchestration.models import (
     WorkflowVersion,
 )
 from overture.orchestration.outcomes import StepFailed, budget_exceeded
-from overture.platform import audit
+from overture.platform import audit, metrics
 from overture.platform.audit import AuditEvent
 from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import Conflict, PaymentRequired, ValidationFailed
@@ -142,6 +142,7 @@ def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: 
     first = flow.queue_step(run, graph.start, "", graph)
     flow.send_later(first.id, run.tenant_id)
     _meter_started(run)
+    metrics.run_started(db.session(), trigger)
     audit.record("run.started", target_type="run", target_id=run.id,
                  details={"workflow_id": str(workflow.id), "version": version.number,
                           "trigger": trigger})

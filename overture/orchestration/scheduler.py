@@ -23,7 +23,7 @@ from overture.billing import meter_outbox
 from overture.orchestration import runs, triggers, worker
 from overture.orchestration.agents import memory
 from overture.orchestration.models import Schedule, ScheduleFire, Workflow
-from overture.platform import audit, audit_seal, mail
+from overture.platform import audit, audit_seal, mail, metrics_export
 from overture.platform.db import db, get_or_404, scoped_to, utcnow
 from overture.platform.errors import PaymentRequired, ValidationFailed
 from overture.platform.logging import get_logger
@@ -242,6 +242,18 @@ def report_usage(now: float | None = None) -> meter_outbox.SendReport | None:
     return report
 
 
+# `overture_approvals_waiting`, counted across tenants now and then (a count per tenant).
+APPROVALS_COUNT = Periodic(interval=15.0)
+
+
+def count_approvals(now: float | None = None) -> int | None:
+    if not APPROVALS_COUNT.due(time.monotonic() if now is None else now):
+        return None
+    waiting = worker.count_waiting_approvals()
+    db.session.rollback()  # it only read
+    return waiting
+
+
 def one_round(app: Any) -> None:
     """Fire due cron ticks, sweep for lost or overdue work (mail too), poll due connector
     triggers, and now and then delete expired agent notes and seal the audit chains' heads."""
@@ -252,6 +264,7 @@ def one_round(app: Any) -> None:
             triggers.poll_all()
             purge_notes()
             mail.resend_due()
+            count_approvals()
         except Exception:  # keep going; the next round retries
             log.exception("scheduler.round_failed")
             db.session.rollback()
@@ -274,6 +287,11 @@ def run_scheduler(app: Any, interval: float) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    settings = app.extensions["overture.settings"]
+    if settings.scheduler_metrics_port:
+        metrics_export.serve(settings.scheduler_metrics_port,
+                             metrics_export.registry(settings.redis_url,
+                                                     settings.redis_namespace))
     log.info("scheduler.started", interval=interval)
     while not stop.is_set():
         one_round(app)

@@ -12,7 +12,15 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from overture.orchestration import approvals, dispatch, engine, flow
-from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
+from overture.orchestration.models import (
+    Approval,
+    ApprovalStatus,
+    Run,
+    RunStatus,
+    StepRun,
+    StepStatus,
+)
+from overture.platform import metrics, tenant_reads
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.errors import Conflict
 from overture.platform.logging import get_logger
@@ -78,6 +86,7 @@ def sweep_tenant(tenant_id: uuid.UUID) -> dict[str, int]:
             flow.send_later(step_run_id, tenant_id)  # the worker completes the join
             counts["resent"] += 1
         db.session.commit()
+    metrics.SWEEPER_REDISPATCHES.inc(counts["resent"])
     return counts
 
 
@@ -112,3 +121,19 @@ def sweep_all() -> dict[str, int]:
         for key, value in sweep_tenant(tenant_id).items():
             totals[key] += value
     return totals
+
+
+WAITING_APPROVALS = (select(func.count()).select_from(Approval)
+                     .where(Approval.tenant_id == tenant_reads.TENANT,
+                            Approval.status == ApprovalStatus.PENDING))
+
+
+def count_waiting_approvals() -> int:
+    """Approvals pending in every tenant, for `overture_approvals_waiting`: one count per
+    tenant, each in its own scope under row-level security (no role may count across
+    tenants), all in one round trip on PostgreSQL."""
+    tenant_ids = [tenant.id for tenant in all_tenants()]
+    total = sum(rows[0][0] for rows in tenant_reads.rows_per_tenant(WAITING_APPROVALS,
+                                                                    tenant_ids))
+    metrics.APPROVALS_WAITING.set(total)
+    return total

@@ -127,6 +127,18 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_STRIPE_SETTLE_MINUTES", "10",
      "Minutes after an hour ends before its usage is queued for Stripe (work recorded "
      "late still lands in its hour)."),
+    ("OVERTURE_METRICS_TOKEN", "unset: `/metrics` answers anyone who reaches it",
+     "A bearer token the web app's `/metrics` asks for (`Authorization: Bearer ...`)."),
+    ("OVERTURE_WORKER_METRICS_PORT", "9191",
+     "Port on which `overture worker` serves its processes' Prometheus metrics; 0 = none."),
+    ("OVERTURE_SCHEDULER_METRICS_PORT", "9192",
+     "Port on which `overture scheduler` serves its Prometheus metrics (sweeper, "
+     "approvals waiting); 0 = none."),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "unset: no tracing",
+     "OpenTelemetry collector (OTLP over HTTP, e.g. `http://otel-collector:4318`): set, "
+     "every process sends its spans there. `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` and the "
+     "exporter's other `OTEL_EXPORTER_OTLP_*` variables apply too."),
+    ("OTEL_SERVICE_NAME", "overture", "The service name on the spans."),
 ]
 
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -175,6 +187,11 @@ class Settings:
     stripe_timeout_seconds: float = 30.0
     stripe_max_retries: int = 2
     stripe_settle_minutes: int = 10
+    metrics_token: str | None = None
+    worker_metrics_port: int = 9191
+    scheduler_metrics_port: int = 9192
+    tracing_endpoint: str | None = None
+    service_name: str = "overture"
 
     @property
     def is_production(self) -> bool:
@@ -321,6 +338,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         domain_txt_label=_txt_label(env_vars.get("OVERTURE_DOMAIN_TXT_LABEL", "")),
         payment_grace_days=_days(env_vars, "OVERTURE_PAYMENT_GRACE_DAYS", 7),
         **_stripe(env_vars),
+        metrics_token=env_vars.get("OVERTURE_METRICS_TOKEN", "").strip() or None,
+        worker_metrics_port=_port_or_off(env_vars, "OVERTURE_WORKER_METRICS_PORT", 9191),
+        scheduler_metrics_port=_port_or_off(env_vars, "OVERTURE_SCHEDULER_METRICS_PORT", 9192),
+        tracing_endpoint=_traces_url(env_vars),
+        service_name=env_vars.get("OTEL_SERVICE_NAME", "").strip() or "overture",
     )
 
 
@@ -362,6 +384,23 @@ def _addresses(name: str, value: str) -> tuple[str, ...]:
                      for part in value.split(",") if part.strip())
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc} (expected IP addresses, comma-separated)") from exc
+
+
+def _traces_url(env_vars: dict[str, str]) -> str | None:
+    """Where spans go, as OpenTelemetry's exporters read these variables: the traces
+    endpoint as given, or the collector's base URL with the traces path."""
+    traces = env_vars.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    base = env_vars.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if traces or not base:
+        return traces or None
+    return base.rstrip("/") + "/v1/traces"
+
+
+def _port_or_off(env_vars: dict[str, str], name: str, default: int) -> int:
+    """A port number, or 0 for none."""
+    if env_vars.get(name, "").strip() == "0":
+        return 0
+    return _port(env_vars, name, default)
 
 
 def _port(env_vars: dict[str, str], name: str, default: int) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 import httpcore2
 import httpx2
 
+from overture.platform import tracing
 from overture.platform.outbound import (  # re-exported: the names callers know
     BlockedDestination,
     OriginNotAllowed,
@@ -129,7 +130,24 @@ class GuardedTransport(httpx2.HTTPTransport):
         if self.origins is not None and origin not in self.origins:
             raise OriginNotAllowed(origin, f"{origin} is not an origin these credentials "
                                            f"may be sent to ({', '.join(sorted(self.origins))})")
-        return super().handle_request(request)
+        if not tracing.enabled():
+            return super().handle_request(request)
+        return self._traced(request)
+
+    def _traced(self, request: httpx2.Request) -> httpx2.Response:
+        """A CLIENT span per request (each redirect hop too), its `traceparent` sent on.
+        Named by the method, with the host and port only: a URL's path and query may
+        hold secrets (a webhook's token, a signed link)."""
+        with tracing.span(request.method, tracing.SpanKind.CLIENT, {
+                "http.request.method": request.method, "server.address": request.url.host,
+                "server.port": request.url.port or DEFAULT_PORTS[request.url.scheme]}) as span:
+            carrier: dict[str, str] = {}
+            tracing.inject(carrier)
+            request.headers.update(carrier)
+            response = super().handle_request(request)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+            return response
 
 
 def transport(origins: Collection[str] | None = None) -> GuardedTransport:

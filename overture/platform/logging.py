@@ -1,4 +1,5 @@
-"""Structured JSON logs, one line per event, with the request id bound in context."""
+"""Structured JSON logs, one line per event, with the request id bound in context, and
+the trace and span ids while a span is active (tracing on: `platform.tracing`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,18 @@ import logging
 import sys
 
 import structlog
+from opentelemetry import trace
 
 _configured = False
+
+
+def add_trace_ids(logger: object, method: str, event: dict[str, object]) -> dict[str, object]:
+    """`trace_id` and `span_id` of the active span, as the tracing backend shows them."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
 
 
 def configure_logging(level: str = "INFO", stream: object = None) -> None:
@@ -15,6 +26,7 @@ def configure_logging(level: str = "INFO", stream: object = None) -> None:
     global _configured
     shared = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -8,6 +8,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from overture.platform.logging import get_logger
+from overture.platform.tracing import Telemetry
 
 log = get_logger(__name__)
 
@@ -15,8 +16,15 @@ log = get_logger(__name__)
 def make_broker(redis_url: str | None, namespace: str = "overture") -> dramatiq.Broker:
     broker: dramatiq.Broker = (RedisBroker(url=redis_url, namespace=f"{namespace}-dramatiq")
                                if redis_url else StubBroker())
+    instrument(broker)
     dramatiq.set_broker(broker)
     return broker
+
+
+def instrument(broker: dramatiq.Broker) -> None:
+    """Traces carried in messages, metrics files tidied; once per broker."""
+    if not any(isinstance(m, Telemetry) for m in broker.middleware):
+        broker.add_middleware(Telemetry())
 
 
 def broker_reachable(broker: dramatiq.Broker) -> bool:

@@ -13,11 +13,11 @@ from flask import Response, g, request
 
 from overture.orchestration import worker
 from overture.orchestration.agents import patterns  # noqa: F401  (registers the agent steps)
-from overture.platform import audit, audit_seal, database_outage, mail_delivery
+from overture.platform import audit, audit_seal, database_outage, mail_delivery, tracing
 from overture.platform.config import Settings, load_settings
 from overture.platform.db import CONNECT_TIMEOUT, EMPTY_SCOPE, activate_scope, db
 from overture.platform.logging import configure_logging, get_logger
-from overture.platform.queue import make_broker
+from overture.platform.queue import instrument, make_broker
 from overture.tenants import mail_servers, vault
 from overture.web import (
     brand_pages,
@@ -41,6 +41,7 @@ from overture.web import (
     sso_pages,
     strict_input,
     stripe_hooks,
+    telemetry,
 )
 from overture.web.api import load_endpoints
 from overture.web.extensions import client_address, csrf, login_manager
@@ -52,6 +53,7 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None = None) -> APIFlask:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
+    tracing.configure(settings.tracing_endpoint, settings.service_name)
     app = docs.DocumentedApp(__name__, title="Overture API", version="v1",
                              spec_path="/api/v1/openapi.json", docs_path=None)
     app.config.update(
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.extensions["overture.settings"] = settings
     app.extensions["overture.broker"] = broker = broker or make_broker(settings.redis_url,
                                                                   settings.redis_namespace)
+    instrument(broker)  # traces carried in its messages (a broker given too)
     worker.bind(app, broker)  # the step actor, and where the engine's messages go
     mail_delivery.bind(app, broker)  # the mail actor, and where queued mail goes
 
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     csrf.init_app(app)
     sessions.install(app)
     hosts.install(app)  # after sessions: its hook goes first, before the session is read
+    telemetry.install(app)  # after hosts: first of all, it times and traces them too
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.user_loader(sessions.load_user)

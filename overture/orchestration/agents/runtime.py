@@ -60,6 +60,7 @@ from overture.orchestration.llm.types import (
 )
 from overture.orchestration.outcomes import TRANSIENT, StepFailed, budget_exceeded
 from overture.orchestration.steps import StepContext
+from overture.platform import metrics
 from overture.platform.db import db, scoped_to
 from overture.platform.errors import OvertureError, PaymentRequired
 
@@ -218,6 +219,7 @@ class Runner:
             if cost is not None:
                 ledger.meter(COST, cost, agent.agent_id, model)
             ledger.add_tokens(result.input_tokens + result.output_tokens, cost)
+        metrics.model_call(result.input_tokens, result.output_tokens, cost)
         return cost
 
     def delegated(self, by: LoadedAgent, task: str, answer: Answer) -> None:

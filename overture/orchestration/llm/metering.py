@@ -15,6 +15,7 @@ from overture.billing.meters import MODEL_COST, model_dimension
 from overture.billing.meters import OUTPUT_TOKENS as OUTPUT_TOKENS
 from overture.orchestration.llm.prices import cost_of
 from overture.orchestration.llm.types import ChatResult
+from overture.platform import metrics
 
 COST = MODEL_COST
 
@@ -38,6 +39,7 @@ def meter(result: ChatResult, price_model: str, context: UsageContext) -> Decima
     cost = cost_of(result.provider, price_model, result.input_tokens, result.output_tokens)
     if cost is not None:
         entries.append(usage.Entry(COST, cost, model))
+    metrics.model_call(result.input_tokens, result.output_tokens, cost)
     usage.record(entries, attribution=usage.Attribution(
         workflow_id=context.workflow_id, run_id=context.run_id, step_id=context.step_id,
         agent_id=context.agent_id))
