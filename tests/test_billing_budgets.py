@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from overture.billing import standing
+from overture.billing import meter_outbox, standing
 from overture.billing.alerts import UsageAlert
 from overture.billing.budgets import BudgetLimit
+from overture.billing.rollups import hour_of
 from overture.orchestration import runs, workflows
 from overture.orchestration.llm.prices import set_price
 from overture.platform.audit import AuditEvent
@@ -26,6 +27,7 @@ from overture.platform.mail import OutboxMessage
 from tests.agent_fakes import FakeOpenAI, answer, create_agent
 from tests.conftest import REDIS_NAMESPACE, pg_settings
 from tests.engine_support import private_app, publish, running_workers, start, wait_for
+from tests.stripe_fake import fake_stripe, use_stripe
 from tests.support import as_key, as_user
 
 DOLLAR_MODEL = "budget-dollar"  # priced so that 100 input tokens cost $1.00
@@ -166,7 +168,7 @@ def test_billing_a_cap_on_runs_holds_when_starts_race(app, world):
 
 
 def test_billing_a_5_dollar_budget_stops_the_6th_dollar_call_and_the_next_run(
-        app_ctx, world, database, dollar_model):
+        app_ctx, world, database, dollar_model, monkeypatch):
     a = world.tenants["a"].id
     say(dollar_model, 6)
     set_limits(app_ctx, world, budget="5.00")
@@ -193,6 +195,20 @@ def test_billing_a_5_dollar_budget_stops_the_6th_dollar_call_and_the_next_run(
     # 50, 80 and 100 %: each alert once, to the owner and the admin
     assert alerts_sent(a) == [("budget", 50), ("budget", 80), ("budget", 100)]
     assert budget_mails() == 6
+
+    # Stripe (the fake) gets the hour's meter events once each: $5.00 of model cost.
+    with fake_stripe() as stripe:
+        use_stripe(app_ctx, monkeypatch, stripe)
+        after_the_hour = hour_of(utcnow()) + timedelta(hours=1, minutes=11)
+        meter_outbox.enqueue_all(after_the_hour)
+        assert meter_outbox.send_due(now=after_the_hour).failed == 0
+        assert meter_outbox.send_due(now=after_the_hour).sent == 0  # nothing twice
+        posts = stripe.event_posts()
+        identifiers = [p.form["identifier"] for p in posts]
+        assert len(identifiers) == len(set(identifiers)) > 0
+        cost = [Decimal(p.form["payload[value]"]) for p in posts
+                if p.form["event_name"] == "overture_llm_cost"]
+        assert sum(cost) == Decimal("5")  # (two events if the calls straddled an hour)
 
 
 def test_billing_fifty_runs_racing_at_the_budget_never_spend_past_it(
