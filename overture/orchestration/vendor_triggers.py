@@ -25,7 +25,7 @@ from overture.platform import audit, jsonbody
 from overture.platform.db import db, get_or_404, utcnow
 from overture.platform.errors import NotFound, ValidationFailed, WebhookDisabled
 from overture.platform.webhook_signing import refused
-from overture.tenants import credentials
+from overture.tenants import credentials, domains
 from overture.tenants.vault import use_credential
 
 SECRET_MAX = 500
@@ -70,6 +70,17 @@ def create(access: Any, workflow: Workflow, source: str, secret: Any,
 def list_for(workflow_id: uuid.UUID) -> list[VendorTrigger]:
     return list(db.session.scalars(select(VendorTrigger).where(
         VendorTrigger.workflow_id == workflow_id).order_by(VendorTrigger.created_at)))
+
+
+def list_all(limit: int) -> list[VendorTrigger]:
+    return list(db.session.scalars(select(VendorTrigger)
+                                   .order_by(VendorTrigger.created_at).limit(limit)))
+
+
+def public_url(trigger: VendorTrigger) -> str:
+    """Where the vendor posts: the URL to paste into its settings."""
+    base = domains.public_base_url(trigger.tenant_id).rstrip("/")
+    return f"{base}/hooks/{trigger.tenant_id}/{trigger.source}/{trigger.token}"
 
 
 def get(trigger_id: Any) -> VendorTrigger:

@@ -12,7 +12,6 @@ from apiflask.validators import Length, OneOf, Range
 from overture.orchestration import triggers, vendor_events, vendor_triggers, workflows
 from overture.orchestration.trigger_models import TriggerSubscription, VendorTrigger
 from overture.platform.db import db
-from overture.tenants import domains
 from overture.web.api import api
 from overture.web.api.schemas import PageQuery, Strict
 from overture.web.auth import current_access, require
@@ -146,9 +145,8 @@ class VendorTriggerList(Schema):
 
 
 def vendor_view(trigger: VendorTrigger) -> dict[str, Any]:
-    base = domains.public_base_url(trigger.tenant_id).rstrip("/")
     return {"id": trigger.id, "workflow_id": trigger.workflow_id, "source": trigger.source,
-            "url": f"{base}/hooks/{trigger.tenant_id}/{trigger.source}/{trigger.token}",
+            "url": vendor_triggers.public_url(trigger),
             "connection_id": trigger.connection_id, "settings": trigger.settings,
             "enabled": trigger.enabled, "last_event_at": trigger.last_event_at,
             "created_at": trigger.created_at}
