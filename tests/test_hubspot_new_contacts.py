@@ -7,6 +7,7 @@ second run."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -56,7 +57,6 @@ class FakeCrm:
 
 
 def ms(stamp: str) -> int:
-    from datetime import datetime
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
 
 
