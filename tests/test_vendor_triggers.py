@@ -315,3 +315,28 @@ def test_vendor_trigger_management_keeps_the_secret_out_of_sight(app, world):
                                   headers=typeform_headers(body)).status_code == 404
     assert admin.delete(f"/vendor-triggers/{trigger['id']}").status_code == 204
     assert post(app, trigger, body, typeform_headers(body)).status_code == 404
+
+
+def test_vendor_refusals_name_their_fault_and_settings_can_change(app, world):
+    admin = as_key(app, world, "a_admin")
+    workflow, trigger = feed(app, world, "slack")
+    body = slack_event({"type": "message", "channel": "C5", "text": "x", "ts": "1"})
+    refused(post(app, trigger, body, slack_headers(body, at=time.time() + STALE)),
+            "from-the-future")
+    refused(post(app, trigger, body, {**slack_headers(body), "X-Slack-Request-Timestamp":
+                                      "yesterday"}), "malformed")
+    # narrowed to another channel: the message is answered and ignored
+    changed = ok(admin.patch(f"/vendor-triggers/{trigger['id']}",
+                             json={"settings": {"channels": ["C6"], "events": ["message"]}}))
+    assert changed["settings"] == {"events": ["message"], "channels": ["C6"]}
+    assert post(app, trigger, body, slack_headers(body)).get_json()["ignored"] == 1
+    assert runs_of(app, world, workflow, "slack") == []
+
+    # a workflow never published: the vendor hears a problem, not a 500, and no run
+    draft = ok(admin.post("/workflows", json={"name": f"draft-{uuid.uuid4().hex[:6]}",
+                                              "definition": ECHO}), 201)
+    unpublished = ok(admin.post(f"/workflows/{draft['id']}/vendor-triggers",
+                                json={"source": "typeform", "secret": SECRET}), 201)
+    form = typeform_event("01HDRAFT")
+    answer = post(app, unpublished, form, typeform_headers(form))
+    assert 400 <= answer.status_code < 500 and answer.mimetype == "application/problem+json"
