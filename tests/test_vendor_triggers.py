@@ -225,6 +225,8 @@ def test_vendor_zendesk_settings_choose_the_events(app, world):
     workflow, trigger = feed(app, world, "zendesk", {"events": ["ticket.created"]})
     updated = zendesk_event("ticket.priority_changed", "ev-9")
     assert post(app, trigger, updated, zendesk_headers(updated)).get_json()["ignored"] == 1
+    user = zendesk_event("user.created", "ev-10")  # not a ticket at all
+    assert post(app, trigger, user, zendesk_headers(user)).get_json()["ignored"] == 1
     assert runs_of(app, world, workflow, "zendesk") == []
 
 

@@ -98,10 +98,17 @@ def _hubspot(call: Call, settings: dict[str, Any]) -> Intake:
 def _zendesk(call: Call, settings: dict[str, Any]) -> Intake:
     payload = call.payload if isinstance(call.payload, dict) else {}
     raw_type = str(payload.get("type") or "")
-    # event-subscribed webhooks: zen:event-type:ticket.created, ticket.status_changed, ...
-    kind = "ticket.created" if raw_type.endswith("ticket.created") else "ticket.updated"
+    # Event-subscribed webhooks name it: zen:event-type:ticket.created, ...ticket.
+    # status_changed (an update); user and organization events are not tickets. A
+    # trigger-connected webhook's body is the admin's own: an update unless it says so.
+    if raw_type.endswith("ticket.created"):
+        kind: str | None = "ticket.created"
+    elif not raw_type or "ticket." in raw_type:
+        kind = "ticket.updated"
+    else:
+        kind = None
     event_id = payload.get("id") or call.headers.get("X-Zendesk-Webhook-Invocation-Id")
-    if not _wanted(settings, kind) or not event_id:
+    if kind is None or not _wanted(settings, kind) or not event_id:
         return Intake(ignored=1)
     detail = payload.get("detail") if isinstance(payload.get("detail"), dict) else {}
     return Intake(events=[(str(event_id), {
