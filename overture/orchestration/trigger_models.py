@@ -31,3 +31,25 @@ class TriggerSubscription(TenantOwned, db.Model):
     last_polled_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class VendorTrigger(TenantOwned, db.Model):
+    """A vendor's signed event feed (Slack, HubSpot, Zendesk, Jira, Typeform) into a
+    workflow: the vendor posts to a secret URL and signs each call with the secret
+    sealed in the vault credential; each event it names starts one run."""
+
+    __tablename__ = "vendor_triggers"
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"),
+                                                   index=True)
+    source: Mapped[str] = mapped_column(String(16))  # also the runs' `trigger`
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    credential_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="SET NULL"))
+    # The vendor's connection this feed belongs to (for the console; optional).
+    connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="SET NULL"))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    last_event_at: Mapped[datetime | None]
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

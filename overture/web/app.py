@@ -42,6 +42,7 @@ from overture.web import (
     strict_input,
     stripe_hooks,
     telemetry,
+    vendor_hooks,
 )
 from overture.web.api import load_endpoints
 from overture.web.extensions import client_address, csrf, login_manager
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(docs.bp)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(stripe_hooks.bp)
+    app.register_blueprint(vendor_hooks.bp)
     app.register_blueprint(invitation_pages.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(recovery_pages.bp)

@@ -8,12 +8,13 @@ Search follows `paging.next.after` until the caller's limit.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from overture.connectors.context import ActionContext
+from overture.connectors.context import ActionContext, PollContext
 from overture.connectors.errors import ActionFailed
-from overture.connectors.spec import Action, Auth, Connector, obj
+from overture.connectors.spec import Action, Auth, Connector, Trigger, obj
 from overture.platform.errors import ValidationFailed
 
 SEARCH_PAGE_MAX = 200  # HubSpot's largest search page
@@ -134,6 +135,50 @@ def create_deal(ctx: ActionContext, data: dict[str, Any]) -> dict[str, Any]:
     return _record(ctx.client.request("POST", "crm/v3/objects/deals", json=body).json())
 
 
+# --------------------------------------------------------------------------- new contacts
+# The fallback for a workspace without a HubSpot app's webhooks: poll the search API.
+
+POLL_BATCH = 100
+# HubSpot's search index trails a write by seconds: each poll looks this far back again
+# (the engine's dedupe by contact id makes the overlap harmless).
+LOOKBACK_MS = 5 * 60 * 1000
+CONTACT_PROPERTIES = ["email", "firstname", "lastname", "company", "phone", "createdate"]
+
+
+def _created_ms(record: dict[str, Any]) -> int:
+    stamp = record.get("createdAt") or (record.get("properties") or {}).get("createdate")
+    try:
+        return int(datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return 0
+
+
+def _search_created(ctx: PollContext, since_ms: int | None, direction: str,
+                    limit: int) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {"sorts": [{"propertyName": "createdate", "direction": direction}],
+                            "properties": CONTACT_PROPERTIES, "limit": limit}
+    if since_ms is not None:
+        body["filterGroups"] = [{"filters": [{"propertyName": "createdate", "operator": "GTE",
+                                              "value": str(since_ms)}]}]
+    page = ctx.client.request("POST", "crm/v3/objects/contacts/search", json=body).json()
+    return list(page.get("results") or [])
+
+
+def poll_new_contacts(ctx: PollContext) -> list[dict[str, Any]]:
+    """Contacts created since the last poll, oldest first. The first poll only notes
+    the newest contact's time: contacts made before the trigger start nothing."""
+    state = ctx.state
+    if "floor_ms" not in state:
+        newest = _search_created(ctx, None, "DESCENDING", 1)
+        state["floor_ms"] = state["cursor_ms"] = (_created_ms(newest[0]) + 1 if newest else 0)
+        return []
+    since = max(int(state["floor_ms"]), int(state["cursor_ms"]) - LOOKBACK_MS)
+    found = _search_created(ctx, since, "ASCENDING", POLL_BATCH)
+    if found:
+        state["cursor_ms"] = max(int(state["cursor_ms"]), *(_created_ms(r) for r in found))
+    return [_record(r) for r in found]
+
+
 def check(ctx: ActionContext) -> str:
     ctx.client.request("GET", "crm/v3/objects/contacts", params={"limit": 1})
     return "HubSpot accepted the token"
@@ -142,7 +187,8 @@ def check(ctx: ActionContext) -> str:
 CONNECTOR = Connector(
     key="hubspot",
     name="HubSpot",
-    description="Create, update and search contacts and create deals in HubSpot CRM.",
+    description="Create, update and search contacts and create deals in HubSpot CRM; "
+                "run on each new contact.",
     icon="hubspot",
     auth=Auth(kind="api_key", header="Authorization", scheme="Bearer"),
     base_url="https://api.hubapi.com",
@@ -206,4 +252,10 @@ CONNECTOR = Connector(
                }, ["dealname"]),
                output_schema=RECORD, run=create_deal, side_effects=True),
     ),
+    triggers=(Trigger(
+        key="new_contact", name="New contact",
+        description="A contact was created in HubSpot (polled; an app's contact.creation "
+                    "webhook is faster: see the Triggers page's app events).",
+        kind="polling", output_schema=RECORD,
+        dedupe_key=lambda record: f"contact:{record['id']}", poll=poll_new_contacts),),
 )

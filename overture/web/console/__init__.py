@@ -38,6 +38,7 @@ from overture.web.console import (  # noqa: E402
     templates,
     triggers,
     usage,
+    vendor_triggers,
     workflow_alerts,
     workspaces,
 )
@@ -52,4 +53,5 @@ __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_l
            "apikeys", "audit", "billing", "billing_pages", "bp", "brand", "budgets",
            "connections", "domains", "errors", "failures", "home", "knowledge", "mail_server",
            "members", "operate", "plans", "portal_settings", "profile", "runs", "settings",
-           "signin", "templates", "triggers", "usage", "workflow_alerts", "workspaces"]
+           "signin", "templates", "triggers", "usage", "vendor_triggers", "workflow_alerts",
+           "workspaces"]

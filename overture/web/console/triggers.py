@@ -1,6 +1,7 @@
 """What starts the workspace's workflows: webhooks (their URL, copied in a click, their
 signing secret, rotated and shown once, and their on/off switch), cron schedules (with
-their next five fire times in the schedule's own zone) and polling triggers. The
+their next five fire times in the schedule's own zone), polling triggers and app events
+(vendor feeds: console/vendor_triggers.py). The
 services are the ones behind the API's workflows, schedules and triggers endpoints."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from overture.connectors import connections, registry
-from overture.orchestration import scheduler, triggers, workflows
+from overture.orchestration import scheduler, triggers, vendor_events, vendor_triggers, workflows
 from overture.orchestration.models import Schedule, Workflow
 from overture.platform.db import db, utcnow
 from overture.platform.errors import ValidationFailed
@@ -60,7 +61,8 @@ def webhook_url(workflow: Workflow) -> str:
 
 def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
           secret: tuple[Workflow, str] | None = None, edit_errors: dict[str, Any] | None = None,
-          poll_errors: FormErrors | None = None, poll_form: dict[str, str] | None = None
+          poll_errors: FormErrors | None = None, poll_form: dict[str, str] | None = None,
+          vendor_errors: FormErrors | None = None, vendor_form: dict[str, str] | None = None
           ) -> Any:
     access = console_access()
     flows = workflows.list_workflows(None, LIMIT).items
@@ -73,13 +75,16 @@ def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
     poll_form = poll_form or {"workflow_id": "", "source": "", "interval": "300"}
     body, status = render(
         "console/triggers.html",
-        422 if edit_errors or poll_errors else status_of(errors),
+        422 if edit_errors or poll_errors or vendor_errors else status_of(errors),
         title="Triggers", workflows=flows, names=names, schedules=schedules,
         polling=polling, conns=conns, next_times=next_times, webhook_url=webhook_url,
         errors=errors, form=form or {"workflow_id": "", "cron": "0 9 * * 1-5",
                                      "timezone": "UTC", "input": ""},
         secret=secret, edit_errors=edit_errors or {}, sources=_sources(conns.values()),
         poll_errors=poll_errors or FormErrors(), poll_form=poll_form,
+        vendor=vendor_triggers.list_all(LIMIT), vendor_sources=vendor_events.SOURCES,
+        vendor_url=vendor_triggers.public_url, vendor_errors=vendor_errors or FormErrors(),
+        vendor_form=vendor_form or {"workflow_id": "", "source": "slack", "channels": ""},
         can_edit=access.can("workflow.edit"),
         can_sign=access.can("workflow.edit") and access.can("credential.manage"))
     return body, status, {"Cache-Control": "no-store"}
