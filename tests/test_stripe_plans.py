@@ -22,6 +22,7 @@ from overture.billing.stripe_models import StripeAccount, StripePlan, StripeSubs
 from overture.billing.usage import Entry, record
 from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to
 from tests.engine_api_support import audit_events
+from tests.test_stripe_acceptance import cli
 from tests.stripe_fake import fake_stripe, use_stripe
 from tests.support import as_user
 
@@ -295,3 +296,33 @@ def test_stripe_charges_what_the_draft_invoice_says(app, world, fake):
     assert draft.invoice.total == Decimal("53.96")
     (customer,) = fake.customers
     assert stripe_charge(fake, customer) == draft.invoice.total
+
+
+def test_stripe_the_scheduler_and_the_cli_sync_pending_plans(app, world, fake, settings,
+                                                            monkeypatch):
+    from overture.orchestration import scheduler
+
+    wholesale(app, world)
+    monkeypatch.setattr(scheduler, "STRIPE_PLANS", scheduler.Periodic(interval=60.0))
+    fake.down = True
+    report = scheduler.sync_plans(now=1000.0)
+    assert report is not None and report.failed == 1
+    assert scheduler.sync_plans(now=1030.0) is None  # not due again within the minute
+    fake.down = False
+    done = cli(settings, fake, "sync-plans")  # does what waits out a failure now
+    assert done.returncode == 0, done.stderr
+    assert "synced 2, failed 0" in done.stdout
+    assert len(fake.products) == 1 and len(fake.subscriptions) == 1
+
+
+def test_stripe_a_tenant_billed_at_no_plan_any_more_is_cancelled_at_period_end(
+        app, world, fake):
+    wholesale(app, world)
+    stripe_plans.sync_due(NOW)
+    (sub_id,) = fake.subscriptions
+    ok(as_user(app, world, "platform").put(f"/billing/accounts/{world.tid('northwind')}",
+                                           json={"plan_id": None}))
+    assert stripe_plans.sync_due(NOW).synced == 1
+    assert fake.subscriptions[sub_id]["updates"] == [{"cancel_at_period_end": "true"}]
+    (event,) = audit_events(PLATFORM_TENANT_ID, "stripe.subscription_cancelled")
+    assert event["details"]["cancelled"] == sub_id
