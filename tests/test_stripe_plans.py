@@ -22,9 +22,9 @@ from overture.billing.stripe_models import StripeAccount, StripePlan, StripeSubs
 from overture.billing.usage import Entry, record
 from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to
 from tests.engine_api_support import audit_events
-from tests.test_stripe_acceptance import cli
 from tests.stripe_fake import fake_stripe, use_stripe
 from tests.support import as_user
+from tests.test_stripe_acceptance import cli
 
 HOUR = timedelta(hours=1)
 T0 = datetime(2026, 12, 6, 8, tzinfo=UTC)
@@ -242,6 +242,20 @@ def test_stripe_a_rate_card_plan_is_not_faked_in_stripe(app, world, fake):
     assert report.unsupported == 2 and fake.prices == {} and fake.subscriptions == {}
     (event,) = audit_events(PLATFORM_TENANT_ID, "stripe.plan_unsupported")
     assert "rate card" in event["details"]["reasons"][0]
+
+
+def test_stripe_a_plan_edited_into_a_rate_card_ends_its_subscriptions(app, world, fake):
+    plan = wholesale(app, world)
+    stripe_plans.sync_due(NOW)
+    (sub_id,) = fake.subscriptions
+    card = {"models": {"mode": "rate_card", "rates": {GPT: {"input_per_mtok": "0.2",
+                                                            "output_per_mtok": "0.8"}}}}
+    ok(as_user(app, world, "platform").patch(f"/plans/{plan['id']}",
+                                              json={"price_book": card}))
+    assert stripe_plans.sync_due(NOW).unsupported == 2
+    assert fake.subscriptions[sub_id]["updates"] == [{"cancel_at_period_end": "true"}]
+    assert len(fake.prices) == 5  # no price made for the rate card
+    assert statuses(StripeSubscription, world.tenants["northwind"].id) == ["unsupported"]
 
 
 def stripe_charge(fake, customer: str) -> Decimal:

@@ -241,6 +241,10 @@ def sync_subscription(row_id: uuid.UUID, tenant_id: uuid.UUID, now: datetime) ->
         plan_state = None if plan_row is None else (plan_row.status, plan_row.version,
                                                     dict(plan_row.prices or {}))
     if plan_state is not None and plan_state[0] == S.UNSUPPORTED:
+        if row.subscription_id:  # on an earlier version's prices: they must not go on
+            outcome = _cancel(row_id, tenant_id, now)
+            if outcome != "synced":
+                return outcome
         return _not_billed(row_id, tenant_id, owner_id, terms)
     if plan_state is None or plan_state[0] != S.SYNCED or plan_state[1] != terms.version:
         return _wait(StripeSubscription, row_id, "waiting for the plan to reach Stripe", now)
