@@ -340,3 +340,18 @@ def test_stripe_a_tenant_billed_at_no_plan_any_more_is_cancelled_at_period_end(
     assert fake.subscriptions[sub_id]["updates"] == [{"cancel_at_period_end": "true"}]
     (event,) = audit_events(PLATFORM_TENANT_ID, "stripe.subscription_cancelled")
     assert event["details"]["cancelled"] == sub_id
+
+
+def test_stripe_an_agency_moving_to_another_account_gets_its_plans_made_there(
+        app, world, fake):
+    nw = as_user(app, world, "nw_owner", "northwind")
+    ok(nw.put("/billing/stripe-account", json={"mode": "connect", "account_id": "acct_first1"}))
+    retail = ok(nw.post("/plans", json={"name": "Client", "base_fee": "9"}), 201)
+    ok(nw.put(f"/billing/accounts/{world.tid('a')}", json={"plan_id": retail["id"]}))
+    assert stripe_plans.sync_due(NOW).synced == 2
+    ok(nw.put("/billing/stripe-account", json={"mode": "connect",
+                                              "account_id": "acct_second"}))
+    assert stripe_plans.sync_due(NOW).synced == 3  # the plan, A's and B's (none) states
+    by_account = sorted((p["account"], s["account"]) for p, s in zip(
+        fake.products.values(), fake.subscriptions.values(), strict=True))
+    assert by_account == [("acct_first1", "acct_first1"), ("acct_second", "acct_second")]
