@@ -355,3 +355,13 @@ def test_stripe_an_agency_moving_to_another_account_gets_its_plans_made_there(
     by_account = sorted((p["account"], s["account"]) for p, s in zip(
         fake.products.values(), fake.subscriptions.values(), strict=True))
     assert by_account == [("acct_first1", "acct_first1"), ("acct_second", "acct_second")]
+
+
+def test_stripe_a_free_plan_is_a_product_without_a_subscription(app, world, fake):
+    root = as_user(app, world, "platform")
+    plan = ok(root.post("/plans", json={"name": "Free", "price_book": {
+        "models": {"mode": "none"}}}), 201)
+    ok(root.put(f"/billing/accounts/{world.tid('northwind')}", json={"plan_id": plan["id"]}))
+    report = stripe_plans.sync_due(NOW)
+    assert (report.synced, report.failed) == (2, 0)
+    assert len(fake.products) == 1 and fake.prices == {} and fake.subscriptions == {}

@@ -248,6 +248,8 @@ def sync_subscription(row_id: uuid.UUID, tenant_id: uuid.UUID, now: datetime) ->
         return _not_billed(row_id, tenant_id, owner_id, terms)
     if plan_state is None or plan_state[0] != S.SYNCED or plan_state[1] != terms.version:
         return _wait(StripeSubscription, row_id, "waiting for the plan to reach Stripe", now)
+    if not plan_state[2]:  # a free plan: nothing for Stripe to bill (nor items to hold)
+        return _cancel(row_id, tenant_id, now) if row.subscription_id else _done(row_id)
     acct = stripe_sync.account(owner_id)
     if acct is None:
         return _wait(StripeSubscription, row_id, "no Stripe account bills this tenant yet", now)
