@@ -322,6 +322,23 @@ def billing_send(limit: int) -> None:
     click.echo(f"backlog: {left.pending} pending{oldest}; {left.expired} expired")
 
 
+@billing_group.command("sync-plans")
+def billing_sync_plans() -> None:
+    """Send pending plan edits (product, prices) and plan assignments (subscriptions)
+    to Stripe now, those waiting out a failure too (the scheduler does it every
+    minute). Safe to run again and beside it: every creation has its idempotency key."""
+    from overture.billing import stripe_plans
+    from overture.web.app import create_app
+
+    with create_app(_settings()).app_context():
+        report = stripe_plans.sync_due(force=True)
+    click.echo(f"synced {report.synced}, failed {report.failed} (kept, tried again later), "
+               f"waiting {report.waiting} (no Stripe account, or the plan not synced yet), "
+               f"unsupported {report.unsupported} (billed from the draft invoice)")
+    if report.failed:
+        sys.exit(1)
+
+
 @billing_group.command("reconcile")
 @click.option("--since", required=True, help="a date (YYYY-MM-DD) or an hour (ISO 8601)")
 @click.option("--until", required=True, help="a date (included) or an hour (excluded)")

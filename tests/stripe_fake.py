@@ -48,9 +48,15 @@ class FakeStripe:
     meters: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> meter
     customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)  # identifier -> event
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prices: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the form sent
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    subscription_schedules: dict[str, dict[str, Any]] = field(default_factory=dict)
+    period: tuple[int, int] = (0, 0)  # the subscriptions' current period (start, end)
     replies: dict[Any, tuple[int, str]] = field(default_factory=dict)  # by idempotency key
     fail_next: int = 0  # answer this many requests with a 500
     down: bool = False  # answer everything with a 500
+    fail_when: Any = None  # a test of a request (Seen): answer it with a 500 when true
     slow_next: int = 0  # answer this many requests after `slow_seconds`
     slow_seconds: float = 0.0
     hang_after: int | None = None  # keep the n-th meter event, then never answer it
@@ -81,7 +87,7 @@ class FakeStripe:
                     dict(request.args.items()), dict(request.headers.items()))
         with self.lock:
             self.requests.append(seen)
-            if self.down or self.fail_next > 0:
+            if self.down or self.fail_next > 0 or (self.fail_when and self.fail_when(seen)):
                 self.fail_next = max(self.fail_next - 1, 0)
                 return _json({"error": {"type": "api_error", "message": "boom"}}, 500)
             slow = self.slow_next > 0
@@ -128,6 +134,10 @@ class FakeStripe:
             return 200, customer
         if path == "/v1/billing/meter_events":
             return self.meter_event(seen)
+        found = re.fullmatch(r"/v1/(products|prices|subscriptions|subscription_schedules)"
+                             r"(?:/([^/]+))?", path)
+        if found:
+            return self.billing_object(seen, found.group(1), found.group(2))
         found = re.fullmatch(r"/v1/billing/meters/([^/]+)/event_summaries", path)
         if found:
             return 200, self.summaries(found.group(1), seen.query)
@@ -151,6 +161,48 @@ class FakeStripe:
                  "account": seen.headers.get("Stripe-Account")}
         self.events[ident] = event
         return 200, event
+
+    def billing_object(self, seen: Seen, kind: str, object_id: str | None
+                       ) -> tuple[int, dict[str, Any]]:
+        """Products, prices, subscriptions and schedules: each kept as the forms sent."""
+        store = getattr(self, kind)
+        if object_id is None:
+            prefix = {"products": "prod", "prices": "price", "subscriptions": "sub",
+                      "subscription_schedules": "sub_sched"}[kind]
+            object_id = f"{prefix}_{next(self.ids)}"
+            store[object_id] = {"id": object_id, "form": dict(seen.form), "updates": [],
+                                "account": seen.headers.get("Stripe-Account")}
+            if kind == "subscription_schedules":
+                store[object_id]["subscription"] = seen.form["from_subscription"]
+        elif object_id not in store:
+            return 404, {"error": {"type": "invalid_request_error", "message": "no such"}}
+        elif seen.method == "POST":
+            store[object_id]["updates"].append(dict(seen.form))
+        return 200, self.render(kind, store[object_id])
+
+    def render(self, kind: str, kept: dict[str, Any]) -> dict[str, Any]:
+        body = {"id": kept["id"], "object": kind.rstrip("s")}
+        if kind == "subscription_schedules":
+            sub = self.subscriptions[kept["subscription"]]
+            start, end = self.period
+            body |= {"object": "subscription_schedule", "status": "active",
+                     "subscription": sub["id"],
+                     "phases": [{"start_date": start, "end_date": end,
+                                 "items": [{"price": p, "quantity": 1}
+                                           for p in self.items_of(sub)]}]}
+        return body
+
+    @staticmethod
+    def items_of(sub: dict[str, Any]) -> list[str]:
+        form = sub["form"]
+        return [form[f"items[{i}][price]"] for i in range(len(form))
+                if f"items[{i}][price]" in form]
+
+    def posts(self, path: str) -> list[Seen]:
+        """The POSTs to a path that Stripe answered (not those failed on purpose), by
+        their idempotency keys, first seen first."""
+        return list({r.headers.get("Idempotency-Key"): r for r in self.seen("POST", path)
+                     }.values())
 
     def summaries(self, meter_id: str, query: dict[str, str]) -> dict[str, Any]:
         meter = self.meters[meter_id]

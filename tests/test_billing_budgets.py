@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from overture.billing import meter_outbox, standing
+from overture.billing import meter_outbox, standing, stripe_prices
 from overture.billing.alerts import UsageAlert
 from overture.billing.budgets import BudgetLimit
 from overture.billing.rollups import hour_of
@@ -208,7 +208,9 @@ def test_billing_a_5_dollar_budget_stops_the_6th_dollar_call_and_the_next_run(
         assert len(identifiers) == len(set(identifiers)) > 0
         cost = [Decimal(p.form["payload[value]"]) for p in posts
                 if p.form["event_name"] == "overture_llm_cost"]
-        assert sum(cost) == Decimal("5")  # (two events if the calls straddled an hour)
+        # in micro-dollars (Stripe's meter values are whole numbers); two events if the
+        # calls straddled an hour
+        assert sum(cost) == Decimal("5") * stripe_prices.COST_SCALE
 
 
 def test_billing_fifty_runs_racing_at_the_budget_never_spend_past_it(

@@ -68,7 +68,7 @@ def test_stripe_each_closed_hour_goes_once_as_one_event_per_meter(world, fake):
     assert [(p.form["event_name"], p.form["payload[value]"], p.form["timestamp"]) for p in posts] \
         == [("overture_llm_input_tokens", "150", str(int(T0.timestamp()))),
             ("overture_steps", "5", str(int(T0.timestamp()))),
-            ("overture_llm_cost", "0.0125", str(int((T0 + HOUR).timestamp())))]
+            ("overture_llm_cost", "12500", str(int((T0 + HOUR).timestamp())))]  # micro-USD
     first = posts[0]
     ident = f"overture:{a}:llm_input_tokens:2026-12-06T08Z:{PLATFORM_TENANT_ID}"
     assert first.form["identifier"] == ident

@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overture.billing import pricebook
+from overture.billing import pricebook, stripe_pending
 from overture.billing.plan_models import BillingAccount, Plan
 from overture.billing.plans import get_plan, require_plan_owner
 from overture.platform import audit
@@ -103,6 +103,7 @@ def assign(access: Access, tenant_id: object, plan_id: object | None) -> Account
         before = _write(tenant.id, owner, plan)
     after = str(plan.plan_id) if plan is not None else None
     if before != after:
+        stripe_pending.subscription_changed(tenant.id)
         details = {"tenant_id": str(tenant.id), "before": before, "after": after,
                    "plan": plan.name if plan else None}
         action = "billing_account.assigned" if plan else "billing_account.removed"

@@ -16,7 +16,8 @@ sends each, and marks it sent in its own commit. A failure (Stripe down, 5xx aft
 SDK's retries, a timeout) keeps the row pending with a growing delay, for as long as it
 takes: nothing is dropped. A sender killed mid-batch leaves its claimed rows to their
 lease; they are sent again with the same identifier and idempotency key, which Stripe
-deduplicates. A row waits while its account or customer is missing. Stripe takes
+deduplicates. Stripe takes whole numbers only: model cost goes in micro-dollars
+(stripe_prices.COST_SCALE). A row waits while its account or customer is missing. Stripe takes
 events of the last 35 days only: an older row is marked expired (and reconcile shows
 the gap).
 """
@@ -32,7 +33,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from overture.billing import stripe_api, stripe_sync
+from overture.billing import stripe_api, stripe_prices, stripe_sync
 from overture.billing.rollups import UsageHourly, hour_of
 from overture.billing.stripe_api import Account
 from overture.billing.stripe_models import MeterEventRow, OutboxStatus
@@ -239,7 +240,8 @@ def send_row(row_id: uuid.UUID, cache: _Accounts, now: datetime) -> str:
         assert row is not None
         params = {"event_name": stripe_sync.event_name(row.meter), "identifier": ident,
                   "timestamp": int(row.hour.timestamp()),
-                  "payload": {"stripe_customer_id": customer, "value": plain(row.quantity)}}
+                  "payload": {"stripe_customer_id": customer,
+                              "value": plain(stripe_prices.reported(row.meter, row.quantity))}}
         db.session.commit()  # no transaction stays open while Stripe answers
         stripe_api.client(acct).v1.billing.meter_events.create(
             params, acct.options(idempotency_key(ident)))

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overture.billing import pricebook
+from overture.billing import pricebook, stripe_pending
 from overture.billing.plan_models import BillingAccount, Plan
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, save_named, utcnow
@@ -78,6 +78,7 @@ def create_plan(access: Access, fields: dict[str, Any]) -> Plan:
     name = _name(fields.get("name"))
     plan = Plan(version=1, **_checked(fields, None))
     save_named(plan, name, "a plan", add=True)
+    stripe_pending.plan_changed(plan)
     audit.record("plan.created", target_type="plan", target_id=plan.id,
                  details={"after": snapshot(plan)})
     return plan
@@ -97,6 +98,7 @@ def update_plan(access: Access, plan_id: object, fields: dict[str, Any]) -> Plan
         plan.updated_at = utcnow()
     save_named(plan, name, "a plan")
     if changed:
+        stripe_pending.plan_changed(plan)
         audit.record("plan.updated", target_type="plan", target_id=plan.id,
                      details={"before": before, "after": snapshot(plan)})
     return plan

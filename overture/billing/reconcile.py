@@ -19,7 +19,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from overture.billing import stripe_api, stripe_sync
+from overture.billing import stripe_api, stripe_prices, stripe_sync
 from overture.billing.periods import Period
 from overture.billing.rollups import UsageHourly
 from overture.platform.db import db, scoped_to
@@ -87,7 +87,8 @@ def theirs(period: Period, owner_id: uuid.UUID, billed_id: uuid.UUID
             "limit": 100}, acct.options())
         for summary in summaries.auto_paging_iter():
             hour = datetime.fromtimestamp(summary.start_time, UTC)
-            found[(meter.meter, hour)] += Decimal(str(summary.aggregated_value))
+            found[(meter.meter, hour)] += stripe_prices.from_reported(
+                meter.meter, Decimal(str(summary.aggregated_value)))
     return found
 
 

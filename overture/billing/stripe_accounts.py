@@ -16,13 +16,16 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from overture.billing import stripe_api, stripe_sync
+from overture.billing import stripe_api, stripe_pending, stripe_sync
+from overture.billing.plan_models import Plan
 from overture.billing.stripe_models import (
     StripeAccount,
     StripeCustomer,
     StripeInvoice,
     StripeLink,
     StripeMeter,
+    StripePlan,
+    StripeSubscription,
 )
 from overture.billing.stripe_webhooks import ZERO_DECIMAL
 from overture.platform import audit
@@ -153,15 +156,22 @@ def _forget_account_link(row: StripeAccount) -> None:
 
 
 def _forget_objects(agency_id: Any) -> None:
-    """Forget the customers and meters made in the agency's account, so that the next
-    account gets its own; rows not sent yet wait for it. (A replaced key is taken to be
-    of the same account: rotating a key keeps them.)"""
+    """Forget the customers, meters, products, prices and subscriptions made in the
+    agency's account, so that the next account gets its own (its plans and clients'
+    subscriptions are pending again); rows not sent yet wait for it. (A replaced key is
+    taken to be of the same account: rotating a key keeps them.)"""
     with in_tenant(agency_id):
         db.session.execute(delete(StripeMeter).where(StripeMeter.tenant_id == agency_id))
+        db.session.execute(delete(StripePlan).where(StripePlan.tenant_id == agency_id))
+        for plan in db.session.scalars(select(Plan)):  # to be made again in the next one
+            stripe_pending.plan_changed(plan)
     clients = db.session.scalars(select(Tenant.id).where(Tenant.parent_id == agency_id))
     for client_id in list(clients):
         with in_tenant(client_id):
             db.session.execute(delete(StripeCustomer).where(StripeCustomer.owner_id == agency_id))
+            db.session.execute(delete(StripeSubscription).where(
+                StripeSubscription.owner_id == agency_id))
+        stripe_pending.subscription_changed(client_id)
     db.session.execute(delete(StripeLink).where(StripeLink.owner_id == agency_id,
                                                 StripeLink.kind == "customer"))
 

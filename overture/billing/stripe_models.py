@@ -16,8 +16,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from overture.platform.db import Base, TenantOwned, db, utcnow
@@ -105,6 +106,54 @@ class MeterEventRow(TenantOwned, db.Model):
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
+
+
+class SyncStatus:
+    PENDING = "pending"  # to do (again): due at next_attempt_at
+    SYNCED = "synced"
+    UNSUPPORTED = "unsupported"  # the plan cannot be priced by Stripe exactly: not sent
+
+
+class StripePlan(TenantOwned, db.Model):
+    """A plan as a Stripe product and its prices (kept under the plan's owner, whose
+    account bills it). `prices` are those of the version synced (`version`); `building`
+    those of `wanted_version` made so far, so a sync resumed later makes none twice."""
+
+    __tablename__ = "stripe_plans"
+    __table_args__ = (UniqueConstraint("plan_id"),)
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    wanted_version: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int | None] = mapped_column(Integer)
+    product_id: Mapped[str | None] = mapped_column(String(255))
+    prices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # item -> price id
+    building: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=SyncStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    synced_at: Mapped[datetime | None]
+
+
+class StripeSubscription(TenantOwned, db.Model):
+    """The billed tenant's subscription to its plan in the account that bills it (kept
+    under the billed tenant). `prices` are the prices it is (or, from its next period,
+    will be) billed at: those of `plan_id` at `plan_version`."""
+
+    __tablename__ = "stripe_subscriptions"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    owner_id: Mapped[uuid.UUID | None]
+    plan_id: Mapped[uuid.UUID | None]
+    plan_version: Mapped[int | None] = mapped_column(Integer)
+    subscription_id: Mapped[str | None] = mapped_column(String(255))
+    schedule_id: Mapped[str | None] = mapped_column(String(255))
+    prices: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=SyncStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    synced_at: Mapped[datetime | None]
 
 
 class StripeInvoice(TenantOwned, db.Model):

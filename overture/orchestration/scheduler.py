@@ -19,7 +19,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from overture.billing import meter_outbox
+from overture.billing import meter_outbox, stripe_plans
 from overture.orchestration import runs, triggers, worker
 from overture.orchestration.agents import memory
 from overture.orchestration.models import Schedule, ScheduleFire, Workflow
@@ -254,6 +254,21 @@ def count_approvals(now: float | None = None) -> int | None:
     return waiting
 
 
+# Plans, prices and subscriptions follow their edits to Stripe (billing/stripe_plans.py).
+STRIPE_PLANS = Periodic(interval=60.0)
+
+
+def sync_plans(now: float | None = None) -> stripe_plans.SyncReport | None:
+    """Sync the plans and subscriptions that are due, when STRIPE_PLANS is due."""
+    if not STRIPE_PLANS.due(time.monotonic() if now is None else now):
+        return None
+    report = stripe_plans.sync_due()
+    if report.synced or report.failed:
+        log.info("stripe.plans_synced", synced=report.synced, failed=report.failed,
+                 waiting=report.waiting, unsupported=report.unsupported)
+    return report
+
+
 def one_round(app: Any) -> None:
     """Fire due cron ticks, sweep for lost or overdue work (mail too), poll due connector
     triggers, and now and then delete expired agent notes and seal the audit chains' heads."""
@@ -269,6 +284,11 @@ def one_round(app: Any) -> None:
             log.exception("scheduler.round_failed")
             db.session.rollback()
         try:  # Stripe being down must not hold up the other jobs, nor they it
+            sync_plans()
+        except Exception:
+            log.exception("stripe.plans_round_failed")
+            db.session.rollback()
+        try:
             report_usage()
         except Exception:
             log.exception("stripe.usage_round_failed")
