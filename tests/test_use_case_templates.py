@@ -1,0 +1,104 @@
+"""The ready-made use-case templates, end to end offline: the agency adds each to its
+templates through the API, provisions a client workspace from it as it would for a
+client, points the workspace's CRM / accounting / issue-tracker connections at local
+servers, starts the workflow with a sample input, answers its approvals and gets the
+outcome a user expects. Real `overture worker` processes run every step; every agent is
+the `local` provider (no model, no key, no network)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+from uuid import UUID
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from overture.orchestration.templates.catalogue import sales, use_cases
+from tests.engine_api_support import ok, settle, start_via_api, wait_run
+from tests.engine_support import running_workers
+from tests.support import Api, as_key
+
+RUN_TIMEOUT = 90.0  # the first run on a fresh worker process loads the embedding model
+
+
+@pytest.fixture(autouse=True)
+def _loopback(monkeypatch):
+    """The local servers listen on loopback, which the outbound guard refuses."""
+    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.1/32")
+
+
+@pytest.fixture(scope="module")
+def workers(settings):
+    with running_workers(settings, processes=2, threads=4) as worker:
+        yield worker
+
+
+def provisioned(app: Any, world: Any, key: str, client: str) -> SimpleNamespace:
+    """A client workspace provisioned from use case `key`, and its API."""
+    agency = as_key(app, world, "nw_admin", tenant="northwind")
+    template = ok(agency.post("/templates/use-cases", json={"use_case": key}), 201)
+    made = ok(agency.post(f"/templates/{template['id']}/provision", json={"name": client}), 201)
+    ws = made["workspace"]["id"]
+    api = Api(agency.client, token=agency.token, tenant=ws)
+    (flow,) = ok(api.get("/workflows"))["items"]
+    connections = {c["name"]: c for c in ok(api.get("/connections"))["items"]}
+    return SimpleNamespace(api=api, ws=ws, workflow=flow, connections=connections,
+                           template=template, placeholders=made)
+
+
+def point_at(ws: SimpleNamespace, connection: str, server: HTTPServer) -> None:
+    """The workspace fills in its connection: the base URL of its (local) service."""
+    ok(ws.api.patch(f"/connections/{ws.connections[connection]['id']}",
+                    json={"base_url": server.url_for("/api")}))
+
+
+def run(ws: SimpleNamespace, sample: dict[str, Any]) -> dict[str, Any]:
+    started = start_via_api(ws.api, ws.workflow["id"], sample)
+    return wait_run(ws.api, started["id"], RUN_TIMEOUT)
+
+
+def outbox(ws: SimpleNamespace, name: str) -> list[dict[str, Any]]:
+    found = ok(ws.api.get(f"/connections/{ws.connections[name]['id']}"))
+    return found["settings"]["messages"]
+
+
+def test_every_use_case_is_offered_with_its_patterns(app, world):
+    agency = as_key(app, world, "nw_admin", tenant="northwind")
+    listed = ok(agency.get("/templates/use-cases"))["items"]
+    assert [u["key"] for u in listed] == list(use_cases())
+    assert all(u["patterns"] and u["samples"] for u in listed)
+    refused = agency.post("/templates/use-cases", json={"use_case": "nope"})
+    assert refused.status_code == 422
+
+
+def test_sales_leads_are_scored_routed_and_followed_up(app, world, workers, httpserver):
+    ws = provisioned(app, world, "sales-leads", "Helix Sales")
+    assert ws.workflow["current_version"] == 1
+    httpserver.expect_request("/api/companies", query_string="email=jana%40helix-bank.example") \
+        .respond_with_json({"industry": "Finance", "employees": 3200, "country": "DE"})
+    httpserver.expect_request("/api/companies").respond_with_json({"error": "not found"},
+                                                                  status=404)
+    httpserver.expect_request("/api/tasks", method="POST").respond_with_json({"id": "T-77"},
+                                                                            status=201)
+    point_at(ws, sales.CRM, httpserver)
+
+    hot = run(ws, sales.USE_CASE.samples["enterprise"])
+    assert hot["status"] == "succeeded", hot["error"]
+    out = hot["output"]
+    assert out["score"] == 100 and out["segment"] == "enterprise"
+    assert (out["rep"], out["industry"], out["crm_task"]) == ("Elena Fischer", "Finance", "T-77")
+    assert out["email"].startswith("Hi Jana,") and "Elena Fischer" in out["email"]
+    assert "discovery call" in out["email"]  # the playbook's enterprise advice
+
+    cold = run(ws, sales.USE_CASE.samples["nurture"])
+    assert cold["status"] == "succeeded", cold["error"]
+    assert (cold["output"]["segment"], cold["output"]["rep"]) == ("nurture", "Growth team")
+    assert cold["output"]["industry"] == "unknown"  # the CRM did not know the company
+
+    tasks = [r.get_json() for r, _ in httpserver.log if r.path == "/api/tasks"]
+    assert [t["owner"] for t in tasks] == ["elena@sales.example.com", "growth@sales.example.com"]
+    assert tasks[0]["score"] == 100 and tasks[0]["draft"] == out["email"]
+    sent = outbox(ws, sales.OUTBOX)
+    assert [m["to"] for m in sent] == [["jana@helix-bank.example"], ["sam@tinycafe.example"]]
+    settle([UUID(ws.ws)])
