@@ -14,8 +14,8 @@ from uuid import UUID
 import pytest
 from pytest_httpserver import HTTPServer
 
-from overture.orchestration.templates.catalogue import sales, use_cases
-from tests.engine_api_support import ok, settle, start_via_api, wait_run
+from overture.orchestration.templates.catalogue import helpdesk, sales, use_cases
+from tests.engine_api_support import ok, settle, start_via_api, wait_approval, wait_run
 from tests.engine_support import running_workers
 from tests.support import Api, as_key
 
@@ -101,4 +101,43 @@ def test_sales_leads_are_scored_routed_and_followed_up(app, world, workers, http
     assert tasks[0]["score"] == 100 and tasks[0]["draft"] == out["email"]
     sent = outbox(ws, sales.OUTBOX)
     assert [m["to"] for m in sent] == [["jana@helix-bank.example"], ["sam@tinycafe.example"]]
+    settle([UUID(ws.ws)])
+
+
+def posted(server: HTTPServer, path: str) -> list[dict[str, Any]]:
+    return [r.get_json() for r, _ in server.log if r.path == path]
+
+
+def test_it_helpdesk_fixes_after_approval_and_escalates_the_rest(app, world, workers,
+                                                                 httpserver):
+    ws = provisioned(app, world, "it-helpdesk", "Corp IT")
+    httpserver.expect_request("/api/fixes", method="POST").respond_with_json({"job": "J-9"})
+    httpserver.expect_request("/api/escalations", method="POST").respond_with_json(
+        {"id": "ESC-5"}, status=201)
+    point_at(ws, helpdesk.AUTOMATION, httpserver)
+    point_at(ws, helpdesk.SERVICE_DESK, httpserver)
+
+    started = start_via_api(ws.api, ws.workflow["id"], helpdesk.USE_CASE.samples["locked_out"])
+    approval = wait_approval(ws.api, started["id"], RUN_TIMEOUT)
+    assert approval["data"]["fix"] == "unlock-account"
+    assert approval["data"]["runbook"].startswith("access:")
+    assert posted(httpserver, "/api/fixes") == []  # nothing runs before the decision
+    ok(ws.api.post(f"/approvals/{approval['id']}/decision", json={"decision": "approve"}))
+    fixed = wait_run(ws.api, started["id"], RUN_TIMEOUT)
+    assert fixed["status"] == "succeeded", fixed["error"]
+    assert fixed["output"]["resolution"] == "automated_fix"
+    assert (fixed["output"]["category"], fixed["output"]["fix_job"]) == ("access", "J-9")
+    assert posted(httpserver, "/api/fixes") == [
+        {"fix": "unlock-account", "user": "omar@corp.example", "ticket": "IT-2041"}]
+    (email,) = outbox(ws, helpdesk.OUTBOX)
+    assert email["to"] == ["omar@corp.example"] and "password reset link" in email["text"]
+
+    broken = run(ws, helpdesk.USE_CASE.samples["broken_laptop"])
+    assert broken["status"] == "succeeded", broken["error"]
+    assert broken["output"]["resolution"] == "escalated"
+    assert (broken["output"]["category"], broken["output"]["escalation"]) == \
+        ("hardware", "ESC-5")
+    assert broken["output"]["fix_refused"] is False  # no fix was offered: not automatable
+    (escalation,) = posted(httpserver, "/api/escalations")
+    assert escalation["group"] == "hardware" and escalation["ticket"] == "IT-2042"
     settle([UUID(ws.ws)])
