@@ -14,7 +14,12 @@ from uuid import UUID
 import pytest
 from pytest_httpserver import HTTPServer
 
-from overture.orchestration.templates.catalogue import helpdesk, sales, use_cases
+from overture.orchestration.templates.catalogue import (
+    helpdesk,
+    invoices,
+    sales,
+    use_cases,
+)
 from tests.engine_api_support import ok, settle, start_via_api, wait_approval, wait_run
 from tests.engine_support import running_workers
 from tests.support import Api, as_key
@@ -140,4 +145,46 @@ def test_it_helpdesk_fixes_after_approval_and_escalates_the_rest(app, world, wor
     assert broken["output"]["fix_refused"] is False  # no fix was offered: not automatable
     (escalation,) = posted(httpserver, "/api/escalations")
     assert escalation["group"] == "hardware" and escalation["ticket"] == "IT-2042"
+    settle([UUID(ws.ws)])
+
+
+def test_invoices_are_matched_approved_above_the_threshold_and_posted(app, world, workers,
+                                                                      httpserver):
+    ws = provisioned(app, world, "invoice-processing", "Contoso Finance")
+    for po, amount in (("PO-3100", "12400.00"), ("PO-3105", "480.00")):
+        httpserver.expect_request(f"/api/purchase-orders/{po}").respond_with_json(
+            {"supplier": "Northwind Traders", "amount": amount})
+    httpserver.expect_request("/api/purchase-orders/PO-9999").respond_with_json(
+        {"error": "no such purchase order"}, status=404)
+    httpserver.expect_request("/api/bills", method="POST").respond_with_json(
+        {"id": "BILL-1"}, status=201)
+    point_at(ws, invoices.ACCOUNTING, httpserver)
+
+    big = start_via_api(ws.api, ws.workflow["id"],
+                        invoices.USE_CASE.samples["above_threshold"])
+    approval = wait_approval(ws.api, big["id"], RUN_TIMEOUT)
+    assert (approval["data"]["invoice"], approval["data"]["total"]) == ("NT-7781", "12400.00")
+    assert posted(httpserver, "/api/bills") == []  # waits for the finance admin
+    ok(ws.api.post(f"/approvals/{approval['id']}/decision",
+                   json={"decision": "approve", "edits": {"due_date": "2027-01-31"}}))
+    done = wait_run(ws.api, big["id"], RUN_TIMEOUT)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["output"] == {"status": "posted", "bill": "BILL-1", "invoice": "NT-7781",
+                              "total": "12400.00", "approval": "approved"}
+    (bill,) = posted(httpserver, "/api/bills")
+    assert (bill["po_number"], bill["due_date"]) == ("PO-3100", "2027-01-31")
+
+    small = run(ws, invoices.USE_CASE.samples["below_threshold"])
+    assert small["status"] == "succeeded", small["error"]
+    assert small["output"]["approval"] == "not needed"
+    assert [b["invoice_number"] for b in posted(httpserver, "/api/bills")] == \
+        ["NT-7781", "NT-7790"]
+
+    held = run(ws, invoices.USE_CASE.samples["no_match"])
+    assert held["status"] == "succeeded", held["error"]
+    assert held["output"]["status"] == "on_hold"
+    assert held["output"]["reason"] == "no such purchase order"
+    (email,) = outbox(ws, invoices.OUTBOX)
+    assert email["to"] == [invoices.AP_TEAM] and "NT-7795" in email["subject"]
+    assert len(posted(httpserver, "/api/bills")) == 2  # nothing posted for it
     settle([UUID(ws.ws)])
