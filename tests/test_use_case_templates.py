@@ -15,6 +15,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from overture.orchestration.templates.catalogue import (
+    content,
     helpdesk,
     invoices,
     sales,
@@ -187,4 +188,34 @@ def test_invoices_are_matched_approved_above_the_threshold_and_posted(app, world
     (email,) = outbox(ws, invoices.OUTBOX)
     assert email["to"] == [invoices.AP_TEAM] and "NT-7795" in email["subject"]
     assert len(posted(httpserver, "/api/bills")) == 2  # nothing posted for it
+    settle([UUID(ws.ws)])
+
+
+def test_content_is_researched_reviewed_approved_and_published(app, world, workers,
+                                                              httpserver):
+    ws = provisioned(app, world, "content-production", "Fabrikam Content")
+    httpserver.expect_request("/api/posts", method="POST").respond_with_json(
+        {"id": 42, "url": "https://blog.example.com/workflow-automation"}, status=201)
+    point_at(ws, content.CMS, httpserver)
+
+    started = start_via_api(ws.api, ws.workflow["id"], content.USE_CASE.samples["article"])
+    approval = wait_approval(ws.api, started["id"], RUN_TIMEOUT)
+    body = approval["data"]["body"]
+    assert body.startswith("# Workflow automation for operations teams")
+    assert "operations managers" in body  # the brief
+    assert "focus keyword" in body  # the SEO researcher's findings, through the lead
+    assert approval["editable_fields"] == ["title", "body"]
+    assert posted(httpserver, "/api/posts") == []  # nothing published before the editor
+    ok(ws.api.post(f"/approvals/{approval['id']}/decision", json={
+        "decision": "approve", "edits": {"title": "Cut approval delays with automation"}}))
+    done = wait_run(ws.api, started["id"], RUN_TIMEOUT)
+    assert done["status"] == "succeeded", done["error"]
+    out = done["output"]
+    assert out["url"] == "https://blog.example.com/workflow-automation"
+    assert out["title"] == "Cut approval delays with automation"
+    assert 1 <= out["rounds"] <= 2  # the SEO review loop is bounded
+    assert sorted(out["researchers"]) == [content.AUDIENCE, content.SEO_RESEARCHER]
+    (post,) = posted(httpserver, "/api/posts")
+    assert (post["title"], post["body"], post["status"]) == (
+        "Cut approval delays with automation", body, "published")
     settle([UUID(ws.ws)])
