@@ -7,15 +7,18 @@ the `local` provider (no model, no key, no network)."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from overture.orchestration.templates.catalogue import (
     content,
+    feedback,
     helpdesk,
     invoices,
     sales,
@@ -218,4 +221,45 @@ def test_content_is_researched_reviewed_approved_and_published(app, world, worke
     (post,) = posted(httpserver, "/api/posts")
     assert (post["title"], post["body"], post["status"]) == (
         "Cut approval delays with automation", body, "published")
+    settle([UUID(ws.ws)])
+
+
+def test_feedback_is_collected_clustered_and_turned_into_issues(app, world, workers,
+                                                               httpserver):
+    ws = provisioned(app, world, "feedback-triage", "Tailspin Product")
+    feeds = {
+        "/api/app-reviews": ["The export to CSV fails every time", "Love it, but slow on "
+                             "big dashboards", "Please add a mobile widget"],
+        "/api/support-tickets": ["PDF export times out after a minute",
+                                 "Dashboards are slow since the update"],
+        "/api/survey-responses": ["Export of large reports never finishes",
+                                  "Pricing is fair"],
+    }
+    for path, texts in feeds.items():
+        httpserver.expect_request(path).respond_with_json(
+            {"items": [{"text": t} for t in texts]})
+    numbers = iter(range(101, 110))
+    httpserver.expect_request("/api/issues", method="POST").respond_with_handler(
+        lambda request: Response(json.dumps({"number": next(numbers)}), status=201,
+                                 content_type="application/json"))
+    point_at(ws, feedback.SOURCES, httpserver)
+    point_at(ws, feedback.TRACKER, httpserver)
+
+    done = run(ws, feedback.USE_CASE.samples["this_week"])
+    assert done["status"] == "succeeded", done["error"]
+    out = done["output"]
+    assert out["feedback"] == 7
+    assert out["themes"] == [{"title": "Exports fail or time out", "count": 3},
+                             {"title": "Dashboards load slowly", "count": 2},
+                             {"title": "Mobile app requests", "count": 1}]
+    assert sorted(out["issues"]) == [101, 102]  # the single mention gets no issue
+    assert out["act_on"] == ["Exports fail or time out", "Dashboards load slowly"]
+    issues = posted(httpserver, "/api/issues")
+    assert sorted(i["title"] for i in issues) == ["Dashboards load slowly",
+                                                  "Exports fail or time out"]
+    exports = next(i for i in issues if i["labels"][0] == "exports")
+    assert exports["labels"] == ["exports", "customer-feedback"]
+    assert "support: PDF export times out after a minute" in exports["quotes"]
+    (post,) = outbox(ws, feedback.OUTBOX)
+    assert post["channel"] == feedback.CHANNEL and "Issues opened: 2." in post["text"]
     settle([UUID(ws.ws)])

@@ -80,6 +80,13 @@ def outbox(name: str) -> dict[str, Any]:
 
 def use_cases() -> dict[str, UseCase]:
     """Every use case, by key, in the order they are offered."""
-    from overture.orchestration.templates.catalogue import content, helpdesk, invoices, sales
-    found = [sales.USE_CASE, helpdesk.USE_CASE, invoices.USE_CASE, content.USE_CASE]
+    from overture.orchestration.templates.catalogue import (
+        content,
+        feedback,
+        helpdesk,
+        invoices,
+        sales,
+    )
+    found = [sales.USE_CASE, helpdesk.USE_CASE, invoices.USE_CASE, content.USE_CASE,
+             feedback.USE_CASE]
     return {u.key: u for u in found}
