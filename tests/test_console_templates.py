@@ -139,6 +139,7 @@ def test_permissions_and_refusals_through_http(app: Any, world: Any) -> None:
         assert use_case.name in listed and use_case.summary in listed
     added = owner.post("/templates/use-cases", {"use_case": "sales-leads"})
     assert added.status_code == 302
+    assert "Ready-made use case" in page_text(owner.get(added.headers["Location"]))
     listed = page_text(owner.get("/templates"))
     assert "Sales lead qualification" in listed and "Ready-made use case" in listed
     assert owner.post("/templates/use-cases", {"use_case": "nope"}).status_code == 422
