@@ -17,8 +17,8 @@ class TemplateCreate(Strict):
 
 
 class UseCaseTemplateCreate(Strict):
-    use_case = String(required=True, metadata={"description": "a key of GET "
-                                                              "/templates/use-cases"})
+    use_case = String(required=True, validate=Length(1, 64),
+                      metadata={"description": "a key of GET /templates/use-cases"})
     name = String(load_default=None, validate=Length(1, 120))
 
 
