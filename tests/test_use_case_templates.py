@@ -16,6 +16,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from overture.demo_support import OUTBOX_CONNECTION, SAMPLE_TICKETS, seed_support
+from overture.demo_template import TEMPLATE_NAME
 from overture.orchestration.templates.catalogue import (
     content,
     feedback,
@@ -24,6 +26,7 @@ from overture.orchestration.templates.catalogue import (
     sales,
     use_cases,
 )
+from overture.platform.db import db
 from tests.engine_api_support import ok, settle, start_via_api, wait_approval, wait_run
 from tests.engine_support import running_workers
 from tests.support import Api, as_key
@@ -79,6 +82,32 @@ def test_every_use_case_is_offered_with_its_patterns(app, world):
     assert all(u["patterns"] and u["samples"] for u in listed)
     refused = agency.post("/templates/use-cases", json={"use_case": "nope"})
     assert refused.status_code == 422
+
+
+def test_support_triage_template_provisions_a_desk_that_answers_tickets(app_ctx, world,
+                                                                        workers):
+    """The sixth template, the demo's: Acme's support triage snapshotted as an agency's
+    template, a client workspace provisioned from it, a ticket answered there."""
+    seed_support(world.tenants["a"], world.users["a_admin"])
+    db.session.commit()
+    agency = as_key(app_ctx, world, "nw_admin", tenant="northwind")
+    template = ok(agency.post("/templates", json={"workspace_id": world.tid("a"),
+                                                  "name": TEMPLATE_NAME}), 201)
+    made = ok(agency.post(f"/templates/{template['id']}/provision",
+                          json={"name": "Initech Support"}), 201)
+    ws = SimpleNamespace(api=Api(agency.client, token=agency.token,
+                                 tenant=made["workspace"]["id"]))
+    (flow,) = ok(ws.api.get("/workflows"))["items"]
+    ws.workflow = flow
+    ws.connections = {c["name"]: c for c in ok(ws.api.get("/connections"))["items"]}
+    done = run(ws, SAMPLE_TICKETS["technical"])
+    assert done["status"] == "succeeded", done["error"]
+    assert (done["output"]["category"], done["output"]["customer"]) == (
+        "technical", "Priya Natarajan")
+    assert done["output"]["reply"].startswith("Hello Priya,")
+    email, post = outbox(ws, OUTBOX_CONNECTION)
+    assert email["to"] == ["priya@orbit-analytics.example"] and post["kind"] == "chat"
+    settle([UUID(made["workspace"]["id"])])
 
 
 def test_sales_leads_are_scored_routed_and_followed_up(app, world, workers, httpserver):
