@@ -51,12 +51,13 @@ PM_TEMPLATE = (
 
 AGENTS = [
     agent(ANALYST, "Clusters customer feedback into themes.",
-          "product feedback analyst: clusters feedback into themes with an area, a title, "
-          "a count and customer quotes; answers {themes: [...]}",
+          "product feedback analyst: sorts feedback under the given themes with customer "
+          "quotes; answers {themes: [{area, title, quotes: [\"source: text\"]}]}",
           instructions=ANALYST_TEMPLATE),
     agent(PM, "Decides which feedback themes to act on.",
-          "product manager: reads the analyst's themes and says which to act on this "
-          "cycle, by the number of customers raising them", instructions=PM_TEMPLATE),
+          "product manager: picks the themes to act on this cycle (raised by at least "
+          f"{MIN_MENTIONS} customers); answers {{act_on: [theme titles], reviewed: n}}",
+          instructions=PM_TEMPLATE),
 ]
 
 INPUT_SCHEMA = {
