@@ -11,6 +11,7 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
+from overture.orchestration.templates.catalogue import use_cases
 from tests.console_support import WAIT_MS, Visit, browse, page_text
 from tests.engine_api_support import ok
 from tests.live_server import serve
@@ -131,6 +132,17 @@ def test_permissions_and_refusals_through_http(app: Any, world: Any) -> None:
     # From a template, with none chosen: said beside the field, nothing made.
     new = owner.post("/workspaces/new", {"name": "X", "source": "template", "template_id": ""})
     assert new.status_code == 422 and "Choose one of the templates" in page_text(new)
+
+    # The ready-made use cases are offered; adding one lists it among the templates.
+    listed = page_text(owner.get("/templates"))
+    for use_case in use_cases().values():
+        assert use_case.name in listed and use_case.summary in listed
+    added = owner.post("/templates/use-cases", {"use_case": "sales-leads"})
+    assert added.status_code == 302
+    assert "Ready-made use case" in page_text(owner.get(added.headers["Location"]))
+    listed = page_text(owner.get("/templates"))
+    assert "Sales lead qualification" in listed and "Ready-made use case" in listed
+    assert owner.post("/templates/use-cases", {"use_case": "nope"}).status_code == 422
 
     admin = browse(app, world, "a_admin")  # an admin of a client workspace, not the agency
     assert "Templates belong to an agency" in page_text(admin.get("/templates"))

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import defer
 
 from overture.orchestration.templates import install, snapshot
+from overture.orchestration.templates.catalogue import use_cases
 from overture.orchestration.templates.models import Template, TemplateVersion, TemplateWorkspace
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, in_tenant, save_named
@@ -69,6 +70,26 @@ def create_template(access: Access, workspace_id: Any, name: str) -> Template:
     audit.record("template.created", target_type="template", target_id=template.id,
                  details={"name": template.name, "workspace_id": str(workspace.id)})
     add_version(access, template, workspace.id)
+    return template
+
+
+def create_from_use_case(access: Access, key: str, name: str | None = None) -> Template:
+    """A new template of the agency whose version 1 is a ready-made use case (no source
+    workspace: the catalogue is its source)."""
+    access.require("workspace.manage")
+    agency = _agency(access)
+    use_case = use_cases().get(key)
+    if use_case is None:
+        raise ValidationFailed.field("use_case", f"no use case {key!r}")
+    template = Template(tenant_id=agency.id, latest_version=1,
+                        created_by_id=access.principal.user.id)
+    save_named(template, clean_name(name or use_case.name), "a template", add=True)
+    db.session.add(TemplateVersion(tenant_id=agency.id, template_id=template.id, number=1,
+                                   snapshot=use_case.snapshot(), source_workspace_id=None,
+                                   created_by_id=access.principal.user.id))
+    db.session.flush()
+    audit.record("template.created", target_type="template", target_id=template.id,
+                 details={"name": template.name, "use_case": key})
     return template
 
 

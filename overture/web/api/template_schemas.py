@@ -16,6 +16,24 @@ class TemplateCreate(Strict):
     name = String(required=True, validate=Length(1, 120))
 
 
+class UseCaseTemplateCreate(Strict):
+    use_case = String(required=True, validate=Length(1, 64),
+                      metadata={"description": "a key of GET /templates/use-cases"})
+    name = String(load_default=None, validate=Length(1, 120))
+
+
+class UseCaseOut(Schema):
+    key = String()
+    name = String()
+    summary = String()
+    patterns = List(String())
+    samples = Dict(metadata={"description": "sample inputs of its workflow, by name"})
+
+
+class UseCaseList(Schema):
+    items = List(Nested(UseCaseOut))
+
+
 class TemplateVersionCreate(Strict):
     workspace_id = UUID(required=True, metadata={"description": "the client workspace to "
                                                                 "snapshot as the next version"})

@@ -8,6 +8,7 @@ from typing import Any
 from overture.connectors import connections
 from overture.connectors.models import Connection
 from overture.orchestration.templates import rollouts, service
+from overture.orchestration.templates.catalogue import use_cases
 from overture.orchestration.templates.models import Rollout, Template
 from overture.platform.db import db
 from overture.web.api import api
@@ -24,6 +25,8 @@ from overture.web.api.template_schemas import (
     TemplatePage,
     TemplateVersionCreate,
     TemplateVersionOut,
+    UseCaseList,
+    UseCaseTemplateCreate,
 )
 from overture.web.auth import current_access, require
 
@@ -53,6 +56,25 @@ def rollout_view(rollout: Rollout) -> dict[str, Any]:
 @api.doc(tags=TAGS, summary="Snapshot a client workspace as a new template (version 1)")
 def create_template(body: dict[str, Any]) -> dict[str, Any]:
     template = service.create_template(current_access(), body["workspace_id"], body["name"])
+    db.session.commit()
+    return template_view(template)
+
+
+@api.get("/templates/use-cases")
+@require("workspace.manage")
+@api.output(UseCaseList)
+@api.doc(tags=TAGS, summary="The ready-made use cases an agency can add as templates")
+def list_use_cases() -> dict[str, Any]:
+    return {"items": list(use_cases().values())}
+
+
+@api.post("/templates/use-cases")
+@require("workspace.manage")
+@api.input(UseCaseTemplateCreate, arg_name="body")
+@api.output(TemplateDetail, status_code=201)
+@api.doc(tags=TAGS, summary="Add a ready-made use case as a new template (version 1)")
+def create_use_case_template(body: dict[str, Any]) -> dict[str, Any]:
+    template = service.create_from_use_case(current_access(), body["use_case"], body["name"])
     db.session.commit()
     return template_view(template)
 

@@ -12,6 +12,7 @@ from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from overture.orchestration.templates import rollouts, service
+from overture.orchestration.templates.catalogue import use_cases
 from overture.orchestration.templates.models import RolloutStatus, StepStatus, Template
 from overture.platform.db import db
 from overture.platform.errors import Conflict, NotFound, ValidationFailed
@@ -43,6 +44,7 @@ def _list_page(errors: FormErrors | None = None, form: dict[str, str] | None = N
     rows.sort(key=lambda r: r["template"].name.lower())
     return render("console/templates.html", status_of(errors), title="Templates",
                   agency=access.tenant, rows=rows, clients=_clients(access), errors=errors,
+                  use_cases=list(use_cases().values()),
                   form=form or {"name": "", "workspace_id": ""})
 
 
@@ -63,6 +65,18 @@ def create_template() -> Any:
         flash(f"Template {template.name} created from a snapshot (version 1).", "ok")
         return redirect(url_for("console.template", template_id=template.id))
     return _list_page(errors, form)
+
+
+@bp.post("/templates/use-cases")
+@page("workspace.manage")
+def create_use_case_template() -> Any:
+    with form_errors({"use_case"}) as errors:
+        template = service.create_from_use_case(console_access(),
+                                                request.form.get("use_case", ""))
+        db.session.commit()
+        flash(f"Template {template.name} added from the ready-made use cases.", "ok")
+        return redirect(url_for("console.template", template_id=template.id))
+    return _list_page(errors)
 
 
 def _detail(template: Template, errors: FormErrors | None = None,
