@@ -24,7 +24,7 @@ from overture.web.console.context import console_access, page, render, shell
 from overture.web.console.forms import form_errors
 
 PAGE_SIZE = 50
-TRIGGERS = ("api", "portal", "webhook", "schedule", "polling", "replay", "subworkflow")
+TRIGGERS = ("api", "portal", "webhook", "schedule", "polling", "replay", "subworkflow", "mcp")
 TRIGGER_LABELS = {"api": "API", "subworkflow": "Parent run"}
 POLL = "2s"  # how often a run that goes on is read again
 # The builder's React island (ui/, `make ui`) draws the run's graph when it is built.
