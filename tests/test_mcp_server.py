@@ -8,6 +8,7 @@ in A's audit log and usage.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -153,3 +154,17 @@ def test_no_key_a_wrong_key_or_a_key_without_the_scope_is_refused(world, served)
     with pytest.raises(ExceptionGroup) as refused:  # the SDK's client gives up too
         tools_of(served, "ovt_abcdefghijkm_wrong")
     assert refused.group_contains(MCPError, match="error response")
+
+
+def test_calls_spend_the_keys_api_allowance(app, world, monkeypatch):
+    settings = app.extensions["overture.settings"]
+    monkeypatch.setitem(app.extensions, "overture.settings",
+                        dataclasses.replace(settings, api_rate_limit="2 per minute"))
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {world.keys['a_admin'][1]}",
+               "Accept": "application/json, text/event-stream"}
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    answers = [client.post("/mcp", headers=headers, json=ping).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+    other = {**headers, "Authorization": f"Bearer {world.keys['b_admin'][1]}"}
+    assert client.post("/mcp", headers=other, json=ping).status_code == 200
