@@ -62,6 +62,7 @@ GUARDED_CONSTRUCTORS = {
 # The guard's ways out: a module calling one of these is an outbound path.
 OPENERS = frozenset({
     "overture.platform.http.request", "overture.platform.http.client",
+    "overture.platform.http.async_client",
     "overture.platform.http.transport", "overture.platform.outbound.open_socket",
     "overture.platform.outbound.PinnedSMTP", "overture.platform.outbound.PinnedSMTPSSL",
     "overture.platform.outbound.PinnedIMAP", "overture.platform.outbound.PinnedIMAPSSL",

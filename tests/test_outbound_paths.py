@@ -42,6 +42,7 @@ OUTBOUND_PATHS = {
     "overture/connectors/library/imap.py": "test_outbound_smtp_imap_postgres_refuse_loopback",
     "overture/connectors/library/postgres.py":
         "test_outbound_smtp_imap_postgres_refuse_loopback",
+    "overture/connectors/library/mcp.py": "test_outbound_mcp_server_refuses_loopback",
     "overture/orchestration/llm/openai_provider.py": "test_outbound_model_providers_refuse",
     "overture/orchestration/llm/anthropic_provider.py": "test_outbound_model_providers_refuse",
     "overture/tenants/oidc.py": "test_outbound_sso_provider_refuses_loopback",
@@ -211,6 +212,17 @@ def test_outbound_connector_http_actions_refuse_loopback(app, world, no_allowlis
         _, github = connect(app, world, "github", listener.url("/"), {"api_key": "ghp_x"})
         r = admin.post(f"/connections/{github}/actions/create_issue", json={"input": {
             "owner": "acme", "repo": "site", "title": "t"}})
+        assert r.status_code == 422, r.get_data(as_text=True)
+        assert r.get_json()["type"] == "urn:overture:problem:blocked-destination"
+        assert listener.connections() == 0
+
+
+def test_outbound_mcp_server_refuses_loopback(app, world, no_allowlist):
+    with listening() as listener:
+        admin, tools = connect(app, world, "mcp", listener.url("/mcp"),
+                               {"bearer_token": "mcp-token-never-sent"})
+        r = admin.post(f"/connections/{tools}/actions/call_tool",
+                       json={"input": {"tool": "add", "arguments": {"a": 1}}})
         assert r.status_code == 422, r.get_data(as_text=True)
         assert r.get_json()["type"] == "urn:overture:problem:blocked-destination"
         assert listener.connections() == 0

@@ -49,6 +49,7 @@ ACTION_CALLS = "action_calls"
 KNOWLEDGE_BYTES = "knowledge_bytes"
 EMBEDDINGS = "embeddings"
 PORTAL_USERS = "portal_active_users"
+MCP_CALLS = "mcp_calls"
 
 MODEL = "provider:model"
 
@@ -76,6 +77,9 @@ CATALOGUE: tuple[Meter, ...] = (
           "Bytes kept for knowledge: each document's text and its passages' embeddings."),
     Meter(EMBEDDINGS, "Embeddings", "texts", "counter",
           "Texts embedded: a document's passages at ingest, a query at each search."),
+    Meter(MCP_CALLS, "MCP tool calls", "calls", "counter",
+          "Calls of the workspace's tools by MCP clients, per kind of tool (workflow or "
+          "agent), whatever their outcome.", "tool kind"),
     Meter(PORTAL_USERS, "Portal users active", "users", "distinct",
           "End users with portal activity (a sign-in, a run started) in a calendar month, "
           "each counted once that month."),

@@ -81,7 +81,11 @@ def create(access: Access, *, connector_key: str, name: str,
         raise ValidationFailed.field("connector_key", f"no connector {connector_key!r}") from exc
     name = clean_name(name)
     kind = connector.auth.kind
-    if kind != "none" and credential_id is None:
+    # Custom auth whose every field is optional (an MCP server without a token), given
+    # none: nothing to keep in the vault.
+    optional_only = kind == "custom" and not credential_fields and not any(
+        f.required for f in connector.auth.fields)
+    if kind != "none" and credential_id is None and not optional_only:
         credential = credentials.create(
             access, name=f"{name} ({connector.key})", connector_key=connector.key,
             kind="custom" if kind == "custom" else kind, fields=credential_fields or {},

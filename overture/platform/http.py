@@ -22,6 +22,7 @@ import ssl
 from collections.abc import Collection, Iterable
 from typing import Any
 
+import anyio.to_thread
 import httpcore2
 import httpx2
 
@@ -35,8 +36,8 @@ from overture.platform.outbound import (  # re-exported: the names callers know
 )
 
 __all__ = ["BlockedDestination", "HTTPError", "HTTPStatusError", "OriginNotAllowed",
-           "Response", "Target", "TimeoutException", "Unresolvable", "check_destination",
-           "check_host", "client", "origin_of", "request", "transport"]
+           "Response", "Target", "TimeoutException", "Unresolvable", "async_client",
+           "check_destination", "check_host", "client", "origin_of", "request", "transport"]
 
 DEFAULT_TIMEOUT = 30.0
 MAX_REDIRECTS = 5
@@ -150,6 +151,50 @@ class GuardedTransport(httpx2.HTTPTransport):
             return response
 
 
+class AsyncGuardedBackend(httpcore2.AnyIOBackend):
+    """The same guard for async SDKs (the MCP client): resolution and checks run in a
+    worker thread (they block on DNS), then the socket opens to a checked address."""
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None,
+                          socket_options: Iterable[Any] | None = None
+                          ) -> httpcore2.AsyncNetworkStream:
+        try:
+            target = await anyio.to_thread.run_sync(check_host, host, port)
+        except Unresolvable as exc:
+            raise httpcore2.ConnectError(str(exc)) from exc
+        last: Exception = httpcore2.ConnectError(f"cannot connect to {host!r}")
+        for address in target.addresses:
+            try:
+                return await super().connect_tcp(address, port, timeout, local_address,
+                                                 socket_options)
+            except httpcore2.ConnectError as exc:
+                last = exc
+        raise last
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None
+                                  ) -> httpcore2.AsyncNetworkStream:
+        raise BlockedDestination("a unix socket is not an outbound destination")
+
+
+class AsyncGuardedTransport(httpx2.AsyncHTTPTransport):
+    """GuardedTransport's async twin (see there), optionally locked to `origins`."""
+
+    def __init__(self, origins: Collection[str] | None = None) -> None:
+        self._pool = httpcore2.AsyncConnectionPool(
+            ssl_context=_ssl_context(), max_connections=20, max_keepalive_connections=5,
+            keepalive_expiry=5.0, network_backend=AsyncGuardedBackend())
+        self.origins = frozenset(origins) if origins is not None else None
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        origin = origin_of(request.url)
+        if self.origins is not None and origin not in self.origins:
+            raise OriginNotAllowed(origin, f"{origin} is not an origin these credentials "
+                                           f"may be sent to ({', '.join(sorted(self.origins))})")
+        return await super().handle_async_request(request)
+
+
 def transport(origins: Collection[str] | None = None) -> GuardedTransport:
     """For clients built elsewhere (Authlib's OAuth client): `transport=transport()`."""
     return GuardedTransport(origins)
@@ -163,6 +208,16 @@ def client(base_url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT,
     return httpx2.Client(transport=GuardedTransport(origins), timeout=timeout,
                          follow_redirects=follow_redirects, max_redirects=MAX_REDIRECTS,
                          trust_env=False)
+
+
+def async_client(base_url: str, *, headers: dict[str, str] | None = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> httpx2.AsyncClient:
+    """An async httpx client for an async SDK (the MCP client's `http_client=`), locked
+    to `base_url`'s origin; it follows no redirects itself (the MCP SDK follows those
+    within the origin, and the transport refuses any other)."""
+    return httpx2.AsyncClient(transport=AsyncGuardedTransport({origin_of(base_url)}),
+                              headers=headers, timeout=timeout, follow_redirects=False,
+                              trust_env=False)
 
 
 def request(method: str, url: str, *, headers: dict[str, str] | None = None,

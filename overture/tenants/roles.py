@@ -48,6 +48,8 @@ PERMISSIONS: dict[str, str] = {
     "audit.export": "Export the audit log",
     "billing.read": "See usage and invoices",
     "billing.manage": "Change plan and payment details",
+    "mcp": "Call the workspace's published workflows and agents as MCP tools (for API "
+           "keys)",
     "portal.use": "Use the branded portal: start own runs, chat, answer own approvals",
     "prices.manage": "See and edit the installation's per-model LLM prices, which turn "
                      "every tenant's tokens into cost (platform admins only)",
@@ -57,7 +59,7 @@ PERMISSIONS: dict[str, str] = {
 
 _READ = {"tenant.read", "member.read", "workflow.read", "run.read"}
 _OPERATE = _READ | {"run.start", "run.cancel", "approval.decide", "credential.read",
-                    "apikey.read"}
+                    "apikey.read", "mcp"}
 _BUILD = _OPERATE | {"workflow.edit", "workflow.publish", "credential.manage"}
 _ADMIN = _BUILD | {"tenant.manage", "workspace.create", "workspace.manage", "member.manage",
                    "apikey.manage", "audit.read", "audit.export", "billing.read"}

@@ -31,6 +31,7 @@ from overture.web import (
     invitation_pages,
     mail_links,
     mailbox_pages,
+    mcp_server,
     mfa_pages,
     oauth,
     portal,
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     app.register_blueprint(hooks.bp)
     app.register_blueprint(stripe_hooks.bp)
     app.register_blueprint(vendor_hooks.bp)
+    app.register_blueprint(mcp_server.bp)
     app.register_blueprint(invitation_pages.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(recovery_pages.bp)

@@ -17,7 +17,7 @@ from overture.connectors import registry
 from overture.connectors.models import Connection
 from overture.orchestration.agents.models import Agent, AgentVersion, KnowledgeCollection
 from overture.orchestration.agents.spec import AgentSpec
-from overture.orchestration.agents.tools import REMEMBER, tool_name
+from overture.orchestration.agents.tools import MCP_CONNECTOR, REMEMBER, tool_name
 from overture.orchestration.llm.scripted_provider import script_problems
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, save_named, utcnow
@@ -166,6 +166,8 @@ def _action_problem(ref: str, own_name: str, agent_id: uuid.UUID | None) -> str 
         Connection.name == connection_name)).one_or_none()
     if connection is None:
         return f"no connection named {connection_name!r}"
+    if connection.connector_key == MCP_CONNECTOR:
+        return None  # a tool of the MCP server: its list is read when the agent runs
     connector = registry.find(connection.connector_key)
     if connector is None or connector.action(action_key) is None:
         return f"connector {connection.connector_key!r} has no action {action_key!r}"

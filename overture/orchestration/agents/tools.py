@@ -3,7 +3,10 @@ names), as the model sees them, and how connector actions and knowledge searches
 
 - action: a connection's connector action; its input JSON Schema is the tool's schema.
   A side-effecting action without `allow_side_effects` is not offered, and refused if
-  the model calls it anyway.
+  the model calls it anyway. Through an `mcp` connection, `<connection>/<tool>` names
+  one tool of that MCP server, with the schema the server lists for it: the grant is
+  the scope (the server's other tools are not offered), and granting it allows what it
+  does (the server alone knows whether it has side effects).
 - agent: "ask another agent": takes a task, returns that agent's answer (the runtime
   runs it, recursively).
 - knowledge: "search a collection": takes a query, returns the best passages.
@@ -54,6 +57,7 @@ REMEMBER_PARAMETERS: dict[str, Any] = {
     "properties": {"text": {"type": "string", "minLength": 1, "maxLength": memory.MAX_NOTE,
                             "description": "the note, complete in itself"}}}
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_-]+")
+MCP_CONNECTOR = "mcp"
 # What an agent may call: its grants' kinds, and its notes when its spec enables them.
 AgentToolKind = Literal[ToolKind, "notes"]
 
@@ -76,6 +80,7 @@ class AgentTool:
     refusal: str | None = None  # granted, but may not be used: why
     connection_id: uuid.UUID | None = None
     action_key: str = ""
+    mcp_tool: str = ""  # through an `mcp` connection: the server's tool
 
     def as_tool(self) -> Tool:
         return Tool(name=self.name, description=self.description, parameters=self.parameters)
@@ -120,6 +125,8 @@ def tool_name(grant: ToolGrant) -> str:
 def _action_tool(grant: ToolGrant) -> AgentTool:
     connection_name, _, action_key = grant.ref.rpartition("/")
     connection = db_connection(connection_name)
+    if connection is not None and connection.connector_key == MCP_CONNECTOR:
+        return _mcp_tool(grant, connection, action_key)
     connector = registry.find(connection.connector_key) if connection else None
     action = connector.action(action_key) if connector else None
     if connection is None or action is None:
@@ -132,6 +139,26 @@ def _action_tool(grant: ToolGrant) -> AgentTool:
     return AgentTool(tool_name(grant), "action", grant.ref,
                      grant.description or action.description, action.input_schema,
                      refusal=refusal, connection_id=connection.id, action_key=action.key)
+
+
+def _mcp_tool(grant: ToolGrant, connection: Connection, tool: str) -> AgentTool:
+    """The server's own name, description and schema of the granted tool, read from its
+    list (an outbound call, audited and metered as any)."""
+    try:
+        listed = execute(connection.id, "list_tools", {})["tools"]
+    except OvertureError as error:
+        raise ToolSetupFailed(f"tool {grant.ref!r}: the MCP server's tools could not be "
+                              f"listed: {error.detail}") from error
+    found = next((t for t in listed if t["name"] == tool), None)
+    if found is None:
+        raise ToolSetupFailed(f"tool {grant.ref!r}: the MCP server of {connection.name!r} "
+                              f"has no tool {tool!r}")
+    schema = found["input_schema"] if isinstance(found["input_schema"], dict) else {}
+    name = grant.name or _UNSAFE.sub("_", tool).strip("_")[:MAX_TOOL_NAME] or tool_name(grant)
+    return AgentTool(name, "action", grant.ref,
+                     grant.description or found["description"] or f"MCP tool {tool}",
+                     {"type": "object", **schema}, connection_id=connection.id,
+                     action_key="call_tool", mcp_tool=tool)
 
 
 def db_connection(name: str) -> Connection | None:
@@ -193,9 +220,11 @@ def run_action(tool: AgentTool, arguments: dict[str, Any], idempotency_key: str,
     timeout) fails the step, so its retry policy runs it again with the same keys; any
     other failure is the model's to read (ToolError)."""
     assert tool.connection_id is not None
+    if tool.mcp_tool:
+        arguments = {"tool": tool.mcp_tool, "arguments": arguments}
     try:
-        return execute(tool.connection_id, tool.action_key, arguments, idempotency_key,
-                       timeout, attribution)
+        output = execute(tool.connection_id, tool.action_key, arguments, idempotency_key,
+                         timeout, attribution)
     except ActionFailed as failure:
         if failure.retryable or failure.reason in TRANSIENT:
             raise StepFailed(failure.reason, f"tool {tool.name}: {failure.detail}") from failure
@@ -206,6 +235,9 @@ def run_action(tool: AgentTool, arguments: dict[str, Any], idempotency_key: str,
         raise budget_exceeded(refused) from refused
     except OvertureError as error:
         raise ToolError(error.detail) from error
+    if tool.mcp_tool and output.get("is_error"):
+        raise ToolError(output.get("text") or "the MCP tool failed")
+    return output
 
 
 def run_search(tool: AgentTool, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -24,9 +24,10 @@ from overture.web.console.context import console_access, page, render, shell
 from overture.web.console.forms import form_errors
 
 PAGE_SIZE = 50
-TRIGGERS = ("api", "portal", "webhook", "schedule", "polling", "replay", "subworkflow",
+TRIGGERS = ("api", "portal", "webhook", "schedule", "polling", "replay", "subworkflow", "mcp",
             "slack", "hubspot", "zendesk", "jira", "typeform")
-TRIGGER_LABELS = {"api": "API", "subworkflow": "Parent run", "hubspot": "HubSpot"}
+TRIGGER_LABELS = {"api": "API", "subworkflow": "Parent run", "hubspot": "HubSpot",
+                  "mcp": "MCP"}
 POLL = "2s"  # how often a run that goes on is read again
 # The builder's React island (ui/, `make ui`) draws the run's graph when it is built.
 ISLAND = Path(__file__).parent.parent / "static" / "builder" / "builder.js"

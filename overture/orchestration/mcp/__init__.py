@@ -1,0 +1,1 @@
+"""MCP: a workspace's published workflows and agents as tools for outside MCP clients."""
