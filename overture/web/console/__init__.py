@@ -22,6 +22,7 @@ from overture.web.console import (  # noqa: E402
     connections,
     domains,
     errors,
+    events,
     failures,
     home,
     knowledge,
@@ -49,6 +50,6 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
            "apikeys", "audit", "billing", "billing_pages", "bp", "brand", "connections",
-           "domains", "errors", "failures", "home", "knowledge", "mail_server", "members",
+           "domains", "errors", "events", "failures", "home", "knowledge", "mail_server", "members",
            "operate", "plans", "portal_settings", "profile", "runs", "settings", "signin",
            "templates", "triggers", "usage", "workflow_alerts", "workspaces"]
