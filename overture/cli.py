@@ -476,7 +476,8 @@ def prices_delete(provider: str, model: str) -> None:
               type=click.IntRange(10, 10_000),
               help="longest an idle worker waits before it looks for new messages again")
 def worker(processes: int, threads: int, idle_poll_ms: int) -> None:
-    """Run Dramatiq worker processes for workflow steps and mail (needs REDIS_URL)."""
+    """Run Dramatiq worker processes for workflow steps, mail and outbound events (needs
+    REDIS_URL)."""
     import os
 
     settings = _settings()
@@ -488,7 +489,7 @@ def worker(processes: int, threads: int, idle_poll_ms: int) -> None:
     os.environ["dramatiq_worker_timeout"] = str(idle_poll_ms)  # noqa: SIM112 (Dramatiq reads it so)
     os.execvp(sys.executable, [sys.executable, "-m", "dramatiq", "overture.worker_main",  # noqa: S606
                                "--processes", str(processes), "--threads", str(threads),
-                               "--queues", "steps", "mail"])
+                               "--queues", "steps", "mail", "events"])
 
 
 @main.command()
