@@ -182,3 +182,43 @@ def test_include_clients_is_for_agencies(world: World, receiver: Receiver) -> No
     with pytest.raises(ValidationFailed) as refused:
         subscribe(world, receiver.url, ["*"], include_clients=True)
     assert refused.value.errors[0]["field"] == "include_clients"
+
+
+def test_a_budget_threshold_crossed_is_an_event(world: World, receiver: Receiver) -> None:
+    from decimal import Decimal
+
+    from overture.billing import alerts
+
+    _, secret = subscribe(world, receiver.url, ["budget.threshold"])
+    receiver.secrets = [secret]
+    with scoped_to(world.tenants["a"].id):
+        assert alerts.send_budget_alert(world.tenants["a"].id, 80, Decimal("80.00"),
+                                        Decimal("100.00"), "EUR")
+        assert not alerts.send_budget_alert(world.tenants["a"].id, 80, Decimal("81.00"),
+                                            Decimal("100.00"), "EUR")  # once a month
+        db.session.commit()
+    sweep(world, utcnow())
+    (got,) = receiver.of_type("budget.threshold")
+    assert got.verified_with == [secret]
+    assert (got.data["threshold_percent"], got.data["spent"], got.data["budget"],
+            got.data["currency"]) == (80, "80.00", "100.00", "EUR")
+
+
+def test_a_paused_subscription_queues_nothing_until_turned_back_on(
+        world: World, receiver: Receiver) -> None:
+    subscription_id, secret = subscribe(world, receiver.url, ["run.failed"])
+    receiver.secrets = [secret]
+    with scoped_to(world.tenants["a"].id, user_id=world.users["a_admin"].id):
+        access = admin_access(world)
+        subscription = subscriptions.get_subscription(access, subscription_id)
+        subscriptions.update(access, subscription, enabled=False)
+        db.session.commit()
+    emit(world, "run.failed", {"run_id": "r"})  # nothing is queued while it is off
+    assert sweep(world, utcnow()) == 0
+    with scoped_to(world.tenants["a"].id, user_id=world.users["a_admin"].id):
+        subscription = subscriptions.get_subscription(access, subscription_id)
+        subscriptions.update(access, subscription, enabled=True)
+        db.session.commit()
+    emit(world, "run.failed", {"run_id": "r2"})
+    sweep(world, utcnow())
+    assert [r.data["run_id"] for r in receiver.of_type("run.failed")] == ["r2"]

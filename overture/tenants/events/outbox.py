@@ -97,6 +97,15 @@ def emit(event_type: str, data: dict[str, Any], *, tenant_id: uuid.UUID | None =
     return rows
 
 
+def announce_waiting(subscription: EventSubscription) -> None:
+    """After the commit, hand the sender every pending delivery of the subscription
+    (turned back on: the deliveries that waited while it was off go now)."""
+    for delivery_id in db.session.scalars(select(EventDelivery.id).where(
+            EventDelivery.subscription_id == subscription.id,
+            EventDelivery.status == DeliveryStatus.PENDING)):
+        after_commit.defer(db.session(), ANNOUNCE, (subscription.tenant_id, delivery_id))
+
+
 def queue(subscription: EventSubscription, event_type: str, body: str,
           source_tenant_id: uuid.UUID, at: datetime, announce: bool = True) -> EventDelivery:
     """One delivery row, in the subscription's tenant (flushed there)."""

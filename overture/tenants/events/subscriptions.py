@@ -151,9 +151,10 @@ def update(access: Access, subscription: EventSubscription, *, url: object = UNS
     if include_clients is not UNSET:
         subscription.include_clients = _clean_include_clients(access, bool(include_clients))
     if enabled is not UNSET:
-        subscription.enabled = bool(enabled)
-        if subscription.enabled:  # turned back on: its waiting deliveries go again
+        if enabled and not subscription.enabled:  # back on: its waiting deliveries go
             subscription.disabled_reason = subscription.disabled_at = None
+            outbox.announce_waiting(subscription)
+        subscription.enabled = bool(enabled)
     db.session.flush()
     audit.record("event_subscription.updated", target_type="event_subscription",
                  target_id=subscription.id, details=as_dict(subscription))
