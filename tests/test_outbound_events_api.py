@@ -86,3 +86,15 @@ def test_only_managers_of_the_workspace_reach_its_subscriptions(app: Any, world:
     other = as_key(app, world, "b_admin")
     assert other.get(f"/event-subscriptions/{sid}").status_code == 404
     assert other.get("/event-subscriptions").get_json()["items"] == []
+
+
+def test_the_signing_secret_credential_changes_only_with_its_subscription(
+        app: Any, world: World, receiver: Receiver) -> None:
+    admin = as_key(app, world, "a_admin")
+    ok(admin.post("/event-subscriptions", json={"url": receiver.url, "event_types": ["*"]}),
+       201)
+    (credential,) = [c for c in ok(admin.get("/credentials"))["items"]
+                     if c["name"].startswith("Event subscription")]
+    assert admin.delete(f"/credentials/{credential['id']}").status_code == 409
+    assert admin.patch(f"/credentials/{credential['id']}",
+                       json={"name": "mine now"}).status_code == 409
