@@ -60,7 +60,6 @@ MAX_DELAY = timedelta(hours=1)
 MAX_AGE = timedelta(days=1)
 RESEND_AFTER = timedelta(seconds=60)
 MAX_ERROR = 1000
-Sender = Any  # (tenant_id, delivery_id, delay_ms | None) -> None
 
 
 def backoff(attempts: int) -> timedelta:

@@ -148,8 +148,6 @@ def test_event_subscription(subscription_id: str) -> dict[str, Any]:
                             "webhook-id and body")
 def redeliver_event(delivery_id: str) -> dict[str, Any]:
     access = current_access()
-    delivery = deliveries.get_delivery(access, delivery_id)
-    delivery_id_ = delivery.id
-    deliveries.redeliver(access, delivery)
-    delivery = deliveries.get_delivery(access, delivery_id_)
+    deliveries.redeliver(access, deliveries.get_delivery(access, delivery_id))
+    delivery = deliveries.get_delivery(access, delivery_id)  # as the attempt left it
     return delivery_view(delivery, deliveries.attempts_of([delivery]).get(delivery.id, []))
