@@ -75,6 +75,7 @@ def test_engine_run_events_reach_the_receiver_signed_each_once(
     by_type = {r.type: r.data for r in got}
     assert by_type["run.succeeded"]["run_id"] == run_id
     assert by_type["run.started"]["workflow_id"] == workflow["id"]
+    assert by_type["run.succeeded"]["finished_at"].endswith("Z")  # ISO 8601, UTC
     assert by_type["approval.decided"]["status"] == "approved"
     assert by_type["workflow.published"]["version"] == 1
     assert {d["workspace_id"] for d in by_type.values()} == {world.tid("a")}

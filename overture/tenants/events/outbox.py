@@ -77,9 +77,19 @@ def _subscribers(tenant_id: uuid.UUID) -> list[EventSubscription]:
     return found
 
 
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _plain(value: object) -> str:
+    """JSON for what json does not know: times in ISO 8601 (UTC, `Z`), the rest as text
+    (ids, Decimals: money stays exact)."""
+    return _iso(value) if isinstance(value, datetime) else str(value)
+
+
 def body_of(event_type: str, data: dict[str, Any], at: datetime) -> str:
-    return json.dumps({"type": event_type, "timestamp": at.isoformat().replace("+00:00", "Z"),
-                       "data": data}, separators=(",", ":"), sort_keys=True, default=str)
+    return json.dumps({"type": event_type, "timestamp": _iso(at), "data": data},
+                      separators=(",", ":"), sort_keys=True, default=_plain)
 
 
 def emit(event_type: str, data: dict[str, Any], *, tenant_id: uuid.UUID | None = None,
