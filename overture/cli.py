@@ -515,7 +515,8 @@ def prices_delete(provider: str, model: str) -> None:
               type=click.IntRange(10, 10_000),
               help="longest an idle worker waits before it looks for new messages again")
 def worker(processes: int, threads: int, idle_poll_ms: int) -> None:
-    """Run Dramatiq worker processes for workflow steps and mail (needs REDIS_URL)."""
+    """Run Dramatiq worker processes for workflow steps, mail and outbound events (needs
+    REDIS_URL)."""
     settings = _settings()
     if not settings.redis_url:
         raise click.ClickException("overture worker needs REDIS_URL; `overture up` runs "
@@ -529,7 +530,7 @@ def worker(processes: int, threads: int, idle_poll_ms: int) -> None:
                 if settings.worker_metrics_port else [])
     os.execvp(sys.executable, [sys.executable, "-m", "dramatiq", "overture.worker_main",  # noqa: S606
                                "--processes", str(processes), "--threads", str(threads),
-                               "--queues", "steps", "mail", *exporter])
+                               "--queues", "steps", "mail", "events", *exporter])
 
 
 @main.command()

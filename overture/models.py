@@ -33,5 +33,6 @@ from overture.tenants import (
 )
 from overture.tenants import models as tenants_models  # noqa: F401
 from overture.tenants import sessions as tenant_sessions  # noqa: F401
+from overture.tenants.events import models as events_models  # noqa: F401
 
 metadata = Base.metadata

@@ -23,6 +23,7 @@ from overture.platform import mail, page_links
 from overture.platform.db import TenantOwned, db, in_tenant, utcnow
 from overture.platform.errors import ValidationFailed
 from overture.tenants import domains, members
+from overture.tenants.events import outbox
 from overture.tenants.models import Tenant
 from overture.tenants.roles import Role
 
@@ -57,9 +58,16 @@ def send_usage_alert(tenant_id: uuid.UUID, meter: str, threshold_percent: int,
 def send_budget_alert(tenant_id: uuid.UUID, threshold_percent: int,
                       spent: Decimal | int | float, budget: Decimal | int | float,
                       currency: str = "USD", *, now: datetime | None = None) -> bool:
-    """As `send_usage_alert`, for a spending budget (kept under the meter `budget`)."""
-    return _alert("budget_alert", tenant_id, BUDGET, threshold_percent, spent, budget, now, {
-        "used": _money(spent, currency), "limit": _money(budget, currency)})
+    """As `send_usage_alert`, for a spending budget (kept under the meter `budget`); a
+    threshold crossed is also the outbound event `budget.threshold`."""
+    queued = _alert("budget_alert", tenant_id, BUDGET, threshold_percent, spent, budget, now,
+                    {"used": _money(spent, currency), "limit": _money(budget, currency)})
+    if queued:
+        outbox.emit("budget.threshold", {
+            "threshold_percent": threshold_percent, "spent": str(spent),
+            "budget": str(budget), "currency": currency,
+            "month": (now or utcnow()).strftime("%Y-%m")}, tenant_id=tenant_id, now=now)
+    return queued
 
 
 def _alert(template: str, tenant_id: uuid.UUID, meter: str, threshold: int,

@@ -16,7 +16,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 
-from overture.orchestration import flow, notifications
+from overture.orchestration import flow, notifications, outbound_events
 from overture.orchestration.models import Approval, ApprovalStatus, Run, StepRun, StepStatus
 from overture.orchestration.outcomes import AwaitApproval, Completed, StepFailed
 from overture.platform import audit
@@ -48,6 +48,7 @@ def open_approval(run: Run, row: StepRun, spec: AwaitApproval) -> Approval:
                           "assignee_role": spec.assignee_role,
                           "assignee_user_id": str(assignee) if assignee else None})
     notifications.approval_requested(approval, run, _mail_token(approval))
+    outbound_events.approval_requested(approval)
     return approval
 
 
@@ -116,6 +117,7 @@ def _settle(approval: Approval, status: ApprovalStatus, *, user_id: uuid.UUID | 
     audit.record(f"approval.{status}", target_type="approval", target_id=approval.id,
                  details={"run_id": str(approval.run_id), "via": via, "edited": edits,
                           "note": note})
+    outbound_events.approval_decided(approval)
     if run.finished or row.status != StepStatus.WAITING:  # nothing waits for it any more
         return
     output = {"decision": "approved" if status == ApprovalStatus.APPROVED else "rejected",

@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 
 from overture.billing import enforce, usage
 from overture.billing.meters import STEPS
-from overture.orchestration import dispatch, expressions, hotpath, notifications
+from overture.orchestration import dispatch, expressions, hotpath, notifications, outbound_events
 from overture.orchestration.definition import Graph
 from overture.orchestration.ledger import Ledger
 from overture.orchestration.models import (
@@ -559,6 +559,7 @@ def finish_run(run: Run, status: RunStatus, output: Any = None,
     audit.record(f"run.{status}", target_type="run", target_id=run.id,
                  details={"workflow_id": str(run.workflow_id), "error": error})
     notifications.run_failed(run)  # when the workflow asks for failure alerts
+    outbound_events.run_finished(run)
     if run.parent_step_run_id is not None:
         _resume_parent(run)
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from overture.billing import enforce, usage
 from overture.billing.meters import RUNS_STARTED
-from overture.orchestration import flow
+from overture.orchestration import flow, outbound_events
 from overture.orchestration.definition import Graph, input_problems
 from overture.orchestration.models import (
     FINISHED_STEP,
@@ -146,6 +146,7 @@ def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: 
     audit.record("run.started", target_type="run", target_id=run.id,
                  details={"workflow_id": str(workflow.id), "version": version.number,
                           "trigger": trigger})
+    outbound_events.run_started(run)
     return run
 
 
@@ -213,6 +214,7 @@ def replay_run(run: Run, from_step: str, started_by: uuid.UUID | None) -> Run:
     _meter_started(replay)
     audit.record("run.replayed", target_type="run", target_id=replay.id,
                  details={"replay_of": str(run.id), "from_step": from_step})
+    outbound_events.run_started(replay)
     return replay
 
 

@@ -28,6 +28,7 @@ from overture.platform.db import db, get_or_404, scoped_to, utcnow
 from overture.platform.errors import PaymentRequired, ValidationFailed
 from overture.platform.logging import get_logger
 from overture.platform.pagination import Page, paginate
+from overture.tenants.events import sender as events_sender
 from overture.tenants.lifecycle import all_tenants
 
 log = get_logger(__name__)
@@ -269,6 +270,17 @@ def sync_plans(now: float | None = None) -> stripe_plans.SyncReport | None:
     return report
 
 
+# Outbound events whose actor message was lost (tenants/events/sender.py): a sweep of
+# every tenant, so not every round.
+EVENTS_RESEND = Periodic(interval=60.0)
+
+
+def resend_events(now: float | None = None) -> int:
+    if not EVENTS_RESEND.due(time.monotonic() if now is None else now):
+        return 0
+    return events_sender.resend_due()
+
+
 def one_round(app: Any) -> None:
     """Fire due cron ticks, sweep for lost or overdue work (mail too), poll due connector
     triggers, and now and then delete expired agent notes and seal the audit chains' heads."""
@@ -280,6 +292,7 @@ def one_round(app: Any) -> None:
             purge_notes()
             mail.resend_due()
             count_approvals()
+            resend_events()
         except Exception:  # keep going; the next round retries
             log.exception("scheduler.round_failed")
             db.session.rollback()

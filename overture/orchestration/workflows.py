@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from overture.orchestration import definition, notifications
+from overture.orchestration import definition, notifications, outbound_events
 from overture.orchestration.models import Workflow, WorkflowVersion
 from overture.platform import audit
 from overture.platform.db import db, get_or_404, save_named, utcnow
@@ -129,6 +129,7 @@ def publish(workflow: Workflow, published_by: uuid.UUID | None,
     workflow.current_version_id = version.id
     audit.record("workflow.published", target_type="workflow", target_id=workflow.id,
                  details={"version": number})
+    outbound_events.workflow_published(workflow, version)
     return version
 
 

@@ -24,6 +24,7 @@ from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
 from overture.tenants import vault
 from overture.tenants.access import Access
+from overture.tenants.events.models import EventSubscription
 from overture.tenants.vault_models import PLACEHOLDER, Credential
 
 # The secret fields of each kind, and the fields it cannot do without.
@@ -170,6 +171,14 @@ def get_credential(access: Access, credential_id: str | uuid.UUID) -> Credential
     return get_or_404(Credential, credential_id, "credential")
 
 
+def _check_not_an_event_secret(credential: Credential) -> None:
+    """An event subscription's signing secret changes only with its subscription."""
+    if db.session.scalar(select(EventSubscription.id).where(
+            EventSubscription.credential_id == credential.id).limit(1)) is not None:
+        raise Conflict("this credential holds an event subscription's signing secret: "
+                       "rotate it or delete the subscription on the Events page instead")
+
+
 def _locked(credential_id: str | uuid.UUID) -> Credential:
     """The row, locked until commit: a rotation re-sealing it waits, and vice versa."""
     ident = parse_id(credential_id)
@@ -189,6 +198,7 @@ def update(access: Access, credential_id: str | uuid.UUID, *, name: str | None =
     """Apply a merge patch: given fields replace, null removes, the placeholder keeps."""
     access.require("credential.manage")
     credential = _locked(credential_id)
+    _check_not_an_event_secret(credential)
     changed: list[str] = []
     new_name = credential.name
     if name is not None and clean_name(name) != credential.name:
@@ -268,6 +278,7 @@ def _patch_fields(credential: Credential, patch: dict[str, Any],
 def delete(access: Access, credential_id: str | uuid.UUID) -> None:
     access.require("credential.manage")
     credential = _locked(credential_id)
+    _check_not_an_event_secret(credential)
     audit.record("credential.deleted", target_type="credential", target_id=credential.id,
                  details={"name": credential.name, "kind": credential.kind})
     db.session.delete(credential)

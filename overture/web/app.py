@@ -19,6 +19,7 @@ from overture.platform.db import CONNECT_TIMEOUT, EMPTY_SCOPE, activate_scope, d
 from overture.platform.logging import configure_logging, get_logger
 from overture.platform.queue import instrument, make_broker
 from overture.tenants import mail_servers, vault
+from overture.tenants.events import sender as events_sender
 from overture.web import (
     brand_pages,
     builder_pages,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, broker: dramatiq.Broker | None 
     instrument(broker)  # traces carried in its messages (a broker given too)
     worker.bind(app, broker)  # the step actor, and where the engine's messages go
     mail_delivery.bind(app, broker)  # the mail actor, and where queued mail goes
+    events_sender.bind(app, broker)  # the outbound events actor
 
     db.init_app(app)
     # Refuses to start (ConfigError naming the key) when the master key is missing or

@@ -26,3 +26,4 @@ def install(app: Flask) -> None:
     page_links.register("approval", lambda token: build("hooks.approval_page", token=token))
     page_links.register("run", lambda run_id: build("console.run", run_id=str(run_id)))
     page_links.register("usage", usage)
+    page_links.register("events", lambda: build("console.events"))

@@ -23,6 +23,7 @@ def load_endpoints() -> APIBlueprint:
         connectors,
         credentials,
         domains,
+        events,
         invitations,
         knowledge,
         mail_server,

@@ -53,6 +53,7 @@ NAV: list[NavItem] = [
     NavItem("Knowledge", "console.knowledge", "workflow.read"),
     NavItem("Members", "console.members", "member.read", "admin"),
     NavItem("API keys", "console.api_keys", "apikey.read", "admin"),
+    NavItem("Events", "console.events", "tenant.manage", "admin"),
     NavItem("Audit", "console.audit", "audit.read", "admin"),
     NavItem("Settings", "console.settings", "tenant.read", "admin"),
 ]
