@@ -182,7 +182,9 @@ def test_a_custom_domain_serves_only_its_own_tenants_portal(app, world):
     def pretend_domain() -> None:
         g.host_tenant_id = host["id"]
 
-    app.before_request_funcs.setdefault(None, []).insert(1, pretend_domain)
+    # Last of the app's own hooks: after the one that reads the real Host, before the
+    # portal's, which looks the workspace up.
+    app.before_request_funcs.setdefault(None, []).append(pretend_domain)
     try:
         member = sign_in(app, world)
         host["id"] = world.tenants["b"].id
