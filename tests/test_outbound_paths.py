@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from overture.connectors import polling, registry
@@ -23,7 +24,7 @@ from overture.orchestration.llm import errors
 from overture.orchestration.llm.calls import ModelSettings, chat
 from overture.orchestration.llm.types import Message
 from overture.platform import mail, mail_delivery
-from overture.platform.db import db, scoped_to
+from overture.platform.db import db, scoped_to, utcnow
 from overture.tenants.vault_models import Credential
 from tests.agent_fakes import FakeAnthropic, FakeOpenAI, answer, create_agent
 from tests.connector_library_support import call, connect
@@ -48,6 +49,7 @@ OUTBOUND_PATHS = {
     "overture/tenants/oidc.py": "test_outbound_sso_provider_refuses_loopback",
     "overture/platform/mail_transport.py": "test_outbound_tenant_mail_server_refuses_loopback",
     "overture/billing/stripe_api.py": "test_outbound_stripe_refuses_loopback",
+    "overture/tenants/events/sender.py": "test_outbound_event_deliveries_refuse_loopback",
 }
 
 
@@ -337,6 +339,30 @@ def test_outbound_stripe_refuses_loopback(app, world, no_allowlist, monkeypatch)
         assert listener.connections() == 0
     assert report.sent == 0 and report.failed == 1
     assert "not a public address" in report_error(world.tenants["a"].id)
+
+
+def test_outbound_event_deliveries_refuse_loopback(app, world, monkeypatch):
+    """An event subscription made while loopback was allowed: once it is not, each
+    delivery is refused by the guard before any connection, and the attempt says why."""
+    from overture.tenants.events import outbox, sender
+    from overture.tenants.events.models import EventAttempt
+    from tests.events_support import subscribe
+
+    with listening() as listener:
+        monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.0/8")
+        subscribe(world, listener.url("/hook"), ["*"])
+        monkeypatch.delenv("OVERTURE_OUTBOUND_ALLOWLIST")
+        a = world.tenants["a"].id
+        with scoped_to(a):
+            outbox.emit("workflow.published", {"workflow_id": "w"})
+            db.session.commit()
+            sender.send_due(utcnow())
+        assert listener.connections() == 0
+    with scoped_to(a):
+        attempts = [(e.status_code, e.error) for e in db.session.scalars(select(EventAttempt))]
+        db.session.rollback()
+    ((status, error),) = attempts
+    assert status is None and "outbound guard" in error
 
 
 def report_error(tenant_id):
