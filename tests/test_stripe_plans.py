@@ -365,3 +365,34 @@ def test_stripe_a_free_plan_is_a_product_without_a_subscription(app, world, fake
     report = stripe_plans.sync_due(NOW)
     assert (report.synced, report.failed) == (2, 0)
     assert len(fake.products) == 1 and fake.prices == {} and fake.subscriptions == {}
+
+
+def test_stripe_a_deleted_plan_is_archived_in_stripe_not_left_for_sale(app, world, fake):
+    root = as_user(app, world, "platform")
+    plan = ok(root.post("/plans", json=WHOLESALE), 201)
+    assert stripe_plans.sync_due(NOW).synced == 1  # no tenant billed at it: no subscription
+    (product_id,) = fake.products
+    made = set(fake.prices)
+    assert root.delete(f"/plans/{plan['id']}").status_code == 204
+    assert fake.products[product_id]["updates"] == []  # not in the request: in the pass
+    assert statuses(StripePlan, PLATFORM_TENANT_ID) == ["pending"]
+
+    fake.down = True
+    assert stripe_plans.sync_due(NOW).failed == 1  # Stripe down: kept, tried again later
+    fake.down = False
+    assert stripe_plans.sync_due(NOW + HOUR).synced == 1
+    assert fake.products[product_id]["updates"] == [{"active": "false"}]
+    assert all(fake.prices[p]["updates"] == [{"active": "false"}] for p in made)
+    assert statuses(StripePlan, PLATFORM_TENANT_ID) == []  # forgotten once archived
+    (retired,) = audit_events(PLATFORM_TENANT_ID, "stripe.plan_retired")
+    assert retired["details"]["product_id"] == product_id
+    assert set(retired["details"]["archived"]) == made
+    assert stripe_plans.sync_due(NOW + 2 * HOUR).synced == 0
+
+
+def test_stripe_a_plan_deleted_before_its_first_sync_makes_nothing(app, world, fake):
+    root = as_user(app, world, "platform")
+    plan = ok(root.post("/plans", json=WHOLESALE), 201)
+    assert root.delete(f"/plans/{plan['id']}").status_code == 204
+    assert statuses(StripePlan, PLATFORM_TENANT_ID) == []
+    assert stripe_plans.sync_due(NOW).synced == 0 and fake.requests == []

@@ -112,6 +112,7 @@ def delete_plan(access: Access, plan_id: object) -> None:
     before, ident = snapshot(plan), plan.id
     try:
         with db.session.begin_nested():
+            stripe_pending.plan_deleted(plan)
             db.session.delete(plan)
             db.session.flush()
     except IntegrityError:

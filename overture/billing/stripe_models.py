@@ -122,7 +122,9 @@ class StripePlan(TenantOwned, db.Model):
     __tablename__ = "stripe_plans"
     __table_args__ = (UniqueConstraint("plan_id"),)
 
-    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"))
+    # NULL once the plan is deleted: the row stays until its product is archived
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("plans.id", ondelete="SET NULL"))
     wanted_version: Mapped[int] = mapped_column(Integer)
     version: Mapped[int | None] = mapped_column(Integer)
     product_id: Mapped[str | None] = mapped_column(String(255))

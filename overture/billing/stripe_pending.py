@@ -28,6 +28,21 @@ def plan_changed(plan: Plan) -> None:
     row.attempts, row.next_attempt_at, row.last_error = 0, None, None
 
 
+def plan_deleted(plan: Plan) -> None:
+    """The plan is being deleted: its row stays, unlinked and pending, until the billing
+    pass has archived the product and its prices (nothing is left for sale)."""
+    with db.session.no_autoflush:
+        row = db.session.scalars(select(StripePlan).where(
+            StripePlan.plan_id == plan.id)).one_or_none()
+    if row is None:
+        return
+    if row.product_id is None and not (row.building or {}).get("prices"):
+        db.session.delete(row)  # nothing was made in Stripe
+        return
+    row.plan_id, row.status = None, SyncStatus.PENDING
+    row.attempts, row.next_attempt_at, row.last_error = 0, None, None
+
+
 def subscription_changed(tenant_id: uuid.UUID) -> None:
     """The tenant's plan (or its version) changed: its subscription is to follow."""
     with in_tenant(tenant_id), db.session.no_autoflush:

@@ -116,8 +116,12 @@ def _failed(model: Any, row_id: uuid.UUID, tenant_id: uuid.UUID, action: str, er
 def sync_plan(row_id: uuid.UUID, owner_id: uuid.UUID, now: datetime) -> str:
     """Make the plan's product and the prices of its version (the scope is its owner's)."""
     row = db.session.get(StripePlan, row_id)
-    plan = db.session.get(Plan, row.plan_id) if row is not None else None
-    if row is None or plan is None:
+    if row is None:
+        return "synced"
+    if row.plan_id is None:
+        return _retire(row_id, owner_id, now)
+    plan = db.session.get(Plan, row.plan_id)
+    if plan is None:
         return "synced"
     terms = accounts.terms(plan)
     reasons = stripe_prices.unsupported(terms)
@@ -140,6 +144,32 @@ def sync_plan(row_id: uuid.UUID, owner_id: uuid.UUID, now: datetime) -> str:
         "version": terms.version, "product_id": row.product_id, "prices": made,
         "archived": archived, "account": acct.stripe_account})
     _resubscribe(owner_id, terms.plan_id)
+    db.session.commit()
+    return "synced"
+
+
+def _retire(row_id: uuid.UUID, owner_id: uuid.UUID, now: datetime) -> str:
+    """A deleted plan: archive its product and every price made for it, then forget it."""
+    acct = stripe_sync.account(owner_id)
+    if acct is None:
+        return _wait(StripePlan, row_id, "no Stripe account to archive this plan in yet", now)
+    row = db.session.get(StripePlan, row_id)
+    assert row is not None
+    product_id = row.product_id
+    try:
+        archived = _archive(acct, row_id, {})
+        if product_id is not None:
+            stripe_api.client(acct).v1.products.update(
+                product_id, {"active": False}, acct.options(f"overture-retire-{product_id}"))
+    except Exception as error:  # kept pending; tried again later
+        return _failed(StripePlan, row_id, owner_id, "stripe.plan_sync_failed", error, now,
+                       (owner_id,))
+    row = db.session.get(StripePlan, row_id)
+    assert row is not None
+    db.session.delete(row)
+    audit.record("stripe.plan_retired", target_type="stripe_plans", target_id=row_id,
+                 details={"product_id": product_id, "archived": archived,
+                          "account": acct.stripe_account})
     db.session.commit()
     return "synced"
 
@@ -192,10 +222,13 @@ def _make_prices(acct: Account, row_id: uuid.UUID, terms: accounts.Terms) -> dic
 
 
 def _archive(acct: Account, row_id: uuid.UUID, made: dict[str, str]) -> list[str]:
-    """Archive the previous version's prices (and any left half made)."""
+    """Archive every price of the plan's but those just `made` (the previous version's,
+    any left half made)."""
     row = db.session.get(StripePlan, row_id)
     assert row is not None
-    old = list((row.prices or {}).values()) + list((row.building or {}).get("stale", []))
+    building = row.building or {}
+    old = (list((row.prices or {}).values()) + list(building.get("stale", []))
+           + list(building.get("prices", {}).values()))
     old = [p for p in dict.fromkeys(old) if p not in made.values()]
     db.session.commit()
     api = stripe_api.client(acct)
