@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser
 
+from overture.billing import stripe_plans
 from overture.billing.stripe_models import StripeLink
 from overture.platform.db import PLATFORM_TENANT_ID, db
 from tests.console_support import WAIT_MS, Visit
 from tests.live_server import serve
 from tests.stripe_fake import event, fake_stripe, invoice, post, use_stripe
+from tests.support import as_user
 
 KEY = "rk_test_51Browserkeyabcdefghij9876"
 
@@ -39,6 +41,21 @@ def test_stripe_pages_in_the_browser(app, world, browser: Browser, monkeypatch) 
         visit.check("stripe-connected")
         assert fake.seen("GET", "/v1/billing/meters")[-1].headers["Authorization"] == \
             f"Bearer {KEY}"
+        sync = page.locator("#stripe-sync")
+        assert sync.get_by_text("No plans yet").is_visible()
+        clients = page.locator("#stripe-clients tbody tr")
+        assert clients.count() == 2  # Workspace A and B
+        assert "No plan" in clients.first.inner_text()
+
+        nw = as_user(app, world, "nw_owner", "northwind")
+        made = nw.post("/plans", json={"name": "Client retail", "base_fee": "9",
+                                       "price_book": {"meters": {}, "models": {"mode": "none"}}})
+        assert made.status_code == 201, made.get_data(as_text=True)
+        stripe_plans.sync_due()
+        visit.go("/stripe", "stripe-sync-status")
+        plan_row = page.locator("#stripe-plans tbody tr")
+        assert "Client retail" in plan_row.inner_text() and "Synced" in plan_row.inner_text()
+        assert next(iter(fake.products)) in plan_row.inner_text()
 
         visit.go("/invoices", "invoices-empty")
         assert page.get_by_text("No invoices yet").is_visible()

@@ -10,7 +10,7 @@ from typing import Any
 from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from overture.billing import stripe_accounts
+from overture.billing import stripe_accounts, stripe_status
 from overture.platform.db import db
 from overture.web.console import bp
 from overture.web.console.context import console_access, page, register_nav, render
@@ -33,6 +33,7 @@ def _stripe_page(errors: FormErrors | None = None, values: dict[str, str] | None
                    _external=True)
     return render("console/stripe.html", status_of(errors), title="Stripe", agency=True,
                   view=view, own=own, shown=shown, errors=errors, hook=hook,
+                  sync=stripe_status.overview(access) if own else None,
                   can_manage=access.can("billing.manage"))
 
 
