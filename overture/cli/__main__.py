@@ -1,0 +1,7 @@
+"""`python -m overture.cli`."""
+
+import sys
+
+from overture.cli import main
+
+sys.exit(main())
