@@ -69,6 +69,9 @@ class Attribution:
     step_run_id: uuid.UUID | None = None
     agent_id: uuid.UUID | None = None  # entries may name their own
     user_id: uuid.UUID | None = None
+    # False for the work of a test run (orchestration/testmode): it is recorded nowhere,
+    # held against no limit, and never reaches an invoice.
+    billed: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def record(entries: Iterable[Entry], *, attribution: Attribution = NOWHERE,
     """Write the entries as usage events of the scope's tenant, in the session's
     transaction, with their roll-ups; how many events were new. With a `key`, writing
     the same facts again inserts nothing (see the module's docstring)."""
+    if not attribution.billed:
+        return 0
     tenant_id = current_tenant_id()
     if tenant_id is None:
         raise CrossTenantWrite("usage written with no tenant in scope")

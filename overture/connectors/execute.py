@@ -118,7 +118,7 @@ def _hold(attribution: usage.Attribution) -> str | None:
     """Hold one call on the limits of action calls that apply; its key, if any."""
     tenant_id = current_tenant_id()
     key = f"action:{new_id()}"
-    if tenant_id is None or not enforce.hold(
+    if tenant_id is None or not attribution.billed or not enforce.hold(
             tenant_id, ACTION_CALLS, Decimal(1), key, agent_id=attribution.agent_id,
             workflow_id=attribution.workflow_id, certain=True):
         return None

@@ -47,8 +47,9 @@ def open_approval(run: Run, row: StepRun, spec: AwaitApproval) -> Approval:
                  details={"run_id": str(run.id), "step": row.step_id,
                           "assignee_role": spec.assignee_role,
                           "assignee_user_id": str(assignee) if assignee else None})
-    notifications.approval_requested(approval, run, _mail_token(approval))
-    outbound_events.approval_requested(approval)
+    if not run.is_test:  # a test run's approval is answered in the console: no mail
+        notifications.approval_requested(approval, run, _mail_token(approval))
+        outbound_events.approval_requested(approval)
     return approval
 
 
@@ -117,7 +118,8 @@ def _settle(approval: Approval, status: ApprovalStatus, *, user_id: uuid.UUID | 
     audit.record(f"approval.{status}", target_type="approval", target_id=approval.id,
                  details={"run_id": str(approval.run_id), "via": via, "edited": edits,
                           "note": note})
-    outbound_events.approval_decided(approval)
+    if not run.is_test:
+        outbound_events.approval_decided(approval)
     if run.finished or row.status != StepStatus.WAITING:  # nothing waits for it any more
         return
     output = {"decision": "approved" if status == ApprovalStatus.APPROVED else "rejected",
@@ -163,7 +165,9 @@ def _escalate(approval: Approval) -> None:
     db.session.refresh(approval)
     audit.record("approval.escalated", target_type="approval", target_id=approval.id,
                  details={"to_role": approval.assignee_role})
-    notifications.approval_escalated(approval, _mail_token(approval))
+    run = db.session.get(Run, approval.run_id)
+    if run is None or not run.is_test:
+        notifications.approval_escalated(approval, _mail_token(approval))
 
 
 def due_approvals() -> list[Approval]:

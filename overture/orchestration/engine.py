@@ -45,6 +45,7 @@ from overture.orchestration.outcomes import (
     StepFailed,
 )
 from overture.orchestration.steps import StepContext, executor_for, join_needs_all
+from overture.orchestration.testmode import mocks
 from overture.orchestration.watchdog import StepTimeout, time_limit
 from overture.platform import database_outage, metrics, pipeline, tracing
 from overture.platform.db import db, scoped_to, utcnow
@@ -250,7 +251,8 @@ def _claimed(step_run_id: uuid.UUID, token: str, step_id: str, path: str, attemp
         step=step, path=path, scope=scope, attempt=attempt,
         idempotency_key=f"ovt-{step_run_id}", timeout=timeout_of(step),
         tenant_id=str(tenant_id), started_at=started_at, run_id=str(facts.id),
-        workflow_id=str(facts.workflow_id), step_run_id=str(step_run_id), pins=graph.pins)
+        workflow_id=str(facts.workflow_id), step_run_id=str(step_run_id), pins=graph.pins,
+        mode=facts.mode)
     return Claimed(step_run_id, token, context, step["type"], step_id, path, tenant_id,
                    facts, graph)
 
@@ -278,7 +280,7 @@ def _locked_run(run_id: uuid.UUID) -> Run | None:
 def _facts_of(run: Run) -> hotpath.RunFacts:
     return hotpath.RunFacts(run.id, run.status, run.version_id, run.workflow_id, run.input,
                             run.trigger, run.started_at, run.deadline_at, run.steps_executed,
-                            run.parent_step_run_id)
+                            run.parent_step_run_id, run.mode)
 
 
 def _claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed | None:
@@ -309,6 +311,10 @@ def _claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed |
 
 
 def execute(claimed: Claimed) -> Outcome:
+    if claimed.context.testing:  # a test run: a step's declared mock answers for it
+        mocked = mocks.declared(claimed.context)
+        if mocked is not None:
+            return mocked
     executor = executor_for(claimed.step_type)
     return with_time_limit(lambda: executor(claimed.context), claimed.context.timeout)
 
@@ -327,7 +333,8 @@ def with_time_limit(fn: Any, seconds: float) -> Any:
 def record(claimed: Claimed, outcome: Recordable, inline: bool = True) -> Claimed | None:
     """Record the outcome in one transaction if the claim still holds; returns the
     successor claimed at birth, to run next, if any."""
-    if claimed.context.ledger.empty and hotpath.available():
+    # A test run's steps are recorded by flow, which meters nothing for them.
+    if claimed.context.ledger.empty and hotpath.available() and not claimed.context.testing:
         recorded: object = _SLOW
         if isinstance(outcome, Completed):
             recorded = _record_direct(claimed, outcome, inline)

@@ -22,6 +22,7 @@ from overture.orchestration import runs
 from overture.orchestration.definition import Graph
 from overture.orchestration.models import (
     Run,
+    RunMode,
     RunStatus,
     StepRun,
     StepStatus,
@@ -96,7 +97,7 @@ def failure_groups(since: datetime, workflow_id: uuid.UUID | None = None,
                    limit: int = MAX_GROUPS) -> list[FailureGroup]:
     """Failed (and timed-out) runs since `since`, by workflow, step and reason, the
     `limit` largest groups, the largest first."""
-    where = [Run.status.in_(FAILED_RUN), Run.created_at >= since]
+    where = [Run.status.in_(FAILED_RUN), Run.created_at >= since, Run.mode == RunMode.LIVE]
     if workflow_id is not None:
         where.append(Run.workflow_id == workflow_id)
     # Each failed run joins at most one row here (the runs retried since `since`; a
@@ -146,6 +147,7 @@ def group_run_ids(since: datetime, workflow_id: uuid.UUID, step_id: str | None,
     step = _step().is_(None) if step_id is None else _step() == step_id
     return list(db.session.scalars(
         select(Run.id).where(Run.status.in_(FAILED_RUN), Run.created_at >= since,
+                             Run.mode == RunMode.LIVE,
                              Run.workflow_id == workflow_id, step, _code() == reason,
                              ~select(retry.id).where(retry.replay_of_id == Run.id).exists())
         .order_by(Run.created_at, Run.id).limit(MAX_RETRY)))

@@ -228,7 +228,7 @@ def write_ledger(run: Run, row: StepRun, ledger: Ledger, outcome: Recordable) ->
 
 def attribution(run: Run, row: StepRun) -> usage.Attribution:
     return usage.Attribution(workflow_id=run.workflow_id, run_id=run.id, step_id=row.step_id,
-                             step_run_id=row.id)
+                             step_run_id=row.id, billed=not run.is_test)
 
 
 def meter_step(run: Run, row: StepRun) -> None:
@@ -558,8 +558,9 @@ def finish_run(run: Run, status: RunStatus, output: Any = None,
                                                       "message": "the parent run ended"})
     audit.record(f"run.{status}", target_type="run", target_id=run.id,
                  details={"workflow_id": str(run.workflow_id), "error": error})
-    notifications.run_failed(run)  # when the workflow asks for failure alerts
-    outbound_events.run_finished(run)
+    if not run.is_test:  # a test run mails nobody and tells no subscriber
+        notifications.run_failed(run)  # when the workflow asks for failure alerts
+        outbound_events.run_finished(run)
     if run.parent_step_run_id is not None:
         _resume_parent(run)
 

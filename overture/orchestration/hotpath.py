@@ -62,6 +62,7 @@ class RunFacts:
     deadline_at: datetime | None
     steps_executed: int
     parent_step_run_id: uuid.UUID | None
+    mode: str = "live"  # a test run's steps send nothing and bill nothing (testmode)
 
 
 def available() -> bool:
@@ -186,7 +187,7 @@ def run_facts(run_id: uuid.UUID, tenant_id: uuid.UUID) -> RunFacts:
     r = RUNS.c
     row = db.session.connection().execute(
         select(r.id, r.status, r.version_id, r.workflow_id, r.input, r.trigger, r.started_at,
-               r.deadline_at, r.steps_executed, r.parent_step_run_id)
+               r.deadline_at, r.steps_executed, r.parent_step_run_id, r.mode)
         .where(r.id == run_id, r.tenant_id == tenant_id)).one()
     return RunFacts(*row)
 
@@ -205,7 +206,7 @@ WHERE s.id = %(id)s AND r.id = s.run_id
 RETURNING s.id, s.run_id, s.step_id, s.path, s.step_type, s.attempt, s.input, s.started_at,
           s.interruptions, r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id,
           r.input AS r_input, r.trigger, r.started_at AS r_started_at, r.deadline_at,
-          r.steps_executed, r.parent_step_run_id
+          r.steps_executed, r.parent_step_run_id, r.mode AS r_mode
 """
 # The outputs a claimed step's expressions see: finished steps on its own iteration
 # path and the paths around it ("a#1/b#2/" -> "", "a#1/", "a#1/b#2/").
@@ -238,7 +239,7 @@ WHERE t.id = (SELECT q.id FROM step_runs q
 RETURNING t.id, t.run_id, t.step_id, t.path, t.step_type, t.attempt, t.input, t.started_at,
           t.interruptions, r.id AS r_id, r.status AS r_status, r.version_id, r.workflow_id,
           r.input AS r_input, r.trigger, r.started_at AS r_started_at, r.deadline_at,
-          r.steps_executed, r.parent_step_run_id
+          r.steps_executed, r.parent_step_run_id, r.mode AS r_mode
 """
 _SIBLING = _SIBLING_OF.format(guard="")
 # ... and how many of the fan-out's steps are still queued after it (the statement's

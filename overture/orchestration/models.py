@@ -74,6 +74,13 @@ class RunStatus(StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class RunMode(StrEnum):
+    LIVE = "live"
+    # Sends nothing and bills nothing: world-changing actions answer with mocks, models
+    # are scripted or offline (orchestration/testmode/).
+    TEST = "test"
+
+
 FINISHED_RUN = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED,
                           RunStatus.TIMED_OUT})
 
@@ -90,6 +97,9 @@ class Run(TenantOwned, db.Model):
         Index("ix_runs_replay_of_id", "replay_of_id",
               postgresql_where=text("replay_of_id IS NOT NULL"),
               sqlite_where=text("replay_of_id IS NOT NULL")),
+        # The few test runs, listed apart (migration 0034).
+        Index("ix_runs_tenant_test", "tenant_id", "created_at",
+              postgresql_where=text("mode = 'test'"), sqlite_where=text("mode = 'test'")),
         # Room in each page for the step counter's update in place (migration 0012).
         {"postgresql_with": {"fillfactor": 70}},
     )
@@ -117,10 +127,18 @@ class Run(TenantOwned, db.Model):
     agent_calls: Mapped[int] = mapped_column(Integer, default=0)
     tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost: Mapped[Decimal] = mapped_column(Numeric(14, 6), default=Decimal(0))
+    mode: Mapped[str] = mapped_column(String(8), default=RunMode.LIVE, server_default="live")
+    # A test run's mocks, scripted model turns, source run and agent overrides
+    # (testmode.options); None for a live run.
+    test_options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED_RUN
+
+    @property
+    def is_test(self) -> bool:
+        return self.mode == RunMode.TEST
 
 
 class StepStatus(StrEnum):

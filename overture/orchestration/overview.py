@@ -22,7 +22,7 @@ from sqlalchemy import Select, func, select
 
 from overture.billing.rollups import UsageDaily
 from overture.orchestration.llm.metering import COST, INPUT_TOKENS, OUTPUT_TOKENS
-from overture.orchestration.models import Approval, ApprovalStatus, Run, RunStatus
+from overture.orchestration.models import Approval, ApprovalStatus, Run, RunMode, RunStatus
 from overture.platform.tenant_reads import TENANT, rows_per_tenant
 
 WINDOW = timedelta(days=7)
@@ -82,7 +82,8 @@ def _statement(since: datetime, month_start: datetime) -> Select[Any]:
     every WHERE as well as enforced by the scope: it picks the (tenant_id, ...) indexes."""
 
     def runs(*where: Any) -> Any:
-        return select(func.count()).select_from(Run).where(Run.tenant_id == TENANT, *where) \
+        return select(func.count()).select_from(Run).where(
+            Run.tenant_id == TENANT, Run.mode == RunMode.LIVE, *where) \
             .scalar_subquery()
 
     def usage(*meters: str) -> Any:

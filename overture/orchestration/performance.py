@@ -27,7 +27,7 @@ from overture.billing.usage import UsageEvent
 from overture.orchestration.agents.runtime import INVOCATIONS
 from overture.orchestration.failures import FAILED_RUN
 from overture.orchestration.llm.metering import COST, INPUT_TOKENS, OUTPUT_TOKENS
-from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
+from overture.orchestration.models import Run, RunMode, RunStatus, StepRun, StepStatus
 from overture.platform.db import db
 
 MAX_SAMPLES = 100_000
@@ -189,7 +189,8 @@ def workflow_performance(workflow_id: uuid.UUID, since: datetime,
                          until: datetime) -> WorkflowPerformance:
     """Runs of the workflow started in the period: outcomes, error rate, and its most
     frequent failure reasons (the error's code, and the step it failed in)."""
-    period = (Run.workflow_id == workflow_id, Run.created_at >= since, Run.created_at < until)
+    period = (Run.workflow_id == workflow_id, Run.created_at >= since, Run.created_at < until,
+              Run.mode == RunMode.LIVE)  # test runs are no measure of production
     by_status = dict(db.session.execute(select(Run.status, func.count()).where(*period)
                                         .group_by(Run.status)).all())
     failed = sum(by_status.get(s, 0) for s in FAILED_RUN)

@@ -20,6 +20,7 @@ from overture.orchestration.definition import Graph, input_problems
 from overture.orchestration.models import (
     FINISHED_STEP,
     Run,
+    RunMode,
     RunStatus,
     StepRun,
     StepStatus,
@@ -118,6 +119,10 @@ def _by_key(workflow_id: uuid.UUID, key: str) -> Run | None:
                                                 Run.idempotency_key == key)).one_or_none()
 
 
+def current_version(workflow: Workflow) -> WorkflowVersion:
+    return _current_version(workflow)
+
+
 def _current_version(workflow: Workflow) -> WorkflowVersion:
     if workflow.current_version_id is None:
         raise Conflict("publish the workflow before running it")
@@ -126,28 +131,48 @@ def _current_version(workflow: Workflow) -> WorkflowVersion:
 
 def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: str,
              key: str | None, fingerprint: str | None, started_by: uuid.UUID | None,
-             parent: StepRun | None = None, parent_run: Run | None = None) -> Run:
-    enforce.admit_run(workflow.id)  # 402 when the standing or a limit forbids it
+             parent: StepRun | None = None, parent_run: Run | None = None, *,
+             test_options: dict[str, Any] | None = None,
+             replay_of: uuid.UUID | None = None) -> Run:
+    """A run; with `test_options`, a test run (testmode): it is admitted whatever the
+    limits (it uses none), meters nothing and tells no subscriber."""
+    testing = test_options is not None
+    if not testing:
+        enforce.admit_run(workflow.id)  # 402 when the standing or a limit forbids it
     graph = Graph.of(version.definition)
     now = utcnow()
     run = Run(workflow_id=workflow.id, version_id=version.id, status=RunStatus.RUNNING,
               trigger=trigger, idempotency_key=key, input_fingerprint=fingerprint,
               input=input, started_by_id=started_by,
               started_at=now, parent_run_id=parent_run.id if parent_run else None,
-              parent_step_run_id=parent.id if parent else None,
+              parent_step_run_id=parent.id if parent else None, replay_of_id=replay_of,
+              mode=RunMode.TEST if testing else RunMode.LIVE, test_options=test_options,
               deadline_at=now + timedelta(seconds=graph.policy("max_duration_seconds",
                                                                flow.DEFAULT_MAX_DURATION)))
     db.session.add(run)
     db.session.flush()
     first = flow.queue_step(run, graph.start, "", graph)
     flow.send_later(first.id, run.tenant_id)
-    _meter_started(run)
     metrics.run_started(db.session(), trigger)
-    audit.record("run.started", target_type="run", target_id=run.id,
-                 details={"workflow_id": str(workflow.id), "version": version.number,
-                          "trigger": trigger})
-    outbound_events.run_started(run)
+    details = {"workflow_id": str(workflow.id), "version": version.number, "trigger": trigger}
+    if testing:
+        details["mode"] = RunMode.TEST
+        if replay_of is not None:
+            details["replay_of"] = str(replay_of)
+    audit.record("run.started", target_type="run", target_id=run.id, details=details)
+    if not testing:
+        _meter_started(run)
+        outbound_events.run_started(run)
     return run
+
+
+def start_test_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: str,
+                   started_by: uuid.UUID | None, test_options: dict[str, Any],
+                   replay_of: uuid.UUID | None = None) -> Run:
+    """A test run (testmode.start checks its options first)."""
+    check_input(input)
+    return _new_run(workflow, version, input, trigger, None, None, started_by,
+                    test_options=test_options, replay_of=replay_of)
 
 
 def start_child_run(parent_run: Run, row: StepRun, workflow_id: str,
@@ -163,7 +188,8 @@ def start_child_run(parent_run: Run, row: StepRun, workflow_id: str,
     version = db.session.get(WorkflowVersion, workflow.current_version_id)
     try:
         child = _new_run(workflow, version, input, "subworkflow", None, None, None,
-                         parent=row, parent_run=parent_run)
+                         parent=row, parent_run=parent_run,
+                         test_options=child_test_options(parent_run))
     except PaymentRequired as refused:  # the parent's error route may take it
         flow.apply(parent_run, row, budget_exceeded(refused), resumed=True)
         return None
@@ -193,11 +219,13 @@ def replay_run(run: Run, from_step: str, started_by: uuid.UUID | None) -> Run:
         raise ValidationFailed.field("from_step", "replay starts from a top-level step")
     again = graph.downstream(from_step)
     workflow = db.session.get(Workflow, run.workflow_id)
-    enforce.admit_run(workflow.id)
+    if not run.is_test:  # a test run's replay is a test run too
+        enforce.admit_run(workflow.id)
     now = utcnow()
     replay = Run(workflow_id=workflow.id, version_id=version.id, status=RunStatus.RUNNING,
                  trigger="replay", input=run.input, started_by_id=started_by, started_at=now,
-                 replay_of_id=run.id, deadline_at=now + timedelta(
+                 replay_of_id=run.id, mode=run.mode, test_options=run.test_options,
+                 deadline_at=now + timedelta(
                      seconds=graph.policy("max_duration_seconds", flow.DEFAULT_MAX_DURATION)))
     db.session.add(replay)
     db.session.flush()
@@ -211,11 +239,23 @@ def replay_run(run: Run, from_step: str, started_by: uuid.UUID | None) -> Run:
                                    finished_at=now))
     first = flow.queue_step(replay, from_step, "", graph)
     flow.send_later(first.id, replay.tenant_id)
-    _meter_started(replay)
     audit.record("run.replayed", target_type="run", target_id=replay.id,
-                 details={"replay_of": str(run.id), "from_step": from_step})
-    outbound_events.run_started(replay)
+                 details={"replay_of": str(run.id), "from_step": from_step,
+                          **({"mode": RunMode.TEST} if replay.is_test else {})})
+    if not replay.is_test:
+        _meter_started(replay)
+        outbound_events.run_started(replay)
     return replay
+
+
+def child_test_options(parent: Run) -> dict[str, Any] | None:
+    """A test run's child runs are test runs: its per-action mocks and model choice go
+    down to them; its per-step mocks name the parent's steps and stay there."""
+    if not parent.is_test:
+        return None
+    options = dict(parent.test_options or {})
+    return {k: v for k, v in options.items()
+            if k in ("action_mocks", "allow_live_models", "mock_reads")}
 
 
 def _meter_started(run: Run) -> None:
@@ -239,10 +279,14 @@ def get_run(run_id: str) -> Run:
 def list_runs(cursor: str | None, limit: int | None, workflow_id: str | None = None,
               status: str | None = None, trigger: str | None = None, *,
               since: datetime | None = None, before: datetime | None = None,
-              newest_first: bool = False) -> Page[Run]:
+              newest_first: bool = False, mode: str | None = None) -> Page[Run]:
     """Runs filtered as the API and the console ask; `since`/`before` bound when they
-    were created."""
+    were created; `mode` 'live' or 'test' (both when None)."""
     stmt = select(Run)
+    if mode:
+        if mode not in set(RunMode):
+            raise ValidationFailed.field("mode", f"one of {', '.join(RunMode)}")
+        stmt = stmt.where(Run.mode == mode)
     if since is not None:
         stmt = stmt.where(Run.created_at >= since)
     if before is not None:

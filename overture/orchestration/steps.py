@@ -25,6 +25,7 @@ from overture.orchestration.outcomes import (
     StepFailed,
     Stop,
 )
+from overture.orchestration.testmode import mocks
 from overture.tenants.roles import Role
 
 MAX_LOOP_ITEMS = 10_000
@@ -56,12 +57,19 @@ class StepContext:
     pins: dict[str, Any] = field(default_factory=dict)
     # Usage, audit, tokens and agent calls, written with the step's outcome.
     ledger: Ledger = field(default_factory=Ledger)
+    # "test": the run sends nothing and bills nothing (orchestration/testmode).
+    mode: str = "live"
+
+    @property
+    def testing(self) -> bool:
+        return self.mode == "test"
 
     def attribution(self, agent_id: uuid.UUID | None = None) -> Attribution:
         """Where usage the step causes outside its ledger belongs (an action's call)."""
         return Attribution(workflow_id=_id(self.workflow_id), run_id=_id(self.run_id),
                            step_id=self.step.get("id") if self.run_id else None,
-                           step_run_id=_id(self.step_run_id), agent_id=agent_id)
+                           step_run_id=_id(self.step_run_id), agent_id=agent_id,
+                           billed=not self.testing)
 
     def render(self, value: Any) -> Any:
         try:
@@ -137,6 +145,10 @@ def _delay(ctx: StepContext) -> Outcome:
 
 
 def _action(ctx: StepContext) -> Outcome:
+    if ctx.testing:  # a mock answers, unless the action only reads
+        mocked = mocks.action_step(ctx)
+        if mocked is not None:
+            return mocked
     action = actions.get(ctx.step["action"])
     output = action(actions.ActionCall(
         input=ctx.render(ctx.step.get("input", {})), idempotency_key=ctx.idempotency_key,

@@ -60,6 +60,7 @@ from overture.orchestration.llm.types import (
 )
 from overture.orchestration.outcomes import TRANSIENT, StepFailed, budget_exceeded
 from overture.orchestration.steps import StepContext
+from overture.orchestration.testmode import mocks
 from overture.platform import metrics
 from overture.platform.db import db, scoped_to
 from overture.platform.errors import OvertureError, PaymentRequired
@@ -149,11 +150,17 @@ class Runner:
         self._resolve = resolve
         self._agents: dict[str, LoadedAgent] = {}
         self._providers: dict[uuid.UUID, Provider] = {}
+        self._script: Provider | None = None  # a test run's scripted turns for the step
         self._lock = threading.RLock()
         self.delegations: list[dict[str, Any]] = []
 
     @classmethod
     def for_step(cls, ctx: StepContext) -> Runner:
+        if ctx.testing:  # a test run may try other agent versions than those pinned
+            overrides = mocks.agent_versions(ctx)
+            if overrides:
+                agents = {**((ctx.pins or {}).get("agents") or {}), **overrides}
+                return cls(ctx, pinned({**(ctx.pins or {}), "agents": agents}))
         return cls(ctx, pinned(ctx.pins))
 
     def agent(self, name: str) -> LoadedAgent:
@@ -178,6 +185,8 @@ class Runner:
              certain: bool = False) -> bool:
         """Hold `amount` on the workspace's limits of `meter` before a call (settled
         with the ledger); the step fails with `budget_exceeded` when none is left."""
+        if self.ctx.testing:  # a test run uses no budget
+            return False
         workflow_id = uuid.UUID(self.ctx.workflow_id) if self.ctx.workflow_id else None
         try:
             held = enforce.hold(self.tenant_id, meter, amount, key, agent_id=agent.agent_id,
@@ -207,8 +216,11 @@ class Runner:
 
     def meter_model_call(self, agent: LoadedAgent, result: ChatResult) -> Decimal | None:
         provider = agent.spec.model.provider
+        # A test run's stand-in (scripted, local) is priced as the agent's own model: an
+        # estimate of what the answer would have cost.
+        priced_as = provider if self.ctx.testing else result.provider
         cost = None if not needs_credential(provider) else cost_of(
-            result.provider, agent.spec.model.model, result.input_tokens, result.output_tokens)
+            priced_as, agent.spec.model.model, result.input_tokens, result.output_tokens)
         model = model_dimension(result.provider or provider, agent.spec.model.model)
         with self._lock:
             ledger = self.ctx.ledger
@@ -231,7 +243,14 @@ class Runner:
 
     def provider(self, agent: LoadedAgent, task: Task, toolbox: tools.Toolbox) -> Provider:
         spec = agent.spec
-        if spec.model.provider == "local":  # built per task: it is told what to do
+        if self.ctx.testing:
+            scripted = self._test_script()
+            if scripted is not None:
+                return scripted
+        offline = spec.model.provider == "local" or (
+            self.ctx.testing and needs_credential(spec.model.provider)
+            and not mocks.live_models_allowed(self.ctx))
+        if offline:  # built per task: it is told what to do
             return make_offline_provider(
                 "local", embeddings.embed, classify=task.classify, review=task.review,
                 template=spec.instructions, search_tools=toolbox.names("knowledge"),
@@ -240,6 +259,16 @@ class Runner:
             if agent.version_id not in self._providers:
                 self._providers[agent.version_id] = self._new_provider(agent)
             return self._providers[agent.version_id]
+
+    def _test_script(self) -> Provider | None:
+        """A test run's scripted turns for this step: one provider for all its agents."""
+        turns = mocks.scripted_turns(self.ctx)
+        if turns is None:
+            return None
+        with self._lock:
+            if self._script is None:
+                self._script = make_offline_provider("scripted", turns)
+            return self._script
 
     def _new_provider(self, agent: LoadedAgent) -> Provider:
         spec = agent.spec
@@ -515,6 +544,14 @@ class Invocation:
         return _tool_message(call.id, tools.result_text(value))
 
     def _execute(self, tool: tools.AgentTool, arguments: dict[str, Any], key: str) -> Any:
+        ctx = self.runner.ctx
+        if ctx.testing and tool.kind in ("action", "notes"):
+            if tool.kind == "notes":  # a test run's agent keeps nothing
+                return {"remembered": False, "note": "test run: notes are not kept"}
+            mocked, output = mocks.tool_action(ctx.run_id, tool.connection_id,
+                                               tool.action_key, arguments)
+            if mocked:
+                return output
         if tool.kind == "action":
             return tools.run_action(tool, arguments, key,
                                     min(ACTION_TIMEOUT, self.runner.ctx.timeout),

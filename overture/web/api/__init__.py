@@ -43,6 +43,7 @@ def load_endpoints() -> APIBlueprint:
         stripe_billing,
         templates,
         tenants,
+        testing,
         triggers,
         usage,
         users,

@@ -9,6 +9,7 @@ from flask import request
 
 from overture.orchestration import runs, workflows
 from overture.orchestration.models import Run
+from overture.orchestration.testmode import start as test_start
 from overture.platform.db import db
 from overture.platform.errors import ValidationFailed
 from overture.web.api import api
@@ -70,7 +71,7 @@ def start_run(workflow_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], i
 @api.doc(tags=TAGS, summary="List runs, filtered by workflow, status or trigger")
 def list_runs(query: dict[str, Any]) -> dict[str, Any]:
     page = runs.list_runs(query["cursor"], query["limit"], query["workflow_id"],
-                          query["status"], query["trigger"])
+                          query["status"], query["trigger"], mode=query["mode"])
     versions = workflows.version_numbers(r.version_id for r in page.items)
     return page.body([run_view(r, versions) for r in page.items])
 
@@ -97,9 +98,28 @@ def cancel_run(run_id: str) -> dict[str, Any]:
 @require("run.cancel")
 @api.input(ReplayIn, arg_name="body")
 @api.output(RunOut, status_code=202)
-@api.doc(tags=TAGS, summary="A new run that reuses earlier outputs and runs again from a step")
+@api.doc(tags=TAGS, summary="Replay a run: again from a step (live), or in test mode "
+                             "against another workflow or agent version",
+         description="With `from_step`: a new live run that reuses the outputs of the steps "
+                     "before it. With `version`, `agent_versions` or `test: true`: a test run "
+                     "(sends nothing, bills nothing) of the same input, whose world-changing "
+                     "actions answer with this run's recorded outputs; compare it with "
+                     "`GET /runs/{id}/diff`.")
 def replay_run(run_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    replay = runs.replay_run(runs.get_run(run_id), body["from_step"],
-                             current_access().principal.user.id)
+    source = runs.get_run(run_id)
+    user_id = current_access().principal.user.id
+    testing = body["test"] or body["version"] is not None or body["agent_versions"]
+    if testing and body["from_step"]:
+        raise ValidationFailed.field("from_step", "a test replay runs the whole workflow: "
+                                                  "leave out from_step")
+    if testing:
+        replay = test_start.replay(source, user_id, version=body["version"],
+                                   agent_versions=[{**a, "agent_id": str(a["agent_id"])}
+                                                   for a in body["agent_versions"] or []])
+    elif body["from_step"]:
+        replay = runs.replay_run(source, body["from_step"], user_id)
+    else:
+        raise ValidationFailed.field("from_step", "name the step to replay from, or ask for "
+                                                  "a test replay (version, agent_versions)")
     db.session.commit()
     return run_view(replay)

@@ -6,7 +6,7 @@ from apiflask import Schema
 from apiflask.fields import UUID, Boolean, DateTime, Dict, Integer, List, Nested, Raw, String
 from apiflask.validators import Length, OneOf, Range
 
-from overture.orchestration.models import RunStatus
+from overture.orchestration.models import RunMode, RunStatus
 from overture.web.api.schemas import INT32_MAX, Multiline, PageQuery, Strict
 
 
@@ -77,6 +77,8 @@ class RunQuery(PageQuery):
     workflow_id = String(load_default=None)
     status = String(load_default=None, validate=OneOf([s.value for s in RunStatus]))
     trigger = String(load_default=None, validate=Length(1, 16))
+    mode = String(load_default=None, validate=OneOf([m.value for m in RunMode]),
+                  metadata={"description": "live or test runs only (both by default)"})
 
 
 class RunOut(Schema):
@@ -91,6 +93,11 @@ class RunOut(Schema):
     error = Raw(allow_none=True)
     parent_run_id = UUID(allow_none=True)
     replay_of_id = UUID(allow_none=True)
+    mode = String(metadata={"description": "`live`, or `test`: a test run sent nothing outside "
+                                           "and was not billed"})
+    test_options = Raw(allow_none=True, metadata={
+        "description": "a test run's mocks, scripted model turns, source run and agent "
+                       "version overrides"})
     created_at = DateTime()
     started_at = DateTime(allow_none=True)
     finished_at = DateTime(allow_none=True)
@@ -128,8 +135,23 @@ class RunPage(Schema):
     next_cursor = String(allow_none=True)
 
 
+class AgentVersionPick(Strict):
+    agent_id = UUID(required=True)
+    version = Integer(required=True, validate=Range(1, INT32_MAX))
+
+
 class ReplayIn(Strict):
-    from_step = String(required=True, validate=Length(1, 80))
+    """Either `from_step` (a live run again from that step, reusing earlier outputs), or
+    a test-mode replay: the same input against `version` and/or `agent_versions`."""
+
+    from_step = String(load_default=None, validate=Length(1, 80))
+    test = Boolean(load_default=False, metadata={
+        "description": "replay in test mode (implied by `version` or `agent_versions`)"})
+    version = Raw(load_default=None, metadata={
+        "description": "a version of the run's workflow, by number or id (test mode)"})
+    agent_versions = List(Nested(AgentVersionPick), load_default=None,
+                          validate=Length(1, 20), metadata={
+                              "description": "agent versions replacing the pinned ones"})
 
 
 class ApprovalOut(Schema):

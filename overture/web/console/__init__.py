@@ -37,6 +37,7 @@ from overture.web.console import (  # noqa: E402
     settings,
     signin,
     templates,
+    testing,
     triggers,
     usage,
     vendor_triggers,
@@ -54,5 +55,5 @@ __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_l
            "apikeys", "audit", "billing", "billing_pages", "bp", "brand", "budgets",
            "connections", "domains", "errors", "events", "failures", "home", "knowledge",
            "mail_server", "members", "operate", "plans", "portal_settings", "profile", "runs",
-           "settings", "signin", "templates", "triggers", "usage", "vendor_triggers",
+           "settings", "signin", "templates", "testing", "triggers", "usage", "vendor_triggers",
            "workflow_alerts", "workspaces"]

@@ -147,7 +147,8 @@ def _agent_page(agent: Agent, chat_state: dict[str, Any] | None = None, status: 
     return render("console/agents_detail.html", status, title=agent.name, agent=agent,
                   config=_config(agent), version=version, days=days, periods=PERIODS,
                   perf=_performance(agent, days), can_edit=access.can(EDIT),
-                  can_chat=access.can(CHAT), chat=chat_state or {"messages": []})
+                  can_chat=access.can(CHAT), chat=chat_state or {"messages": []},
+                  can_compare=access.can("run.start"))
 
 
 @bp.get("/agents/<agent_id>")

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from overture.orchestration import approvals, runs, workflows
 from overture.orchestration.models import FINISHED_RUN, RunStatus
+from overture.orchestration.testmode import diff
 from overture.platform.db import db, utcnow
 from overture.platform.errors import ValidationFailed
 from overture.tenants.users import get_user
@@ -24,7 +25,8 @@ from overture.web.console.context import console_access, page, render, shell
 from overture.web.console.forms import form_errors
 
 PAGE_SIZE = 50
-TRIGGERS = ("api", "portal", "webhook", "schedule", "polling", "replay", "subworkflow", "mcp",
+TRIGGERS = ("api", "portal", "webhook", "schedule", "polling", "replay", "test",
+            "subworkflow", "mcp",
             "slack", "hubspot", "zendesk", "jira", "typeform")
 TRIGGER_LABELS = {"api": "API", "subworkflow": "Parent run", "hubspot": "HubSpot",
                   "mcp": "MCP"}
@@ -75,7 +77,7 @@ def _day(name: str, raw: str) -> date | None:
 def _filters() -> dict[str, str]:
     args = request.args
     return {key: args.get(key, "").strip()[:80]
-            for key in ("workflow", "status", "trigger", "since", "until", "cursor")}
+            for key in ("workflow", "status", "trigger", "since", "until", "cursor", "mode")}
 
 
 def _at(day: date | None, days: int = 0) -> datetime | None:
@@ -95,7 +97,8 @@ def runs_page() -> Any:
         since, until = _day("since", f["since"]), _day("until", f["until"])
         listed = runs.list_runs(f["cursor"] or None, PAGE_SIZE, f["workflow"] or None,
                                 f["status"] or None, f["trigger"] or None,
-                                since=_at(since), before=_at(until, 1), newest_first=True)
+                                since=_at(since), before=_at(until, 1), newest_first=True,
+                                mode=f["mode"] or None)
         found, next_cursor = listed.items, listed.next_cursor
     names = {w.id: w.name for w in workflows.list_workflows(None, 200).items}
     # htmx's filters swap the table alone; a history restore wants the whole page.
@@ -170,6 +173,9 @@ def _viewer_context(run_id: str) -> dict[str, Any]:
         "starter": (starter.name or starter.email) if starter else None,
         "can_cancel": access.can("run.cancel"), "now": utcnow(), "poll": POLL,
         "replayable": top, "island": ISLAND.exists(), "tenant_id": access.tenant.id,
+        # A replay is read beside its source run, step by step (testmode.diff).
+        "diff": diff.of_replay(run) if run.replay_of_id else None,
+        "versions": workflows.versions(workflow) if access.can("run.cancel") else [],
     }
 
 
