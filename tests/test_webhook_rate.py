@@ -35,7 +35,7 @@ def test_a_webhook_past_its_own_limit_gets_429_and_another_webhook_goes_on(app, 
     tight = publish_via_api(admin, ECHO, name="tight")
     other = publish_via_api(admin, ECHO, name="other")
     assert tight["webhook_rate_per_minute"] == 15000  # the installation's default
-    assert tight["webhook_rate_ceiling"] == 150000
+    assert tight["webhook_rate_ceiling"] == 60000
     changed = ok(admin.patch(f"/workflows/{tight['id']}",
                              json={"webhook_rate_per_minute": 5}))
     assert changed["webhook_rate_per_minute"] == 5
@@ -72,7 +72,7 @@ def test_a_limit_above_the_ceiling_or_not_a_positive_number_is_refused(app, worl
     assert ok(admin.get(f"/workflows/{flow['id']}"))["webhook_rate_per_minute"] == 15000
     # The ceiling itself is allowed; null goes back to the default.
     assert ok(admin.patch(f"/workflows/{flow['id']}", json={
-        "webhook_rate_per_minute": 60000}))["webhook_rate_per_minute"] == 150000
+        "webhook_rate_per_minute": 60000}))["webhook_rate_per_minute"] == 60000
     assert ok(admin.patch(f"/workflows/{flow['id']}", json={
         "webhook_rate_per_minute": None}))["webhook_rate_per_minute"] == 15000
 
