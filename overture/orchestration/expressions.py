@@ -10,13 +10,20 @@ loops, `item` and `index`.
 from __future__ import annotations
 
 import re
+import sys
+import types
 from functools import lru_cache
 from typing import Any
 
-import cel
+# The `cel` package's __init__ imports its interactive command-line tool (typer,
+# prompt_toolkit, pygments: ~10 MiB in every web and worker process), which we never
+# run. An empty stand-in for that one submodule keeps it out; the evaluator is the
+# package's compiled extension and does not use it.
+sys.modules.setdefault("cel.cli", types.ModuleType("cel.cli"))
+import cel  # noqa: E402
 
-from overture.platform import jsonbody
-from overture.platform.errors import OvertureError
+from overture.platform import jsonbody  # noqa: E402
+from overture.platform.errors import OvertureError  # noqa: E402
 
 MAX_EXPRESSION_CHARS = 2000
 MAX_COMPREHENSIONS = 3  # map/filter/all/exists nest at most this deep in one expression

@@ -41,6 +41,8 @@ class Workflow(TenantOwned, db.Model):
         ForeignKey("credentials.id", ondelete="SET NULL"))
     # Off: the webhook keeps its URL and secret but refuses calls (409) and starts nothing.
     webhook_enabled: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # Calls a minute the webhook takes (429 past it); None: the installation's default.
+    webhook_rate_per_minute: Mapped[int | None] = mapped_column(Integer)
     # Mail the failure of a run (orchestration/notifications.py): to these members'
     # addresses, or (empty) to the workflow's maker, else the owners and admins.
     failure_alerts: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -51,6 +51,12 @@ VARIABLES: list[tuple[str, str, str]] = [
     ("OVERTURE_AUTH_FAILURE_RATE_LIMIT", "30 per minute",
      "Failed authentications (401 answers) per client address; past it, failed attempts "
      "from that address get 429 while valid credentials from it still work."),
+    ("OVERTURE_WEBHOOK_RATE_PER_MINUTE", "15000",
+     "Calls a minute a workflow's webhook URL takes unless its workflow sets its own "
+     "(`webhook_rate_per_minute`): 250 a second, so that one URL can take a whole "
+     "installation's intake. Past it the caller gets 429 with `Retry-After`."),
+    ("OVERTURE_WEBHOOK_RATE_CEILING", "60000",
+     "The most calls a minute a workflow may set for its webhook URL."),
     ("OVERTURE_TRUSTED_PROXIES", "unset: `X-Forwarded-*` headers are ignored",
      "Reverse proxies in front of the app, as addresses or CIDR blocks, comma-separated "
      "(`10.0.0.0/8, 127.0.0.1`). Behind one, the client address (rate limits, audit, an "
@@ -168,6 +174,8 @@ class Settings:
     auth_failure_rate_limit: str
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     session_idle_minutes: int = 120
+    webhook_rate_per_minute: int = 15000
+    webhook_rate_ceiling: int = 60000
     session_max_hours: int = 12
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -314,6 +322,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         api_rate_limit=env_vars.get("OVERTURE_API_RATE_LIMIT", "600 per minute"),
         session_cookie_secure=_flag(env_vars.get("OVERTURE_SESSION_COOKIE_SECURE"), production),
         session_idle_minutes=_positive_int(env_vars, "OVERTURE_SESSION_IDLE_MINUTES", 120),
+        **_webhook_rates(env_vars),
         session_max_hours=_positive_int(env_vars, "OVERTURE_SESSION_MAX_HOURS", 12),
         # Parsed by platform.audit_seal.load_audit_keyring, with the master keys.
         audit_key=env_vars.get("OVERTURE_AUDIT_KEY", "").strip() or None,
@@ -365,6 +374,17 @@ def _stripe(env_vars: dict[str, str]) -> dict[str, object]:
         "stripe_max_retries": int(retries) if retries else 2,
         "stripe_settle_minutes": _positive_int(env_vars, "OVERTURE_STRIPE_SETTLE_MINUTES", 10),
     }
+
+
+def _webhook_rates(env_vars: dict[str, str]) -> dict[str, int]:
+    ceiling = _positive_int(env_vars, "OVERTURE_WEBHOOK_RATE_CEILING", 60000)
+    default = _positive_int(env_vars, "OVERTURE_WEBHOOK_RATE_PER_MINUTE", min(15000, ceiling))
+    if ceiling > 2**31 - 1:  # the column's integer
+        raise ConfigError(f"OVERTURE_WEBHOOK_RATE_CEILING must be below 2^31, not {ceiling}")
+    if default > ceiling:
+        raise ConfigError(f"OVERTURE_WEBHOOK_RATE_PER_MINUTE ({default}) must not exceed "
+                          f"OVERTURE_WEBHOOK_RATE_CEILING ({ceiling})")
+    return {"webhook_rate_per_minute": default, "webhook_rate_ceiling": ceiling}
 
 
 def _networks(name: str, value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

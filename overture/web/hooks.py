@@ -1,6 +1,6 @@
 """Public entry points that carry their own authority: workflow webhooks (a secret
-URL, optionally signed with a timestamp: platform/webhook_signing.py) and single-use
-approval links."""
+URL, optionally signed with a timestamp: platform/webhook_signing.py; each takes the
+calls a minute its workflow sets: web/webhook_limits.py) and single-use approval links."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from overture.platform.errors import NotFound, ValidationFailed, WebhookDisabled
 from overture.platform.ids import parse_id
 from overture.tenants.access import find_tenant
 from overture.tenants.vault import use_credential
+from overture.web import webhook_limits
 from overture.web.extensions import client_address, csrf, limiter
 
 bp = Blueprint("hooks", __name__)
@@ -24,8 +25,7 @@ MAX_WAIT_SECONDS = 30.0
 
 
 @bp.post("/hooks/<tenant_id>/<token>")
-@limiter.limit("600 per minute", key_func=lambda: request.view_args.get("token", "")
-               if request.view_args else client_address())
+@limiter.limit(webhook_limits.limit, key_func=webhook_limits.key)
 def webhook(tenant_id: str, token: str) -> tuple[dict[str, Any], int]:
     """Start a run with the request body as input: 202 with the run id, or with
     `?wait=N` up to N seconds for the run to finish and its output."""

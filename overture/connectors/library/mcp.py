@@ -23,11 +23,9 @@ import asyncio
 import json
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-from mcp import ClientSession, MCPError
-from mcp.client.streamable_http import streamable_http_client
 
 from overture.connectors.context import ActionContext
 from overture.connectors.errors import ActionFailed, DestinationBlocked
@@ -38,6 +36,9 @@ from overture.platform import audit, http
 MAX_EVENT = 1_000_000
 MAX_OUTPUT = 200_000
 T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from mcp import ClientSession
 
 
 def _headers(values: dict[str, Any]) -> dict[str, str]:
@@ -50,6 +51,11 @@ def _headers(values: dict[str, Any]) -> dict[str, str]:
 
 def _run(ctx: ActionContext, work: Callable[[ClientSession], Awaitable[T]]) -> T:
     """`work` in a session with the connection's server, from synchronous code."""
+    # The SDK (with Starlette, uvicorn and pydantic, ~50 MiB) is imported by the first
+    # MCP call a process makes, not by every process that could make one.
+    from mcp import ClientSession, MCPError
+    from mcp.client.streamable_http import streamable_http_client
+
     if ctx.client.base_url is None:
         raise ActionFailed("misconfigured", "the connection has no server URL")
     url = ctx.client.base_url.rstrip("/")

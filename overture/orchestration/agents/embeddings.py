@@ -1,6 +1,7 @@
 """Sentence embeddings, offline: the WordLlama model whose weights ship inside its wheel.
 
-Loaded once per process, on first use, behind a lock (workers run threads). It is
+Loaded once per process, on first use, behind a lock (workers run threads); numpy too
+is imported at the first use, so a process that never embeds holds neither. It is
 loaded with downloads disabled from the package's own directory, so it never reaches
 for the internet. Vectors are float32 and of unit length: a dot product is the cosine.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 _model: Any = None
 _loading = threading.Lock()
@@ -32,6 +34,8 @@ def model() -> Any:
 
 def embed(texts: Sequence[str]) -> np.ndarray:
     """One unit-length float32 row per text (an empty text gives a zero row)."""
+    import numpy as np
+
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
     # A text without known tokens normalises 0/0: silence that and make it a zero row.
@@ -41,15 +45,21 @@ def embed(texts: Sequence[str]) -> np.ndarray:
 
 
 def to_bytes(vector: np.ndarray) -> bytes:
+    import numpy as np
+
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def from_bytes(data: bytes) -> np.ndarray:
+    import numpy as np
+
     return np.frombuffer(data, dtype=np.float32)
 
 
 def similarity(query: str, texts: Sequence[str]) -> np.ndarray:
     """Cosine similarity of `query` to each text, in order."""
+    import numpy as np
+
     if not texts:
         return np.zeros(0, dtype=np.float32)
     vectors = embed([query, *texts])
@@ -62,5 +72,7 @@ def rank(query: str, texts: Sequence[str], k: int | None = None) -> list[tuple[i
 
 
 def top(scores: np.ndarray, k: int | None = None) -> list[tuple[int, float]]:
+    import numpy as np
+
     order = np.argsort(-scores, kind="stable")
     return [(int(i), float(scores[i])) for i in order[:k]]

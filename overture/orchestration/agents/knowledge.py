@@ -13,9 +13,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import func, select
 
 from overture.billing import usage
@@ -31,6 +30,9 @@ from overture.platform.db import db, get_or_404, save_named
 from overture.platform.errors import NotFound, ValidationFailed
 from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_TITLE = 200
 MAX_TEXT = 200_000  # characters per document
@@ -264,6 +266,8 @@ def search_collection(collection: KnowledgeCollection, query: str, k: int = 3, *
 
 
 def _scores(query: str, rows: list[Any]) -> np.ndarray:
+    import numpy as np  # at the first search: a process that never searches holds none
+
     matrix = np.stack([embeddings.from_bytes(r.embedding) for r in rows])
     cosine = matrix @ embeddings.embed([query])[0]
     terms = _terms(query)

@@ -23,9 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from overture.orchestration import expressions
 from overture.orchestration.llm import errors
@@ -38,6 +36,9 @@ from overture.orchestration.llm.types import (
     ToolCall,
 )
 from overture.platform import jsonbody
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Embed = Callable[[Sequence[str]], Any]  # texts -> one vector per text
 SOFTMAX_TEMPERATURE = 0.1  # wordllama cosines differ by ~0.1-0.3 between a match and not
@@ -95,6 +96,8 @@ class LocalProvider:
         names = list(self.classify.routes)
         text = self.classify.text if self.classify.text is not None else _latest_user(request)
         sims = self._similarities(plain(text), [self.classify.routes[n] or n for n in names])
+        import numpy as np  # at the first local answer: most processes never give one
+
         weights = np.exp((sims - sims.max()) / SOFTMAX_TEMPERATURE)
         probabilities = weights / weights.sum()
         best = int(np.argmax(probabilities))
@@ -115,6 +118,8 @@ class LocalProvider:
                                        f"{similarity:.2f}, needs {review.min_similarity:.2f})"}}
 
     def _similarities(self, text: str, others: list[str]) -> np.ndarray:
+        import numpy as np
+
         vectors = np.asarray(self.embed([text, *others]), dtype=np.float64)
         norms = np.linalg.norm(vectors, axis=1)
         norms[norms == 0] = 1.0  # an empty text is a zero vector: similar to nothing

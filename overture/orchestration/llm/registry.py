@@ -11,18 +11,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from overture.orchestration.llm.anthropic_provider import AnthropicProvider
 from overture.orchestration.llm.base import Connection, Provider
 from overture.orchestration.llm.errors import UnknownProvider
 from overture.orchestration.llm.local_provider import LocalProvider
-from overture.orchestration.llm.openai_provider import OpenAIProvider
 from overture.orchestration.llm.scripted_provider import ScriptedProvider
 
+
+# The vendors' SDKs are imported by the first call that needs one: together with their
+# dependencies they weigh about 100 MiB, which a web process that calls no model (most
+# of them) and a worker that calls one vendor need not hold.
+def _openai(connection: Connection) -> Provider:
+    from overture.orchestration.llm.openai_provider import OpenAIProvider
+
+    return OpenAIProvider(connection)
+
+
+def _anthropic(connection: Connection) -> Provider:
+    from overture.orchestration.llm.anthropic_provider import AnthropicProvider
+
+    return AnthropicProvider(connection)
+
+
 PROVIDERS: dict[str, Callable[[Connection], Provider]] = {
-    "openai": OpenAIProvider,
-    "azure_openai": OpenAIProvider,  # needs api_version and base_url (the resource endpoint)
-    "openai_compatible": OpenAIProvider,  # vLLM, Ollama, LM Studio...: needs base_url
-    "anthropic": AnthropicProvider,
+    "openai": _openai,
+    "azure_openai": _openai,  # needs api_version and base_url (the resource endpoint)
+    "openai_compatible": _openai,  # vLLM, Ollama, LM Studio...: needs base_url
+    "anthropic": _anthropic,
 }
 OFFLINE_PROVIDERS: dict[str, Callable[..., Provider]] = {
     "scripted": ScriptedProvider,  # ScriptedProvider(script)

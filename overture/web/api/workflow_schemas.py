@@ -24,6 +24,10 @@ class WorkflowUpdate(Strict):
         "description": "a credential whose `secret` field signs webhook calls"})
     webhook_enabled = Boolean(metadata={
         "description": "false turns the webhook off: calls get 409 and start nothing"})
+    webhook_rate_per_minute = Integer(allow_none=True, strict=True, metadata={
+        "description": "calls a minute the webhook URL takes (past it: 429 with "
+                       "`Retry-After`), at most the installation's ceiling; null: the "
+                       "installation's default"})
     failure_alerts = Boolean(metadata={
         "description": "true mails each failed (or timed out) run to `failure_recipients`"})
     failure_recipients = List(String(validate=Length(1, 320)), validate=Length(0, 20),
@@ -42,6 +46,10 @@ class WorkflowOut(Schema):
     webhook_url = String()
     webhook_signed = Boolean()
     webhook_enabled = Boolean()
+    webhook_rate_per_minute = Integer(metadata={
+        "description": "calls a minute the webhook URL takes now"})
+    webhook_rate_ceiling = Integer(metadata={
+        "description": "the most calls a minute this installation lets a webhook take"})
     failure_alerts = Boolean()
     failure_recipients = List(String())
     created_at = DateTime()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from overture.orchestration import workflows
+from overture.orchestration import webhook_rates, workflows
 from overture.orchestration.models import Workflow, WorkflowVersion
 from overture.platform.db import db
 from overture.tenants import domains
+from overture.web import webhook_limits
 from overture.web.api import api
 from overture.web.api.schemas import PageQuery
 from overture.web.api.workflow_schemas import (
@@ -39,6 +40,8 @@ def workflow_view(workflow: Workflow, numbers: dict[uuid.UUID, int] | None = Non
         "webhook_url": f"{base}/hooks/{workflow.tenant_id}/{workflow.webhook_token}",
         "webhook_signed": workflow.webhook_credential_id is not None,
         "webhook_enabled": workflow.webhook_enabled,
+        "webhook_rate_per_minute": webhook_rates.of(workflow),
+        "webhook_rate_ceiling": webhook_rates.ceiling(),
         "failure_alerts": workflow.failure_alerts,
         "failure_recipients": list(workflow.failure_recipients or []),
         "created_at": workflow.created_at, "updated_at": workflow.updated_at,
@@ -81,7 +84,8 @@ def get_workflow(workflow_id: str) -> dict[str, Any]:
 @api.input(WorkflowUpdate, arg_name="body")
 @api.output(WorkflowOut)
 @api.doc(tags=TAGS, summary="Rename, describe, replace the draft, set up its webhook "
-                            "(signing credential, on or off) or its failure alerts")
+                            "(signing credential, on or off, calls a minute) or its failure "
+                            "alerts")
 def update_workflow(workflow_id: str, body: dict[str, Any]) -> dict[str, Any]:
     workflow = workflows.get_workflow(workflow_id)
     workflows.update_workflow(workflow, name=body.get("name"),
@@ -92,10 +96,13 @@ def update_workflow(workflow_id: str, body: dict[str, Any]) -> dict[str, Any]:
                                          body["webhook_credential_id"])
     if "webhook_enabled" in body:
         workflows.set_webhook_enabled(workflow, body["webhook_enabled"])
+    if "webhook_rate_per_minute" in body:
+        webhook_rates.set_rate(workflow, body["webhook_rate_per_minute"])
     if "failure_alerts" in body or "failure_recipients" in body:
         workflows.set_failure_alerts(workflow, body.get("failure_alerts"),
                                      body.get("failure_recipients"))
     db.session.commit()
+    webhook_limits.forget(workflow.tenant_id, workflow.webhook_token)
     return workflow_view(workflow)
 
 

@@ -15,11 +15,19 @@ from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from overture.connectors import connections, registry
-from overture.orchestration import scheduler, triggers, vendor_events, vendor_triggers, workflows
+from overture.orchestration import (
+    scheduler,
+    triggers,
+    vendor_events,
+    vendor_triggers,
+    webhook_rates,
+    workflows,
+)
 from overture.orchestration.models import Schedule, Workflow
 from overture.platform.db import db, utcnow
 from overture.platform.errors import ValidationFailed
 from overture.tenants import domains
+from overture.web import webhook_limits
 from overture.web.console import bp
 from overture.web.console.context import console_access, page, register_nav, render
 from overture.web.console.forms import FormErrors, form_errors, status_of
@@ -62,8 +70,8 @@ def webhook_url(workflow: Workflow) -> str:
 def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
           secret: tuple[Workflow, str] | None = None, edit_errors: dict[str, Any] | None = None,
           poll_errors: FormErrors | None = None, poll_form: dict[str, str] | None = None,
-          vendor_errors: FormErrors | None = None, vendor_form: dict[str, str] | None = None
-          ) -> Any:
+          vendor_errors: FormErrors | None = None, vendor_form: dict[str, str] | None = None,
+          rate_errors: dict[str, Any] | None = None) -> Any:
     access = console_access()
     flows = workflows.list_workflows(None, LIMIT).items
     names = {w.id: w.name for w in flows}
@@ -75,12 +83,16 @@ def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
     poll_form = poll_form or {"workflow_id": "", "source": "", "interval": "300"}
     body, status = render(
         "console/triggers.html",
-        422 if edit_errors or poll_errors or vendor_errors else status_of(errors),
+        422 if edit_errors or poll_errors or vendor_errors or rate_errors
+        else status_of(errors),
         title="Triggers", workflows=flows, names=names, schedules=schedules,
         polling=polling, conns=conns, next_times=next_times, webhook_url=webhook_url,
         errors=errors, form=form or {"workflow_id": "", "cron": "0 9 * * 1-5",
                                      "timezone": "UTC", "input": ""},
         secret=secret, edit_errors=edit_errors or {}, sources=_sources(conns.values()),
+        rate_of=webhook_rates.of, rate_ceiling=webhook_rates.ceiling(),
+        rate_default=webhook_rates.effective(None),
+        rate_errors=rate_errors or {},
         poll_errors=poll_errors or FormErrors(), poll_form=poll_form,
         vendor=vendor_triggers.list_all(LIMIT), vendor_sources=vendor_events.SOURCES,
         vendor_url=vendor_triggers.public_url, vendor_errors=vendor_errors or FormErrors(),
@@ -126,6 +138,25 @@ def toggle_webhook(workflow_id: str) -> Response:
     return _saved(f"The webhook of {workflow.name} is "
                   f"{'on' if workflow.webhook_enabled else 'off: calls to it are refused'}.",
                   "webhooks")
+
+
+@bp.post("/triggers/webhooks/<workflow_id>/rate")
+@page("workflow.edit")
+def set_webhook_rate(workflow_id: str) -> Any:
+    """The calls a minute the webhook takes; empty: the installation's default."""
+    workflow = workflows.get_workflow(workflow_id)
+    raw = request.form.get("webhook_rate_per_minute", "").strip()
+    with form_errors({webhook_rates.FIELD}) as errors:
+        if raw and not raw.isdigit():
+            raise ValidationFailed.field(webhook_rates.FIELD,
+                                         "a whole number of calls a minute, at least 1")
+        webhook_rates.set_rate(workflow, int(raw) if raw else None)
+        db.session.commit()
+        webhook_limits.forget(workflow.tenant_id, workflow.webhook_token)
+        flash(f"The webhook of {workflow.name} takes {webhook_rates.of(workflow)} calls a "
+              "minute.", "ok")
+        return redirect(url_for("console.triggers") + "#webhooks")
+    return _page(rate_errors={"id": workflow_id, "errors": errors, "value": raw})
 
 
 # --------------------------------------------------------------------------- schedules
