@@ -18,10 +18,9 @@ from sqlalchemy import select
 from overture.billing import policy_cache, standing
 from overture.orchestration import workflows
 from overture.platform.db import db, scoped_to, utcnow
-from tests.brand_support import png, upload  # noqa: F401  (brand helpers, if needed)
 from tests.console_support import browse, page_text
 from tests.dns_server import Zone
-from tests.domain_support import OnHost, add_verified
+from tests.domain_support import add_verified
 from tests.engine_api_support import audit_events, ok, publish_via_api
 from tests.portal_support import REFUND_SCHEMA
 from tests.support import as_key
