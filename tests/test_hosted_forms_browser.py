@@ -87,6 +87,19 @@ def test_hosted_form_journey_in_a_browser(app: Any, world: Any, browser: Browser
             timeout=WAIT_MS)
         assert visitor_page.url == base + path + "/sent"
         visitor.check("sent")
+
+        # Closed, then unknown: a page that says so, in the brand.
+        form_id = ok(admin.get(f"/workflows/{workflow['id']}/form-triggers"))["items"][0]["id"]
+        ok(admin.patch(f"/form-triggers/{form_id}", json={"enabled": False}))
+        response = visitor_page.goto(base + path)
+        assert response is not None and response.status == 410
+        visitor_page.get_by_role("heading", name="This form is closed").wait_for(timeout=WAIT_MS)
+        visitor.check("closed")
+        response = visitor_page.goto(base + path[:-4] + "nope")
+        assert response is not None and response.status == 404
+        visitor_page.get_by_role("heading", name="This form does not exist").wait_for(
+            timeout=WAIT_MS)
+        visitor.check("unknown")
         visitor_page.close()
 
         runs = ok(admin.get("/runs", query_string={"workflow_id": workflow["id"]}))["items"]

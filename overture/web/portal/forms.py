@@ -44,7 +44,8 @@ UNAVAILABLE = {
     "unknown": (404, "This form does not exist",
                 "Check the address, or ask whoever sent it to you for the right one."),
     "closed": (410, "This form is closed",
-               "It no longer takes submissions. Nothing you type here would be sent."),
+               "It no longer takes submissions. If you expected it to be open, ask whoever "
+               "sent you its address."),
     "unpublished": (404, "This form is not open yet",
                     "It cannot take submissions at the moment. Please try again later."),
     "paused": (402, "This form is not accepting submissions right now",
