@@ -4,8 +4,8 @@
   the installation's default (OVERTURE_WEBHOOK_RATE_PER_MINUTE); never above the
   installation's ceiling (OVERTURE_WEBHOOK_RATE_CEILING).
 
-Revision ID: 0034
-Revises: 0032
+Revision ID: 0036
+Revises: 0035
 Create Date: 2026-12-09
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0034'
-down_revision = '0032'
+revision = '0036'
+down_revision = '0035'
 branch_labels = None
 depends_on = None
 

@@ -53,3 +53,25 @@ class VendorTrigger(TenantOwned, db.Model):
     enabled: Mapped[bool] = mapped_column(default=True)
     last_event_at: Mapped[datetime | None]
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+
+
+class FormTrigger(TenantOwned, db.Model):
+    """A hosted form that starts a workflow: the portal serves it at a secret URL
+    (`/portal/<slug>/forms/<token>`, on the tenant's domain too), its fields made from
+    the published version's input schema; each submission starts one run."""
+
+    __tablename__ = "form_triggers"
+
+    workflow_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"),
+                                                   index=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    title: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    success_message: Mapped[str] = mapped_column(Text, default="")
+    honeypot: Mapped[bool] = mapped_column(default=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # Counted as they happen: runs started, and submissions the honeypot caught.
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+    honeypot_hits: Mapped[int] = mapped_column(Integer, default=0)
+    last_submission_at: Mapped[datetime | None]
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))

@@ -72,14 +72,16 @@ def record_event(source: str, dedupe_key: str) -> TriggerEvent | None:
 
 
 def start_once(workflow: Workflow, source: str, dedupe_keys: Sequence[str], input: Any,
-               trigger: str, idempotency_key: str | None = None) -> tuple[Run, bool]:
+               trigger: str, idempotency_key: str | None = None,
+               check_schema: bool = False) -> tuple[Run, bool]:
     """Start the run of one event, unless any of its keys was seen: then (its run, False).
 
     Keys are recorded in one order (sorted), so two requests that share some of them
     wait on each other instead of deadlocking. A caller's `idempotency_key` is held to
     its first input (another input under it is refused); the key derived from the event
     is not: a sender may redeliver an event with a changed body, and it is still that
-    event.
+    event. With `check_schema` the input must fit the version's input schema (a hosted
+    form's submission), as `runs.start_run` checks it.
     The caller commits; the event records and the run commit together."""
     keys = sorted({polling.dedupe_key(k) for k in dedupe_keys})
     if not keys:
@@ -98,7 +100,8 @@ def start_once(workflow: Workflow, source: str, dedupe_keys: Sequence[str], inpu
             return run, False
     run, created = runs.start_run(workflow, input, trigger,
                                   idempotency_key=idempotency_key or run_key(source, keys[0]),
-                                  check_reuse=idempotency_key is not None)
+                                  check_reuse=idempotency_key is not None,
+                                  check_schema=check_schema)
     _attach(recorded, run)
     return run, created
 

@@ -24,6 +24,7 @@ def load_endpoints() -> APIBlueprint:
         credentials,
         domains,
         events,
+        form_triggers,
         invitations,
         knowledge,
         mail_server,

@@ -25,6 +25,7 @@ from overture.web.console import (  # noqa: E402
     errors,
     events,
     failures,
+    form_triggers,
     home,
     knowledge,
     mail_server,
@@ -53,7 +54,7 @@ from overture.web.console.signin import (  # noqa: E402  (the pattern other page
 
 __all__ = ["FAILED_LOGIN", "LOGINS_PER_ADDRESS", "_address_and_email", "_login_limit", "agents",
            "apikeys", "audit", "billing", "billing_pages", "bp", "brand", "budgets",
-           "connections", "domains", "errors", "events", "failures", "home", "knowledge",
-           "mail_server", "members", "operate", "plans", "portal_settings", "profile", "runs",
-           "settings", "signin", "templates", "testing", "triggers", "usage", "vendor_triggers",
-           "workflow_alerts", "workspaces"]
+           "connections", "domains", "errors", "events", "failures", "form_triggers", "home",
+           "knowledge", "mail_server", "members", "operate", "plans", "portal_settings",
+           "profile", "runs", "settings", "signin", "templates", "testing", "triggers", "usage",
+           "vendor_triggers", "workflow_alerts", "workspaces"]

@@ -27,7 +27,7 @@ from overture.web.console.forms import form_errors
 PAGE_SIZE = 50
 TRIGGERS = ("api", "portal", "webhook", "schedule", "polling", "replay", "test",
             "subworkflow", "mcp",
-            "slack", "hubspot", "zendesk", "jira", "typeform")
+            "slack", "hubspot", "zendesk", "jira", "typeform", "form")
 TRIGGER_LABELS = {"api": "API", "subworkflow": "Parent run", "hubspot": "HubSpot",
                   "mcp": "MCP"}
 POLL = "2s"  # how often a run that goes on is read again

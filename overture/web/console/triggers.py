@@ -1,7 +1,7 @@
 """What starts the workspace's workflows: webhooks (their URL, copied in a click, their
 signing secret, rotated and shown once, and their on/off switch), cron schedules (with
-their next five fire times in the schedule's own zone), polling triggers and app events
-(vendor feeds: console/vendor_triggers.py). The
+their next five fire times in the schedule's own zone), polling triggers, app events
+(vendor feeds: console/vendor_triggers.py) and hosted forms (console/form_triggers.py). The
 services are the ones behind the API's workflows, schedules and triggers endpoints."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from overture.connectors import connections, registry
 from overture.orchestration import (
+    form_triggers,
     scheduler,
     triggers,
     vendor_events,
@@ -71,7 +72,9 @@ def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
           secret: tuple[Workflow, str] | None = None, edit_errors: dict[str, Any] | None = None,
           poll_errors: FormErrors | None = None, poll_form: dict[str, str] | None = None,
           vendor_errors: FormErrors | None = None, vendor_form: dict[str, str] | None = None,
-          rate_errors: dict[str, Any] | None = None) -> Any:
+          rate_errors: dict[str, Any] | None = None,
+          hosted_errors: FormErrors | None = None, hosted_form: dict[str, str] | None = None
+          ) -> Any:
     access = console_access()
     flows = workflows.list_workflows(None, LIMIT).items
     names = {w.id: w.name for w in flows}
@@ -83,7 +86,7 @@ def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
     poll_form = poll_form or {"workflow_id": "", "source": "", "interval": "300"}
     body, status = render(
         "console/triggers.html",
-        422 if edit_errors or poll_errors or vendor_errors or rate_errors
+        422 if edit_errors or poll_errors or vendor_errors or rate_errors or hosted_errors
         else status_of(errors),
         title="Triggers", workflows=flows, names=names, schedules=schedules,
         polling=polling, conns=conns, next_times=next_times, webhook_url=webhook_url,
@@ -97,6 +100,10 @@ def _page(errors: FormErrors | None = None, form: dict[str, str] | None = None,
         vendor=vendor_triggers.list_all(LIMIT), vendor_sources=vendor_events.SOURCES,
         vendor_url=vendor_triggers.public_url, vendor_errors=vendor_errors or FormErrors(),
         vendor_form=vendor_form or {"workflow_id": "", "source": "slack", "channels": ""},
+        hosted=form_triggers.list_all(LIMIT), hosted_url=form_triggers.public_url,
+        hosted_errors=hosted_errors or FormErrors(),
+        hosted_form=hosted_form or {"workflow_id": "", "title": "", "description": "",
+                                    "success_message": "", "honeypot": "on"},
         can_edit=access.can("workflow.edit"),
         can_sign=access.can("workflow.edit") and access.can("credential.manage"))
     return body, status, {"Cache-Control": "no-store"}

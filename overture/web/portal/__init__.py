@@ -19,6 +19,6 @@ bp = Blueprint("portal", __name__, url_prefix="/portal/<slug>")
 bp.enable_openapi = False  # type: ignore[attr-defined]
 
 # The areas register their routes on `bp` when imported (after `bp` exists).
-from overture.web.portal import chat, context, errors, pages, signin  # noqa: E402
+from overture.web.portal import chat, context, errors, forms, pages, signin  # noqa: E402
 
-__all__ = ["bp", "chat", "context", "errors", "pages", "signin"]
+__all__ = ["bp", "chat", "context", "errors", "forms", "pages", "signin"]
