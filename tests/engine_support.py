@@ -94,7 +94,7 @@ def start(tenant_id: Any, workflow_id: Any, input: Any = None, key: str | None =
         return run.id
 
 
-def wait_for(tenant_id: Any, run_id: Any, timeout: float = 30.0,
+def wait_for(tenant_id: Any, run_id: Any, timeout: float = 60.0,
              until: tuple[str, ...] = ("succeeded", "failed", "cancelled", "timed_out")) -> Run:
     deadline = time.monotonic() + timeout
     while True:
