@@ -142,3 +142,21 @@ def test_a_viewer_sees_the_rate_but_cannot_set_it(app, world):
                          data={"webhook_rate_per_minute": "1"})
     assert forged.status_code == 403
     assert ok(admin.get(f"/workflows/{flow['id']}"))["webhook_rate_per_minute"] == 15000
+
+
+def test_a_vendor_feed_takes_its_workflows_rate(app, world):
+    from tests.test_vendor_triggers import feed, post, typeform_event, typeform_headers
+
+    workflow, trigger = feed(app, world, "typeform")
+    admin = as_key(app, world, "a_admin")
+    ok(admin.patch(f"/workflows/{workflow['id']}", json={"webhook_rate_per_minute": 5}))
+    for n in range(5):
+        body = typeform_event(f"01HRATE{n}")
+        answer = post(app, trigger, body, typeform_headers(body))
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        assert answer.headers["RateLimit-Policy"].endswith(";q=5;w=60")
+    body = typeform_event("01HRATE9")
+    rate_limited(post(app, trigger, body, typeform_headers(body)))
+    # The workflow's own webhook counts apart from its vendor feed.
+    hook = urlparse(workflow["webhook_url"]).path
+    assert app.test_client().post(hook, json={"n": 1}).status_code == 202

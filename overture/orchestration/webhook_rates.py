@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from overture.orchestration.models import Workflow
+from overture.orchestration.trigger_models import VendorTrigger
 from overture.platform import audit
 from overture.platform.config import Settings
 from overture.platform.db import db
@@ -61,4 +62,13 @@ def by_token(token: str) -> int:
     for a token that names none: that call is refused as not found anyway)."""
     found = db.session.scalar(select(Workflow.webhook_rate_per_minute).where(
         Workflow.webhook_token == token, Workflow.archived_at.is_(None)).limit(1))
+    return effective(found)
+
+
+def by_vendor_token(token: str) -> int:
+    """The same for a vendor's event feed (Slack, HubSpot, ...): its workflow's number."""
+    found = db.session.scalar(
+        select(Workflow.webhook_rate_per_minute)
+        .join(VendorTrigger, VendorTrigger.workflow_id == Workflow.id)
+        .where(VendorTrigger.token == token, Workflow.archived_at.is_(None)).limit(1))
     return effective(found)

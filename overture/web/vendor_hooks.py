@@ -14,15 +14,15 @@ from overture.platform.errors import NotFound
 from overture.platform.ids import parse_id
 from overture.tenants import domains
 from overture.tenants.access import find_tenant
-from overture.web.extensions import client_address, csrf, limiter
+from overture.web import webhook_limits
+from overture.web.extensions import csrf, limiter
 
 bp = Blueprint("vendor_hooks", __name__)
 csrf.exempt(bp)
 
 
 @bp.post("/hooks/<tenant_id>/<source>/<token>")
-@limiter.limit("600 per minute", key_func=lambda: request.view_args.get("token", "")
-               if request.view_args else client_address())
+@limiter.limit(webhook_limits.limit, key_func=webhook_limits.key)
 def vendor_event(tenant_id: str, source: str, token: str) -> tuple[dict[str, Any], int]:
     """200 with the runs started (or found: a retried event starts nothing), Slack's
     challenge, 401 for a bad or stale signature, 409 while the trigger is off."""

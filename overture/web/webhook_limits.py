@@ -1,12 +1,13 @@
 """The rate limit of a webhook URL, as Flask-Limiter asks for it on every call.
 
 Each workflow's webhook takes its own number of calls a minute (orchestration/
-webhook_rates.py). Reading it costs a query, and the webhook intake is a hot path, so
-each process keeps what it read for TTL seconds: a change made through this process
-applies at its next call (`forget`), one made through another process within TTL
-seconds. The counters themselves live in the one rate-limit store (Redis): every
-process counts the same calls. A call past the limit gets 429 with `Retry-After`
-(web/ratelimit.py) and a problem body (web/problems.py).
+webhook_rates.py), and so does each vendor event feed into it (Slack, HubSpot, ...).
+Reading it costs a query, and the webhook intake is a hot path, so each process keeps
+what it read for TTL seconds: a change made through this process applies at its next
+call (`forget`), one made through another process within TTL seconds. The counters
+themselves live in the one rate-limit store (Redis): every process counts the same
+calls. A call past the limit gets 429 with `Retry-After` (web/ratelimit.py) and a
+problem body (web/problems.py).
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ _cache: dict[str, tuple[float, str]] = {}
 
 
 def key() -> str:
-    """Whose counter a call spends: its webhook URL's."""
+    """Whose counter a call spends: its webhook URL's (a workflow's own, or a vendor
+    feed's `/hooks/<tenant>/<source>/<token>`)."""
     args = request.view_args or {}
-    return f"{args.get('tenant_id', '')}/{args.get('token', '')}"
+    source = args.get("source")
+    where = f"{source}/" if source else ""
+    return f"{args.get('tenant_id', '')}/{where}{args.get('token', '')}"
 
 
 def limit() -> str:
@@ -39,7 +43,9 @@ def limit() -> str:
     if found is not None and found[0] > now:
         return found[1]
     args = request.view_args or {}
-    value = f"{_read(str(args.get('tenant_id', '')), str(args.get('token', '')))} per minute"
+    rate = _read(str(args.get("tenant_id", "")), str(args.get("token", "")),
+                 vendor=bool(args.get("source")))
+    value = f"{rate} per minute"
     if len(_cache) >= MAX_ENTRIES:
         _cache.clear()
     _cache[name] = (now + TTL, value)
@@ -51,9 +57,9 @@ def forget(tenant_id: object, token: str) -> None:
     _cache.pop(f"{tenant_id}/{token}", None)
 
 
-def _read(tenant_id: str, token: str) -> int:
+def _read(tenant_id: str, token: str, vendor: bool) -> int:
     ident = parse_id(tenant_id)
     if ident is None:
         return webhook_rates.effective(None)
     with scoped_to(ident):
-        return webhook_rates.by_token(token)
+        return webhook_rates.by_vendor_token(token) if vendor else webhook_rates.by_token(token)
