@@ -9,12 +9,14 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from overture.billing.rollups import NONE, UsageDaily, UsageHourly, day_of, hour_of
 from overture.billing.usage import UsageEvent
 from overture.orchestration import dispatch, engine
 from overture.platform.db import db, scoped_to
+from tests.engine_support import Receiver
 
 
 class Inbox:
@@ -90,3 +92,23 @@ def meters(tenant_id: Any) -> dict[str, Decimal]:
     for (meter, *_), quantity in events.items():
         totals[meter] += quantity
     return dict(totals)
+
+
+# Fixtures (a plugin of the root conftest) for tests that run steps in-process against
+# a local receiver; a module's own fixture of the same name wins over these.
+
+@pytest.fixture
+def loopback_allowed(monkeypatch):
+    """The local receiver is on loopback, which the outbound guard refuses by default."""
+    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.0/8")
+
+
+@pytest.fixture
+def inbox(app_ctx, monkeypatch):
+    return Inbox(app_ctx, monkeypatch)
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as server:
+        yield server

@@ -25,7 +25,7 @@ from tests.dns_server import dns_zone  # noqa: F401  (a fixture: a real DNS serv
 from tests.support import World, build_world
 
 # The browser tests' fixture (`browser`) and helpers live there.
-pytest_plugins = ["tests.console_support"]
+pytest_plugins = ["tests.console_support", "tests.billing_support"]
 
 PG_ADMIN = os.environ.get("OVERTURE_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PG_HOST = os.environ.get("OVERTURE_TEST_PG_HOST", "127.0.0.1:5432")

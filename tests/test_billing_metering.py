@@ -22,25 +22,11 @@ from overture.orchestration.models import StepStatus
 from overture.platform.audit import AuditEvent
 from overture.platform.db import db, scoped_to
 from tests.agent_fakes import answer, create_agent, scripted
-from tests.billing_support import Inbox, events_of, meters, raw
+from tests.billing_support import events_of, meters, raw
 from tests.engine_support import Receiver, publish, rows_of, start_unsent, wait_for
 from tests.support import as_key
 
-
-@pytest.fixture(autouse=True)
-def _loopback(monkeypatch):
-    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.0/8")
-
-
-@pytest.fixture
-def inbox(app_ctx, monkeypatch):
-    return Inbox(app_ctx, monkeypatch)
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("loopback_allowed")  # the receiver is on loopback
 
 
 def post(receiver: Receiver, path: str, **extra: Any) -> dict[str, Any]:

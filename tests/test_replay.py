@@ -8,29 +8,14 @@ from __future__ import annotations
 import pytest
 
 from tests.agent_fakes import create_agent, update_agent
-from tests.billing_support import Inbox
 from tests.engine_api_support import ok, publish_via_api, start_via_api
-from tests.engine_support import Receiver
 from tests.support import as_key
 from tests.testmode_support import flow, problem, run_of, usage_of, writer
 
 UNKNOWN = "8d6c1f8e-5a0e-4a53-9f5e-2f4b8f6a3c11"
 
 
-@pytest.fixture(autouse=True)
-def _loopback(monkeypatch):
-    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.0/8")
-
-
-@pytest.fixture
-def inbox(app_ctx, monkeypatch):
-    return Inbox(app_ctx, monkeypatch)
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("loopback_allowed")  # the receiver is on loopback
 
 
 def recorded(app, world, inbox, receiver, runs: int = 1):

@@ -7,9 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.agent_fakes import create_agent
-from tests.billing_support import Inbox
 from tests.engine_api_support import audit_events, ok, publish_via_api, start_via_api
-from tests.engine_support import Receiver
 from tests.events_support import subscribe
 from tests.support import as_key
 from tests.testmode_support import (
@@ -22,21 +20,7 @@ from tests.testmode_support import (
     writer,
 )
 
-
-@pytest.fixture(autouse=True)
-def _loopback(monkeypatch):
-    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.0/8")
-
-
-@pytest.fixture
-def inbox(app_ctx, monkeypatch):
-    return Inbox(app_ctx, monkeypatch)
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("loopback_allowed")  # the receiver is on loopback
 
 
 def test_test_mode_run_sends_nothing_bills_nothing_and_answers_with_the_mock(

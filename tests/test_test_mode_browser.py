@@ -16,21 +16,7 @@ from tests.engine_support import Receiver
 from tests.live_server import serve
 from tests.test_replay import recorded
 
-
-@pytest.fixture(autouse=True)
-def _loopback(monkeypatch):
-    monkeypatch.setenv("OVERTURE_OUTBOUND_ALLOWLIST", "127.0.0.0/8")
-
-
-@pytest.fixture
-def inbox(app_ctx, monkeypatch):
-    return Inbox(app_ctx, monkeypatch)
-
-
-@pytest.fixture
-def receiver():
-    with Receiver() as server:
-        yield server
+pytestmark = pytest.mark.usefixtures("loopback_allowed")  # the receiver is on loopback
 
 
 def test_test_mode_browser_compare_panel_and_ab_table(app: Any, world: Any, inbox: Inbox,
