@@ -132,6 +132,30 @@ def test_billing_budgets_are_read_with_billing_read_and_changed_by_owners_audite
         db.session.rollback()
 
 
+def test_billing_an_agency_admin_sets_its_clients_budgets_and_no_one_elses(app, world):
+    """An agency's admin sets a client workspace's budget (audited as them); the client's
+    own admin and its portal member may not, nor another agency's admin (not found),
+    and the agency's own billing stays its owner's."""
+    agency_admin = as_user(app, world, "nw_admin", "a")
+    shown = ok(agency_admin.put("/budgets", json={"budget": "12.50", "caps": [
+        {"meter": "steps", "limit": 1000}]}))
+    assert (shown["budget"], [c["meter"] for c in shown["caps"]]) == ("12.5", ["steps"])
+    assert ok(as_key(app, world, "a_admin").get("/budgets"))["budget"] == "12.5"
+    with scoped_to(world.tenants["a"].id):
+        (event,) = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "billing.budget_changed")).all()
+        assert event.actor_id == str(world.users["nw_admin"].id)
+        db.session.rollback()
+    for handle, tenant, status in (("a_admin", "a", 403), ("a_member", "a", 403),
+                                   ("ct_owner", "a", 404), ("nw_admin", "northwind", 403),
+                                   ("nw_viewer", "a", 403)):
+        refused = as_user(app, world, handle, tenant).put("/budgets", json={"budget": "99"})
+        assert refused.status_code == status, (handle, refused.get_data(as_text=True))
+    assert ok(as_key(app, world, "a_admin").get("/budgets"))["budget"] == "12.5"
+    assert ok(as_user(app, world, "nw_owner", "northwind").put(
+        "/budgets", json={"budget": "40"}))["budget"] == "40"  # the agency's own: its owner
+
+
 def test_billing_a_cap_on_runs_holds_when_starts_race(app, world):
     """Ten starts at once against a cap of three: three runs, seven 402s naming it."""
     a = world.tenants["a"].id
