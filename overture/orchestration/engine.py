@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from overture.billing import step_caps
 from overture.orchestration import dispatch, flow, hotpath
 from overture.orchestration.definition import Graph
 from overture.orchestration.flow import Recordable
@@ -43,11 +44,14 @@ from overture.orchestration.outcomes import (
     Outcome,
     Spawn,
     StepFailed,
+    caught_refusal,
+    refused_to_start,
 )
 from overture.orchestration.steps import StepContext, executor_for, join_needs_all
 from overture.orchestration.watchdog import StepTimeout, time_limit
 from overture.platform import database_outage, metrics, pipeline, tracing
 from overture.platform.db import db, scoped_to, utcnow
+from overture.platform.errors import PaymentRequired
 from overture.platform.logging import get_logger
 from overture.tenants.events import outbox
 
@@ -108,7 +112,8 @@ def _run_step(claimed: Claimed) -> Recordable:
         return StepFailed("interrupted", f"the step was interrupted {claimed.interruptions} "
                           "times (its worker died, or lost the database, while it ran)")
     try:
-        outcome: Recordable = execute(claimed)
+        refused = _under_caps(claimed)
+        outcome: Recordable = refused if refused is not None else execute(claimed)
     except StepFailed as failure:
         outcome = failure
     except Exception as exc:
@@ -125,6 +130,22 @@ def _run_step(claimed: Claimed) -> Recordable:
     if db.session().in_transaction():
         db.session.rollback()
     return outcome
+
+
+def _under_caps(claimed: Claimed) -> StepFailed | None:
+    """A step's first attempt under the workspace's caps on steps: the failure of a
+    step a cap refuses, else None (a dictionary lookup when no cap applies)."""
+    context = claimed.context
+    if context.attempt != 1 or claimed.interruptions:
+        return None  # let in on its first attempt
+    limits = step_caps.capped(claimed.tenant_id, claimed.run.workflow_id)
+    if not limits or caught_refusal(context.scope):
+        return None
+    try:
+        step_caps.admit(claimed.tenant_id, limits)
+    except PaymentRequired as refused:
+        return refused_to_start(refused)
+    return None
 
 
 def timeout_of(step: dict[str, Any]) -> float:
