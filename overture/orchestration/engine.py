@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select
 
 from overture.billing import step_caps
+from overture.billing.budgets import Limit
 from overture.orchestration import dispatch, flow, hotpath
 from overture.orchestration.definition import Graph
 from overture.orchestration.flow import Recordable
@@ -87,32 +88,36 @@ def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
     with scoped_to(tenant_id):
         claimed = claim(step_run_id, tenant_id)
         budget = MAX_INLINE_STEPS
+        # The caps on steps of the run's workflow, looked up once for the steps this
+        # message runs (one run's: a step claimed at birth is of the same run).
+        caps = step_caps.capped(tenant_id, claimed.run.workflow_id) if claimed else []
         while claimed is not None:
             budget -= 1
-            claimed = record(claimed, run_step(claimed), inline=budget > 0)
+            claimed = record(claimed, run_step(claimed, caps), inline=budget > 0)
 
 
-def run_step(claimed: Claimed) -> Recordable:
-    """Run the step's executor, timed (and traced, when tracing is on)."""
+def run_step(claimed: Claimed, caps: list[Limit] | None = None) -> Recordable:
+    """Run the step's executor, timed (and traced, when tracing is on); first, a step
+    under `caps` must be let in by them."""
     started = time.perf_counter()
     if tracing.on:
         with tracing.span(f"step {claimed.step_type}", attributes={
                 "overture.step.type": claimed.step_type, "overture.step.id": claimed.step_id,
                 "overture.workflow_version.id": str(claimed.run.version_id),
                 "overture.step.attempt": claimed.context.attempt}):
-            outcome = _run_step(claimed)
+            outcome = _run_step(claimed, caps)
     else:
-        outcome = _run_step(claimed)
+        outcome = _run_step(claimed, caps)
     metrics.step_ran(claimed.step_type, time.perf_counter() - started)
     return outcome
 
 
-def _run_step(claimed: Claimed) -> Recordable:
+def _run_step(claimed: Claimed, caps: list[Limit] | None) -> Recordable:
     if claimed.interruptions > MAX_INTERRUPTIONS:
         return StepFailed("interrupted", f"the step was interrupted {claimed.interruptions} "
                           "times (its worker died, or lost the database, while it ran)")
     try:
-        refused = _under_caps(claimed)
+        refused = _under_caps(claimed, caps) if caps else None
         outcome: Recordable = refused if refused is not None else execute(claimed)
     except StepFailed as failure:
         outcome = failure
@@ -132,17 +137,15 @@ def _run_step(claimed: Claimed) -> Recordable:
     return outcome
 
 
-def _under_caps(claimed: Claimed) -> StepFailed | None:
-    """A step's first attempt under the workspace's caps on steps: the failure of a
-    step a cap refuses, else None (a dictionary lookup when no cap applies)."""
+def _under_caps(claimed: Claimed, caps: list[Limit]) -> StepFailed | None:
+    """A step's first attempt under caps on steps: the failure of a step they refuse,
+    else None (in memory, mostly: see `step_caps`)."""
     context = claimed.context
-    if context.attempt != 1 or claimed.interruptions:
-        return None  # let in on its first attempt
-    limits = step_caps.capped(claimed.tenant_id, claimed.run.workflow_id)
-    if not limits or caught_refusal(context.scope):
-        return None
+    if context.attempt != 1 or claimed.interruptions or (
+            "error" in context.scope and caught_refusal(context.scope)):
+        return None  # let in on its first attempt; an error route past the cap
     try:
-        step_caps.admit(claimed.tenant_id, limits)
+        step_caps.admit(claimed.tenant_id, caps)
     except PaymentRequired as refused:
         return refused_to_start(refused)
     return None
