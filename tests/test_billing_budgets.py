@@ -460,3 +460,38 @@ def test_billing_a_cap_on_steps_holds_when_runs_race_on_two_worker_processes(
     assert ran == 23
     assert sum(r.status == "succeeded" for r in done) * 5 <= 23
     assert {r.error["code"] for r in done if r.status == "failed"} == {"budget_exceeded"}
+
+
+def test_billing_a_cap_on_steps_lowered_counts_what_started_not_what_was_taken(app, world):
+    """A process takes steps from a far cap in advance (an allowance); the cap lowered
+    to 5, it gives back what it had not used: 4 more steps start, not 199; stopping, it
+    gives back the rest, and the counter says what started."""
+    from overture.billing import step_caps
+    from overture.billing.counters import BudgetCounter
+    from overture.platform.errors import QuotaExceeded as Refused
+
+    a = world.tenants["a"].id
+    set_limits(app, world, caps=[{"meter": "steps", "limit": 1000000}])
+    step_caps.admit(a, step_caps.capped(a, None))  # one step, from an allowance of 200
+
+    def admitted() -> Any:
+        with scoped_to(a):
+            found = db.session.scalar(select(BudgetCounter.admitted).where(
+                BudgetCounter.meter == "steps"))
+            db.session.rollback()
+        return found
+
+    assert admitted() == 200
+    set_limits(app, world, caps=[{"meter": "steps", "limit": 5}])
+    started = 0
+    with pytest.raises(Refused) as refused:
+        for _ in range(10):
+            step_caps.admit(a, step_caps.capped(a, None))
+            started += 1
+    assert started == 4
+    assert (refused.value.extra["limit"], refused.value.extra["used"]) == ("5", "5")
+    set_limits(app, world, caps=[{"meter": "steps", "limit": 1000}])
+    step_caps.admit(a, step_caps.capped(a, None))  # the 6th, from an allowance of 15
+    assert admitted() == 6 + 14
+    step_caps.give_back()
+    assert admitted() == 6

@@ -13,9 +13,11 @@ short transaction under the row's lock, and lets its steps start from that, in m
 - what is left is the limit less the larger of `admitted` and the month's metered steps
   (`reports.month_used`), so that a cap set in the middle of a month counts the steps
   that ran before it;
-- what a process did not use it gives back when it stops (`give_back`); an allowance
-  lost with a process that died stays counted, so the cap can stop at most that many
-  steps early, never late.
+- what a process did not use it gives back when it stops (`give_back`), or when the
+  cap's value changed (with its next refill: an allowance counts under the value it was
+  taken for); an allowance lost with a process that died stays counted, so the cap can
+  stop at most that many steps early, never late. A cap removed keeps its count for
+  the month, in case it comes back.
 
 A step counts once, on its first attempt: a retry, a delay that comes back, a step run
 again after its worker died were let in already. A step the cap refuses fails before it
@@ -47,6 +49,7 @@ SHARE = 64  # an allowance is at most this fraction of what the cap has left
 class _Allowance:
     tenant_id: uuid.UUID
     counter_id: uuid.UUID
+    limit: Decimal  # the cap's value it was taken under: a changed cap takes a new one
     left: int
 
 
@@ -69,8 +72,8 @@ def admit(tenant_id: uuid.UUID, limits: list[Limit], now: datetime | None = None
     month = counters.month_key(now) if now is not None else _this_month()
     with _lock:  # the common case: this process holds an allowance of each
         found = [_allowances.get((tenant_id.int, month, limit.ident)) for limit in limits]
-        for allowance in found:
-            if allowance is None or allowance.left <= 0:
+        for allowance, limit in zip(found, limits, strict=True):
+            if allowance is None or allowance.left <= 0 or allowance.limit != limit.limit:
                 break
         else:
             for allowance in found:
@@ -100,29 +103,36 @@ def _this_month() -> str:
 def _take(tenant_id: uuid.UUID, limit: Limit, month: str, now: datetime | None) -> None:
     key = (tenant_id.int, month, limit.ident)
     with _lock:
-        found = _allowances.get(key)
-        if found is not None and found.left > 0:
-            found.left -= 1
-            return
         refilling = _refilling.setdefault(key, threading.Lock())
     with refilling:  # one refill of a cap at a time here: the row's lock orders them anyway
         with _lock:
             found = _allowances.get(key)
-            if found is not None and found.left > 0:  # another thread just refilled it
-                found.left -= 1
+            if found is not None and found.left > 0 and found.limit == limit.limit:
+                found.left -= 1  # another thread just refilled it
                 return
-        counter_id, granted = _refill(tenant_id, limit, month, now or utcnow())
+            stale = 0  # taken under the cap's former value: given back with this refill
+            if found is not None and found.limit != limit.limit:
+                stale, found.left = found.left, 0
+        try:
+            counter_id, granted = _refill(tenant_id, limit, month, now or utcnow(), stale)
+        except BaseException:
+            if found is not None:
+                with _lock:
+                    found.left += stale
+            raise
         with _lock:
-            found = _allowances.setdefault(key, _Allowance(tenant_id, counter_id, 0))
-            found.counter_id, found.left = counter_id, found.left + granted - 1
+            found = _allowances.setdefault(key, _Allowance(tenant_id, counter_id, limit.limit, 0))
+            found.counter_id, found.limit = counter_id, limit.limit
+            found.left += granted - 1
 
 
-def _refill(tenant_id: uuid.UUID, limit: Limit, month: str,
-            now: datetime) -> tuple[uuid.UUID, int]:
-    """Take an allowance from the cap's counter under its row lock; refused when none
-    is left."""
+def _refill(tenant_id: uuid.UUID, limit: Limit, month: str, now: datetime,
+            stale: int = 0) -> tuple[uuid.UUID, int]:
+    """Take an allowance from the cap's counter under its row lock, giving back `stale`
+    steps of a former one; refused when none is left."""
     with tenant_transaction(tenant_id) as conn:
         counter_id, admitted = counters.admitting(conn, tenant_id, month, limit)
+        admitted -= stale
         used = month_used(conn, tenant_id, STEPS, now, None, limit.workflow_id)
         base = max(admitted, used)
         left = limit.limit - base
