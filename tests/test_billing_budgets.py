@@ -495,3 +495,33 @@ def test_billing_a_cap_on_steps_lowered_counts_what_started_not_what_was_taken(a
     assert admitted() == 6 + 14
     step_caps.give_back()
     assert admitted() == 6
+
+
+def test_billing_a_worker_that_stops_gives_back_the_steps_it_took_and_did_not_run(
+        app_ctx, world, database):
+    """A worker process takes 200 steps at once from a far cap; stopped (SIGTERM), it
+    gives back all but the 5 it ran."""
+    from overture.billing.counters import BudgetCounter
+
+    a = world.tenants["a"].id
+    own = pg_settings(database, OVERTURE_REDIS_NAMESPACE=f"{REDIS_NAMESPACE}-giveback")
+    set_limits(app_ctx, world, caps=[{"meter": "steps", "limit": 100000}])
+
+    def admitted() -> Any:
+        with scoped_to(a):
+            found = db.session.scalar(select(BudgetCounter.admitted).where(
+                BudgetCounter.meter == "steps"))
+            db.session.rollback()
+        return found
+
+    with private_app(own):
+        wf = publish(a, {"steps": [
+            {"id": f"s{i}", "type": "transform", "output": i,
+             **({"next": f"s{i + 1}"} if i < 5 else {})} for i in range(1, 6)]})
+        run_id = start(a, wf)
+        with running_workers(own, processes=1, threads=2) as worker:
+            assert wait_for(a, run_id, timeout=60).status == "succeeded"
+            assert admitted() == 200
+            worker.stop()
+    assert admitted() == 5
+    assert month_usage(app_ctx, world)["steps"] == "5"
