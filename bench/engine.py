@@ -184,6 +184,7 @@ class Bench:
         self.tenant_id: uuid.UUID | None = None
         self.released: dict[uuid.UUID, float] = {}  # first step run -> message sent at
         self.cost: dict[str, float] | None = None  # counted cost of one engine step
+        self.cost_budgets: dict[str, float] | None = None  # the same, with limits set
         self.created_db = False
         self.reader: psycopg.Connection[Any] | None = None
 
@@ -470,6 +471,11 @@ class Bench:
         par_id, _ = self.publish(par, f"parallel-{round_no}")
         if round_no == 0:
             self.cost = self.engine_cost()
+            self.set_budgets(True)
+            try:
+                self.cost_budgets = self.engine_cost()
+            finally:
+                self.set_budgets(False)
         proc = self.engine_workers()
         procs = (proc,)
         out: dict[str, Result] = {}
@@ -498,7 +504,8 @@ class Bench:
         from overture.orchestration import engine
         from overture.platform.db import db
 
-        workflow_id, _ = self.publish(sequential(SEQ_STEPS), "cost")
+        self.costs_counted = getattr(self, "costs_counted", 0) + 1
+        workflow_id, _ = self.publish(sequential(SEQ_STEPS), f"cost-{self.costs_counted}")
         held = self.create_runs(workflow_id, 12)
         counts = Counter[str]()
         with self.app.app_context():
@@ -805,7 +812,15 @@ def report(bench: Bench, results: dict[str, Result], hooks: dict[str, Any] | Non
                   f"  {c['statements']:.1f} SQL statements in {c['transactions']:.1f} "
                   f"transactions = {c['round_trips']:.1f} round trips to PostgreSQL (pipelined: "
                   f"scope, statements and commit in one), {c['calls']:,.0f} Python calls",
-                  "  (raw Dramatiq + 1 commit/step: 3 round trips: BEGIN, INSERT, COMMIT)", ""]
+                  "  (raw Dramatiq + 1 commit/step: 3 round trips: BEGIN, INSERT, COMMIT)"]
+        if bench.cost_budgets is not None:
+            b = bench.cost_budgets
+            lines.append(f"  with budget checks on (a budget, caps on runs and steps): "
+                         f"{b['statements']:.2f} statements in {b['transactions']:.2f} "
+                         f"transactions = {b['round_trips']:.2f} round trips, "
+                         f"{b['calls']:,.0f} Python calls (off: {c['statements']:.2f}, "
+                         f"{c['transactions']:.2f}, {c['round_trips']:.2f}, {c['calls']:,.0f})")
+        lines.append("")
     lines += ["Ratios (steps/s):",
               ratio_line("(a) engine / (raw Dramatiq + 1 commit/step)", engine_seq,
                          results.get("seq/raw+commit"), 0.5, True),

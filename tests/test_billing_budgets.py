@@ -20,6 +20,7 @@ from overture.billing.budgets import BudgetLimit
 from overture.billing.rollups import hour_of
 from overture.orchestration import runs, workflows
 from overture.orchestration.llm.prices import set_price
+from overture.orchestration.models import StepRun
 from overture.platform.audit import AuditEvent
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.errors import QuotaExceeded
@@ -130,6 +131,30 @@ def test_billing_budgets_are_read_with_billing_read_and_changed_by_owners_audite
     with scoped_to(a):
         assert db.session.scalar(select(func.count()).select_from(BudgetLimit)) == 0
         db.session.rollback()
+
+
+def test_billing_an_agency_admin_sets_its_clients_budgets_and_no_one_elses(app, world):
+    """An agency's admin sets a client workspace's budget (audited as them); the client's
+    own admin and its portal member may not, nor another agency's admin (not found),
+    and the agency's own billing stays its owner's."""
+    agency_admin = as_user(app, world, "nw_admin", "a")
+    shown = ok(agency_admin.put("/budgets", json={"budget": "12.50", "caps": [
+        {"meter": "steps", "limit": 1000}]}))
+    assert (shown["budget"], [c["meter"] for c in shown["caps"]]) == ("12.5", ["steps"])
+    assert ok(as_key(app, world, "a_admin").get("/budgets"))["budget"] == "12.5"
+    with scoped_to(world.tenants["a"].id):
+        (event,) = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "billing.budget_changed")).all()
+        assert event.actor_id == str(world.users["nw_admin"].id)
+        db.session.rollback()
+    for handle, tenant, status in (("a_admin", "a", 403), ("a_member", "a", 403),
+                                   ("ct_owner", "a", 404), ("nw_admin", "northwind", 403),
+                                   ("nw_viewer", "a", 403)):
+        refused = as_user(app, world, handle, tenant).put("/budgets", json={"budget": "99"})
+        assert refused.status_code == status, (handle, refused.get_data(as_text=True))
+    assert ok(as_key(app, world, "a_admin").get("/budgets"))["budget"] == "12.5"
+    assert ok(as_user(app, world, "nw_owner", "northwind").put(
+        "/budgets", json={"budget": "40"}))["budget"] == "40"  # the agency's own: its owner
 
 
 def test_billing_a_cap_on_runs_holds_when_starts_race(app, world):
@@ -369,3 +394,134 @@ def test_billing_a_cap_on_action_calls_fails_the_step_its_error_route_catches(
         assert len(receiver.hits_to("/first")) == 1
         assert receiver.hits_to("/second") == []
     assert month_usage(app_ctx, world)["action_calls"] == "1"
+
+
+def test_billing_a_cap_on_steps_stops_the_step_past_it_and_its_error_route_runs(
+        app_ctx, world, monkeypatch):
+    """A cap of 3 steps and a run of 5: steps 1 to 3 run, the 4th fails before it runs
+    with `budget_exceeded` naming the cap (not metered: it did nothing), its error route
+    runs (let in past the cap, and metered), the 5th never starts; the next run is
+    refused with 402."""
+    from tests.billing_support import Inbox
+    from tests.engine_support import rows_of, start_unsent
+
+    a = world.tenants["a"].id
+    set_limits(app_ctx, world, caps=[{"meter": "steps", "limit": 3}])
+    wf = publish(a, {"steps": [
+        *({"id": f"s{i}", "type": "transform", "output": i, "next": f"s{i + 1}",
+           **({"on_error": "caught"} if i == 4 else {})} for i in range(1, 5)),
+        {"id": "s5", "type": "transform", "output": 5},
+        {"id": "caught", "type": "transform",
+         "output": {"code": "{{ error.code }}", "meter": "{{ error.meter }}",
+                    "step": "{{ error.step }}", "used": "{{ error.used }}",
+                    "limit": "{{ error.limit }}"}}]})
+    inbox = Inbox(app_ctx, monkeypatch)
+    run_id = start_unsent(a, wf)
+    inbox.sent.append((rows_of(a, run_id)[0].id, a, None))
+    inbox.drain()
+    run = wait_for(a, run_id, timeout=10)
+    assert run.status == "succeeded", run.error
+    assert run.output == {"code": "budget_exceeded", "meter": "steps", "step": "s4",
+                          "used": "3", "limit": "3"}
+    steps = {r.step_id: r for r in rows_of(a, run_id)}
+    assert [(s, steps[s].status) for s in ("s1", "s2", "s3", "s4", "caught")] == [
+        ("s1", "succeeded"), ("s2", "succeeded"), ("s3", "succeeded"), ("s4", "failed"),
+        ("caught", "succeeded")]
+    assert steps["s4"].error["problem"] == "quota-exceeded" and steps["s4"].output is None
+    assert "s5" not in steps
+    # 3 steps under the cap, none for the refused one, 1 for the error route
+    assert month_usage(app_ctx, world)["steps"] == "4"
+    refused = start_via_api(app_ctx, world, wf)
+    assert refused.status_code == 402
+    assert (refused.get_json()["type"], refused.get_json()["meter"]) == (
+        "urn:overture:problem:quota-exceeded", "steps")
+
+
+def test_billing_a_cap_on_steps_holds_when_runs_race_on_two_worker_processes(
+        app_ctx, world, database):
+    """Ten runs of five steps at once, on 2 worker processes x 8 threads, against a cap
+    of 23 steps: exactly 23 steps run, the others fail before running (the runs fail
+    with `budget_exceeded`: no error route), and only the 23 are metered."""
+    a = world.tenants["a"].id
+    own = pg_settings(database, OVERTURE_REDIS_NAMESPACE=f"{REDIS_NAMESPACE}-stepcap")
+    with private_app(own):
+        wf = publish(a, {"steps": [
+            {"id": f"s{i}", "type": "transform", "output": i,
+             **({"next": f"s{i + 1}"} if i < 5 else {})} for i in range(1, 6)]})
+        set_limits(app_ctx, world, caps=[{"meter": "steps", "limit": 23}])
+        run_ids = [start(a, wf) for _ in range(10)]
+        with running_workers(own, processes=2, threads=8):
+            done = [wait_for(a, run_id, timeout=90) for run_id in run_ids]
+    assert month_usage(app_ctx, world)["steps"] == "23"
+    with scoped_to(a):
+        ran = db.session.scalar(select(func.count()).select_from(StepRun).where(
+            StepRun.status == "succeeded"))
+        db.session.rollback()
+    assert ran == 23
+    assert sum(r.status == "succeeded" for r in done) * 5 <= 23
+    assert {r.error["code"] for r in done if r.status == "failed"} == {"budget_exceeded"}
+
+
+def test_billing_a_cap_on_steps_lowered_counts_what_started_not_what_was_taken(app, world):
+    """A process takes steps from a far cap in advance (an allowance); the cap lowered
+    to 5, it gives back what it had not used: 4 more steps start, not 199; stopping, it
+    gives back the rest, and the counter says what started."""
+    from overture.billing import step_caps
+    from overture.billing.counters import BudgetCounter
+    from overture.platform.errors import QuotaExceeded as Refused
+
+    a = world.tenants["a"].id
+    set_limits(app, world, caps=[{"meter": "steps", "limit": 1000000}])
+    step_caps.admit(a, step_caps.capped(a, None))  # one step, from an allowance of 200
+
+    def admitted() -> Any:
+        with scoped_to(a):
+            found = db.session.scalar(select(BudgetCounter.admitted).where(
+                BudgetCounter.meter == "steps"))
+            db.session.rollback()
+        return found
+
+    assert admitted() == 200
+    set_limits(app, world, caps=[{"meter": "steps", "limit": 5}])
+    started = 0
+    with pytest.raises(Refused) as refused:
+        for _ in range(10):
+            step_caps.admit(a, step_caps.capped(a, None))
+            started += 1
+    assert started == 4
+    assert (refused.value.extra["limit"], refused.value.extra["used"]) == ("5", "5")
+    set_limits(app, world, caps=[{"meter": "steps", "limit": 1000}])
+    step_caps.admit(a, step_caps.capped(a, None))  # the 6th, from an allowance of 15
+    assert admitted() == 6 + 14
+    step_caps.give_back()
+    assert admitted() == 6
+
+
+def test_billing_a_worker_that_stops_gives_back_the_steps_it_took_and_did_not_run(
+        app_ctx, world, database):
+    """A worker process takes 200 steps at once from a far cap; stopped (SIGTERM), it
+    gives back all but the 5 it ran."""
+    from overture.billing.counters import BudgetCounter
+
+    a = world.tenants["a"].id
+    own = pg_settings(database, OVERTURE_REDIS_NAMESPACE=f"{REDIS_NAMESPACE}-giveback")
+    set_limits(app_ctx, world, caps=[{"meter": "steps", "limit": 100000}])
+
+    def admitted() -> Any:
+        with scoped_to(a):
+            found = db.session.scalar(select(BudgetCounter.admitted).where(
+                BudgetCounter.meter == "steps"))
+            db.session.rollback()
+        return found
+
+    with private_app(own):
+        wf = publish(a, {"steps": [
+            {"id": f"s{i}", "type": "transform", "output": i,
+             **({"next": f"s{i + 1}"} if i < 5 else {})} for i in range(1, 6)]})
+        run_id = start(a, wf)
+        with running_workers(own, processes=1, threads=2) as worker:
+            assert wait_for(a, run_id, timeout=60).status == "succeeded"
+            assert admitted() == 200
+            worker.stop()
+    assert admitted() == 5
+    assert month_usage(app_ctx, world)["steps"] == "5"

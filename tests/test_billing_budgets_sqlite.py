@@ -88,3 +88,19 @@ def test_billing_a_cap_on_runs_is_taken_under_the_counters_lock_on_sqlite(sqlite
     with scoped_to(tenant_id), pytest.raises(QuotaExceeded):
         enforce.admit_run(tenant_id)
     db.session.rollback()
+
+
+def test_billing_a_cap_on_steps_lets_exactly_its_limit_start_on_sqlite(sqlite_app):
+    from overture.billing import step_caps
+    from overture.billing.meters import STEPS
+
+    tenant_id = sqlite_app.config["tenant_id"]
+    with scoped_to(tenant_id):
+        budgets.replace(budgets.Settings(caps=(budgets.Limit(STEPS, Decimal(3)),)))
+        db.session.commit()
+    caps = step_caps.capped(tenant_id, None)
+    for _ in range(3):
+        step_caps.admit(tenant_id, caps)
+    with pytest.raises(QuotaExceeded) as refused:
+        step_caps.admit(tenant_id, caps)
+    assert (refused.value.extra["meter"], refused.value.extra["used"]) == ("steps", "3")

@@ -206,9 +206,15 @@ def test_billing_who_may_define_assign_and_read_plans(app, billed):
                         json={"plan_id": billed.plans["wholesale"]["id"]}), 404)  # not its plan
     assert ok(contoso.put(f"/billing/accounts/{billed.tid('c')}", json={"plan_id": own["id"]}))[
         "account"]["plan"]["name"] == "Contoso basic"
-    admin = as_user(app, billed, "nw_admin", "northwind")  # billing.read, not manage
+    admin = as_user(app, billed, "nw_admin", "northwind")  # billing.clients: plans too
     assert [p["name"] for p in ok(admin.get("/plans"))["items"]] == ["Client growth"]
-    problem(admin.post("/plans", json={"name": "Nope"}), 403)
+    by_admin = ok(admin.post("/plans", json={"name": "Client starter"}), 201)
+    assert ok(admin.put(f"/billing/accounts/{billed.tid('b')}", json={
+        "plan_id": by_admin["id"]}))["account"]["plan"]["name"] == "Client starter"
+    problem(as_user(app, billed, "nw_viewer", "northwind").post(
+        "/plans", json={"name": "Nope"}), 403)
+    problem(as_user(app, billed, "a_admin", "a").post("/plans", json={"name": "Nope"}),
+            403)  # a workspace defines no plans
     problem(as_key(app, billed, "a_admin").get("/billing/clients"), 422, "X-Overture-Tenant")
     listed = ok(as_user(app, billed, "platform").get("/plans"))
     assert listed["kind"] == "wholesale"

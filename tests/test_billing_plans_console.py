@@ -90,8 +90,9 @@ def test_billing_pages_without_a_plan_say_so(app, world):
     assert client.get("/billing?month=2026-13").status_code == 422
     viewer = browse(app, world, "a_viewer")
     assert viewer.get("/billing").status_code == 403
-    admin = browse(app, world, "nw_admin")  # reads plans, changes none
-    assert admin.get("/plans/new").status_code == 403
+    admin = browse(app, world, "nw_admin")  # an agency admin defines plans for clients
+    assert admin.get("/plans/new").status_code == 200
+    assert browse(app, world, "nw_viewer").get("/plans/new").status_code == 403
 
 
 def test_billing_platform_admin_keeps_wholesale_plans_for_agencies(app, world):

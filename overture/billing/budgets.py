@@ -67,6 +67,11 @@ class Limit:
     limit: Decimal
     agent_id: uuid.UUID | None = None
     workflow_id: uuid.UUID | None = None
+    # `key` as one string, hashed once: what a process keeps its allowances under
+    ident: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ident", "|".join(map(str, self.key)))
 
     @property
     def is_money(self) -> bool:

@@ -53,6 +53,9 @@ class BudgetCounter(TenantOwned, db.Model):
     workflow_id: Mapped[uuid.UUID]
     reserved: Mapped[Decimal] = mapped_column(Numeric(20, 6), default=Decimal(0))
     inflight: Mapped[Decimal] = mapped_column(Numeric(20, 6), default=Decimal(0))
+    # a cap on steps: the steps it let start this month (`step_caps`); 0 on the others
+    admitted: Mapped[Decimal] = mapped_column(Numeric(20, 6), default=Decimal(0),
+                                              server_default="0")
 
 
 class BudgetHold(TenantOwned, db.Model):
@@ -116,6 +119,29 @@ def locked(conn: Connection, tenant_id: uuid.UUID, month: str, limit: Limit) -> 
         index_elements=[COUNTERS.c[k] for k in _KEY],
         set_={"reserved": COUNTERS.c.reserved}).returning(COUNTERS.c.id)
     return conn.execute(stmt).scalar_one()  # type: ignore[no-any-return]
+
+
+def admitting(conn: Connection, tenant_id: uuid.UUID, month: str,
+              limit: Limit) -> tuple[uuid.UUID, Decimal]:
+    """The counter of a cap on steps this month, made if missing, its row locked until
+    the transaction ends; (its id, the steps it let start)."""
+    meter, agent_id, workflow_id = limit.key
+    stmt = _dialect(conn).insert(COUNTERS).values(
+        id=uuid.uuid4(), created_at=utcnow(), reserved=0, inflight=0, admitted=0,
+        tenant_id=tenant_id, month=month, meter=meter, agent_id=agent_id,
+        workflow_id=workflow_id)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[COUNTERS.c[k] for k in _KEY],
+        set_={"admitted": COUNTERS.c.admitted}).returning(COUNTERS.c.id, COUNTERS.c.admitted)
+    row = conn.execute(stmt).one()
+    return row.id, Decimal(row.admitted)
+
+
+def set_admitted(conn: Connection, counter: uuid.UUID, value: Decimal,
+                 relative: bool = False) -> None:
+    """Set the steps a cap let start (or add to them, `relative`)."""
+    conn.execute(COUNTERS.update().where(COUNTERS.c.id == counter).values(
+        admitted=COUNTERS.c.admitted + value if relative else value))
 
 
 def held(conn: Connection, tenant_id: uuid.UUID, month: str

@@ -9,6 +9,8 @@
   counters of every limit that applies (see `counters`), in a short transaction of its
   own; `BudgetExceeded`/`QuotaExceeded` when none is left. `complete` once the call
   returned (its actual cost); `settle` in the transaction that records the usage.
+- Caps on steps are checked as each step starts, from allowances each process takes
+  in advance (`step_caps`): no hold per step.
 
 Cheap when nothing is limited: a tenant's limits and standing are read once per
 `policy_cache.TTL` seconds per process (`policy`); a tenant without limits then costs

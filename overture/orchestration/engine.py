@@ -32,6 +32,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from overture.billing import step_caps
+from overture.billing.budgets import Limit
 from overture.orchestration import dispatch, flow, hotpath
 from overture.orchestration.definition import Graph
 from overture.orchestration.flow import Recordable
@@ -43,12 +45,15 @@ from overture.orchestration.outcomes import (
     Outcome,
     Spawn,
     StepFailed,
+    caught_refusal,
+    refused_to_start,
 )
 from overture.orchestration.steps import StepContext, executor_for, join_needs_all
 from overture.orchestration.testmode import mocks
 from overture.orchestration.watchdog import StepTimeout, time_limit
 from overture.platform import database_outage, metrics, pipeline, tracing
 from overture.platform.db import db, scoped_to, utcnow
+from overture.platform.errors import PaymentRequired
 from overture.platform.logging import get_logger
 from overture.tenants.events import outbox
 
@@ -84,32 +89,37 @@ def process(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> None:
     with scoped_to(tenant_id):
         claimed = claim(step_run_id, tenant_id)
         budget = MAX_INLINE_STEPS
+        # The caps on steps of the run's workflow, looked up once for the steps this
+        # message runs (one run's: a step claimed at birth is of the same run).
+        caps = step_caps.capped(tenant_id, claimed.run.workflow_id) if claimed else []
         while claimed is not None:
             budget -= 1
-            claimed = record(claimed, run_step(claimed), inline=budget > 0)
+            claimed = record(claimed, run_step(claimed, caps), inline=budget > 0)
 
 
-def run_step(claimed: Claimed) -> Recordable:
-    """Run the step's executor, timed (and traced, when tracing is on)."""
+def run_step(claimed: Claimed, caps: list[Limit] | None = None) -> Recordable:
+    """Run the step's executor, timed (and traced, when tracing is on); first, a step
+    under `caps` must be let in by them."""
     started = time.perf_counter()
     if tracing.on:
         with tracing.span(f"step {claimed.step_type}", attributes={
                 "overture.step.type": claimed.step_type, "overture.step.id": claimed.step_id,
                 "overture.workflow_version.id": str(claimed.run.version_id),
                 "overture.step.attempt": claimed.context.attempt}):
-            outcome = _run_step(claimed)
+            outcome = _run_step(claimed, caps)
     else:
-        outcome = _run_step(claimed)
+        outcome = _run_step(claimed, caps)
     metrics.step_ran(claimed.step_type, time.perf_counter() - started)
     return outcome
 
 
-def _run_step(claimed: Claimed) -> Recordable:
+def _run_step(claimed: Claimed, caps: list[Limit] | None) -> Recordable:
     if claimed.interruptions > MAX_INTERRUPTIONS:
         return StepFailed("interrupted", f"the step was interrupted {claimed.interruptions} "
                           "times (its worker died, or lost the database, while it ran)")
     try:
-        outcome: Recordable = execute(claimed)
+        refused = _under_caps(claimed, caps) if caps else None
+        outcome: Recordable = refused if refused is not None else execute(claimed)
     except StepFailed as failure:
         outcome = failure
     except Exception as exc:
@@ -126,6 +136,20 @@ def _run_step(claimed: Claimed) -> Recordable:
     if db.session().in_transaction():
         db.session.rollback()
     return outcome
+
+
+def _under_caps(claimed: Claimed, caps: list[Limit]) -> StepFailed | None:
+    """A step's first attempt under caps on steps: the failure of a step they refuse,
+    else None (in memory, mostly: see `step_caps`)."""
+    context = claimed.context
+    if context.attempt != 1 or claimed.interruptions or (
+            "error" in context.scope and caught_refusal(context.scope)):
+        return None  # let in on its first attempt; an error route past the cap
+    try:
+        step_caps.admit(claimed.tenant_id, caps)
+    except PaymentRequired as refused:
+        return refused_to_start(refused)
+    return None
 
 
 def timeout_of(step: dict[str, Any]) -> float:

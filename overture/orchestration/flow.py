@@ -337,7 +337,7 @@ def _failed(run: Run, graph: Graph, row: StepRun, step: dict[str, Any], failure:
     error = {**failure.as_error(), "step": row.step_id, "attempt": row.attempt}
     policy = step.get("retry") or {}
     retry_on = set(policy.get("retry_on") or TRANSIENT)
-    retryable = failure.code in retry_on and not resumed
+    retryable = failure.code in retry_on and not resumed and failure.ran
     if retryable and row.attempt < int(policy.get("max_attempts", 1)):
         base = float(policy.get("backoff_seconds", 1.0))
         cap = float(policy.get("max_backoff_seconds", 300.0))
@@ -350,7 +350,7 @@ def _failed(run: Run, graph: Graph, row: StepRun, step: dict[str, Any], failure:
         row.enqueued_at = now
         send_later(row.id, row.tenant_id, int(delay * 1000))
         return None
-    if not resumed:
+    if not resumed and failure.ran:  # a step refused before it ran did nothing
         if not row.path:
             run.steps_executed += 1
         meter_step(run, row)

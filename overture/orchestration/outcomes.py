@@ -80,6 +80,8 @@ class StepFailed(Exception):
     code: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+    # False: refused before it ran (a cap on steps): not metered, not retried
+    ran: bool = True
 
     def __post_init__(self) -> None:
         super().__init__(f"{self.code}: {self.message}")
@@ -107,6 +109,21 @@ def budget_exceeded(refused: PaymentRequired) -> StepFailed:
     """A limit (budget, quota or standing) stopped the step: `budget_exceeded`, which
     the workflow's error route can catch, with the limit the 402 problem names."""
     return StepFailed(BUDGET_EXCEEDED, refused.detail, {"problem": refused.code, **refused.extra})
+
+
+def refused_to_start(refused: PaymentRequired) -> StepFailed:
+    """A cap on steps let the step not start: `budget_exceeded`, and it never ran."""
+    failure = budget_exceeded(refused)
+    failure.ran = False
+    return failure
+
+
+def caught_refusal(scope: dict[str, Any]) -> bool:
+    """Whether a step is the error route of a step a cap on steps refused: that one is
+    let in past the cap, so that the workflow can say what happened."""
+    error = scope.get("error")
+    return isinstance(error, dict) and error.get("code") == BUDGET_EXCEEDED \
+        and error.get("meter") == "steps"
 
 
 # Codes retried when a step's policy names none.

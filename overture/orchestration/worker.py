@@ -3,6 +3,7 @@ makes sure nothing stays queued, leased or waiting past its time."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,6 +12,7 @@ import dramatiq
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
+from overture.billing import step_caps
 from overture.orchestration import approvals, dispatch, engine, flow
 from overture.orchestration.models import (
     Approval,
@@ -20,7 +22,7 @@ from overture.orchestration.models import (
     StepRun,
     StepStatus,
 )
-from overture.platform import metrics, tenant_reads
+from overture.platform import metrics, queue, tenant_reads
 from overture.platform.db import db, scoped_to, utcnow
 from overture.platform.errors import Conflict
 from overture.platform.logging import get_logger
@@ -49,7 +51,14 @@ def bind(app: Any, broker: dramatiq.Broker) -> dramatiq.Actor:
         step_actor.send_with_options(args=(str(step_run_id), str(tenant_id)), delay=delay_ms)
 
     dispatch.set_sender(app, send)
+    queue.at_worker_shutdown(functools.partial(_give_back, app))
     return step_actor
+
+
+def _give_back(app: Any) -> None:
+    """A stopping worker gives the caps on steps what it took and did not use."""
+    with app.app_context():
+        step_caps.give_back()
 
 
 # --------------------------------------------------------------------------- sweeper

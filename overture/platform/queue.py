@@ -3,10 +3,13 @@ threads in the embedded default."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
+from overture.platform import tracing
 from overture.platform.logging import get_logger
 from overture.platform.tracing import Telemetry
 
@@ -25,6 +28,12 @@ def instrument(broker: dramatiq.Broker) -> None:
     """Traces carried in messages, metrics files tidied; once per broker."""
     if not any(isinstance(m, Telemetry) for m in broker.middleware):
         broker.add_middleware(Telemetry())
+
+
+def at_worker_shutdown(fn: Any) -> None:
+    """Call `fn` once a Dramatiq worker of this process has stopped (once per `fn`)."""
+    if fn not in tracing.WORKER_STOPPED:
+        tracing.WORKER_STOPPED.append(fn)
 
 
 def broker_reachable(broker: dramatiq.Broker) -> bool:

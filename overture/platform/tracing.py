@@ -108,6 +108,12 @@ def end_server_span(started: Any, status: int | None, error: BaseException | Non
     otel_context.detach(token)
 
 
+# Called once a Dramatiq worker has stopped (its threads are done): see
+# `queue.at_worker_shutdown`. Kept here so that no further middleware is called for
+# every message.
+WORKER_STOPPED: list[Any] = []
+
+
 class Telemetry(dramatiq.Middleware):
     """Carries the trace from whoever sends a message to the worker that runs it (one
     middleware for tracing and metrics: Dramatiq calls each one for every signal)."""
@@ -144,5 +150,10 @@ class Telemetry(dramatiq.Middleware):
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         # A Dramatiq worker process that stops takes its "live" gauges with it.
         metrics_export.process_exited(os.getpid())
+        for fn in list(WORKER_STOPPED):
+            try:
+                fn()
+            except Exception:  # the worker stops anyway
+                log.warning("worker.shutdown_hook_failed", exc_info=True)
 
     after_skip_message = after_process_message

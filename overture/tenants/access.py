@@ -126,6 +126,25 @@ def role_in(user: User, tenant: Tenant, memberships: list[Membership] | None = N
     return role
 
 
+def agency_role_in(user: User, tenant: Tenant,
+                   memberships: list[Membership] | None = None) -> Role | None:
+    """The role a user holds in the agency of a client workspace (None elsewhere)."""
+    if tenant.parent_id is None:
+        return None
+    memberships = memberships_of(user) if memberships is None else memberships
+    held = [parse_role(m.role) for m in memberships if m.tenant_id == tenant.parent_id]
+    role: Role | None = None
+    for one in held:
+        if one in AGENCY_REACHING_ROLES:
+            role = stronger(role, one)
+    return role
+
+
+def _permissions(user: User, tenant: Tenant, role: Role,
+                 memberships: list[Membership] | None = None) -> frozenset[str]:
+    return permissions_for(role, agency_role_in(user, tenant, memberships))
+
+
 def reachable_tenants(user: User) -> list[tuple[Tenant, Role]]:
     """Tenants a user can enter, with the role they hold there. Deleted ones are gone."""
     memberships = memberships_of(user)
@@ -174,7 +193,7 @@ def access_to(principal: Principal, tenant: Tenant) -> Access:
         raise NotFound("tenant not found")
     if not tenant.usable:
         raise TenantSuspended("this tenant is suspended")
-    permissions = permissions_for(role)
+    permissions = _permissions(user, tenant, role)
     if principal.api_key is not None:
         permissions = permissions & frozenset(principal.api_key.scopes)
     if user.is_platform_admin and principal.api_key is None:
@@ -191,7 +210,8 @@ def permitted(access: Access, tenants: list[Tenant], permission: str) -> list[Te
     found = []
     for tenant in tenants:
         role = role_in(user, tenant, memberships)
-        allowed = permissions_for(role) if role is not None else frozenset()
+        allowed = _permissions(user, tenant, role, memberships) if role is not None \
+            else frozenset()
         if key is not None:
             allowed = allowed & frozenset(key.scopes)
         elif user.is_platform_admin:

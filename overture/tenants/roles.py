@@ -47,7 +47,9 @@ PERMISSIONS: dict[str, str] = {
     "audit.read": "Read the audit log",
     "audit.export": "Export the audit log",
     "billing.read": "See usage and invoices",
-    "billing.manage": "Change plan and payment details",
+    "billing.manage": "Change plan and payment details, budgets and caps",
+    "billing.clients": "Define the plans client workspaces are billed at, and assign them "
+                       "(agencies)",
     "mcp": "Call the workspace's published workflows and agents as MCP tools (for API "
            "keys)",
     "portal.use": "Use the branded portal: start own runs, chat, answer own approvals",
@@ -62,7 +64,8 @@ _OPERATE = _READ | {"run.start", "run.cancel", "approval.decide", "credential.re
                     "apikey.read", "mcp"}
 _BUILD = _OPERATE | {"workflow.edit", "workflow.publish", "credential.manage"}
 _ADMIN = _BUILD | {"tenant.manage", "workspace.create", "workspace.manage", "member.manage",
-                   "apikey.manage", "audit.read", "audit.export", "billing.read"}
+                   "apikey.manage", "audit.read", "audit.export", "billing.read",
+                   "billing.clients"}
 
 MATRIX: dict[Role, frozenset[str]] = {
     Role.OWNER: frozenset(_ADMIN | {"billing.manage"}),
@@ -78,11 +81,21 @@ MATRIX: dict[Role, frozenset[str]] = {
 PLATFORM_ADMIN = frozenset({"tenant.read", "tenant.manage", "workspace.create",
                             "workspace.manage", "member.read", "member.manage",
                             "audit.read", "audit.export", "billing.read", "billing.manage",
-                            "prices.manage", "user.manage"})
+                            "billing.clients", "prices.manage", "user.manage"})
+
+# What a role held in an agency adds in each of its client workspaces, over what the
+# role gives there: the agency bills its clients, so its admins set their budgets and
+# caps (`billing.manage` in the client), while the agency's own plan and payment
+# details stay its owner's. A client workspace's own admin does not get it.
+AGENCY_IN_CLIENTS: dict[Role, frozenset[str]] = {Role.ADMIN: frozenset({"billing.manage"})}
 
 
-def permissions_for(role: Role | str) -> frozenset[str]:
-    return MATRIX[Role(role)]
+def permissions_for(role: Role | str, agency_role: Role | None = None) -> frozenset[str]:
+    """What `role` may do in a tenant; `agency_role`: the role held in the tenant's
+    agency, when the tenant is a client workspace (see AGENCY_IN_CLIENTS)."""
+    found = MATRIX[Role(role)]
+    extra = AGENCY_IN_CLIENTS.get(agency_role) if agency_role is not None else None
+    return found | extra if extra else found
 
 
 def stronger(a: Role | None, b: Role | None) -> Role | None:
@@ -106,4 +119,8 @@ def markdown_table() -> str:
         marks = ["✓" if perm in MATRIX[r] else "" for r in RANK]
         marks.append("✓" if perm in PLATFORM_ADMIN else "")
         rows.append(f"| `{perm}` {meaning} | " + " | ".join(marks) + " |")
+    rows.append("")
+    for role, extra in AGENCY_IN_CLIENTS.items():
+        rows.append(f"A role of {role} held in an agency also gives, in each of its client "
+                    "workspaces: " + ", ".join(f"`{p}`" for p in sorted(extra)) + ".")
     return "\n".join(rows)

@@ -3,7 +3,8 @@
 The platform defines wholesale plans and assigns them to agencies; an agency defines
 retail plans and assigns them to its client workspaces. A tenant reads its plan and
 its draft invoice for any month (priced now from the roll-ups); an agency reads, per
-client, cost, price and margin. Reads need `billing.read`, changes `billing.manage`;
+client, cost, price and margin. Reads need `billing.read`; defining and assigning plans
+`billing.clients` (an agency's owners and admins, the platform's admins);
 every change is audited.
 """
 
@@ -30,7 +31,7 @@ from overture.web.api.billing_schemas import (
 from overture.web.auth import current_access, require
 
 TAGS = ["Plans and invoices"]
-READ, MANAGE = "billing.read", "billing.manage"
+READ, MANAGE = "billing.read", "billing.clients"  # plans: agency owners and admins
 
 
 def plan_view(plan: plans.Plan, in_use: int = 0) -> dict[str, Any]:

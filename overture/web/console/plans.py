@@ -2,7 +2,7 @@
 agencies. List them, create and edit one (its price book as a table), delete one no
 tenant is billed at, and choose the plan each client (or agency) is billed at. The
 same services as /api/v1/plans and /api/v1/billing/accounts, with the same
-permissions (`billing.read` to see, `billing.manage` to change)."""
+permissions (`billing.read` to see, `billing.clients` to change)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from overture.web.console.billing import amount
 from overture.web.console.context import console_access, page, render
 from overture.web.console.forms import FormErrors, status_of
 
-READ, MANAGE = "billing.read", "billing.manage"
+READ, MANAGE = "billing.read", "billing.clients"  # plans: agency owners and admins
 
 
 def defines_plans() -> bool:
