@@ -3,8 +3,8 @@
 - `budget_counters.admitted`: on the counter of a cap on `steps`, how many steps the cap
   has let start this calendar month (overture/billing/step_caps.py); 0 on the others.
 
-Revision ID: 0034
-Revises: 0032
+Revision ID: 0038
+Revises: 0037
 Create Date: 2026-12-06
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0034'
-down_revision = '0032'
+revision = '0038'
+down_revision = '0037'
 branch_labels = None
 depends_on = None
 
