@@ -74,7 +74,13 @@ class WorkerProcess:
             self.proc.wait(timeout=30)
 
     def stop(self) -> None:
-        self.kill(signal.SIGTERM)
+        """SIGTERM to Dramatiq's main process only, as an orchestrator stops a container:
+        it passes the signal on to its worker processes, which stop cleanly. (A SIGTERM
+        to the whole group reaches each worker twice, and Dramatiq kills a worker at
+        once on the second.)"""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
 
 
 def publish(tenant_id: Any, definition: dict[str, Any], name: str = "wf") -> Any:
