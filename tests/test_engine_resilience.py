@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text as sa_text
 
-from overture.orchestration import actions, dispatch, engine, flow, runs, worker
+from overture.orchestration import actions, dispatch, engine, flow, recording, runs, worker
 from overture.orchestration.models import Approval, Run
 from overture.orchestration.outcomes import StepFailed
 from overture.orchestration.watchdog import StepTimeout
@@ -236,7 +236,7 @@ def test_engine_join_missed_by_a_dead_worker_is_completed_by_the_sweeper(
     sent: list[tuple[Any, ...]] = []
     monkeypatch.setitem(app_ctx.extensions, dispatch.SENDER, lambda *args: sent.append(args))
     for join in ("_join_direct", "_join_once"):  # the worker dies where it would join
-        monkeypatch.setattr(engine, join, lambda *args: None)
+        monkeypatch.setattr(recording, join, lambda *args: None)
     engine.process(rows_of(a, run_id)[0].id, a)  # the fan-out and one branch, inline
     while sent:
         step_run_id, tenant_id, _ = sent.pop()
@@ -269,8 +269,8 @@ def test_engine_join_of_ended_branches_takes_no_orm_transaction(app_ctx, world, 
     def no_orm_join(*args: Any) -> None:
         raise AssertionError("a step was recorded on the ORM path")
 
-    monkeypatch.setattr(engine, "_join_once", no_orm_join)
-    monkeypatch.setattr(engine, "_record_once", no_orm_join)
+    monkeypatch.setattr(recording, "_join_once", no_orm_join)
+    monkeypatch.setattr(recording, "_record_once", no_orm_join)
     engine.process(rows_of(a, run_id)[0].id, a)  # seed, the fan-out, its branches, after
     run = wait_for(a, run_id, timeout=5)
     assert (run.status, run.output) == ("succeeded", [10, [10, 11, 12]])

@@ -279,7 +279,7 @@ def apply(run: Run, row: StepRun, outcome: Recordable,
         # workers that end branches take the queued ones on (a message per branch costs
         # more than a quick branch), and if branches are still queued a moment later,
         # a message for the parallel step starts spreading them over more workers
-        # (engine._fan_out_asked). A loop's iterations each get a message.
+        # (recording.fan_out_asked). A loop's iterations each get a message.
         if step["type"] != "parallel":
             return _spawn(run, graph, outcome.children)
         first = _spawn(run, graph, outcome.children, fanout_messages())
