@@ -16,7 +16,7 @@ import pytest
 from overture.billing import meters as m
 from overture.billing import periods, reports, usage
 from overture.billing.rollups import UsageDaily
-from overture.orchestration import flow
+from overture.orchestration import accounting
 from overture.orchestration.agents import chat, knowledge
 from overture.orchestration.models import StepStatus
 from overture.platform.audit import AuditEvent
@@ -134,7 +134,7 @@ def test_billing_writing_the_same_usage_twice_inserts_nothing_the_second_time(ap
 
 
 def test_billing_the_engine_records_a_ledger_again_without_counting_it_again(app_ctx, world):
-    """flow.write_ledger keys a step's usage by the claim that ran it."""
+    """accounting.write_ledger keys a step's usage by the claim that ran it."""
     a = world.tenants["a"].id
     wf = publish(a, {"steps": [{"id": "only", "type": "transform", "output": 1}]})
     run_id = start_unsent(a, wf)
@@ -148,7 +148,7 @@ def test_billing_the_engine_records_a_ledger_again_without_counting_it_again(app
         ledger = Ledger()
         ledger.meter(m.AGENT_CALLS, 1)
         for _ in range(2):
-            flow.write_ledger(run, row, ledger, None)  # type: ignore[arg-type]
+            accounting.write_ledger(run, row, ledger, None)  # type: ignore[arg-type]
         db.session.commit()
     assert meters(a)[m.AGENT_CALLS] == 1
 

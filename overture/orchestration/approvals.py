@@ -16,7 +16,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 
-from overture.orchestration import flow, notifications, outbound_events
+from overture.orchestration import flow, graphs, notifications, outbound_events
 from overture.orchestration.models import Approval, ApprovalStatus, Run, StepRun, StepStatus
 from overture.orchestration.outcomes import AwaitApproval, Completed, StepFailed
 from overture.platform import audit
@@ -125,7 +125,7 @@ def _settle(approval: Approval, status: ApprovalStatus, *, user_id: uuid.UUID | 
     output = {"decision": "approved" if status == ApprovalStatus.APPROVED else "rejected",
               "status": status, "data": data, "edited": edits, "note": note,
               "decided_by": str(user_id) if user_id else None}
-    step = flow.graph_of(run).step(row.step_id)
+    step = graphs.graph_of(run).step(row.step_id)
     if status == ApprovalStatus.APPROVED:
         flow.resume_waiting(run, row, Completed(output))
     elif step.get("on_reject"):

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from overture.orchestration import flow, hotpath
+from overture.orchestration import graphs, hotpath, run_policy, step_scope
 from overture.orchestration.definition import Graph
 from overture.orchestration.models import Run, StepRun
 from overture.orchestration.steps import StepContext
@@ -135,8 +135,8 @@ def _admit(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, tenant_id: uuid.UUI
            now: datetime, extend_lease: Any) -> Graph | None:
     """A row just claimed with the default lease: refuse it if its run may not go on
     (None), else fit its lease to its step's timeout; its run's graph."""
-    graph = flow.graph_of_version(facts.version_id)
-    if not flow.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
+    graph = graphs.graph_of_version(facts.version_id)
+    if not run_policy.may_start(facts.status, facts.deadline_at, facts.steps_executed, graph, now):
         _refuse(row.id, row.run_id, graph, now)
         db.session.commit()
         return None
@@ -148,7 +148,7 @@ def _admit(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, tenant_id: uuid.UUI
 
 def _with_scope(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, token: str,
                 tenant_id: uuid.UUID, graph: Graph, reader: hotpath.Reader) -> Claimed:
-    scope = flow.build_scope(reader, graph, facts.id, facts.workflow_id, facts.input,
+    scope = step_scope.build_scope(reader, graph, facts.id, facts.workflow_id, facts.input,
                              facts.trigger, facts.started_at, row.path, row.attempt, row.input)
     claimed = build_claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
                        tenant_id, facts, graph, scope)
@@ -159,7 +159,7 @@ def _with_scope(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, token: str,
 def _first_of_a_sibling_branch(graph: Graph, row: hotpath.ClaimedRow, sibling: Claimed) -> bool:
     """Whether `row` starts a branch of the same fan-out as `sibling`: then nothing has
     run on its path yet, and the paths around it are the sibling's."""
-    same_fanout = flow.split_last(row.path)[:2] == flow.split_last(sibling.path)[:2]
+    same_fanout = step_scope.split_last(row.path)[:2] == step_scope.split_last(sibling.path)[:2]
     return same_fanout and graph.blocks[graph.block_of[row.step_id]].start == row.step_id \
         and sibling.around is not None
 
@@ -204,7 +204,7 @@ def _refuse(step_run_id: uuid.UUID, run_id: uuid.UUID, graph: Graph, now: dateti
     """The run may not go on: cancel the step, or end the run when it is due to end."""
     run = locked_run(run_id)
     row = db.session.get(StepRun, step_run_id, populate_existing=True)
-    flow.refuse_to_start(run, graph, row, now)
+    run_policy.refuse_to_start(run, graph, row, now)
 
 
 def locked_run(run_id: uuid.UUID) -> Run | None:
@@ -229,7 +229,7 @@ def claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed | 
     pending = db.session.get(StepRun, step_run_id)  # usually in the identity map
     if pending is None or pending.run_id != run.id:
         return None
-    if not flow.may_start(run.status, run.deadline_at, run.steps_executed, graph, now):
+    if not run_policy.may_start(run.status, run.deadline_at, run.steps_executed, graph, now):
         return None
     token = uuid.uuid4().hex
     timeout = timeout_of(graph.step(pending.step_id))
@@ -237,7 +237,7 @@ def claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed | 
     if row is None:
         return None
     db.session.expire(pending)
-    scope = flow.build_scope(hotpath.SessionReader(run.tenant_id), graph, run.id,
+    scope = step_scope.build_scope(hotpath.SessionReader(run.tenant_id), graph, run.id,
                              run.workflow_id, run.input, run.trigger, run.started_at, row.path,
                              row.attempt, row.input)
     return build_claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,

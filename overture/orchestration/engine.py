@@ -31,10 +31,10 @@ from overture.billing import step_caps
 from overture.billing.budgets import Limit
 from overture.orchestration import claims, recording
 from overture.orchestration.claims import Claimed, lease_for, lease_grace, timeout_of
-from overture.orchestration.flow import Recordable
 from overture.orchestration.outcomes import (
     Interrupted,
     Outcome,
+    Recordable,
     StepFailed,
     caught_refusal,
     refused_to_start,

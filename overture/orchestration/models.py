@@ -186,7 +186,7 @@ class StepRun(TenantOwned, db.Model):
     output: Mapped[Any | None] = mapped_column(JSON)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     state: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # joins and loops keep count here
-    # This step ended a parallel branch: its join counts such rows (see flow.join_if_ready).
+    # This step ended a parallel branch: its join counts such rows (see joins.join_if_ready).
     ends_block: Mapped[bool] = mapped_column(default=False, server_default=false())
     claim: Mapped[str | None] = mapped_column(String(40))
     lease_until: Mapped[datetime | None]

@@ -102,6 +102,9 @@ class Interrupted:
         return {"code": "interrupted", "message": self.reason}
 
 
+Recordable = Outcome | StepFailed | Interrupted  # what recording a step takes (flow.apply)
+
+
 BUDGET_EXCEEDED = "budget_exceeded"
 
 

@@ -10,7 +10,17 @@ from typing import Any
 
 from sqlalchemy import select
 
-from overture.orchestration import dispatch, flow, hotpath
+from overture.orchestration import (
+    accounting,
+    dispatch,
+    flow,
+    graphs,
+    hotpath,
+    joins,
+    run_policy,
+    step_rows,
+    step_scope,
+)
 from overture.orchestration.claims import (
     DEFAULT_TIMEOUT,
     Claimed,
@@ -24,11 +34,11 @@ from overture.orchestration.claims import (
     timeout_of,
 )
 from overture.orchestration.definition import Graph
-from overture.orchestration.flow import Recordable
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
 from overture.orchestration.outcomes import (
     DEFAULT_NEXT,
     Completed,
+    Recordable,
     Spawn,
 )
 from overture.orchestration.steps import join_needs_all
@@ -78,7 +88,7 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
             return _SLOW
         metrics.run_finished(RunStatus.SUCCEEDED, claimed.run.started_at, facts["now"])
         return None
-    parent_path, parent_step, _ = flow.split_last(claimed.path)
+    parent_path, parent_step, _ = step_scope.split_last(claimed.path)
     parent = claimed.graph.steps.get(parent_step, {})
     if parent.get("type") != "parallel":
         return _SLOW  # a loop iteration: flow starts the next one
@@ -156,7 +166,7 @@ def _go_on_read(before: Claimed, recorded: hotpath.Recorded, next_id: str, path:
     """_go_on_direct for a step whose scope is built from `outputs`, read with its
     record (the step starts a new path, or follows a fan-out)."""
     return _go_on_direct(before, recorded, next_id, path, token, now,
-                         lambda: flow.build_scope(
+                         lambda: step_scope.build_scope(
                              hotpath.DirectReader(before.tenant_id, outputs), before.graph,
                              before.run.id, before.run.workflow_id, before.run.input,
                              before.run.trigger, before.run.started_at, path, 1, None),
@@ -173,7 +183,7 @@ def _go_on_direct(before: Claimed, recorded: hotpath.Recorded, next_id: str, pat
     if token is None:
         dispatch.send_now(recorded.successor_id, before.tenant_id)
         return None
-    if not flow.may_start(RunStatus.RUNNING, recorded.deadline_at, recorded.steps_executed,
+    if not run_policy.may_start(RunStatus.RUNNING, recorded.deadline_at, recorded.steps_executed,
                           before.graph, now):
         patiently(refuse_and_commit, recorded.successor_id, before.run.id, before.graph, now)
         return None
@@ -196,7 +206,7 @@ def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool)
     if done is None or done.successor_id is None:
         return _SLOW
     return _go_on_direct(claimed, done, next_id, claimed.path, token, now,
-                         lambda: flow.next_scope(claimed.context.scope, claimed.step_id,
+                         lambda: step_scope.next_scope(claimed.context.scope, claimed.step_id,
                                                  outcome.output), claimed.around)
 
 
@@ -216,7 +226,7 @@ def _record_once(claimed: Claimed, outcome: Recordable, inline: bool) -> Claimed
         row.status, row.finished_at = StepStatus.CANCELLED, utcnow()
         db.session.commit()
         return None
-    outcome = flow.write_ledger(run, row, claimed.context.ledger, outcome)
+    outcome = accounting.write_ledger(run, row, claimed.context.ledger, outcome)
     return _go_on(run, claimed.graph, flow.apply(run, row, outcome), inline)
 
 
@@ -226,7 +236,7 @@ def _go_on(run: Run, graph: Graph, next_id: uuid.UUID | None, inline: bool) -> C
     if next_id is not None:
         successor = claim_at_birth(run, graph, next_id) if inline else None
         if successor is None:
-            flow.send_later(next_id, run.tenant_id)
+            step_rows.send_later(next_id, run.tenant_id)
     db.session.commit()
     return successor
 
@@ -245,8 +255,8 @@ def _join_once(run_id: uuid.UUID, step_id: str, path: str, inline: bool) -> Clai
     if run is None or parent is None:
         db.session.rollback()
         return None
-    graph = flow.graph_of(run)
-    return _go_on(run, graph, flow.join_if_ready(run, graph, parent), inline)
+    graph = graphs.graph_of(run)
+    return _go_on(run, graph, joins.join_if_ready(run, graph, parent), inline)
 
 
 def fan_out_asked(parent_id: uuid.UUID, run_id: uuid.UUID, step_id: str, path: str,

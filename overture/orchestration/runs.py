@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from overture.billing import enforce, usage
 from overture.billing.meters import RUNS_STARTED
-from overture.orchestration import flow, outbound_events
+from overture.orchestration import flow, outbound_events, run_policy, step_rows
 from overture.orchestration.definition import Graph, input_problems
 from overture.orchestration.models import (
     FINISHED_STEP,
@@ -148,11 +148,11 @@ def _new_run(workflow: Workflow, version: WorkflowVersion, input: Any, trigger: 
               parent_step_run_id=parent.id if parent else None, replay_of_id=replay_of,
               mode=RunMode.TEST if testing else RunMode.LIVE, test_options=test_options,
               deadline_at=now + timedelta(seconds=graph.policy("max_duration_seconds",
-                                                               flow.DEFAULT_MAX_DURATION)))
+                                                               run_policy.DEFAULT_MAX_DURATION)))
     db.session.add(run)
     db.session.flush()
-    first = flow.queue_step(run, graph.start, "", graph)
-    flow.send_later(first.id, run.tenant_id)
+    first = step_rows.queue_step(run, graph.start, "", graph)
+    step_rows.send_later(first.id, run.tenant_id)
     metrics.run_started(db.session(), trigger)
     details = {"workflow_id": str(workflow.id), "version": version.number, "trigger": trigger}
     if testing:
@@ -226,7 +226,7 @@ def replay_run(run: Run, from_step: str, started_by: uuid.UUID | None) -> Run:
                  trigger="replay", input=run.input, started_by_id=started_by, started_at=now,
                  replay_of_id=run.id, mode=run.mode, test_options=run.test_options,
                  deadline_at=now + timedelta(
-                     seconds=graph.policy("max_duration_seconds", flow.DEFAULT_MAX_DURATION)))
+                     seconds=graph.policy("max_duration_seconds", run_policy.DEFAULT_MAX_DURATION)))
     db.session.add(replay)
     db.session.flush()
     for old in db.session.scalars(select(StepRun).where(
@@ -237,8 +237,8 @@ def replay_run(run: Run, from_step: str, started_by: uuid.UUID | None) -> Run:
                                    step_type=old.step_type, status=StepStatus.SKIPPED,
                                    input=old.input, output=old.output, state=old.state,
                                    finished_at=now))
-    first = flow.queue_step(replay, from_step, "", graph)
-    flow.send_later(first.id, replay.tenant_id)
+    first = step_rows.queue_step(replay, from_step, "", graph)
+    step_rows.send_later(first.id, replay.tenant_id)
     audit.record("run.replayed", target_type="run", target_id=replay.id,
                  details={"replay_of": str(run.id), "from_step": from_step,
                           **({"mode": RunMode.TEST} if replay.is_test else {})})

@@ -13,7 +13,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from overture.billing import step_caps
-from overture.orchestration import approvals, dispatch, engine, flow
+from overture.orchestration import approvals, dispatch, engine, flow, step_rows
 from overture.orchestration.models import (
     Approval,
     ApprovalStatus,
@@ -89,10 +89,10 @@ def sweep_tenant(tenant_id: uuid.UUID) -> dict[str, int]:
             and_(StepRun.status == StepStatus.RUNNING, StepRun.lease_until < now))))
         for row in stale:
             row.enqueued_at = now
-            flow.send_later(row.id, row.tenant_id)
+            step_rows.send_later(row.id, row.tenant_id)
             counts["resent"] += 1
         for step_run_id in _joins_due(now - RESEND_AFTER):
-            flow.send_later(step_run_id, tenant_id)  # the worker completes the join
+            step_rows.send_later(step_run_id, tenant_id)  # the worker completes the join
             counts["resent"] += 1
         db.session.commit()
     metrics.SWEEPER_REDISPATCHES.inc(counts["resent"])

@@ -206,7 +206,7 @@ def reply_text(output: Any) -> str:
 
 def write_ledger(ledger: Ledger, details: dict[str, Any],
                  user_id: uuid.UUID | None = None) -> None:
-    """A ledger outside a step (the engine's `flow.write_ledger` writes a step's): its
+    """A ledger outside a step (the engine's `accounting.write_ledger` writes a step's): its
     usage with the agent (and the conversation's end user) and no workflow or run, its
     audit events with `details`. A turn writes its ledger once, so it needs no key."""
     usage.record(ledger.usage, attribution=usage.Attribution(user_id=user_id))
