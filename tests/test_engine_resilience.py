@@ -251,8 +251,8 @@ def test_engine_join_missed_by_a_dead_worker_is_completed_by_the_sweeper(
 
 
 def test_engine_join_of_ended_branches_takes_no_orm_transaction(app_ctx, world, monkeypatch):
-    """A fan-out starts its branches in one round trip (hotpath.fan_out), and the last
-    branch to end completes a join that waits for all in one more (hotpath.join_all):
+    """A fan-out starts its branches in one round trip (hotpath.branches.fan_out), and the last
+    branch to end completes a join that waits for all in one more (hotpath.branches.join_all):
     the step after it sees the branch outputs in branch order, and the branch steps
     are counted on the run."""
     a = world.tenants["a"].id

@@ -135,7 +135,7 @@ def _order(key: tuple[Any, ...]) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- the hot path
 
-# The engine's hot path (orchestration/hotpath.py) writes a step's `steps` event in
+# The engine's hot path (orchestration/hotpath/) writes a step's `steps` event in
 # SQL, in the statement that records the step. These CTEs follow an `s` CTE (the step
 # row it finished, if any): the event (`u`, nothing when its id exists: see
 # usage.event_id), then its hour and its day. Parameters: `usage_id`, `usage_slot`

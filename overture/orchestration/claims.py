@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from overture.orchestration import graphs, hotpath, run_policy, step_scope
 from overture.orchestration.definition import Graph
+from overture.orchestration.hotpath import claiming, reading
 from overture.orchestration.models import Run, StepRun
 from overture.orchestration.steps import StepContext
 from overture.platform import database_outage, pipeline
@@ -40,7 +41,7 @@ class Claimed:
     step_id: str
     path: str
     tenant_id: uuid.UUID
-    run: hotpath.RunFacts
+    run: claiming.RunFacts
     graph: Graph
     # Outputs on the paths around this step's own (what its block's siblings see too),
     # when claimed by the hot path; None when not known.
@@ -97,7 +98,7 @@ class Waiting:
 
 
 def _waiting(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Waiting | None:
-    waiting = patiently(hotpath.waiting_parallel, step_run_id, tenant_id)
+    waiting = patiently(claiming.waiting_parallel, step_run_id, tenant_id)
     db.session.rollback()
     return None if waiting is None else Waiting(step_run_id, *waiting)
 
@@ -105,33 +106,33 @@ def _waiting(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Waiting | None:
 def _claim_direct(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | Waiting | None:
     now = utcnow()
     token = uuid.uuid4().hex
-    taken, waiting = hotpath.claim_direct(step_run_id, tenant_id, token, now,
-                                          lease_for(DEFAULT_TIMEOUT))
+    taken, waiting = claiming.claim_direct(step_run_id, tenant_id, token, now,
+                                           lease_for(DEFAULT_TIMEOUT))
     if taken is not None:
         return from_direct_claim(taken, token, tenant_id, now)
     return None if waiting is None else Waiting(step_run_id, *waiting)
 
 
-def from_direct_claim(taken: hotpath.DirectClaim, token: str, tenant_id: uuid.UUID, now: datetime,
+def from_direct_claim(taken: claiming.DirectClaim, token: str, tenant_id: uuid.UUID, now: datetime,
                       sibling_of: Claimed | None = None) -> Claimed | None:
     """A row claimed by the hot path. `sibling_of`: the branch step whose worker took
     it, when the claim read no outputs."""
     row, facts = taken.row, taken.run
-    graph = patiently(_admit, row, facts, tenant_id, now, hotpath.extend_lease_direct)
+    graph = patiently(_admit, row, facts, tenant_id, now, claiming.extend_lease_direct)
     if graph is None:
         return None
     db.session.rollback()  # a version read for the graph: nothing to keep open
     outputs = taken.outputs
     if sibling_of is not None:
         outputs = sibling_of.around if _first_of_a_sibling_branch(graph, row, sibling_of) \
-            else patiently(hotpath.outputs_of, row.id, tenant_id)
+            else patiently(reading.outputs_of, row.id, tenant_id)
     claimed = patiently(_with_scope, row, facts, token, tenant_id, graph,
-                         hotpath.DirectReader(tenant_id, outputs))
+                         reading.DirectReader(tenant_id, outputs))
     claimed.around = [o for o in outputs if o[1] != row.path]
     return claimed
 
 
-def _admit(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, tenant_id: uuid.UUID,
+def _admit(row: claiming.ClaimedRow, facts: claiming.RunFacts, tenant_id: uuid.UUID,
            now: datetime, extend_lease: Any) -> Graph | None:
     """A row just claimed with the default lease: refuse it if its run may not go on
     (None), else fit its lease to its step's timeout; its run's graph."""
@@ -146,17 +147,18 @@ def _admit(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, tenant_id: uuid.UUI
     return graph
 
 
-def _with_scope(row: hotpath.ClaimedRow, facts: hotpath.RunFacts, token: str,
-                tenant_id: uuid.UUID, graph: Graph, reader: hotpath.Reader) -> Claimed:
+def _with_scope(row: claiming.ClaimedRow, facts: claiming.RunFacts, token: str,
+                tenant_id: uuid.UUID, graph: Graph, reader: reading.Reader) -> Claimed:
     scope = step_scope.build_scope(reader, graph, facts.id, facts.workflow_id, facts.input,
-                             facts.trigger, facts.started_at, row.path, row.attempt, row.input)
+                                   facts.trigger, facts.started_at, row.path, row.attempt,
+                                   row.input)
     claimed = build_claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
                        tenant_id, facts, graph, scope)
     claimed.interruptions = row.interruptions
     return claimed
 
 
-def _first_of_a_sibling_branch(graph: Graph, row: hotpath.ClaimedRow, sibling: Claimed) -> bool:
+def _first_of_a_sibling_branch(graph: Graph, row: claiming.ClaimedRow, sibling: Claimed) -> bool:
     """Whether `row` starts a branch of the same fan-out as `sibling`: then nothing has
     run on its path yet, and the paths around it are the sibling's."""
     same_fanout = step_scope.split_last(row.path)[:2] == step_scope.split_last(sibling.path)[:2]
@@ -167,21 +169,21 @@ def _first_of_a_sibling_branch(graph: Graph, row: hotpath.ClaimedRow, sibling: C
 def _claim_once(step_run_id: uuid.UUID, tenant_id: uuid.UUID) -> Claimed | None:
     now = utcnow()
     token = uuid.uuid4().hex
-    row = hotpath.claim_row(step_run_id, tenant_id, token, now, lease_for(DEFAULT_TIMEOUT))
+    row = claiming.claim_row(step_run_id, tenant_id, token, now, lease_for(DEFAULT_TIMEOUT))
     if row is None:
         db.session.rollback()
         return None
-    facts = hotpath.run_facts(row.run_id, tenant_id)
-    graph = _admit(row, facts, tenant_id, now, hotpath.extend_lease)
+    facts = claiming.run_facts(row.run_id, tenant_id)
+    graph = _admit(row, facts, tenant_id, now, claiming.extend_lease)
     if graph is None:
         return None
-    claimed = _with_scope(row, facts, token, tenant_id, graph, hotpath.SessionReader(tenant_id))
+    claimed = _with_scope(row, facts, token, tenant_id, graph, reading.SessionReader(tenant_id))
     db.session.commit()  # nothing stays open while the step runs
     return claimed
 
 
 def build_claimed(step_run_id: uuid.UUID, token: str, step_id: str, path: str, attempt: int,
-             started_at: datetime, tenant_id: uuid.UUID, facts: hotpath.RunFacts,
+             started_at: datetime, tenant_id: uuid.UUID, facts: claiming.RunFacts,
              graph: Graph, scope: dict[str, Any]) -> Claimed:
     step = graph.step(step_id)
     context = StepContext(
@@ -214,8 +216,8 @@ def locked_run(run_id: uuid.UUID) -> Run | None:
                               .execution_options(populate_existing=True)).one_or_none()
 
 
-def _facts_of(run: Run) -> hotpath.RunFacts:
-    return hotpath.RunFacts(run.id, run.status, run.version_id, run.workflow_id, run.input,
+def _facts_of(run: Run) -> claiming.RunFacts:
+    return claiming.RunFacts(run.id, run.status, run.version_id, run.workflow_id, run.input,
                             run.trigger, run.started_at, run.deadline_at, run.steps_executed,
                             run.parent_step_run_id, run.mode)
 
@@ -233,13 +235,13 @@ def claim_at_birth(run: Run, graph: Graph, step_run_id: uuid.UUID) -> Claimed | 
         return None
     token = uuid.uuid4().hex
     timeout = timeout_of(graph.step(pending.step_id))
-    row = hotpath.claim_row(step_run_id, run.tenant_id, token, now, lease_for(timeout))
+    row = claiming.claim_row(step_run_id, run.tenant_id, token, now, lease_for(timeout))
     if row is None:
         return None
     db.session.expire(pending)
-    scope = step_scope.build_scope(hotpath.SessionReader(run.tenant_id), graph, run.id,
-                             run.workflow_id, run.input, run.trigger, run.started_at, row.path,
-                             row.attempt, row.input)
+    scope = step_scope.build_scope(reading.SessionReader(run.tenant_id), graph, run.id,
+                                   run.workflow_id, run.input, run.trigger, run.started_at,
+                                   row.path, row.attempt, row.input)
     return build_claimed(row.id, token, row.step_id, row.path, row.attempt, row.started_at,
                     run.tenant_id, _facts_of(run), graph, scope)
 

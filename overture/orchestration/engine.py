@@ -12,7 +12,7 @@ what happened in one commit, and move on.
    loses nothing, and the sweeper takes it back when the lease runs out.
 
 The common case (a step completed, the next step of its block follows) is recorded by
-`hotpath.hand_over` in one statement; everything else by `flow` on ORM objects.
+`hotpath.step_end.hand_over` in one statement; everything else by `flow` on ORM objects.
 
 Our database failing under a transaction (a restart, a deadlock: `database_outage`) is never the
 step's fault: each transaction here is one that is harmless to repeat, and is done again

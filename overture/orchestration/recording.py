@@ -34,6 +34,7 @@ from overture.orchestration.claims import (
     timeout_of,
 )
 from overture.orchestration.definition import Graph
+from overture.orchestration.hotpath import branches, claiming, reading, step_end
 from overture.orchestration.models import Run, RunStatus, StepRun, StepStatus
 from overture.orchestration.outcomes import (
     DEFAULT_NEXT,
@@ -83,7 +84,7 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
             return _SLOW  # rendered by flow, which reports a bad template on the run
         if outbox.wanted(claimed.tenant_id, "run.succeeded"):
             return _SLOW  # flow writes the event in the run's transaction (cached: cheap)
-        done = hotpath.finish_run(run_output=outcome.output, **facts)
+        done = step_end.finish_run(run_output=outcome.output, **facts)
         if done is None:
             return _SLOW
         metrics.run_finished(RunStatus.SUCCEEDED, claimed.run.started_at, facts["now"])
@@ -93,11 +94,11 @@ def _record_direct(claimed: Claimed, outcome: Completed, inline: bool) -> object
     if parent.get("type") != "parallel":
         return _SLOW  # a loop iteration: flow starts the next one
     now = facts["now"]
-    sibling = hotpath.SiblingClaim(uuid.uuid4().hex, now + lease_for(DEFAULT_TIMEOUT),
-                                   has_outputs=claimed.around is not None) if inline else None
-    ended = hotpath.branch_done(parent_step=parent_step, parent_path=parent_path,
-                                waits_for_all=join_needs_all(parent), sibling=sibling,
-                                **facts)
+    sibling = claiming.SiblingClaim(uuid.uuid4().hex, now + lease_for(DEFAULT_TIMEOUT),
+                                    has_outputs=claimed.around is not None) if inline else None
+    ended = branches.branch_done(parent_step=parent_step, parent_path=parent_path,
+                                 waits_for_all=join_needs_all(parent), sibling=sibling,
+                                 **facts)
     if ended is None:
         return _SLOW
     if ended.joined:  # a sibling taken meanwhile is cancelled by the join (any, n of m)
@@ -121,8 +122,8 @@ def _fan_out_direct(claimed: Claimed, outcome: Spawn) -> object:
     now, token = utcnow(), uuid.uuid4().hex
     graph = claimed.graph
     first = graph.step(outcome.children[0].step_id)
-    done = hotpath.fan_out(
-        branches=[hotpath.Branch(c.step_id, c.path, graph.step(c.step_id)["type"])
+    done = branches.fan_out(
+        branches=[branches.Branch(c.step_id, c.path, graph.step(c.step_id)["type"])
                   for c in outcome.children],
         state=outcome.state, path=claimed.path, first_claim=token,
         first_lease=now + lease_for(timeout_of(first)), tenant_id=claimed.tenant_id,
@@ -148,32 +149,32 @@ def _join_direct(branch: Claimed, parent: dict[str, Any], parent_path: str,
         return _SLOW
     now, token = utcnow(), uuid.uuid4().hex if inline else None
     step = branch.graph.step(next_id)
-    done = hotpath.join_all(
+    done = branches.join_all(
         tenant_id=branch.tenant_id, run_id=branch.run.id, parent_id=parent_id,
         parent_step=parent["id"], parent_path=parent_path, branches=len(parent["branches"]),
-        now=now, successor=hotpath.Successor(next_id, step["type"], token,
-                                             now + lease_for(timeout_of(step)) if inline
-                                             else None))
+        now=now, successor=step_end.Successor(next_id, step["type"], token,
+                                              now + lease_for(timeout_of(step)) if inline
+                                              else None))
     if done is None:
         return _SLOW
     recorded, outputs = done
     return _go_on_read(branch, recorded, next_id, parent_path, token, now, outputs)
 
 
-def _go_on_read(before: Claimed, recorded: hotpath.Recorded, next_id: str, path: str,
+def _go_on_read(before: Claimed, recorded: step_end.Recorded, next_id: str, path: str,
                 token: str | None, now: datetime,
                 outputs: list[tuple[str, str, Any]]) -> Claimed | None:
     """_go_on_direct for a step whose scope is built from `outputs`, read with its
     record (the step starts a new path, or follows a fan-out)."""
     return _go_on_direct(before, recorded, next_id, path, token, now,
                          lambda: step_scope.build_scope(
-                             hotpath.DirectReader(before.tenant_id, outputs), before.graph,
+                             reading.DirectReader(before.tenant_id, outputs), before.graph,
                              before.run.id, before.run.workflow_id, before.run.input,
                              before.run.trigger, before.run.started_at, path, 1, None),
                          [o for o in outputs if o[1] != path])
 
 
-def _go_on_direct(before: Claimed, recorded: hotpath.Recorded, next_id: str, path: str,
+def _go_on_direct(before: Claimed, recorded: step_end.Recorded, next_id: str, path: str,
                   token: str | None, now: datetime, scope: Any,
                   around: list[tuple[str, str, Any]] | None) -> Claimed | None:
     """After the hot path queued step `next_id`: send its message, or, claimed at birth
@@ -197,12 +198,12 @@ def _hand_over(claimed: Claimed, outcome: Completed, next_id: str, inline: bool)
     now = utcnow()
     step = claimed.graph.step(next_id)
     token = uuid.uuid4().hex if inline else None
-    done = hotpath.hand_over(
+    done = step_end.hand_over(
         tenant_id=claimed.tenant_id, run=claimed.run, step_run_id=claimed.step_run_id,
         step_id=claimed.step_id, claim=claimed.claim, path=claimed.path,
         output=outcome.output, now=now,
-        successor=hotpath.Successor(next_id, step["type"], token,
-                                    now + lease_for(timeout_of(step)) if inline else None))
+        successor=step_end.Successor(next_id, step["type"], token,
+                                     now + lease_for(timeout_of(step)) if inline else None))
     if done is None or done.successor_id is None:
         return _SLOW
     return _go_on_direct(claimed, done, next_id, claimed.path, token, now,
@@ -267,9 +268,9 @@ def fan_out_asked(parent_id: uuid.UUID, run_id: uuid.UUID, step_id: str, path: s
         return joined
     now, token = utcnow(), uuid.uuid4().hex
     try:
-        taken = hotpath.claim_sibling(tenant_id, run_id, f"{path}{step_id}#",
-                                      hotpath.SiblingClaim(token, now + lease_for(DEFAULT_TIMEOUT)),
-                                      now)
+        taken = claiming.claim_sibling(
+            tenant_id, run_id, f"{path}{step_id}#",
+            claiming.SiblingClaim(token, now + lease_for(DEFAULT_TIMEOUT)), now)
     except pipeline.Declined:
         return None  # the sweeper sends queued branches their own messages
     if taken is None:

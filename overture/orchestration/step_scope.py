@@ -8,21 +8,21 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from overture.orchestration import hotpath
 from overture.orchestration.definition import Graph
 from overture.orchestration.graphs import graph_of
+from overture.orchestration.hotpath import reading
 from overture.orchestration.models import Run, StepRun
 from overture.platform.db import db
 
 
 def scope_for(run: Run, row: StepRun) -> dict[str, Any]:
     db.session.flush()  # the scope is read with Core, which does not flush
-    return build_scope(hotpath.SessionReader(run.tenant_id), graph_of(run), run.id,
+    return build_scope(reading.SessionReader(run.tenant_id), graph_of(run), run.id,
                        run.workflow_id, run.input, run.trigger, run.started_at, row.path,
                        row.attempt, row.input)
 
 
-def build_scope(reader: hotpath.Reader, graph: Graph, run_id: uuid.UUID,
+def build_scope(reader: reading.Reader, graph: Graph, run_id: uuid.UUID,
                 workflow_id: uuid.UUID, run_input: Any, trigger: str,
                 run_started_at: datetime | None, path: str, attempt: int,
                 step_input: Any) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def split_last(path: str) -> tuple[str, str, int]:
     return "".join(f"{p}/" for p in parts[:-1]), step_id, int(index)
 
 
-def _loop_item(reader: hotpath.Reader, graph: Graph, run_id: uuid.UUID,
+def _loop_item(reader: reading.Reader, graph: Graph, run_id: uuid.UUID,
                path: str) -> dict[str, Any]:
     """`item` and `index` of the innermost loop iteration this path is in."""
     if not path:
