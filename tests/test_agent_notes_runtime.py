@@ -17,13 +17,13 @@ from sqlalchemy import select
 from overture.connectors.execute import digest
 from overture.orchestration.agents import memory, service
 from overture.orchestration.agents.models import AgentNote
-from overture.orchestration.agents.runtime import (
+from overture.orchestration.agents.prompts import (
     NOTES_IN_PROMPT,
     NOTES_PROMPT_CHARS,
-    Runner,
-    Task,
     notes_section,
 )
+from overture.orchestration.agents.runtime import Runner
+from overture.orchestration.agents.task import Task
 from overture.orchestration.steps import StepContext
 from overture.platform.audit import AuditEvent
 from overture.platform.db import db, scoped_to, utcnow

@@ -18,9 +18,10 @@ from werkzeug import Response
 
 from overture.connectors.execute import digest
 from overture.orchestration.agents import knowledge
-from overture.orchestration.agents.runtime import Runner, Task
+from overture.orchestration.agents.runtime import Runner
 from overture.orchestration.agents.service import LoadedAgent
 from overture.orchestration.agents.spec import AgentSpec
+from overture.orchestration.agents.task import Task
 from overture.orchestration.llm.local_provider import Classify, LocalProvider
 from overture.orchestration.llm.prices import DEFAULT_PRICES
 from overture.orchestration.llm.types import ChatRequest, Message

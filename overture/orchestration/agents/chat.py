@@ -26,7 +26,8 @@ from sqlalchemy import func, select
 from overture.billing import enforce, usage
 from overture.orchestration.agents import memory, service
 from overture.orchestration.agents.models import Conversation, ConversationMessage
-from overture.orchestration.agents.runtime import Answer, Runner, Task
+from overture.orchestration.agents.runtime import Runner
+from overture.orchestration.agents.task import Answer, Task
 from overture.orchestration.agents.watching import Watcher
 from overture.orchestration.ledger import Ledger
 from overture.orchestration.llm.types import Message

@@ -22,8 +22,9 @@ from typing import Any
 
 from overture.orchestration import expressions, workflows
 from overture.orchestration.agents import service
-from overture.orchestration.agents.runtime import Answer, Runner, Task
+from overture.orchestration.agents.runtime import Runner
 from overture.orchestration.agents.spec import STATUSES, ToolGrant
+from overture.orchestration.agents.task import Answer, Task
 from overture.orchestration.agents.tools import tool_name
 from overture.orchestration.definition import EXPR, ID, NEXT, Graph, StepSchema
 from overture.orchestration.llm.local_provider import Classify, Review
