@@ -28,10 +28,10 @@ def refuse_to_start(run: Run, graph: Graph, row: StepRun, now: datetime) -> str 
         return "run finished"
     if run.deadline_at and run.deadline_at <= now:
         flow.finish_run(run, RunStatus.TIMED_OUT, error={"code": "run_timeout", "message":
-                   "the run passed its maximum duration"})
+                        "the run passed its maximum duration"})
         return "run timed out"
     if run.steps_executed >= graph.policy("max_steps", DEFAULT_MAX_STEPS):
         flow.finish_run(run, RunStatus.FAILED, error={"code": "max_steps", "message":
-                   "the run reached its maximum number of steps"})
+                        "the run reached its maximum number of steps"})
         return "too many steps"
     return None

@@ -49,7 +49,7 @@ def step_row(run_id: uuid.UUID, step_id: str, path: str, lock: bool = False) -> 
 
 
 def finish_row(row: StepRun, status: StepStatus, output: Any = None,
-                error: dict[str, Any] | None = None) -> None:
+               error: dict[str, Any] | None = None) -> None:
     row.status, row.finished_at, row.claim, row.lease_until = status, utcnow(), None, None
     if output is not None:
         row.output = output

@@ -197,14 +197,14 @@ class SiblingClaim:
 
 
 def sibling_params(run_id: uuid.UUID, prefix: str, sibling: SiblingClaim,
-                    now: datetime) -> dict[str, Any]:
+                   now: datetime) -> dict[str, Any]:
     """Who claims a fan-out's next queued step."""
     return {"run_id": run_id, "prefix": prefix, "sibling_claim": sibling.token,
             "sibling_lease": sibling.lease_until, "now": now}
 
 
 def outputs_for(batch: pipeline.Batch, sibling: SiblingClaim,
-                 params: dict[str, Any]) -> pipeline.Result | None:
+                params: dict[str, Any]) -> pipeline.Result | None:
     """Queue the read of the outputs a claimed sibling's scope needs, unless known."""
     return None if sibling.has_outputs else batch.execute(OUTPUTS_OF_CLAIMED, params)
 

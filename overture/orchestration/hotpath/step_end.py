@@ -112,7 +112,7 @@ def _record(tenant_id: uuid.UUID, sql: str, params: dict[str, Any]) -> Any:
 
 
 def step_params(*, tenant_id: uuid.UUID, run: RunFacts, step_run_id: uuid.UUID,
-                 step_id: str, claim: str, output: Any, now: datetime) -> dict[str, Any]:
+                step_id: str, claim: str, output: Any, now: datetime) -> dict[str, Any]:
     return {"tenant_id": tenant_id, "run_id": run.id, "workflow_id": run.workflow_id,
             "step_run_id": step_run_id, "step_id": step_id, "claim": claim,
             "output": Json(output), "now": now, "ends_block": False,
