@@ -23,9 +23,9 @@ def verdict(ok: bool) -> str:
 def row(h: HookResult) -> str:
     paced = (f"{h.paced_rate:7.0f} {h.ms(0.5, True):7.0f} {h.ms(0.99, True):7.0f}"
              if h.paced_lat else f"{'-':>7} {'-':>7} {'-':>7}")
-    return (f"{h.system:9} {h.requests:6d} {h.completed:6d} {h.seconds:6.1f} "
-            f"{h.runs_per_s:7.0f} {h.cpu_per_run_ms:8.2f} {h.ms(0.5):7.0f} {h.ms(0.99):7.0f} "
-            f"{paced}")
+    sat = (f"{h.ms(0.5):7.0f} {h.ms(0.99):7.0f}" if h.lat else f"{'-':>7} {'-':>7}")
+    return (f"{h.system:10} {h.requests:6d} {h.completed:6d} {h.seconds:6.1f} "
+            f"{h.runs_per_s:7.0f} {h.cpu_per_run_ms:8.2f} {sat} {paced}")
 
 
 def details(h: HookResult) -> list[str]:
@@ -92,7 +92,7 @@ def lines(ours: HookResult | None, n8n: HookResult | None) -> list[str]:
            "once -> 3 Set nodes.",
            "latency = client send -> run finished (Overture: the run's finished_at; n8n: the "
            "response of a Webhook answering when its last node is done)"]
-    head = (f"{'system':9} {'sent':>6} {'done':>6} {'secs':>6} {'runs/s':>7} {'CPU ms':>8} "
+    head = (f"{'system':10} {'sent':>6} {'done':>6} {'secs':>6} {'runs/s':>7} {'CPU ms':>8} "
             f"{'p50 ms':>7} {'p99 ms':>7} {'paced/s':>7} {'p50 ms':>7} {'p99 ms':>7}")
     out += [head, "-" * len(head)]
     out += [row(h) for h in (ours, n8n) if h is not None]

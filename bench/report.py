@@ -87,11 +87,12 @@ def report(bench: Bench, results: dict[str, Result], hooks: HookResult | None,
     head = (f"{'system':40} {'runs':>5} {'steps':>6} {'secs':>7} {'steps/s':>8} "
             f"{'p50 ms':>8} {'p99 ms':>8}")
     for case, title in CASES:
+        rows = [(label, results[f"{case}/{key}"]) for key, label in SYSTEMS
+                if f"{case}/{key}" in results]
+        if not rows:
+            continue
         lines += [title, head, "-" * len(head)]
-        for key, label in SYSTEMS:
-            r = results.get(f"{case}/{key}")
-            if r is None:
-                continue
+        for label, r in rows:
             bad = f"  ({r.failed} runs not succeeded!)" if r.failed else ""
             lines.append(f"{label:40} {r.runs:5d} {r.steps:6d} {r.seconds:7.2f} {r.rate:8.0f} "
                          f"{r.pct(0.5):8.1f} {r.pct(0.99):8.1f}{bad}")
@@ -107,7 +108,7 @@ def report(bench: Bench, results: dict[str, Result], hooks: HookResult | None,
                   f"transactions = {c['round_trips']:.1f} round trips to PostgreSQL (pipelined: "
                   f"scope, statements and commit in one), {c['calls']:,.0f} Python calls",
                   "  (raw Dramatiq + 1 commit/step: 3 round trips: BEGIN, INSERT, COMMIT)", ""]
-    lines += ["Ratios (steps/s):",
+    ratios = ["Ratios (steps/s):",
               ratio_line("(a) engine / (raw Dramatiq + 1 commit/step)", engine_seq,
                          results.get("seq/raw+commit"), 0.5, True),
               ratio_line("(b) engine / (raw Dramatiq + 1 commit/step)", engine_par,
@@ -116,6 +117,8 @@ def report(bench: Bench, results: dict[str, Result], hooks: HookResult | None,
                          engine_seq, best_lg, 2.0, False),
               ratio_line("(a) engine with budget checks on / off (metering on in both)",
                          results.get("seq/engine+budgets"), engine_seq, 0.9, True)]
+    if engine_seq is not None or engine_par is not None:
+        lines += [r for r in ratios if not r.endswith(": n/a")]
     budgeted = results.get("seq/engine+budgets")
     if engine_seq is not None and budgeted is not None:
         lines.append(f"  (a) runs created per second (start_run, one transaction each), "
