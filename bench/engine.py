@@ -91,7 +91,7 @@ class Bench:
             "BENCH_REDIS_URL": REDIS_URL,
             "BENCH_PG_URL": self.owner_url,
             "BENCH_TMP": self.tmp,
-            "PYTHONPATH": ROOT,
+            "PYTHONPATH": os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p),
         })
         self.procs: list[Proc] = []
         self.app: Any = None
