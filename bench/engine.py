@@ -361,7 +361,8 @@ def main() -> int:
         return 2
     bench = Bench()
     results: dict[str, Result] = {}
-    hooks = n8n = None
+    hooks = None
+    n8n: list[Any] = []
     load_before = os.getloadavg()
     started = time.monotonic()
     rounds = 0
@@ -396,8 +397,8 @@ def main() -> int:
                 n8n = run_n8n(bench)
         if "webhooks" in phases:
             with phase("webhooks through gunicorn"):
-                rate = n8n.runs_per_s if n8n is not None and n8n.completed else N8N_PUBLISHED
-                hooks = run_webhooks(bench, rate)
+                rates = [(h.system, h.runs_per_s) for h in n8n if h.completed]
+                hooks = run_webhooks(bench, rates or [("n8n's published", N8N_PUBLISHED)])
         print(report(bench, results, hooks, n8n, rounds, load_before, os.getloadavg()))
         print(f"(whole benchmark: {time.monotonic() - started:.0f}s)")
     finally:

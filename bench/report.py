@@ -76,7 +76,7 @@ def fair_lines(results: dict[str, Result]) -> list[str]:
 
 
 def report(bench: Bench, results: dict[str, Result], hooks: HookResult | None,
-           n8n: HookResult | None, rounds: int, load_before: tuple[float, ...],
+           n8n: list[HookResult], rounds: int, load_before: tuple[float, ...],
            load_after: tuple[float, ...]) -> str:
     lines = ["", "Overture engine benchmark", *versions(bench),
              f"each row: the best of {rounds} round(s) (raw, fair, engine, LangGraph in turn), "

@@ -41,6 +41,20 @@ IDLE_WAIT = 5.0  # seconds after the load before idle memory is read
 
 
 @dataclass
+class Paced:
+    """A load paced at `rate` requests/s: the client's send -> finished latencies."""
+
+    of: str  # whose throughput the rate is
+    rate: float
+    sent: int
+    late: float  # how far behind schedule the client got, seconds
+    lat: list[float]
+
+    def ms(self, q: float) -> float:
+        return percentile(self.lat, q) * 1000
+
+
+@dataclass
 class HookResult:
     """One system's webhook figures (Overture's or n8n's)."""
 
@@ -54,10 +68,7 @@ class HookResult:
     seconds: float = 0.0  # first request sent -> last run finished
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group
     lat: list[float] = field(default_factory=list)  # send -> finished, seconds
-    paced_rate: float = 0.0  # requests/s asked of the paced load
-    paced_sent: int = 0
-    paced_late: float = 0.0
-    paced_lat: list[float] = field(default_factory=list)
+    paced: list[Paced] = field(default_factory=list)  # latency at given rates
     memory: list[procstat.Memory] = field(default_factory=list)
     load_cpu: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -70,8 +81,8 @@ class HookResult:
     def cpu_per_run_ms(self) -> float:
         return sum(self.cpu.values()) / self.completed * 1000 if self.completed else 0.0
 
-    def ms(self, q: float, paced: bool = False) -> float:
-        return percentile(self.paced_lat if paced else self.lat, q) * 1000
+    def ms(self, q: float) -> float:
+        return percentile(self.lat, q) * 1000
 
 
 def run_ids(sent: Load) -> dict[uuid.UUID, float]:
@@ -131,7 +142,7 @@ class Overture:
         ok = [r for r in rows if r[1] == "succeeded"]
         return rows, [float(r[2]) - sent[r[0]] for r in ok]
 
-    def run(self, paced_rate: float) -> HookResult:
+    def run(self, rates: list[tuple[str, float]]) -> HookResult:
         bench = self.bench
         port = free_port()
         bench.env.update({"HOST": "127.0.0.1", "PORT": str(port)})
@@ -166,16 +177,15 @@ class Overture:
             out.failed = sum(1 for r in rows if r[1] in FINISHED and r[1] != "succeeded")
             out.unfinished = len(ids) - len(out.lat) - out.failed
             out.seconds = max((float(r[2]) for r in ok), default=sent.start) - sent.start
-            if paced_rate > 0:  # the same load at n8n's throughput: latency, not rate
+            for of, rate in rates:  # the same load at n8n's throughput: latency, not rate
                 base = self.finished()
-                paced = load(port, self.paths, int(paced_rate * PACED_SECONDS) + 1,
-                             HOOK_CLIENTS, PACED_SECONDS + 5, rate=paced_rate)
+                paced = load(port, self.paths, int(rate * PACED_SECONDS) + 1,
+                             HOOK_CLIENTS, PACED_SECONDS + 5, rate=rate)
                 accepted = paced.statuses.get(202, 0)
-                wait_until(lambda: self.finished() >= base + accepted, PHASE_TIMEOUT,
+                wait_until(lambda a=accepted, b=base: self.finished() >= b + a, PHASE_TIMEOUT,
                            "paced webhook runs to finish", poll=0.2, procs=procs)
-                out.paced_rate, out.paced_sent, out.paced_late = paced_rate, paced.count, \
-                    paced.late
-                out.paced_lat = self.collect(run_ids(paced))[1]
+                out.paced.append(Paced(of, rate, paced.count, paced.late,
+                                       self.collect(run_ids(paced))[1]))
             time.sleep(IDLE_WAIT)
             out.memory = (procstat.tree_memory(web.pid, "web")
                           + procstat.tree_memory(worker.pid, "worker"))
@@ -186,5 +196,6 @@ class Overture:
         return out
 
 
-def run_webhooks(bench: Bench, paced_rate: float) -> HookResult:
-    return Overture(bench).run(paced_rate)
+def run_webhooks(bench: Bench, rates: list[tuple[str, float]]) -> HookResult:
+    """`rates`: (whose, requests/s) to pace a load at after the full one."""
+    return Overture(bench).run(rates)
