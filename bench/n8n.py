@@ -172,8 +172,9 @@ class N8n:
             hook = f"/webhook/{next(iter(FLOWS))}"
             wait_until(lambda: load(self.port, [hook], 1, 1, 5).statuses.get(200, 0) == 1,
                        60, "n8n's webhook", poll=0.5, procs=(proc,))
-            load(self.port, [hook], 40, 4, 30)  # warm-up
-            wait_until(lambda: self.finished(now_id) >= 41, 60, "n8n warm-up", procs=(proc,))
+            warm = load(self.port, [hook], 40, 4, 30).statuses.get(200, 0)  # warm-up
+            wait_until(lambda: self.finished(now_id) >= warm, 60,
+                       f"n8n warm-up ({warm} of 40 accepted)", procs=(proc,))
             base = self.finished(now_id)
             usage = procstat.Usage()
             usage.add("n8n", roots=[proc.pid])
@@ -211,6 +212,8 @@ class N8n:
                              f"{self.finished(last_id)})")
             time.sleep(IDLE_WAIT)
             out.memory = procstat.tree_memory(proc.pid, "n8n")
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n{self.label}'s log ends:\n{proc.tail()}") from e
         finally:
             self.bench.stop(proc)
         note(f"{self.label}: {out.completed} executions in {out.seconds:.1f}s")
@@ -241,4 +244,6 @@ def run_n8n(bench: Bench) -> list[HookResult]:
         except (n8n_install.Unavailable, OSError, subprocess.SubprocessError) as e:
             print(f"... n8n side by side SKIPPED: {e}", flush=True)
             break
+        except RuntimeError as e:  # it started but did not do what was asked in time
+            print(f"... {label} FAILED, left out: {e}", flush=True)
     return out
