@@ -3,10 +3,12 @@ STEPS DURABILITY TAG`.
 
 Builds the same sequential graph as the engine's (STEPS no-op nodes in a line),
 compiled with LangGraph's PostgreSQL checkpointer (AsyncPostgresSaver on a psycopg
-pool), warms up, prints "ready", waits for a line on stdin, then runs RUNS graphs
-concurrently on asyncio and prints one JSON line: start, end, and the per-step
-latencies. A step's latency runs from the moment the previous step was done (for
-the first step: when the run was submitted) to the moment this one is done; a step
+pool), warms up, creates RUNS runs (each invoked with its input up to an interrupt
+before its first node: the input is checkpointed, as the engine's runs are created
+before its clock starts), prints "ready", waits for a line on stdin, then resumes the
+RUNS graphs concurrently on asyncio and prints one JSON line: start, end, and the
+per-step latencies. A step's latency runs from the moment the previous step was done
+(for the first step: when the run was resumed) to the moment this one is done; a step
 counts as done when the next node starts (LangGraph starts it after the superstep's
 checkpoint has been handed to the saver), and the last one when `ainvoke` returns.
 """
@@ -57,11 +59,16 @@ async def main(url: str, runs: int, steps: int, durability: str, tag: str) -> No
                                            "row_factory": dict_row}) as pool:
         saver = AsyncPostgresSaver(pool)
         app = build(steps, stamps).compile(checkpointer=saver)
+        first = "s0"
+
+        async def create(thread_id: str) -> None:
+            await app.ainvoke({"n": 0}, {"configurable": {"thread_id": thread_id}},
+                              durability=durability, interrupt_before=[first])
 
         async def one(thread_id: str) -> list[float]:
             stamps[thread_id] = []
             submitted = time.time()
-            result = await app.ainvoke({"n": 0}, {"configurable": {"thread_id": thread_id}},
+            result = await app.ainvoke(None, {"configurable": {"thread_id": thread_id}},
                                        durability=durability)
             end = time.time()
             assert result["n"] == steps, result
@@ -69,11 +76,15 @@ async def main(url: str, runs: int, steps: int, durability: str, tag: str) -> No
             return [b - a for a, b in itertools.pairwise(marks)]
 
         for i in range(5):  # warm-up: connections, compiled graph, prepared paths
+            await create(f"{tag}-warm-{i}")
             await one(f"{tag}-warm-{i}")
+        names = [f"{tag}-{i}" for i in range(runs)]
+        for chunk in range(0, runs, POOL_SIZE):  # created before the clock, as the engine's
+            await asyncio.gather(*(create(name) for name in names[chunk:chunk + POOL_SIZE]))
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         start = time.time()
-        per_run = await asyncio.gather(*(one(f"{tag}-{i}") for i in range(runs)))
+        per_run = await asyncio.gather(*(one(name) for name in names))
         end = time.time()
     lat = [x for run in per_run for x in run]
     print(json.dumps({"start": start, "end": end, "steps": runs * steps, "lat": lat}),

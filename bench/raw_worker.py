@@ -5,6 +5,10 @@ One message per step and nothing else: a step is an actor that sends the next
 message. With BENCH_COMMIT set on a message, each step also does one INSERT and one
 COMMIT on PostgreSQL (psycopg, one connection per worker thread) before it sends on.
 
+The fair baseline (bench/fair_baseline.py) is shaped like the engine instead: one
+message per run (`chain`), each step one INSERT committed in the same round trip
+(autocommit), the next step run at once in the same thread.
+
 Measurement costs one Redis write per run (sequential chains carry their per-step
 latencies in the message) or one pipelined Redis round trip per step (parallel
 branches, which also serves as the join counter the fan-in needs).
@@ -33,6 +37,13 @@ broker = RedisBroker(url=REDIS_URL, namespace=f"{NAMESPACE}-dramatiq")
 dramatiq.set_broker(broker)
 results = redis.Redis.from_url(REDIS_URL)
 _local = threading.local()
+
+
+def _autocommit() -> psycopg.Connection:
+    conn = getattr(_local, "auto", None)
+    if conn is None:
+        conn = _local.auto = psycopg.connect(PG_URL, autocommit=True)
+    return conn
 
 
 def _commit_one(run: str, step: str) -> None:
@@ -87,3 +98,18 @@ def after(run: str, sent_at: float, commit: bool) -> None:
     now = time.time()
     results.rpush(LAT_KEY, now - sent_at)
     results.rpush(DONE_KEY, json.dumps({"run": run, "end": now, "lat": []}))
+
+
+@dramatiq.actor(queue_name=QUEUE, max_retries=0)
+def chain(run: str, total: int, sent_at: float) -> None:
+    """A whole sequential run from one message, shaped like the engine: each step one
+    INSERT committed in the same round trip, then the next step in this thread."""
+    conn = _autocommit()
+    lat: list[float] = []
+    ready = sent_at
+    for step in range(total):
+        conn.execute("INSERT INTO bench_steps (run, step) VALUES (%s, %s)", (run, str(step)))
+        now = time.time()
+        lat.append(now - ready)
+        ready = now
+    results.rpush(DONE_KEY, json.dumps({"run": run, "end": ready, "lat": lat}))
