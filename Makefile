@@ -44,8 +44,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check overture tests migrations bench
 	$(BIN)/lint-imports
 
+# Three test processes on two cores: much of a test's time is spent waiting for a worker,
+# a server or a browser to boot (with two, about one core was busy on average).
 test: lint ui
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 3 --dist loadfile
 
 # The engine benchmark (bench/README.md): installs the optional `bench` extra, then
 # runs everything in one go, under ~10 minutes, and prints one table.
