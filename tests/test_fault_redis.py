@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,8 @@ def outage_events(records: list[logging.LogRecord]) -> list[str]:
 def test_rate_limit_counters_fall_back_to_memory_and_return_to_redis(
         app, private_redis, monkeypatch, caplog):
     monkeypatch.setattr(ratelimit_storage, "RETRY_EVERY", 0.0)  # try Redis on every call
+    # What a request's increments remember, for this test only (count_for_this_request)
+    monkeypatch.setattr(ratelimit_storage, "_counted", ContextVar("counted", default=None))
     strategy = FixedWindowRateLimiter(storage_from_string(
         ratelimit_storage.storage_uri(private_redis.url)))
     three = parse("3 per minute")
@@ -70,8 +73,15 @@ def test_rate_limit_counters_fall_back_to_memory_and_return_to_redis(
     assert outcomes == [True, True, True, False]  # still limited, per process
     assert sample("overture_ratelimit_fallback_active") == 1
     assert sample("overture_ratelimit_storage_errors_total") == errors + 4
+    # A request's increment tells its count and window end, from memory as from Redis.
+    ratelimit_storage.count_for_this_request()
+    assert not strategy.hit(three, "during")
+    count, ends = ratelimit_storage.counted(three.key_for("during"))
+    assert count == 5 and 0 < ends - time.time() <= 60
     private_redis.start()
     assert strategy.hit(three, "after")
+    count, ends = ratelimit_storage.counted(three.key_for("after"))
+    assert count == 1 and 0 < ends - time.time() <= 60
     assert redis.Redis.from_url(private_redis.url).keys("LIMITS:*after*")
     assert sample("overture_ratelimit_fallback_active") == 0
     assert outage_events(caplog.records) == ["ratelimit.storage.unreachable",

@@ -49,6 +49,7 @@ def test_a_webhook_past_its_own_limit_gets_429_and_another_webhook_goes_on(app, 
         answer = client.post(hook, json={"n": n})
         assert answer.status_code == 202, answer.get_data(as_text=True)
         assert answer.headers["RateLimit-Policy"].endswith(";q=5;w=60")
+        assert answer.headers["RateLimit"].startswith(f'"hooks.webhook";r={4 - n};t=')
     rate_limited(client.post(hook, json={"n": 6}))
     rate_limited(client.post(hook, data=b"plain text"))
     assert run_count(world) == 5  # the refused calls started nothing

@@ -133,6 +133,27 @@ def _order(key: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(str(part) for part in key)
 
 
+def one_upsert(table: str, bucket: str) -> str:
+    """The roll-up upsert of one event inserted by a CTE `u` (usage._insert_one), with
+    the parameters of `one_params`: `bucket` is "hour" or "day"."""
+    return f"""
+    INSERT INTO {table} AS r (id, tenant_id, created_at, bucket, meter, dimension,
+                              agent_id, workflow_id, slot, quantity, events)
+    SELECT :{bucket}_row_id, :tenant_id, :created_at, :{bucket}, :metric, :dimension,
+           :rollup_agent_id, :rollup_workflow_id, :slot, :quantity, 1
+    FROM u
+    ON CONFLICT (tenant_id, bucket, meter, dimension, agent_id, workflow_id, slot)
+    DO UPDATE SET quantity = r.quantity + excluded.quantity, events = r.events + 1"""  # noqa: S608  (our names)
+
+
+def one_params(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What `one_upsert` takes besides the event's own columns."""
+    at = event["created_at"]
+    return {"hour": hour_of(at), "day": day_of(at), "hour_row_id": new_id(),
+            "day_row_id": new_id(), "rollup_agent_id": event["agent_id"] or NONE,
+            "rollup_workflow_id": event["workflow_id"] or NONE, "slot": slot()}
+
+
 # --------------------------------------------------------------------------- the hot path
 
 # The engine's hot path (orchestration/hotpath/) writes a step's `steps` event in

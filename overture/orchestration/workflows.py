@@ -6,7 +6,7 @@ import base64
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
 
@@ -19,6 +19,7 @@ from overture.platform.pagination import Page, paginate
 from overture.platform.validation import clean_name
 from overture.tenants import credentials, members
 from overture.tenants.credentials import get_credential
+from overture.tenants.models import Tenant
 from overture.tenants.users import normalize_email
 
 MAX_DEFINITION_STEPS = 2000
@@ -170,11 +171,28 @@ def version_numbers(version_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, 
 def by_webhook_token(token: str) -> Workflow | None:
     """The scope tenant's workflow with this webhook token (the webhook URL names the
     tenant, so the lookup goes through the scope like any other)."""
-    found = db.session.scalars(select(Workflow).where(
-        Workflow.webhook_token == token, Workflow.archived_at.is_(None))).one_or_none()
-    if found is None or not secrets.compare_digest(found.webhook_token, token):
+    found = webhook_target(token)
+    return found.workflow if found is not None else None
+
+
+class WebhookTarget(NamedTuple):
+    tenant: Tenant
+    workflow: Workflow
+    version: WorkflowVersion | None  # the current one (None: never published)
+
+
+def webhook_target(token: str) -> WebhookTarget | None:
+    """The scope's tenant (with its agency: `Tenant.usable`), its workflow with this
+    webhook token and that workflow's current version, in one statement. Holding the
+    version keeps it in the session: `runs.start_run` then reads it without another."""
+    found = db.session.execute(
+        select(Tenant, Workflow, WorkflowVersion)
+        .join(Tenant, Tenant.id == Workflow.tenant_id)
+        .outerjoin(WorkflowVersion, WorkflowVersion.id == Workflow.current_version_id)
+        .where(Workflow.webhook_token == token, Workflow.archived_at.is_(None))).one_or_none()
+    if found is None or not secrets.compare_digest(found[1].webhook_token, token):
         return None
-    return found
+    return WebhookTarget(*found)
 
 
 def has_unpublished_edits(workflow: Workflow) -> bool:

@@ -13,7 +13,10 @@ It is a `limits` storage registered under `failover+redis://...` (and `rediss`,
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from limits.storage import MemoryStorage, MovingWindowSupport, RedisStorage, Storage
 from redis.backoff import NoBackoff
@@ -28,6 +31,42 @@ RETRY_EVERY = 2.0  # seconds between attempts to reach Redis again during an out
 # memory. One immediate retry replaces a pooled connection that Redis's restart broke.
 REDIS_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0,
                                  "retry": Retry(NoBackoff(), 1)}
+
+
+T = TypeVar("T")
+# A counter's increment, its window's expiry set by the window's first hit (as `limits`'
+# own script does), and the seconds left in that window: one round trip.
+_INCR_AND_TTL = """
+local amount = tonumber(ARGV[2])
+local current = redis.call("incrby", KEYS[1], amount)
+if tonumber(current) == amount then
+    redis.call("expire", KEYS[1], ARGV[1])
+end
+return {current, redis.call("ttl", KEYS[1])}
+"""
+# What this request's increments left each counter at: count, and when its window ends.
+_counted: ContextVar[dict[str, tuple[int, float]] | None] = ContextVar("ratelimit_counted",
+                                                                     default=None)
+
+
+def count_for_this_request() -> None:
+    """From here, remember what each increment left its counter at (`counted`): a
+    request's answer tells the caller its remaining quota without reading the counter
+    again (two more round trips). Called as each request starts."""
+    _counted.set({})
+
+
+def forget_counts() -> None:
+    """Stop remembering (as each request ends)."""
+    _counted.set(None)
+
+
+def counted(key: str) -> tuple[int, float] | None:
+    """The count and the end of the window (epoch seconds) this request's increment of
+    `key` left, as `get` and `get_expiry` would read them just after it; None if this
+    request has not incremented it."""
+    seen = _counted.get()
+    return seen.get(key) if seen is not None else None
 
 
 def storage_uri(redis_url: str | None) -> str:
@@ -51,24 +90,42 @@ class FailoverStorage(Storage, MovingWindowSupport):
         self.outage = Outage("ratelimit.storage", retry_every=RETRY_EVERY,
                              active=metrics.RATELIMIT_FALLBACK_ACTIVE,
                              errors=metrics.RATELIMIT_STORAGE_ERRORS)
+        self._script: Any = None  # _INCR_AND_TTL, registered at its first use
 
     @property
     def base_exceptions(self) -> tuple[type[Exception], ...]:
         return ()  # nothing escapes: a Redis failure is answered from memory
 
-    def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+    def _either(self, primary: Callable[[], T], fallback: Callable[[], T]) -> T:
         if self.outage.worth_trying():
             try:
-                result = getattr(self.primary, operation)(*args, **kwargs)
+                result = primary()
             except self.primary.base_exceptions as error:
                 self.outage.failed(error)
             else:
                 self.outage.succeeded()
                 return result
-        return getattr(self.fallback, operation)(*args, **kwargs)
+        return fallback()
+
+    def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        return self._either(lambda: getattr(self.primary, operation)(*args, **kwargs),
+                            lambda: getattr(self.fallback, operation)(*args, **kwargs))
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        return int(self._call("incr", key, expiry, amount=amount))
+        seen = _counted.get()
+        if seen is None:
+            return int(self._call("incr", key, expiry, amount=amount))
+        count, ends = self._either(lambda: self._incr_and_ttl(key, expiry, amount),
+                                   lambda: (self.fallback.incr(key, expiry, amount=amount),
+                                            self.fallback.get_expiry(key)))
+        seen[key] = (int(count), float(ends))
+        return int(count)
+
+    def _incr_and_ttl(self, key: str, expiry: int, amount: int) -> tuple[int, float]:
+        if self._script is None:
+            self._script = self.primary.get_connection().register_script(_INCR_AND_TTL)
+        count, ttl = self._script([self.primary.prefixed_key(key)], [expiry, amount])
+        return int(count), max(int(ttl), 0) + time.time()  # as RedisStorage.get_expiry
 
     def get(self, key: str) -> int:
         return int(self._call("get", key))

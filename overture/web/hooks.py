@@ -30,13 +30,15 @@ def webhook(tenant_id: str, token: str) -> tuple[dict[str, Any], int]:
     """Start a run with the request body as input: 202 with the run id, or with
     `?wait=N` up to N seconds for the run to finish and its output."""
     ident = parse_id(tenant_id)
-    tenant = find_tenant(str(ident)) if ident else None
-    if tenant is None or not tenant.usable:
+    if ident is None:
         raise NotFound("no such webhook")
-    with scoped_to(tenant.id):
-        workflow = workflows.by_webhook_token(token)
-        if workflow is None:
+    # The URL's tenant, its workflow and the version to run: one statement in its scope
+    # (`target` holds the version in the session for start_run and start_once).
+    with scoped_to(ident):
+        target = workflows.webhook_target(token)
+        if target is None or not target.tenant.usable:  # a suspended tenant's rest
             raise NotFound("no such webhook")
+        workflow = target.workflow
         if not workflow.webhook_enabled:
             # Before the signature is checked: a refused call uses no secret.
             raise WebhookDisabled("this webhook is turned off: nothing was started. A "
@@ -51,12 +53,13 @@ def webhook(tenant_id: str, token: str) -> tuple[dict[str, Any], int]:
         # event: a sender's retry and a replayed capture alike find the first run.
         events = triggers.webhook_event_keys(request.headers, payload, signed)
         if not events:
-            run, created = runs.start_run(workflow, payload, "webhook", idempotency_key=key)
+            run, created = runs.start_run(workflow, payload, "webhook", idempotency_key=key,
+                                          version=target.version)
         else:
             run, created = triggers.start_once(workflow, f"webhook:{workflow.id}", events,
                                                payload, "webhook", idempotency_key=key)
+        run_id = run.id  # before the commit, which would expire it: no reload after
         db.session.commit()
-        run_id = run.id
         if wait:
             return _await(run_id, wait)
     return {"run_id": str(run_id), "status": "queued" if created else "existing"}, 202

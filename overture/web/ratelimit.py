@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -75,6 +75,10 @@ def install(app: Flask, settings: Settings) -> None:
     app.config.update(RATELIMIT_STORAGE_URI=ratelimit_storage.storage_uri(settings.redis_url),
                       RATELIMIT_KEY_PREFIX=settings.redis_namespace,
                       RATELIMIT_HEADERS_ENABLED=False)  # ours, for every limit: below
+    # Before the limiter's own hook: a counter's increment tells what the answer's
+    # headers say (one round trip to the store, not three).
+    app.before_request(ratelimit_storage.count_for_this_request)
+    app.teardown_request(lambda _exc: ratelimit_storage.forget_counts())
     limiter.init_app(app)
     app.before_request(lambda: g.pop(_BUCKET, None))  # an app context may outlive a request
     app.after_request(_tell_the_caller)
@@ -107,9 +111,21 @@ def _spend(policy: str, rate: str, who: str) -> bool:
     strategy = limiter.limiter  # the store and strategy every limit of this app uses
     identity = (current_app.config["RATELIMIT_KEY_PREFIX"], policy, who)
     allowed = strategy.hit(limit, *identity)
-    reset_at, remaining = strategy.get_window_stats(limit, *identity)
+    reset_at, remaining = _window(limit, limit.key_for(*identity),
+                                  lambda: strategy.get_window_stats(limit, *identity))
     g.setdefault(_BUCKET, Bucket(policy, limit, remaining, reset_at))
     return allowed
+
+
+def _window(limit: RateLimitItem, key: str,
+            read: Callable[[], tuple[float, int]]) -> tuple[float, int]:
+    """(reset_at, remaining) of a limit this request counted: as its increment left it,
+    else as `read` finds it."""
+    seen = ratelimit_storage.counted(key)
+    if seen is None:
+        return read()
+    count, reset_at = seen
+    return reset_at, max(0, limit.amount - count)
 
 
 def _route_bucket() -> Bucket | None:
@@ -117,7 +133,8 @@ def _route_bucket() -> Bucket | None:
     applied = limiter.current_limit
     if applied is None:
         return None
-    reset_at, remaining = applied.window  # not `reset_at`: Flask-Limiter adds a second
+    # not `reset_at`: Flask-Limiter adds a second
+    reset_at, remaining = _window(applied.limit, applied.key, lambda: applied.window)
     return Bucket(request.endpoint or "route", applied.limit, remaining, reset_at)
 
 
