@@ -21,12 +21,13 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from sqlalchemy.orm import Session
 
-from overture.platform import after_commit
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 
 REGISTRY = CollectorRegistry()
 
@@ -104,11 +105,13 @@ def _count_committed(updates: list[Callable[[], None]]) -> None:
         update()
 
 
-after_commit.register(_METRICS_AFTER_COMMIT, _count_committed)
-
-
 def on_commit(session: Session, update: Callable[[], None]) -> None:
     """Count what a transaction did once it commits (a rolled-back one did nothing)."""
+    # Imported here, not above: the worker pool's metrics process imports this module
+    # for the metric names and never commits, so it need not load SQLAlchemy.
+    from overture.platform import after_commit
+
+    after_commit.register(_METRICS_AFTER_COMMIT, _count_committed)
     after_commit.defer(session, _METRICS_AFTER_COMMIT, update)
 
 
