@@ -15,7 +15,7 @@ from playwright.sync_api import Browser
 from tests.console_support import WAIT_MS, Visit, browse, region
 from tests.engine_api_support import audit_events, ok, publish_via_api
 from tests.live_server import serve
-from tests.support import as_key
+from tests.support import as_key, as_user
 from tests.test_webhook_replay import ECHO, JSON, run_count
 
 
@@ -161,3 +161,38 @@ def test_a_vendor_feed_takes_its_workflows_rate(app, world):
     # The workflow's own webhook counts apart from its vendor feed.
     hook = urlparse(workflow["webhook_url"]).path
     assert app.test_client().post(hook, json={"n": 1}).status_code == 202
+
+
+def test_a_plans_ceiling_holds_its_tenants_webhooks(app, world):
+    """An agency's plan caps its clients' webhook rates: a workflow set higher before
+    is held to it, a higher setting is refused naming the plan; the ceiling is a limit,
+    not a price (no new plan version)."""
+    admin = as_key(app, world, "a_admin")
+    fast = publish_via_api(admin, ECHO, name="fast")
+    ok(admin.patch(f"/workflows/{fast['id']}", json={"webhook_rate_per_minute": 5000}))
+
+    agency = as_user(app, world, "nw_owner", "northwind")
+    plan = ok(agency.post("/plans", json={"name": "Starter", "webhook_rate_ceiling": 3,
+                                          "price_book": {"meters": {}}}), 201)
+    assert plan["webhook_rate_ceiling"] == 3
+    ok(agency.put(f"/billing/accounts/{world.tid('a')}", json={"plan_id": plan["id"]}))
+
+    refused = admin.patch(f"/workflows/{fast['id']}", json={"webhook_rate_per_minute": 10})
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert "at most 3 calls a minute on this workspace's plan" in json.dumps(refused.get_json())
+    assert ok(admin.get(f"/workflows/{fast['id']}"))["webhook_rate_ceiling"] == 3
+
+    hook = urlparse(fast["webhook_url"]).path
+    client = app.test_client()
+    for n in range(3):
+        answer = client.post(hook, json={"n": n})
+        assert answer.status_code == 202, answer.get_data(as_text=True)
+        assert answer.headers["RateLimit-Policy"].endswith(";q=3;w=60")
+    assert client.post(hook, json={"n": 4}).status_code == 429
+
+    raised = ok(agency.patch(f"/plans/{plan['id']}", json={"webhook_rate_ceiling": 100}))
+    assert (raised["webhook_rate_ceiling"], raised["version"]) == (100, plan["version"])
+    events = audit_events(world.tenants["northwind"].id, "plan.webhook_rate_ceiling")
+    assert [e["details"] for e in events] == [{"before": 3, "after": 100}]
+    bad = agency.patch(f"/plans/{plan['id']}", json={"webhook_rate_ceiling": 0})
+    assert bad.status_code == 422 and "webhook_rate_ceiling" in bad.get_data(as_text=True)

@@ -70,6 +70,17 @@ def account_of(tenant_id: uuid.UUID) -> Account | None:
         return Account(tenant_id, billed_by, since, terms(plan))
 
 
+def webhook_rate_ceiling(tenant_id: uuid.UUID) -> int | None:
+    """The ceiling the tenant's plan puts on its webhooks' calls a minute (None: none)."""
+    with in_tenant(tenant_id):
+        row = db.session.execute(select(BillingAccount.plan_id, BillingAccount.billed_by_id)
+                                 .where(BillingAccount.tenant_id == tenant_id)).one_or_none()
+    if row is None:
+        return None
+    with in_tenant(row.billed_by_id):
+        return db.session.scalar(select(Plan.webhook_rate_ceiling).where(Plan.id == row.plan_id))
+
+
 def plans_by_id(plan_ids: set[uuid.UUID]) -> dict[uuid.UUID, Terms]:
     """The scope tenant's plans among `plan_ids`."""
     if not plan_ids:

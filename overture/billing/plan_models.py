@@ -35,6 +35,9 @@ class Plan(TenantOwned, db.Model):
     base_fee: Mapped[Decimal] = mapped_column(Numeric(18, 4), default=Decimal(0))
     price_book: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     version: Mapped[int] = mapped_column(Integer, default=1)  # +1 at each edit (audited)
+    # The most calls a minute a webhook of a tenant billed at the plan may take (None:
+    # the installation's ceiling only). Not priced: changing it makes no new version.
+    webhook_rate_ceiling: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

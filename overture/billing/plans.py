@@ -70,7 +70,23 @@ def _checked(fields: dict[str, Any], plan: Plan | None) -> dict[str, Any]:
     base = fields.get("base_fee", plan.base_fee if plan else 0)
     base_fee = pricebook.amount("base_fee", base, places=pricebook.minor_unit(currency))
     book = pricebook.parse(fields.get("price_book", plan.price_book if plan else {}), currency)
-    return {"currency": currency, "base_fee": base_fee, "price_book": pricebook.dump(book)}
+    ceiling = _ceiling(fields.get(CEILING, plan.webhook_rate_ceiling if plan else None))
+    return {"currency": currency, "base_fee": base_fee, "price_book": pricebook.dump(book),
+            CEILING: ceiling}
+
+
+CEILING = "webhook_rate_ceiling"
+
+
+def _ceiling(value: object) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationFailed.field(CEILING, "a whole number of calls a minute, at least 1, "
+                                              "or empty for no ceiling of the plan's own")
+    return value
 
 
 def create_plan(access: Access, fields: dict[str, Any]) -> Plan:
@@ -80,14 +96,14 @@ def create_plan(access: Access, fields: dict[str, Any]) -> Plan:
     save_named(plan, name, "a plan", add=True)
     stripe_pending.plan_changed(plan)
     audit.record("plan.created", target_type="plan", target_id=plan.id,
-                 details={"after": snapshot(plan)})
+                 details={"after": {**snapshot(plan), CEILING: plan.webhook_rate_ceiling}})
     return plan
 
 
 def update_plan(access: Access, plan_id: object, fields: dict[str, Any]) -> Plan:
     require_plan_owner(access)
     plan = get_plan(plan_id)
-    before = snapshot(plan)
+    before, ceiling_before = snapshot(plan), plan.webhook_rate_ceiling
     name = _name(fields["name"]) if "name" in fields else plan.name
     checked = _checked(fields, plan)
     for key, value in checked.items():
@@ -101,6 +117,9 @@ def update_plan(access: Access, plan_id: object, fields: dict[str, Any]) -> Plan
         stripe_pending.plan_changed(plan)
         audit.record("plan.updated", target_type="plan", target_id=plan.id,
                      details={"before": before, "after": snapshot(plan)})
+    if plan.webhook_rate_ceiling != ceiling_before:  # a limit, not a price: no new version
+        audit.record("plan.webhook_rate_ceiling", target_type="plan", target_id=plan.id,
+                     details={"before": ceiling_before, "after": plan.webhook_rate_ceiling})
     return plan
 
 

@@ -37,7 +37,8 @@ READ, MANAGE = "billing.read", "billing.clients"  # plans: agency owners and adm
 def plan_view(plan: plans.Plan, in_use: int = 0) -> dict[str, Any]:
     return {"id": plan.id, "name": plan.name, "currency": plan.currency,
             "base_fee": plain(plan.base_fee), "price_book": plan.price_book,
-            "version": plan.version, "in_use": in_use, "created_at": plan.created_at,
+            "version": plan.version, "in_use": in_use,
+            "webhook_rate_ceiling": plan.webhook_rate_ceiling, "created_at": plan.created_at,
             "updated_at": plan.updated_at}
 
 

@@ -18,6 +18,11 @@ BOOK = ("the price book: `meters` (per meter name: `unit_price`, `included`, or 
 
 
 
+CEILING = ("the most calls a minute a workflow's webhook of a tenant billed at this plan "
+           "may take; null: the installation's ceiling only. A limit, not a price: changing "
+           "it makes no new version")
+
+
 class PlanIn(Strict):
     name = String(required=True, metadata={"example": "Growth"})
     currency = String(load_default="USD", metadata={
@@ -25,6 +30,8 @@ class PlanIn(Strict):
     base_fee = Raw(load_default="0", metadata={
         "description": "the monthly base fee, in the plan's currency", "example": "49.00"})
     price_book = Dict(load_default=dict, metadata={"description": BOOK})
+    webhook_rate_ceiling = Raw(load_default=None, allow_none=True,
+                               metadata={"description": CEILING, "example": 6000})
 
 
 class PlanPatch(Strict):
@@ -32,6 +39,7 @@ class PlanPatch(Strict):
     currency = String()
     base_fee = Raw(metadata={"description": "the monthly base fee"})
     price_book = Dict(metadata={"description": BOOK + " (replaces the whole book)"})
+    webhook_rate_ceiling = Raw(allow_none=True, metadata={"description": CEILING})
 
 
 class PlanOut(Schema):
@@ -42,6 +50,7 @@ class PlanOut(Schema):
     price_book = Dict()
     version = Integer(metadata={"description": "raised by each edit (each one audited)"})
     in_use = Integer(metadata={"description": "tenants billed at this plan"})
+    webhook_rate_ceiling = Integer(allow_none=True, metadata={"description": CEILING})
     created_at = DateTime()
     updated_at = DateTime()
 

@@ -30,7 +30,8 @@ def meter_key(name: str, part: str) -> str:
 
 
 def blank() -> dict[str, Any]:
-    return {"name": "", "currency": "USD", "base_fee": "0", "mode": "cost_plus",
+    return {"name": "", "currency": "USD", "base_fee": "0", "webhook_rate_ceiling": "",
+            "mode": "cost_plus",
             "markup_percent": "0", "meters": {m.name: {} for m in PRICED},
             "rates": [{"model": "", "input": "", "output": ""}] * BLANK_RATES}
 
@@ -43,6 +44,8 @@ def of_plan(plan: Any) -> dict[str, Any]:
             for model, rate in models.get("rates", {}).items()]
     form = {"name": plan.name, "currency": plan.currency,
             "base_fee": pricebook.plain(plan.base_fee), "mode": models.get("mode", "cost_plus"),
+            "webhook_rate_ceiling": "" if plan.webhook_rate_ceiling is None
+            else str(plan.webhook_rate_ceiling),
             "markup_percent": models.get("markup_percent", "0"), "meters": {},
             "rates": rows + [{"model": "", "input": "", "output": ""}] * BLANK_RATES}
     for m in PRICED:
@@ -66,6 +69,7 @@ def read(data: MultiDict[str, str]) -> dict[str, Any]:
             for i in range(min(int(count), pricebook.MAX_RATES) if count.isdigit() else 0)]
     return {"name": data.get("name", ""), "currency": data.get("currency", "USD"),
             "base_fee": data.get("base_fee", "").strip(), "mode": data.get("mode", "cost_plus"),
+            "webhook_rate_ceiling": data.get("webhook_rate_ceiling", "").strip(),
             "markup_percent": data.get("markup_percent", "").strip(), "rates": rows,
             "meters": {m.name: {part: data.get(meter_key(m.name, part), "").strip()
                                 for part in ("unit_price", "included", "tiers")}
@@ -92,6 +96,7 @@ def fields(form: dict[str, Any]) -> dict[str, Any]:
                            for row in form["rates"] if row["model"]}
     return {"name": form["name"], "currency": form["currency"],
             "base_fee": form["base_fee"] or "0",
+            "webhook_rate_ceiling": form.get("webhook_rate_ceiling") or None,
             BOOK: {"meters": book_meters, "models": models}}
 
 
