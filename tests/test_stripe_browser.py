@@ -6,11 +6,14 @@ serious violation, no page breaks the CSP; shots in build/screenshots/stripe/.""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
 from playwright.sync_api import Browser
 
 from overture.billing import stripe_plans
-from overture.billing.stripe_models import StripeLink
-from overture.platform.db import PLATFORM_TENANT_ID, db
+from overture.billing.stripe_models import MeterEventRow, StripeLink
+from overture.platform.db import PLATFORM_TENANT_ID, db, scoped_to
 from tests.console_support import WAIT_MS, Visit
 from tests.live_server import serve
 from tests.stripe_fake import event, fake_stripe, invoice, post, use_stripe
@@ -56,6 +59,23 @@ def test_stripe_pages_in_the_browser(app, world, browser: Browser, monkeypatch) 
         plan_row = page.locator("#stripe-plans tbody tr")
         assert "Client retail" in plan_row.inner_text() and "Synced" in plan_row.inner_text()
         assert next(iter(fake.products)) in plan_row.inner_text()
+
+        a, nw_id = world.tenants["a"].id, world.tenants["northwind"].id
+        hour = datetime(2026, 12, 6, 8, tzinfo=UTC)
+        with scoped_to(a):
+            for n, (status, error) in enumerate([("sent", None), ("pending", "HTTP 500"),
+                                                 ("pending", None)]):
+                db.session.add(MeterEventRow(
+                    tenant_id=a, owner_id=nw_id, billed_id=a, meter="steps",
+                    hour=hour + timedelta(hours=n), quantity=Decimal(3),
+                    identifier=f"browser-{n}", status=status, attempts=1 if error else 0,
+                    last_error=error, sent_at=hour if status == "sent" else None))
+            db.session.commit()
+        visit.go("/stripe", "stripe-sync-reports")
+        first = page.locator("#stripe-clients tbody tr").first
+        cells = first.locator("td")
+        assert cells.nth(2).inner_text().strip() == "1"  # hours reported
+        assert cells.nth(3).inner_text().startswith("2") and "HTTP 500" in cells.nth(3).inner_text()
 
         visit.go("/invoices", "invoices-empty")
         assert page.get_by_text("No invoices yet").is_visible()

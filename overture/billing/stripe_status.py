@@ -76,23 +76,23 @@ def _plans() -> list[PlanSync]:
 
 
 def _client(tenant_id: Any, name: str, owner_id: Any) -> ClientSync:
+    mine = MeterEventRow.owner_id == owner_id
     with in_tenant(tenant_id):
         sub = db.session.scalars(select(StripeSubscription)).one_or_none()
-        counts = dict(db.session.execute(
-            select(MeterEventRow.status, func.count())
-            .where(MeterEventRow.owner_id == owner_id).group_by(MeterEventRow.status)).all())
-        waiting = (MeterEventRow.owner_id == owner_id,
-                   MeterEventRow.status == OutboxStatus.PENDING)
-        oldest = db.session.scalar(select(func.min(MeterEventRow.hour)).where(*waiting))
+        by_status = {status: (count, oldest, last_sent) for status, count, oldest, last_sent
+                     in db.session.execute(
+                         select(MeterEventRow.status, func.count(), func.min(MeterEventRow.hour),
+                                func.max(MeterEventRow.sent_at))
+                         .where(mine).group_by(MeterEventRow.status))}
         error = db.session.scalar(select(MeterEventRow.last_error).where(
-            *waiting, MeterEventRow.last_error.is_not(None))
+            mine, MeterEventRow.status == OutboxStatus.PENDING,
+            MeterEventRow.last_error.is_not(None))
             .order_by(MeterEventRow.next_attempt_at.desc()).limit(1))
-        last_sent = db.session.scalar(select(func.max(MeterEventRow.sent_at)).where(
-            MeterEventRow.owner_id == owner_id))
+    sent = by_status.get(OutboxStatus.SENT, (0, None, None))
+    waiting = by_status.get(OutboxStatus.PENDING, (0, None, None))
     return ClientSync(
         name=name, subscription_status=sub.status if sub is not None else None,
         subscription_id=sub.subscription_id if sub is not None else None,
         subscription_error=sub.last_error if sub is not None else None,
-        reports_sent=counts.get(OutboxStatus.SENT, 0),
-        reports_waiting=counts.get(OutboxStatus.PENDING, 0),
-        oldest_waiting_hour=oldest, last_sent_at=last_sent, report_error=error)
+        reports_sent=sent[0], reports_waiting=waiting[0], oldest_waiting_hour=waiting[1],
+        last_sent_at=sent[2], report_error=error)
