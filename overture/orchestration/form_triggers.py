@@ -17,9 +17,7 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
-from overture.orchestration import triggers, workflows
+from overture.orchestration import token_triggers, triggers, workflows
 from overture.orchestration.models import Run, Workflow
 from overture.orchestration.trigger_models import FormTrigger
 from overture.platform import audit
@@ -70,13 +68,11 @@ def create(workflow: Workflow, title: Any, description: Any = "", success_messag
 
 
 def list_for(workflow_id: uuid.UUID) -> list[FormTrigger]:
-    return list(db.session.scalars(select(FormTrigger).where(
-        FormTrigger.workflow_id == workflow_id).order_by(FormTrigger.created_at)))
+    return token_triggers.for_workflow(FormTrigger, workflow_id)
 
 
 def list_all(limit: int) -> list[FormTrigger]:
-    return list(db.session.scalars(select(FormTrigger)
-                                   .order_by(FormTrigger.created_at).limit(limit)))
+    return token_triggers.all_of(FormTrigger, limit)
 
 
 def get(trigger_id: Any) -> FormTrigger:
@@ -124,13 +120,7 @@ def delete(trigger: FormTrigger) -> None:
 
 def by_token(token: str) -> FormTrigger | None:
     """The scope tenant's form behind this URL token."""
-    if not token or len(token) > 64:
-        return None
-    found = db.session.scalars(select(FormTrigger).where(
-        FormTrigger.token == token)).one_or_none()
-    if found is None or not secrets.compare_digest(found.token, token):
-        return None
-    return found
+    return token_triggers.by_token(FormTrigger, token)
 
 
 def live_workflow(trigger: FormTrigger) -> Workflow | None:

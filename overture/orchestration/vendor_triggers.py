@@ -15,10 +15,8 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-
 from overture.connectors.models import Connection
-from overture.orchestration import triggers, vendor_events
+from overture.orchestration import token_triggers, triggers, vendor_events
 from overture.orchestration.models import Workflow
 from overture.orchestration.trigger_models import VendorTrigger
 from overture.platform import audit, jsonbody
@@ -68,13 +66,11 @@ def create(access: Any, workflow: Workflow, source: str, secret: Any,
 
 
 def list_for(workflow_id: uuid.UUID) -> list[VendorTrigger]:
-    return list(db.session.scalars(select(VendorTrigger).where(
-        VendorTrigger.workflow_id == workflow_id).order_by(VendorTrigger.created_at)))
+    return token_triggers.for_workflow(VendorTrigger, workflow_id)
 
 
 def list_all(limit: int) -> list[VendorTrigger]:
-    return list(db.session.scalars(select(VendorTrigger)
-                                   .order_by(VendorTrigger.created_at).limit(limit)))
+    return token_triggers.all_of(VendorTrigger, limit)
 
 
 def public_url(trigger: VendorTrigger) -> str:
@@ -122,11 +118,7 @@ def delete(access: Any, trigger: VendorTrigger) -> None:
 
 def by_token(source: str, token: str) -> VendorTrigger | None:
     """The scope tenant's trigger of this source behind this URL token."""
-    found = db.session.scalars(select(VendorTrigger).where(
-        VendorTrigger.token == token, VendorTrigger.source == source)).one_or_none()
-    if found is None or not secrets.compare_digest(found.token, token):
-        return None
-    return found
+    return token_triggers.by_token(VendorTrigger, token, VendorTrigger.source == source)
 
 
 # --------------------------------------------------------------------------- intake
